@@ -1,0 +1,71 @@
+"""Agent registration and heartbeats. A heartbeat also extends the leases of the agent's jobs."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from workflow_service.agents.schemas import AgentList, AgentRead
+from workflow_service.core.clock import utcnow
+from workflow_service.core.ids import uuid7
+from workflow_service.jobs import repository as jobs_repo
+from workflow_service.models import Agent
+
+agent_t: sa.Table = Agent.__table__  # type: ignore[assignment]
+
+
+async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None = None) -> uuid.UUID:
+    """Record this process as an online agent serving `pools`."""
+    agent_id, now = uuid7(), utcnow()
+    host, pid = socket.gethostname(), os.getpid()
+    async with engine.begin() as conn:
+        await conn.execute(
+            agent_t.insert().values(
+                id=agent_id,
+                name=name or f"{host}:{pid}",
+                pools=list(pools),
+                host=host,
+                pid=pid,
+                status="online",
+                started_at=now,
+                last_heartbeat_at=now,
+            )
+        )
+    return agent_id
+
+
+async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta) -> None:
+    """I am alive: extend my leases."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
+        )
+        await jobs_repo.extend_leases(conn, agent_id, lease)
+
+
+async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(agent_t.update().where(agent_t.c.id == agent_id).values(status="stopped"))
+
+
+async def mark_offline(conn: AsyncConnection, silent_since: datetime) -> int:
+    result = await conn.execute(
+        agent_t.update()
+        .where(agent_t.c.status == "online", agent_t.c.last_heartbeat_at < silent_since)
+        .values(status="offline")
+    )
+    return int(result.rowcount)
+
+
+async def list_agents(conn: AsyncConnection, status: str | None) -> AgentList:
+    """Agents, most recently started first."""
+    stmt = sa.select(agent_t).order_by(agent_t.c.started_at.desc())
+    if status is not None:
+        stmt = stmt.where(agent_t.c.status == status)
+    rows = (await conn.execute(stmt)).all()
+    return AgentList(items=[AgentRead.model_validate(r, from_attributes=True) for r in rows])

@@ -1,0 +1,180 @@
+"""The `workflow-service` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import SecretStr
+
+from workflow_service.config import Settings
+
+app = typer.Typer(help="Run versioned workflows as durable jobs.", no_args_is_help=True, add_completion=False)
+
+HostOpt = Annotated[str, typer.Option(help="Interface to listen on.")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on.")]
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def _uvicorn(app_: Any, host: str, port: int, access_log: bool) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        app_,
+        host=host,
+        port=port,
+        access_log=access_log,
+        proxy_headers=True,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@app.command()
+def serve(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    access_log: Annotated[bool, typer.Option(help="Log every request.")] = False,
+) -> None:
+    """Run the API. Without WFS_REDIS_URL it also runs jobs in-process (the embedded mode)."""
+    from workflow_service.app import create_app
+    from workflow_service.migrate import upgrade
+
+    settings = Settings()
+    _logging(settings)
+    if settings.admin_token is None:
+        typer.echo("WFS_ADMIN_TOKEN is required for `serve` (use `workflow-service dev` to have one made).", err=True)
+        raise typer.Exit(2)
+    if settings.effective_database_url.startswith("sqlite"):
+        upgrade(settings.effective_database_url)
+    _uvicorn(create_app(settings), host, port, access_log)
+
+
+@app.command()
+def worker(
+    pool: Annotated[list[str] | None, typer.Option("--pool", help="Pool to serve; repeatable.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at once, per pool.")] = None,
+    name: Annotated[str | None, typer.Option(help="Agent name (default host:pid).")] = None,
+) -> None:
+    """Run an arq worker (an agent) serving one or more pools. Needs WFS_REDIS_URL."""
+    from workflow_service.worker.arq_worker import serve_worker
+
+    settings = Settings()
+    _logging(settings)
+    if not settings.redis_url:
+        typer.echo(
+            "`worker` needs WFS_REDIS_URL; for a single process without Redis use `workflow-service dev`.", err=True
+        )
+        raise typer.Exit(2)
+    pools = tuple(dict.fromkeys(pool or settings.worker_pools))
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(serve_worker(settings, pools, concurrency or settings.worker_concurrency, name=name))
+
+
+def _dev_token(settings: Settings) -> str:
+    if settings.admin_token is not None:
+        return settings.admin_token.get_secret_value()
+    path = settings.data_dir / "admin_token"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token = "wfs_" + secrets.token_urlsafe(24)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+async def _ensure_sample(settings: Settings) -> str:
+    """Create and deploy the `hello` sample workflow unless it exists."""
+    from workflow_service.core.db import make_engine, unit_of_work
+    from workflow_service.workflows import service as workflows
+    from workflow_service.workflows.repository import get as get_workflow
+    from workflow_service.workflows.schemas import WorkflowCreate
+
+    definition = json.loads(resources.files("workflow_service.samples").joinpath("hello.json").read_text())
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with unit_of_work(engine) as uow:
+            if await get_workflow(uow.conn, "hello") is None:
+                await workflows.create(
+                    uow.conn,
+                    WorkflowCreate(
+                        name="Hello", slug="hello", definition=definition, description="The sample workflow"
+                    ),
+                    "",
+                )
+                await workflows.deploy(uow.conn, "hello", "")
+    finally:
+        await engine.dispose()
+    return "hello"
+
+
+@app.command()
+def dev(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    sample: Annotated[bool, typer.Option(help="Create and deploy the `hello` sample workflow.")] = True,
+) -> None:
+    """Everything in one process: API + worker, SQLite by default, admin token made for you."""
+    from workflow_service.app import create_app
+    from workflow_service.migrate import upgrade
+
+    settings = Settings()
+    _logging(settings)
+    token = _dev_token(settings)
+    settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+    upgrade(settings.effective_database_url)
+    if sample:
+        asyncio.run(_ensure_sample(settings))
+    url = f"http://{host}:{port}"
+    where = "SQLite at " + str(Path(settings.data_dir).resolve()) if settings.database_url is None else "database"
+    typer.echo(f"""
+workflow-service (dev, {where}) on {url}
+  admin token: {token}
+  try it:
+    curl -s -X POST {url}/v1/workflows/hello/versions/current/async \\
+      -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{"inputs": {{"name": "Ada"}}}}'
+    curl -s {url}/v1/jobs/<id from above> -H 'Authorization: Bearer {token}'
+""")
+    _uvicorn(create_app(settings, embedded_worker=settings.embedded), host, port, access_log=True)
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations (they ship with the package)."""
+    from workflow_service.migrate import upgrade
+
+    settings = Settings()
+    upgrade(settings.effective_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def openapi() -> None:
+    """Print the OpenAPI schema (JSON)."""
+    from workflow_service.app import create_app
+
+    schema = create_app(Settings(admin_token=SecretStr("unused"), database_url=None, redis_url=None)).openapi()
+    typer.echo(json.dumps(schema, indent=2, sort_keys=True))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Domain-free plumbing: database, dispatch, outbound HTTP, clock, ids."""

@@ -1,0 +1,112 @@
+"""Database engine, column types and the unit of work.
+
+The same code runs on PostgreSQL (production, tests) and SQLite (embedded mode). The dialect
+differences live here: JSONB vs JSON, timezone handling, and SQLite's write locking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every dialect (SQLite stores them naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and dialect.name == "sqlite":
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """Create the async engine, with SQLite set up for concurrent use by api and worker tasks."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(
+            url, json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args={"timeout": 30}
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Take the write lock at BEGIN so concurrent writers queue on busy_timeout instead of
+            # failing when a read lock is upgraded.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_async_engine(
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+    )
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork:
+    """One transaction plus the work to do once it has committed (enqueues, notifications).
+
+    Services never commit; they register follow-ups with `after_commit`, which run only after the
+    transaction is durable, so a worker can never be woken for a row it cannot see yet.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self._after: list[AfterCommit] = []
+
+    def after_commit(self, fn: AfterCommit) -> None:
+        self._after.append(fn)
+
+    async def run_after_commit(self) -> None:
+        pending, self._after = self._after, []
+        for fn in pending:
+            await fn()
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction; commit on success, roll back on error, then run after-commit work."""
+    async with engine.begin() as conn:
+        uow = UnitOfWork(conn)
+        yield uow
+    await uow.run_after_commit()
+
+
+AnyRow = sa.Row[*tuple[Any, ...]]
+"""A result row of any shape (repositories return Core rows, read by attribute)."""

@@ -1,0 +1,134 @@
+"""Waking workers. The database says what work exists; a dispatcher only says "look at job X".
+
+- ArqDispatcher: an arq message per job attempt on the pool's queue (Redis). The arq job id is
+  `{job_id}:{attempt}`, so re-enqueueing a job that is still queued is a no-op.
+- InProcessDispatcher: the embedded mode's asyncio queues, consumed in the same process.
+
+Losing a message loses nothing: the reconciler re-enqueues pending jobs nobody picked up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "run_job"
+
+
+def queue_name(pool: str) -> str:
+    return f"wfs:pool:{pool}"
+
+
+class Dispatcher(Protocol):
+    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None: ...
+
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def json_serializer(obj: dict[str, Any]) -> bytes:
+    return orjson.dumps(obj)
+
+
+def json_deserializer(data: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = orjson.loads(data)
+    return value
+
+
+class ArqDispatcher:
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    @classmethod
+    async def connect(cls, redis_url: str) -> ArqDispatcher:
+        from arq.connections import RedisSettings, create_pool
+
+        pool = await create_pool(
+            RedisSettings.from_dsn(redis_url),
+            job_serializer=json_serializer,
+            job_deserializer=json_deserializer,
+            retry=0,
+        )
+        return cls(pool)
+
+    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
+        try:
+            await self.redis.enqueue_job(
+                TASK_NAME, str(job_id), _job_id=f"{job_id}:{attempt}", _queue_name=queue_name(pool)
+            )
+        except Exception:  # the reconciler will enqueue it again; the job is safe in the database
+            log.warning("could not enqueue job %s; the reconciler will retry", job_id, exc_info=True)
+
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+        for job_id, pool, attempt in items:
+            await self.enqueue(job_id, pool, attempt)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+Runner = Callable[[uuid.UUID], Awaitable[Any]]
+
+
+class InProcessDispatcher:
+    """Queues per pool, consumed by `concurrency` tasks calling the same job runner a worker uses."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, asyncio.Queue[tuple[uuid.UUID, int]]] = {}
+        self._queued: set[tuple[uuid.UUID, int]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _queue(self, pool: str) -> asyncio.Queue[tuple[uuid.UUID, int]]:
+        return self._queues.setdefault(pool, asyncio.Queue())
+
+    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
+        key = (job_id, attempt)
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._queue(pool).put_nowait(key)
+
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+        for job_id, pool, attempt in items:
+            await self.enqueue(job_id, pool, attempt)
+
+    async def ping(self) -> bool:
+        return True
+
+    def start(self, pools: Iterable[str], concurrency: int, run: Runner) -> None:
+        for pool in pools:
+            queue = self._queue(pool)
+            for _ in range(concurrency):
+                self._tasks.append(asyncio.create_task(self._consume(queue, run)))
+
+    async def _consume(self, queue: asyncio.Queue[tuple[uuid.UUID, int]], run: Runner) -> None:
+        while True:
+            key = await queue.get()
+            self._queued.discard(key)
+            job_id = key[0]
+            try:
+                await run(job_id)
+            except Exception:
+                log.exception("job %s: runner failed; the reconciler will retry it", job_id)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

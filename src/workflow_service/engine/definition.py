@@ -1,0 +1,191 @@
+"""Workflow definitions (format v1): validation with JSON-path problems, and compilation to a Plan.
+
+A Plan is everything the executor needs, compiled once per version content and cached: the step
+configs, their compiled templates, and the input/output JSON Schema validators.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import orjson
+from jsonschema import Draft202012Validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from workflow_service.engine.steps import STEP_TYPES, StepType
+from workflow_service.engine.steps.base import StepConfig
+from workflow_service.engine.templates import CompiledValue, TemplateError
+from workflow_service.problems import ProblemItem, json_path
+
+FORMAT_VERSION = 1
+
+
+class DefinitionModel(BaseModel):
+    """The top level of a definition; steps are validated by their own type's model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float = Field(180.0, gt=0, le=86400)
+    steps: list[dict[str, Any]] = Field(min_length=1)
+    output: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    position: int
+    config: StepConfig
+    kind: StepType
+    templates: dict[str, CompiledValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    content_hash: str
+    description: str | None
+    variables: dict[str, Any]
+    timeout_s: float
+    steps: tuple[PlannedStep, ...]
+    output: CompiledValue | None
+    input_validator: Draft202012Validator
+    output_validator: Draft202012Validator | None
+
+
+def content_hash(definition: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _problems_from_pydantic(exc: ValidationError, prefix: tuple[int | str, ...]) -> list[ProblemItem]:
+    return [ProblemItem(path=json_path((*prefix, *err["loc"])), message=err["msg"]) for err in exc.errors()]
+
+
+def _check_schema(schema: dict[str, Any], where: str) -> list[ProblemItem]:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        inner = json_path([where, *exc.absolute_path])
+        return [ProblemItem(path=inner, message=f"not a valid JSON Schema: {exc.message}")]
+    return []
+
+
+def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
+    """Validate a definition. Returns the compiled plan, or None and every problem found."""
+    if not isinstance(raw, dict):
+        return None, [ProblemItem(path="$", message="a definition must be a JSON object")]
+    try:
+        model = DefinitionModel.model_validate(raw)
+    except ValidationError as exc:
+        problems = _problems_from_pydantic(exc, ())
+        # Still report step problems when the top level is otherwise readable.
+        if isinstance(raw.get("steps"), list):
+            problems += _compile_steps(raw["steps"])[1]
+        return None, problems
+    problems = _check_schema(model.input_schema, "input_schema")
+    if model.output_schema is not None:
+        problems += _check_schema(model.output_schema, "output_schema")
+    if model.input_schema.get("type", "object") != "object":
+        problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
+    steps, step_problems = _compile_steps(model.steps)
+    problems += step_problems
+    output: CompiledValue | None = None
+    if model.output is not None:
+        try:
+            output = CompiledValue(model.output, "$.output")
+        except TemplateError as exc:
+            problems.append(ProblemItem(path=exc.path, message=exc.message))
+        else:
+            known = {s.config.id for s in steps}
+            for template in output.templates:
+                for ref in sorted(template.step_refs - known):
+                    problems.append(ProblemItem(path=template.path, message=f"unknown step {ref!r}"))
+    if problems:
+        return None, problems
+    plan = Plan(
+        content_hash=content_hash(raw),
+        description=model.description,
+        variables=model.variables,
+        timeout_s=model.timeout_s,
+        steps=tuple(steps),
+        output=output,
+        input_validator=Draft202012Validator(model.input_schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
+        output_validator=(Draft202012Validator(model.output_schema) if model.output_schema is not None else None),
+    )
+    return plan, []
+
+
+def _compile_steps(raw_steps: list[Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
+    steps: list[PlannedStep] = []
+    problems: list[ProblemItem] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_steps):
+        where = f"$.steps[{i}]"
+        if not isinstance(raw, dict):
+            problems.append(ProblemItem(path=where, message="a step must be an object"))
+            continue
+        kind = STEP_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+        if kind is None:
+            known = ", ".join(sorted(STEP_TYPES))
+            problems.append(
+                ProblemItem(
+                    path=f"{where}.type", message=f"unknown step type {raw.get('type')!r}; known types: {known}"
+                )
+            )
+            continue
+        try:
+            config = kind.config.model_validate(raw)
+        except ValidationError as exc:
+            problems += _problems_from_pydantic(exc, ("steps", i))
+            continue
+        if config.id in seen:
+            problems.append(ProblemItem(path=f"{where}.id", message=f"duplicate step id {config.id!r}"))
+        templates: dict[str, CompiledValue] = {}
+        for name in kind.template_fields:
+            alias = kind.config.model_fields[name].alias or name
+            try:
+                compiled = CompiledValue(getattr(config, name), f"{where}.{alias}")
+            except TemplateError as exc:
+                problems.append(ProblemItem(path=exc.path, message=exc.message))
+                continue
+            for template in compiled.templates:
+                for ref in sorted(template.step_refs - seen):
+                    why = "itself" if ref == config.id else "a later or unknown step"
+                    problems.append(ProblemItem(path=template.path, message=f"refers to steps.{ref}, which is {why}"))
+            templates[name] = compiled
+        seen.add(config.id)
+        steps.append(PlannedStep(position=i, config=config, kind=kind, templates=templates))
+    return steps, problems
+
+
+class PlanCache:
+    """Compiled plans by version id. Versions are immutable, so a cached plan never goes stale."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._plans: dict[uuid.UUID, Plan] = {}
+        self._size = size
+
+    def get(self, version_id: uuid.UUID) -> Plan | None:
+        return self._plans.get(version_id)
+
+    def put(self, version_id: uuid.UUID, definition: dict[str, Any]) -> Plan:
+        plan, problems = compile_definition(definition)
+        if plan is None:  # only valid definitions are ever deployed, so this is corruption
+            raise ValueError(f"stored version {version_id} does not compile: {problems}")
+        if len(self._plans) >= self._size:
+            self._plans.pop(next(iter(self._plans)))
+        self._plans[version_id] = plan
+        return plan
+
+
+def input_problems(plan: Plan, inputs: Any) -> list[ProblemItem]:
+    """Validate job inputs against the version's input schema; paths start at `$.inputs`."""
+    return [
+        ProblemItem(path=json_path(["inputs", *err.absolute_path]), message=err.message)
+        for err in sorted(plan.input_validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
+    ]

@@ -1,0 +1,10 @@
+"""Step types. Adding one is adding a module here and naming it in STEP_TYPES."""
+
+from __future__ import annotations
+
+from workflow_service.engine.steps import http, transform
+from workflow_service.engine.steps.base import StepType
+
+STEP_TYPES: dict[str, StepType] = {module.STEP.name: module.STEP for module in (transform, http)}
+
+__all__ = ["STEP_TYPES", "StepType"]

@@ -1,0 +1,54 @@
+"""Domain errors. Each class carries its HTTP status, a stable code and a title; problems.py renders them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status: int = 500
+    code: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class NotFound(ServiceError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(ServiceError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class NotDeployed(ServiceError):
+    status, code, title = 409, "not_deployed", "Workflow has no deployed version"
+
+
+class InvalidDefinition(ServiceError):
+    status, code, title = 422, "invalid_definition", "The workflow definition is not valid"
+
+
+class InvalidInput(ServiceError):
+    status, code, title = 422, "invalid_input", "The request is not valid"
+
+
+class Unauthorized(ServiceError):
+    status, code, title = 401, "unauthorized", "Missing or invalid credentials"
+
+
+class Forbidden(ServiceError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class OutboundRefused(ServiceError):
+    """An outbound request's target is not allowed (private address, bad scheme, ...)."""
+
+    status, code, title = 422, "outbound_refused", "Outbound request refused"
+
+
+class Unavailable(ServiceError):
+    status, code, title = 503, "unavailable", "A dependency is unavailable"

@@ -1,0 +1,1 @@
+"""Jobs: submission, the state machine, claims, leases, execution bookkeeping."""

@@ -1,0 +1,99 @@
+"""The reconciler: periodic, idempotent repair of everything Redis or a dead agent may have lost.
+
+- a claimed/running job whose lease expired goes back to pending (a retry) or, past its
+  max attempts, fails with `lease_expired`;
+- a pending job that no agent claimed within `requeue_after_s` is enqueued again;
+- agents silent for `agent_offline_after_s` are marked offline.
+
+Safe to run in every worker at once: rows are locked with SKIP LOCKED and every change is a
+guarded transition.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from workflow_service.agents import service as agents
+from workflow_service.config import Settings
+from workflow_service.core.clock import utcnow
+from workflow_service.core.db import unit_of_work
+from workflow_service.core.dispatch import Dispatcher
+from workflow_service.jobs import repository as repo
+from workflow_service.jobs.repository import job_t
+from workflow_service.jobs.states import RETRY_TRANSITIONS, JobStatus
+
+log = logging.getLogger(__name__)
+S = JobStatus
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    retried: int = 0
+    failed: int = 0
+    requeued: int = 0
+    agents_offline: int = 0
+
+
+async def reconcile(engine: AsyncEngine, dispatcher: Dispatcher, settings: Settings) -> ReconcileReport:
+    """One pass. Returns what it did."""
+    report = ReconcileReport()
+    now = utcnow()
+    wake: list[tuple[object, str, int]] = []
+    async with unit_of_work(engine) as uow:
+        conn = uow.conn
+        for row in await repo.expired_leases(conn, now, limit=500):
+            status = S(row.status)
+            expired = [job_t.c.lease_expires_at < now]
+            if (status, S.PENDING) in RETRY_TRANSITIONS and row.attempt < row.max_attempts:
+                won = await repo.transition(
+                    conn,
+                    row.id,
+                    [status, S.PENDING],
+                    actor="reconciler",
+                    guards=expired,
+                    reason=f"lease expired (agent {row.agent_id} stopped responding); retrying",
+                    values={"agent_id": None, "lease_expires_at": None, "enqueued_at": now},
+                )
+                if won is not None:
+                    report.retried += 1
+                    wake.append((row.id, row.pool, row.attempt))
+            else:
+                message = (
+                    f"the agent running this job stopped responding; gave up after {row.attempt} attempt(s)"
+                    if status in (S.CLAIMED, S.RUNNING)
+                    else f"the agent stopped responding while the job was {status}"
+                )
+                won = await repo.transition(
+                    conn,
+                    row.id,
+                    [status, S.FAILED],
+                    actor="reconciler",
+                    guards=expired,
+                    reason="lease_expired",
+                    values={
+                        "lease_expires_at": None,
+                        "finished_at": now,
+                        "error": {"code": "lease_expired", "message": message, "step": None},
+                    },
+                )
+                if won is not None:
+                    report.failed += 1
+        stale = await repo.stale_pending(conn, now - timedelta(seconds=settings.requeue_after_s), limit=1000)
+        if stale:
+            await repo.mark_enqueued(conn, [r.id for r in stale], now)
+            wake += [(r.id, r.pool, r.attempt) for r in stale]
+            report.requeued = len(stale)
+        report.agents_offline = await agents.mark_offline(conn, now - timedelta(seconds=settings.agent_offline_after_s))
+
+        async def enqueue() -> None:
+            await dispatcher.enqueue_many(wake)  # type: ignore[arg-type]
+
+        if wake:
+            uow.after_commit(enqueue)
+    if report.retried or report.failed or report.requeued:
+        log.info("reconciler: %s", report)
+    return report

@@ -1,0 +1,248 @@
+"""Job queries, in SQLAlchemy Core: this is the hot path, so no ORM identity map or unit of work.
+
+Every status change goes through `transition`, a guarded UPDATE that also appends one job_event
+row per hop. The caller learns whether it won: no row updated means another actor moved the job
+first, which is an answer, not an error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.db import AnyRow
+from workflow_service.engine.executor import StepRecord
+from workflow_service.jobs.states import JobStatus, check_path
+from workflow_service.models import Job, JobEvent, JobStep, Workflow
+
+job_t: sa.Table = Job.__table__  # type: ignore[assignment]
+event_t: sa.Table = JobEvent.__table__  # type: ignore[assignment]
+step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
+workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+
+
+def _events(
+    job_id: uuid.UUID, path: Sequence[JobStatus], at: Sequence[datetime], actor: str, reason: str | None
+) -> list[dict[str, Any]]:
+    return [
+        {"job_id": job_id, "from_status": a.value, "to_status": b.value, "at": t, "actor": actor, "reason": reason}
+        for a, b, t in zip(path, path[1:], at, strict=False)
+    ]
+
+
+async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
+    await conn.execute(job_t.insert().values(values))
+    await conn.execute(
+        event_t.insert().values(
+            job_id=values["id"],
+            from_status=None,
+            to_status=values["status"],
+            at=values["created_at"],
+            actor=actor,
+            reason="submitted",
+        )
+    )
+
+
+async def transition(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    path: Sequence[JobStatus],
+    *,
+    actor: str,
+    reason: str | None = None,
+    values: dict[str, Any] | None = None,
+    guards: Iterable[sa.ColumnElement[bool]] = (),
+    returning: Sequence[sa.Column[Any]] = (),
+    at: Sequence[datetime] | None = None,
+) -> AnyRow | None:
+    """Move a job along `path` (each hop checked against TRANSITIONS) in one guarded UPDATE.
+
+    Returns the RETURNING row (or an empty-tuple row) when this call won, None when the job was
+    not in `path[0]` (or a guard failed).
+    """
+    check_path(list(path))
+    times = list(at) if at is not None else [utcnow()] * (len(path) - 1)
+    stmt = (
+        job_t.update()
+        .where(job_t.c.id == job_id, job_t.c.status == path[0].value, *guards)
+        .values(status=path[-1].value, **(values or {}))
+        .returning(*(returning or (job_t.c.id,)))
+    )
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    await conn.execute(event_t.insert(), _events(job_id, path, times, actor, reason))
+    return row
+
+
+def _upsert(conn: AsyncConnection) -> Any:
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
+    if not records:
+        return
+    rows = [
+        {
+            "job_id": job_id,
+            "step_id": r.step_id,
+            "position": r.position,
+            "type": r.type,
+            "status": r.status,
+            "input": r.input,
+            "output": r.output,
+            "error": r.error,
+            "attempt": r.attempt,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+        }
+        for r in records
+    ]
+    stmt = _upsert(conn)(step_t).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[step_t.c.job_id, step_t.c.step_id],
+        set_={
+            c: stmt.excluded[c]
+            for c in ("status", "input", "output", "error", "attempt", "started_at", "finished_at", "position", "type")
+        },
+    )
+    await conn.execute(stmt)
+
+
+JOB_COLUMNS = (
+    job_t.c.id,
+    job_t.c.workflow_id,
+    workflow_t.c.slug,
+    job_t.c.version_number,
+    job_t.c.name,
+    job_t.c.status,
+    job_t.c.pool,
+    job_t.c.inputs,
+    job_t.c.variables,
+    job_t.c.metadata,
+    job_t.c.output,
+    job_t.c.error,
+    job_t.c.attempt,
+    job_t.c.max_attempts,
+    job_t.c.agent_id,
+    job_t.c.created_at,
+    job_t.c.started_at,
+    job_t.c.finished_at,
+)
+SUMMARY_COLUMNS = (
+    job_t.c.id,
+    job_t.c.workflow_id,
+    workflow_t.c.slug,
+    job_t.c.version_number,
+    job_t.c.name,
+    job_t.c.status,
+    job_t.c.pool,
+    job_t.c.error,
+    job_t.c.attempt,
+    job_t.c.agent_id,
+    job_t.c.created_at,
+    job_t.c.started_at,
+    job_t.c.finished_at,
+)
+_FROM = job_t.join(workflow_t, workflow_t.c.id == job_t.c.workflow_id)
+
+
+async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    return (await conn.execute(sa.select(*JOB_COLUMNS).select_from(_FROM).where(job_t.c.id == job_id))).first()
+
+
+async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
+    stmt = (
+        sa.select(
+            step_t.c.step_id,
+            step_t.c.type,
+            step_t.c.status,
+            step_t.c.input,
+            step_t.c.output,
+            step_t.c.error,
+            step_t.c.attempt,
+            step_t.c.started_at,
+            step_t.c.finished_at,
+        )
+        .where(step_t.c.job_id == job_id)
+        .order_by(step_t.c.position)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def completed_outputs(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any]:
+    stmt = sa.select(step_t.c.step_id, step_t.c.output).where(step_t.c.job_id == job_id, step_t.c.status == "completed")
+    return {row.step_id: row.output for row in await conn.execute(stmt)}
+
+
+async def get_events(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
+    stmt = (
+        sa.select(event_t.c.from_status, event_t.c.to_status, event_t.c.at, event_t.c.actor, event_t.c.reason)
+        .where(event_t.c.job_id == job_id)
+        .order_by(event_t.c.id)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    *,
+    workflow_id: uuid.UUID | None,
+    statuses: Sequence[str],
+    pool: str | None,
+    before: uuid.UUID | None,
+    limit: int,
+) -> Sequence[AnyRow]:
+    stmt = sa.select(*SUMMARY_COLUMNS).select_from(_FROM)
+    if workflow_id is not None:
+        stmt = stmt.where(job_t.c.workflow_id == workflow_id)
+    if statuses:
+        stmt = stmt.where(job_t.c.status.in_(statuses))
+    if pool is not None:
+        stmt = stmt.where(job_t.c.pool == pool)
+    if before is not None:
+        stmt = stmt.where(job_t.c.id < before)
+    return (await conn.execute(stmt.order_by(job_t.c.id.desc()).limit(limit))).all()
+
+
+async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    stmt = (
+        sa.select(job_t.c.id, job_t.c.status, job_t.c.attempt, job_t.c.max_attempts, job_t.c.pool, job_t.c.agent_id)
+        .where(job_t.c.status.in_(("claimed", "running", "validating", "uploading")), job_t.c.lease_expires_at < now)
+        .order_by(job_t.c.lease_expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def stale_pending(conn: AsyncConnection, older_than: datetime, limit: int) -> Sequence[AnyRow]:
+    stmt = (
+        sa.select(job_t.c.id, job_t.c.pool, job_t.c.attempt)
+        .where(job_t.c.status == "pending", job_t.c.enqueued_at < older_than)
+        .order_by(job_t.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await conn.execute(stmt)).all()
+
+
+async def mark_enqueued(conn: AsyncConnection, ids: Sequence[uuid.UUID], at: datetime) -> None:
+    await conn.execute(job_t.update().where(job_t.c.id.in_(ids), job_t.c.status == "pending").values(enqueued_at=at))
+
+
+async def extend_leases(conn: AsyncConnection, agent_id: uuid.UUID, lease: timedelta) -> None:
+    now = utcnow()
+    await conn.execute(
+        job_t.update()
+        .where(job_t.c.agent_id == agent_id, job_t.c.status.in_(("claimed", "running", "validating", "uploading")))
+        .values(lease_expires_at=now + lease)
+    )

@@ -1,0 +1,72 @@
+"""The job state machine, as data. Pure: no I/O.
+
+    pending -> claimed -> running -> validating -> uploading -> completed
+    any non-terminal state -> failed | canceled
+    claimed | running -> pending       (only when a lease expired: a retry)
+
+Every status change in the service is checked against TRANSITIONS and applied as a guarded
+UPDATE ... WHERE status IN (allowed sources); see jobs/repository.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    RUNNING = "running"
+    VALIDATING = "validating"
+    UPLOADING = "uploading"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+S = JobStatus
+
+TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.PENDING: frozenset({S.CLAIMED, S.FAILED, S.CANCELED}),
+    S.CLAIMED: frozenset({S.RUNNING, S.PENDING, S.FAILED, S.CANCELED}),
+    S.RUNNING: frozenset({S.VALIDATING, S.PENDING, S.FAILED, S.CANCELED}),
+    S.VALIDATING: frozenset({S.UPLOADING, S.FAILED, S.CANCELED}),
+    S.UPLOADING: frozenset({S.COMPLETED, S.FAILED, S.CANCELED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELED: frozenset(),
+}
+
+TERMINAL: frozenset[JobStatus] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+ACTIVE: frozenset[JobStatus] = frozenset(TRANSITIONS) - TERMINAL - {S.PENDING}
+"""States in which an agent holds the job under a lease."""
+
+RETRY_TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset({(S.CLAIMED, S.PENDING), (S.RUNNING, S.PENDING)})
+"""Transitions allowed only to the reconciler, when a lease has expired."""
+
+
+class IllegalTransition(Exception):
+    def __init__(self, source: JobStatus, target: JobStatus) -> None:
+        super().__init__(f"a job cannot go from {source} to {target}")
+        self.source, self.target = source, target
+
+
+def can_transition(source: JobStatus, target: JobStatus) -> bool:
+    return target in TRANSITIONS[source]
+
+
+def sources_of(target: JobStatus) -> frozenset[JobStatus]:
+    """Every status from which `target` may be entered (the WHERE clause of the guarded UPDATE)."""
+    return frozenset(s for s, targets in TRANSITIONS.items() if target in targets)
+
+
+def check_path(path: list[JobStatus]) -> None:
+    """Raise IllegalTransition unless each consecutive pair of `path` is allowed."""
+    for source, target in itertools.pairwise(path):
+        if not can_transition(source, target):
+            raise IllegalTransition(source, target)
+
+
+def is_terminal(status: JobStatus | str) -> bool:
+    return JobStatus(status) in TERMINAL

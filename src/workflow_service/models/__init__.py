@@ -1,0 +1,6 @@
+"""Every table of the service. Domains import from here; this package imports no domain."""
+
+from workflow_service.models.base import Base
+from workflow_service.models.tables import Agent, Job, JobEvent, JobStep, Workflow, WorkflowVersion
+
+__all__ = ["Agent", "Base", "Job", "JobEvent", "JobStep", "Workflow", "WorkflowVersion"]

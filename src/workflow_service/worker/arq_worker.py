@@ -1,0 +1,113 @@
+"""`workflow-service worker`: arq workers (one per pool) sharing one agent runtime.
+
+arq carries only job ids, serialised as JSON; the database decides what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from typing import Any
+
+from arq import Retry
+from arq.connections import RedisSettings
+from arq.worker import Worker, func
+
+from workflow_service.config import Settings
+from workflow_service.core.db import make_engine
+from workflow_service.core.dispatch import (
+    TASK_NAME,
+    ArqDispatcher,
+    json_deserializer,
+    json_serializer,
+    queue_name,
+)
+from workflow_service.jobs.execution import INFRA_ERRORS
+from workflow_service.worker.runtime import AgentRuntime
+
+log = logging.getLogger(__name__)
+
+# arq must never time out or give up on our task: job timeouts and retries are the service's own.
+ARQ_JOB_TIMEOUT_S = 7 * 86400
+
+
+async def run_job(ctx: dict[str, Any], job_id: str) -> None:
+    """arq task: run one job by id."""
+    runtime: AgentRuntime = ctx["runtime"]
+    try:
+        await runtime.run_job(uuid.UUID(job_id))
+    except INFRA_ERRORS as exc:  # could not even claim: try again shortly
+        raise Retry(defer=2) from exc
+
+
+def build_workers(settings: Settings, runtime: AgentRuntime, pools: tuple[str, ...], concurrency: int) -> list[Worker]:
+    assert settings.redis_url
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    return [
+        Worker(
+            functions=[func(run_job, name=TASK_NAME)],
+            queue_name=queue_name(pool),
+            redis_settings=redis_settings,
+            max_jobs=concurrency,
+            poll_delay=settings.worker_poll_delay_s,
+            job_timeout=ARQ_JOB_TIMEOUT_S,
+            keep_result=0,
+            max_tries=1_000_000,
+            handle_signals=False,
+            ctx={"runtime": runtime},
+            job_serializer=json_serializer,
+            job_deserializer=json_deserializer,
+            log_results=False,
+        )
+        for pool in pools
+    ]
+
+
+async def serve_worker(
+    settings: Settings,
+    pools: tuple[str, ...],
+    concurrency: int,
+    grace_s: float = 10.0,
+    stop: asyncio.Event | None = None,
+    name: str | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or `stop`), then stop taking jobs and let running ones finish."""
+    if not settings.redis_url:
+        raise SystemExit("workflow-service worker needs WFS_REDIS_URL (the embedded mode is `workflow-service dev`)")
+    engine = make_engine(settings.effective_database_url, settings.db_pool_size)
+    dispatcher = await ArqDispatcher.connect(settings.redis_url)
+    runtime = AgentRuntime(engine, settings, dispatcher, pools, name=name)
+    await runtime.start()
+    workers = build_workers(settings, runtime, pools, concurrency)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    stopper = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not stopper and task.exception() is not None:
+                log.error("an arq worker stopped", exc_info=task.exception())
+        for w in workers:
+            w.allow_pick_jobs = False
+        running = [t for w in workers for t in w.tasks.values() if not t.done()]
+        if running:
+            log.info("waiting up to %s s for %d running job(s)", grace_s, len(running))
+            await asyncio.wait(running, timeout=grace_s)
+    finally:
+        for w in workers:
+            with contextlib.suppress(Exception):
+                await w.close()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        stopper.cancel()
+        await runtime.stop()
+        await dispatcher.close()
+        await engine.dispose()

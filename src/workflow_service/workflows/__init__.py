@@ -1,0 +1,1 @@
+"""Workflows: drafts, validation, immutable deployed versions."""

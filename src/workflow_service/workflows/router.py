@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from workflow_service.deps import BaseUrlDep, UowDep
+from workflow_service.problems import problem_responses
+from workflow_service.workflows import service
+from workflow_service.workflows.schemas import (
+    DraftUpdate,
+    ValidationReport,
+    VersionList,
+    VersionRead,
+    WorkflowCreate,
+    WorkflowPage,
+    WorkflowRead,
+)
+
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+
+YAML_BODY = {"requestBody": {"content": {"application/yaml": {"schema": {"type": "object"}}}}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=WorkflowRead,
+    responses=problem_responses(401, 409, 422),
+    openapi_extra=YAML_BODY,
+)
+async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, response: Response) -> WorkflowRead:
+    """Create a workflow with a draft definition (JSON or YAML body)."""
+    workflow = await service.create(uow.conn, data, base)
+    response.headers["Location"] = f"/v1/workflows/{workflow.slug}"
+    return workflow
+
+
+@router.get("", response_model=WorkflowPage, responses=problem_responses(401, 422))
+async def list_workflows(
+    uow: UowDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> WorkflowPage:
+    """List workflows, newest first."""
+    return await service.list_page(uow.conn, cursor, limit)
+
+
+@router.get("/{workflow}", response_model=WorkflowRead, responses=problem_responses(401, 404))
+async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
+    """Get a workflow (by id or slug) with its draft and the draft's problems."""
+    return await service.get(uow.conn, workflow, base)
+
+
+@router.put(
+    "/{workflow}/draft",
+    response_model=WorkflowRead,
+    responses=problem_responses(401, 404, 422),
+    openapi_extra=YAML_BODY,
+)
+async def update_draft(workflow: str, data: DraftUpdate, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
+    """Replace the draft definition (JSON or YAML body)."""
+    return await service.update_draft(uow.conn, workflow, data.definition, base)
+
+
+@router.post("/{workflow}/validate", response_model=ValidationReport, responses=problem_responses(401, 404))
+async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
+    """Validate the draft and list every problem with its JSON path."""
+    return await service.validate(uow.conn, workflow)
+
+
+@router.post(
+    "/{workflow}/deploy", status_code=201, response_model=VersionRead, responses=problem_responses(401, 404, 422)
+)
+async def deploy(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
+    """Deploy the draft as a new immutable version and make it `current`."""
+    version = await service.deploy(uow.conn, workflow, base)
+    response.headers["Location"] = f"/v1/workflows/{version.workflow.slug}/versions/{version.number}"
+    return version
+
+
+@router.get("/{workflow}/versions", response_model=VersionList, responses=problem_responses(401, 404))
+async def list_versions(workflow: str, uow: UowDep) -> VersionList:
+    """List deployed versions, newest first."""
+    return await service.list_versions(uow.conn, workflow)
+
+
+@router.get(
+    "/{workflow}/versions/{version}", response_model=VersionRead, responses=problem_responses(401, 404, 409, 422)
+)
+async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep) -> VersionRead:
+    """Get one deployed version (a number or `current`)."""
+    return await service.get_version(uow.conn, workflow, version, base)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflow_service.problems import ProblemItem
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+
+
+class WorkflowCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(
+        None, pattern=SLUG_PATTERN, description="URL name; lowercase letters, digits and dashes. Default: from `name`."
+    )
+    description: str | None = Field(None, max_length=10_000)
+    definition: dict[str, Any] = Field(description="The draft definition (format v1, see docs/definition.md).")
+
+
+class DraftUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    definition: dict[str, Any]
+
+
+class Endpoints(BaseModel):
+    """Where to invoke a deployed version."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    async_: str = Field(alias="async", description="POST here to submit a job; answers 202 at once.")
+
+
+class WorkflowSummary(BaseModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    description: str | None
+    current_version: int | None = Field(description="The version `current` points to; null until deployed.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowRead(WorkflowSummary):
+    draft: dict[str, Any]
+    draft_problems: list[ProblemItem] = Field(description="Why the draft cannot be deployed; empty when it can.")
+    endpoints: Endpoints | None = Field(description="Endpoints of the current version; null until deployed.")
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowSummary]
+    next_cursor: str | None
+
+
+class ValidationReport(BaseModel):
+    valid: bool
+    problems: list[ProblemItem]
+
+
+class WorkflowRef(BaseModel):
+    id: uuid.UUID
+    slug: str
+
+
+class VersionSummary(BaseModel):
+    number: int
+    content_hash: str = Field(description="SHA-256 of the canonical definition.")
+    created_at: datetime
+
+
+class VersionRead(VersionSummary):
+    workflow: WorkflowRef
+    definition: dict[str, Any]
+    endpoints: Endpoints
+
+
+class VersionList(BaseModel):
+    items: list[VersionSummary]

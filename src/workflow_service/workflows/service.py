@@ -1,0 +1,223 @@
+"""Workflow rules: drafts may be anything; only a valid draft deploys, as a new immutable version."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.ids import parse_uuid, uuid7
+from workflow_service.core.pagination import decode_cursor, encode_cursor
+from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
+from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound
+from workflow_service.workflows import repository as repo
+from workflow_service.workflows.schemas import (
+    Endpoints,
+    ValidationReport,
+    VersionList,
+    VersionRead,
+    VersionSummary,
+    WorkflowCreate,
+    WorkflowPage,
+    WorkflowRead,
+    WorkflowRef,
+    WorkflowSummary,
+)
+
+
+def slugify(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    return slug or "workflow"
+
+
+def endpoints(base_url: str, slug: str, version: int | str) -> Endpoints:
+    return Endpoints(async_=f"{base_url}/v1/workflows/{slug}/versions/{version}/async")
+
+
+def _read(row: Any, base_url: str) -> WorkflowRead:
+    _, problems = compile_definition(row.draft)
+    eps = endpoints(base_url, row.slug, row.current_version) if row.current_version else None
+    return WorkflowRead(
+        id=row.id,
+        slug=row.slug,
+        name=row.name,
+        description=row.description,
+        current_version=row.current_version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        draft=row.draft,
+        draft_problems=problems,
+        endpoints=eps,
+    )
+
+
+async def _get(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> Any:
+    row = await repo.get(conn, ref, for_update=for_update)
+    if row is None:
+        raise NotFound(f"workflow {ref!r} does not exist")
+    return row
+
+
+async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str) -> WorkflowRead:
+    """Create a workflow with a draft definition (not yet deployed)."""
+    slug = data.slug or slugify(data.name)
+    if parse_uuid(slug) is not None:
+        raise InvalidInput("a slug cannot look like an id", errors=[{"path": "$.slug", "message": "looks like a UUID"}])
+    now = utcnow()
+    values = {
+        "id": uuid7(),
+        "slug": slug,
+        "name": data.name,
+        "description": data.description,
+        "draft": data.definition,
+        "current_version": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        async with conn.begin_nested():
+            await repo.insert(conn, values)
+    except sa.exc.IntegrityError as exc:
+        raise Conflict(f"a workflow with slug {slug!r} already exists", slug=slug) from exc
+    return _read(await _get(conn, str(values["id"])), base_url)
+
+
+async def get(conn: AsyncConnection, ref: str, base_url: str) -> WorkflowRead:
+    """One workflow with its draft and the draft's problems."""
+    return _read(await _get(conn, ref), base_url)
+
+
+async def list_page(conn: AsyncConnection, cursor: str | None, limit: int) -> WorkflowPage:
+    """Workflows, newest first."""
+    rows = await repo.list_page(conn, decode_cursor(cursor), limit + 1)
+    items = [WorkflowSummary.model_validate(r, from_attributes=True) for r in rows[:limit]]
+    return WorkflowPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
+
+
+async def update_draft(conn: AsyncConnection, ref: str, definition: dict[str, Any], base_url: str) -> WorkflowRead:
+    """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed."""
+    row = await _get(conn, ref, for_update=True)
+    await repo.update(conn, row.id, {"draft": definition, "updated_at": utcnow()})
+    return _read(await _get(conn, str(row.id)), base_url)
+
+
+async def validate(conn: AsyncConnection, ref: str) -> ValidationReport:
+    """Check the draft without deploying it."""
+    row = await _get(conn, ref)
+    _, problems = compile_definition(row.draft)
+    return ValidationReport(valid=not problems, problems=problems)
+
+
+async def deploy(conn: AsyncConnection, ref: str, base_url: str) -> VersionRead:
+    """Freeze the draft as the next version and point `current` at it."""
+    row = await _get(conn, ref, for_update=True)
+    plan, problems = compile_definition(row.draft)
+    if plan is None:
+        raise InvalidDefinition(
+            f"the draft has {len(problems)} problem(s) and cannot be deployed",
+            errors=[p.model_dump() for p in problems],
+        )
+    number = await repo.max_version(conn, row.id) + 1
+    now = utcnow()
+    values = {
+        "id": uuid7(),
+        "workflow_id": row.id,
+        "number": number,
+        "definition": row.draft,
+        "content_hash": content_hash(row.draft),
+        "created_at": now,
+    }
+    await repo.insert_version(conn, values)
+    await repo.update(conn, row.id, {"current_version": number, "updated_at": now})
+    return VersionRead(
+        number=number,
+        content_hash=values["content_hash"],
+        created_at=now,
+        workflow=WorkflowRef(id=row.id, slug=row.slug),
+        definition=row.draft,
+        endpoints=endpoints(base_url, row.slug, number),
+    )
+
+
+def parse_version(version: str) -> int | None:
+    """`current` -> None, a positive number -> itself; anything else is a 422."""
+    if version == "current":
+        return None
+    if version.isdigit() and int(version) > 0:
+        return int(version)
+    raise InvalidInput(
+        f"version must be a positive number or 'current', not {version!r}",
+        errors=[{"path": "path:version", "message": "expected a number or 'current'"}],
+    )
+
+
+async def list_versions(conn: AsyncConnection, ref: str) -> VersionList:
+    """Deployed versions, newest first."""
+    row = await _get(conn, ref)
+    return VersionList(
+        items=[VersionSummary.model_validate(v, from_attributes=True) for v in await repo.list_versions(conn, row.id)]
+    )
+
+
+async def get_version(conn: AsyncConnection, ref: str, version: str, base_url: str) -> VersionRead:
+    """One deployed version with its frozen definition."""
+    row = await _get(conn, ref)
+    number = parse_version(version)
+    if number is None:
+        if row.current_version is None:
+            raise NotDeployed(f"workflow {row.slug!r} has never been deployed")
+        number = row.current_version
+    v = await repo.get_version(conn, row.id, number)
+    if v is None:
+        raise NotFound(f"workflow {row.slug!r} has no version {number}")
+    return VersionRead(
+        number=v.number,
+        content_hash=v.content_hash,
+        created_at=v.created_at,
+        workflow=WorkflowRef(id=row.id, slug=row.slug),
+        definition=v.definition,
+        endpoints=endpoints(base_url, row.slug, v.number),
+    )
+
+
+class Target:
+    """What a submission runs: a workflow's version and its compiled plan."""
+
+    __slots__ = ("number", "plan", "slug", "version_id", "workflow_id")
+
+    def __init__(self, workflow_id: uuid.UUID, slug: str, version_id: uuid.UUID, number: int, plan: Plan) -> None:
+        self.workflow_id, self.slug, self.version_id, self.number, self.plan = (
+            workflow_id,
+            slug,
+            version_id,
+            number,
+            plan,
+        )
+
+
+async def plan_for(conn: AsyncConnection, plans: PlanCache, version_id: uuid.UUID) -> Plan:
+    plan = plans.get(version_id)
+    if plan is None:
+        row = await repo.get_definition(conn, version_id)
+        if row is None:
+            raise NotFound(f"version {version_id} does not exist")
+        plan = plans.put(version_id, row.definition)
+    return plan
+
+
+async def resolve_target(conn: AsyncConnection, plans: PlanCache, ref: str, version: str) -> Target:
+    """The version a job will be locked to: `current` is resolved now, at submission."""
+    number = parse_version(version)
+    row = await repo.resolve_for_submit(conn, ref, number)
+    if row is None:
+        raise NotFound(f"workflow {ref!r} does not exist")
+    if row.current_version is None:
+        raise NotDeployed(f"workflow {row.slug!r} has never been deployed, so it has no endpoints; deploy it first")
+    if row.version_id is None:
+        raise NotFound(f"workflow {row.slug!r} has no version {number}")
+    plan = await plan_for(conn, plans, row.version_id)
+    return Target(row.workflow_id, row.slug, row.version_id, row.number, plan)
