@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 import yaml
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -128,7 +128,6 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         title="workflow-service",
         version=__version__,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
@@ -156,7 +155,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
             checks["redis"] = "ok" if await services.dispatcher.ping() else "error: no answer"
         ok = all(v == "ok" for v in checks.values())
         body = Health(status="ok" if ok else "unavailable", version=__version__, checks=checks)
-        return ORJSONResponse(body.model_dump(), status_code=200 if ok else 503)
+        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     app.include_router(health)
     v1 = APIRouter(dependencies=[Depends(require_admin)])

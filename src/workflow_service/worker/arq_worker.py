@@ -66,6 +66,18 @@ def build_workers(settings: Settings, runtime: AgentRuntime, pools: tuple[str, .
     ]
 
 
+async def _close_worker(worker: Worker) -> None:
+    """Worker.close() without its deprecated redis `close()` call."""
+    worker.handle_sig(signal.SIGUSR1)  # cancels what is still running and the poll loop
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    redis = worker._pool
+    if redis is not None:
+        with contextlib.suppress(Exception):
+            await redis.delete(worker.health_check_key)
+        await redis.aclose()
+        worker._pool = None
+
+
 async def serve_worker(
     settings: Settings,
     pools: tuple[str, ...],
@@ -73,6 +85,7 @@ async def serve_worker(
     grace_s: float = 10.0,
     stop: asyncio.Event | None = None,
     name: str | None = None,
+    handle_signals: bool = True,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then stop taking jobs and let running ones finish."""
     if not settings.redis_url:
@@ -84,7 +97,7 @@ async def serve_worker(
     workers = build_workers(settings, runtime, pools, concurrency)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(w.async_run()) for w in workers]
@@ -102,8 +115,7 @@ async def serve_worker(
             await asyncio.wait(running, timeout=grace_s)
     finally:
         for w in workers:
-            with contextlib.suppress(Exception):
-                await w.close()
+            await _close_worker(w)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,52 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install dev-install services lint typecheck pytest migrate openapi bench clean
+
+run: install ## install and start the embedded service (SQLite + in-process worker) with a sample workflow
+	$(BIN)/workflow-service dev --host $(HOST) --port $(PORT)
+
+test: dev-install services lint typecheck pytest ## lint, types and the whole suite against PostgreSQL and Redis
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+dev-install: $(VENV)/.installed-dev
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+services: ## start PostgreSQL and Redis when they are not running
+	bash scripts/ensure-services.sh
+
+lint:
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest
+
+migrate: install ## apply migrations to WFS_DATABASE_URL (default: the embedded SQLite file)
+	$(BIN)/workflow-service migrate
+
+openapi: install ## regenerate openapi/openapi.json from the app
+	$(BIN)/workflow-service openapi > openapi/openapi.json
+
+bench: dev-install services ## throughput and latency on PostgreSQL + Redis (see docs/benchmarks.md)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,158 @@
+"""Shared fixtures: a fresh PostgreSQL database migrated once per session, the Redis test
+database, the app over ASGI, in-process arq workers, and a real echo server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.servers import EchoServer
+from workflow_service.app import create_app
+from workflow_service.config import Settings
+from workflow_service.core.db import make_engine
+from workflow_service.migrate import upgrade
+from workflow_service.worker.arq_worker import serve_worker
+
+PG_ADMIN_DSN = os.environ.get("WFS_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
+DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
+REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+TOKEN = "test-admin-token"
+TABLES = ("job_step", "job_event", "job", "workflow_version", "workflow", "agent")
+
+
+async def recreate_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": DATABASE_URL,
+        "redis_url": REDIS_URL,
+        "admin_token": SecretStr(TOKEN),
+        "allow_private_networks": False,
+        "outbound_allowlist": ["127.0.0.1"],
+        "lease_s": 15.0,
+        "heartbeat_s": 5.0,
+        "reconcile_interval_s": 0.5,
+        "requeue_after_s": 10.0,
+        "worker_concurrency": 8,
+        "db_pool_size": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def database() -> AsyncIterator[str]:
+    await recreate_database(TEST_DB)
+    await asyncio.to_thread(upgrade, DATABASE_URL)
+    yield DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+async def session_engine(database: str) -> AsyncIterator[AsyncEngine]:
+    eng = make_engine(database, pool_size=5)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+async def redis_client() -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def engine(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> AsyncEngine:
+    """The test database, emptied (and the Redis test db flushed) before the test."""
+    async with session_engine.begin() as conn:
+        await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+    await redis_client.flushdb()
+    return session_engine
+
+
+@pytest.fixture
+def settings(engine: AsyncEngine) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over ASGI (no worker): jobs stay pending unless a worker fixture runs."""
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
+        ) as c:
+            yield c
+
+
+WorkerFactory = Callable[..., Awaitable[asyncio.Event]]
+
+
+@pytest.fixture
+async def start_worker(settings: Settings) -> AsyncIterator[WorkerFactory]:
+    """Start in-process arq workers (real Redis, real database); all are stopped after the test."""
+    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+
+    async def start(pools: tuple[str, ...] = ("default",), concurrency: int = 8, **overrides: Any) -> asyncio.Event:
+        worker_settings = settings.model_copy(update=overrides) if overrides else settings
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            serve_worker(worker_settings, pools, concurrency, grace_s=2.0, stop=stop, handle_signals=False)
+        )
+        running.append((stop, task))
+        await asyncio.sleep(0.2)
+        if task.done():
+            task.result()
+        return stop
+
+    yield start
+    for stop, _ in running:
+        stop.set()
+    await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+
+
+@pytest.fixture
+def echo_server() -> Iterator[EchoServer]:
+    server = EchoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+async def wait_for_job(
+    client: httpx.AsyncClient,
+    job_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "canceled"),
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """Poll the job until it reaches one of `statuses`; fail the test on timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await client.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if job["status"] in statuses:
+            return job
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+        await asyncio.sleep(0.02)
