@@ -59,10 +59,10 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def database() -> AsyncIterator[str]:
+async def database() -> str:
     await recreate_database(TEST_DB)
     await asyncio.to_thread(upgrade, DATABASE_URL)
-    yield DATABASE_URL
+    return DATABASE_URL
 
 
 @pytest.fixture(scope="session")
@@ -143,10 +143,10 @@ async def wait_for_job(
     client: httpx.AsyncClient,
     job_id: str,
     statuses: tuple[str, ...] = ("completed", "failed", "canceled"),
-    timeout: float = 10.0,
+    wait_s: float = 10.0,
 ) -> dict[str, Any]:
     """Poll the job until it reaches one of `statuses`; fail the test on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_s
     while True:
         response = await client.get(f"/v1/jobs/{job_id}")
         assert response.status_code == 200, response.text
@@ -154,5 +154,5 @@ async def wait_for_job(
         if job["status"] in statuses:
             return job
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+            raise AssertionError(f"job {job_id} still {job['status']} after {wait_s} s")
         await asyncio.sleep(0.02)
