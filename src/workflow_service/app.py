@@ -23,7 +23,7 @@ from workflow_service.core.dispatch import ArqDispatcher, Dispatcher, InProcessD
 from workflow_service.deps import Services, ServicesDep, require_admin
 from workflow_service.engine.definition import PlanCache
 from workflow_service.jobs.router import router as jobs_router
-from workflow_service.problems import install_problem_handlers, problem_response
+from workflow_service.problems import install_openapi_problems, install_problem_handlers, problem_response
 from workflow_service.worker.runtime import AgentRuntime
 from workflow_service.workflows.router import router as workflows_router
 
@@ -163,4 +163,5 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     v1.include_router(jobs_router)
     v1.include_router(agents_router)
     app.include_router(v1)
+    install_openapi_problems(app)
     return app

@@ -134,3 +134,42 @@ def install_problem_handlers(app: FastAPI) -> None:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries declaring problem+json for the given statuses."""
     return {s: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem"} for s in statuses}
+
+
+def install_openapi_problems(app: FastAPI) -> None:
+    """Make the schema tell the truth: every 4xx/5xx is `application/problem+json` with the Problem schema
+    (FastAPI would document `application/json` and its own HTTPValidationError for 422)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(
+            {
+                name: definition
+                for name, definition in Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+                .pop("$defs", {})
+                .items()
+            }
+        )
+        components["Problem"] = {
+            k: v
+            for k, v in Problem.model_json_schema(ref_template="#/components/schemas/{model}").items()
+            if k != "$defs"
+        }
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                for status, response in operation.get("responses", {}).items():
+                    refs = orjson.dumps(response).decode()
+                    if status[:1] in ("4", "5") and ("/Problem" in refs or "/HTTPValidationError" in refs):
+                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                        if response.get("description") == "Validation Error":
+                            response["description"] = "The request is not valid"
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

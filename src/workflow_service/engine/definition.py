@@ -184,8 +184,19 @@ class PlanCache:
 
 
 def input_problems(plan: Plan, inputs: Any) -> list[ProblemItem]:
-    """Validate job inputs against the version's input schema; paths start at `$.inputs`."""
-    return [
-        ProblemItem(path=json_path(["inputs", *err.absolute_path]), message=err.message)
-        for err in sorted(plan.input_validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
-    ]
+    """Validate job inputs against the version's input schema; paths start at `$.inputs`.
+
+    A missing required property is reported at the property's own path (`$.inputs.name`).
+    """
+    problems = []
+    for err in sorted(plan.input_validator.iter_errors(inputs), key=lambda e: list(e.absolute_path)):
+        where = ["inputs", *err.absolute_path]
+        if err.validator == "required" and isinstance(err.instance, dict):
+            missing = [name for name in err.validator_value if name not in err.instance]
+            problems += [
+                ProblemItem(path=json_path([*where, name]), message=f"{name!r} is a required property")
+                for name in missing
+            ]
+            continue
+        problems.append(ProblemItem(path=json_path(where), message=err.message))
+    return problems

@@ -16,7 +16,8 @@ from jinja2 import meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 CONTEXT_NAMES = frozenset({"inputs", "vars", "env", "steps"})
-_SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
+# Jinja reads `{{-`, `{{+` and `-}}` as whitespace control, not as part of the expression.
+_SINGLE_EXPR = re.compile(r"^\s*\{\{[-+]?(?P<expr>.*?)-?\}\}\s*$", re.DOTALL)
 
 _env = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
 
@@ -71,7 +72,10 @@ def compile_string(text: str, path: str) -> _Compiled:
         raise TemplateError(f"unknown name(s) {names}; templates can use inputs, vars, env and steps", path)
     refs = _step_refs(ast)
     if single:
-        expr = _env.compile_expression(match["expr"], undefined_to_none=False)  # type: ignore[index]
+        try:
+            expr = _env.compile_expression(match["expr"], undefined_to_none=False)  # type: ignore[index]
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template syntax error: {exc.message} (line {exc.lineno})", path) from exc
 
         def render_expr(ctx: Mapping[str, Any]) -> Any:
             try:
@@ -85,6 +89,8 @@ def compile_string(text: str, path: str) -> _Compiled:
                     str(value)
                 except jinja2.UndefinedError as exc:
                     raise TemplateError(str(exc), path) from exc
+                except jinja2.TemplateError as exc:  # a sandbox refusal (SecurityError) kept in an Undefined
+                    raise TemplateError(f"{type(exc).__name__}: {exc}", path) from exc
                 return None
             return value
 

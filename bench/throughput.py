@@ -1,0 +1,191 @@
+"""End-to-end throughput and latency on PostgreSQL + Redis.
+
+Starts one `workflow-service serve` process and one `workflow-service worker` process on a fresh
+database, deploys a one-transform workflow, and measures through the public HTTP API:
+
+- throughput: N jobs submitted by C concurrent clients as fast as they can; jobs/s from the first
+  submission until the last job is completed (read from the database, not by polling the API);
+- latency: single jobs submitted one at a time; submit -> completed as recorded by the service
+  (job.created_at -> job.finished_at) and as seen by a client polling GET /v1/jobs/{id};
+- CPU: milliseconds of CPU per job for the api and worker processes, and for the whole machine
+  (which includes PostgreSQL, Redis and this load generator).
+
+Full durability: PostgreSQL runs with its defaults (synchronous_commit on).
+
+    python bench/throughput.py --jobs 5000 --concurrency 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+CLI = str(Path(sys.executable).with_name("workflow-service"))
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+TOKEN = "bench-token"
+DEFINITION = {
+    "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    "steps": [{"id": "double", "type": "transform", "output": {"n": "{{ inputs.n * 2 }}"}}],
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_busy_s() -> float:
+    parts = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = parts[3] + parts[4]
+    return (sum(parts[:8]) - idle) / CLK_TCK
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+async def wait_ready(base: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(200):
+            try:
+                if (await client.get(f"{base}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the service did not become ready")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent submitting clients")
+    parser.add_argument("--single", type=int, default=300, help="single jobs for the latency figures")
+    parser.add_argument("--worker-concurrency", type=int, default=64)
+    parser.add_argument("--database", default="wfs_bench")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    args = parser.parse_args()
+
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{args.database}"')
+    await admin.close()
+    db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
+    env = {**os.environ, "WFS_DATABASE_URL": db_url, "WFS_REDIS_URL": args.redis_url, "WFS_ADMIN_TOKEN": TOKEN,
+           "WFS_LOG_LEVEL": "WARNING"}
+    subprocess.run([CLI, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    import redis.asyncio as aioredis
+
+    red = aioredis.Redis.from_url(args.redis_url)
+    await red.flushdb()
+    await red.aclose()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = subprocess.Popen([CLI, "serve", "--port", str(port)], env=env)
+    worker = subprocess.Popen([CLI, "worker", "--concurrency", str(args.worker_concurrency)], env=env)
+    db = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:5432/{args.database}")
+    try:
+        await wait_ready(base)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as client:
+            (await client.post("/v1/workflows", json={"name": "bench", "definition": DEFINITION})).raise_for_status()
+            (await client.post("/v1/workflows/bench/deploy")).raise_for_status()
+            url = "/v1/workflows/bench/versions/current/async"
+
+            async def submit(n: int) -> str:
+                response = await client.post(url, json={"inputs": {"n": n}})
+                response.raise_for_status()
+                return str(response.json()["id"])
+
+            async def drain(expected: int) -> None:
+                while await db.fetchval("SELECT count(*) FROM job WHERE status = 'completed'") < expected:
+                    await asyncio.sleep(0.02)
+
+            # warm-up
+            await asyncio.gather(*(submit(i) for i in range(200)))
+            await drain(200)
+
+            # throughput
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for i in range(args.jobs):
+                queue.put_nowait(i)
+
+            async def client_loop() -> None:
+                while not queue.empty():
+                    await submit(queue.get_nowait())
+
+            cpu0 = {p.pid: proc_cpu_s(p.pid) for p in (api, worker)}
+            busy0 = machine_busy_s()
+            t0 = time.perf_counter()
+            await asyncio.gather(*(client_loop() for _ in range(args.concurrency)))
+            t_submitted = time.perf_counter() - t0
+            await drain(200 + args.jobs)
+            elapsed = time.perf_counter() - t0
+            busy = machine_busy_s() - busy0
+            cpu = {p.pid: proc_cpu_s(p.pid) - cpu0[p.pid] for p in (api, worker)}
+            failed = await db.fetchval("SELECT count(*) FROM job WHERE status <> 'completed'")
+
+            # latency, one job at a time
+            service_ms: list[float] = []
+            client_ms: list[float] = []
+            for i in range(args.single):
+                start = time.perf_counter()
+                job_id = await submit(i)
+                while True:
+                    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+                    if job["status"] in ("completed", "failed"):
+                        break
+                    await asyncio.sleep(0.001)
+                client_ms.append((time.perf_counter() - start) * 1000)
+                row = await db.fetchrow("SELECT created_at, finished_at FROM job WHERE id = $1", job["id"])
+                service_ms.append((row["finished_at"] - row["created_at"]).total_seconds() * 1000)
+    finally:
+        await db.close()
+        for proc in (api, worker):
+            proc.send_signal(signal.SIGTERM)
+        for proc in (api, worker):
+            proc.wait(timeout=30)
+
+    report: dict[str, Any] = {
+        "jobs": args.jobs,
+        "concurrency": args.concurrency,
+        "not completed": failed,
+        "submit rate (jobs/s)": round(args.jobs / t_submitted, 1),
+        "throughput to completion (jobs/s)": round(args.jobs / elapsed, 1),
+        "latency p50 submit->completed, service-recorded (ms)": round(statistics.median(service_ms), 2),
+        "latency p99 submit->completed, service-recorded (ms)": round(pct(service_ms, 99), 2),
+        "latency p50 as seen by a polling client (ms)": round(statistics.median(client_ms), 2),
+        "latency p99 as seen by a polling client (ms)": round(pct(client_ms, 99), 2),
+        "api CPU per job (ms)": round(cpu[api.pid] / args.jobs * 1000, 3),
+        "worker CPU per job (ms)": round(cpu[worker.pid] / args.jobs * 1000, 3),
+        "machine CPU per job, all processes (ms)": round(busy / args.jobs * 1000, 3),
+    }
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,130 @@
+"""Helpers for the jobs tests: deploying workflows over the API, job runners driven directly."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from workflow_service.agents import service as agents
+from workflow_service.config import Settings
+from workflow_service.core.db import unit_of_work
+from workflow_service.core.http import OutboundPolicy, make_client
+from workflow_service.engine.definition import PlanCache
+from workflow_service.jobs import service as jobs
+from workflow_service.jobs.execution import JobRunner
+from workflow_service.jobs.schemas import JobCreate
+from workflow_service.workflows import repository as workflow_repo
+from workflow_service.workflows import service as workflows
+from workflow_service.workflows.schemas import WorkflowCreate
+
+GREETER: dict[str, Any] = {
+    "input_schema": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "count": {"type": "integer"}},
+        "required": ["name"],
+    },
+    "variables": {"greeting": "Hello"},
+    "steps": [{"id": "compose", "type": "transform", "output": {"text": "{{ vars.greeting }}, {{ inputs.name }}!"}}],
+    "output": {"greeting": "{{ steps.compose.output.text }}"},
+}
+
+
+async def deploy_workflow(client: httpx.AsyncClient, slug: str, definition: dict[str, Any]) -> dict[str, Any]:
+    """Create a workflow and deploy its draft as version 1; returns the workflow resource."""
+    created = await client.post("/v1/workflows", json={"name": slug, "slug": slug, "definition": definition})
+    assert created.status_code == 201, created.text
+    deployed = await client.post(f"/v1/workflows/{slug}/deploy")
+    assert deployed.status_code == 201, deployed.text
+    workflow: dict[str, Any] = created.json()
+    return workflow
+
+
+async def submit(
+    client: httpx.AsyncClient, slug: str, inputs: dict[str, Any] | None = None, version: str = "current", **body: Any
+) -> dict[str, Any]:
+    """Submit a job (async endpoint) and return the 202 job resource."""
+    response = await client.post(
+        f"/v1/workflows/{slug}/versions/{version}/async", json={"inputs": inputs or {}, **body}
+    )
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = response.json()
+    return job
+
+
+class RecordingDispatcher:
+    """A Dispatcher that only remembers what it was asked to enqueue."""
+
+    def __init__(self) -> None:
+        self.enqueued: list[tuple[uuid.UUID, str, int]] = []
+
+    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
+        self.enqueued.append((job_id, pool, attempt))
+
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+        for item in items:
+            await self.enqueue(*item)
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+
+async def create_jobs(
+    engine: AsyncEngine,
+    definition: dict[str, Any],
+    count: int = 1,
+    inputs: dict[str, Any] | None = None,
+    slug: str = "direct",
+    pool: str = "default",
+) -> list[uuid.UUID]:
+    """Deploy `definition` and submit `count` pending jobs through the jobs service (nothing is woken)."""
+    async with unit_of_work(engine) as uow:
+        if await workflow_repo.get(uow.conn, slug) is None:
+            await workflows.create(uow.conn, WorkflowCreate(name=slug, slug=slug, definition=definition), "")
+            await workflows.deploy(uow.conn, slug, "")
+        ids = []
+        for _ in range(count):
+            job = await jobs.submit(
+                uow,
+                PlanCache(),
+                RecordingDispatcher(),
+                slug,
+                "current",
+                JobCreate(inputs=inputs or {}, pool=pool),
+                actor="test",
+                max_attempts=3,
+            )
+            ids.append(job.id)
+    return ids
+
+
+RunnerFactory = Callable[..., Awaitable[JobRunner]]
+
+
+@pytest.fixture
+async def make_runner(engine: AsyncEngine, settings: Settings) -> AsyncIterator[RunnerFactory]:
+    """Build JobRunners for freshly registered agents (what a worker process holds), closed after the test."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(
+        pools: tuple[str, ...] = ("default",), runner_engine: AsyncEngine | None = None, **overrides: Any
+    ) -> JobRunner:
+        runner_settings = settings.model_copy(update=overrides) if overrides else settings
+        http = make_client(
+            OutboundPolicy.from_settings(runner_settings.allow_private_networks, runner_settings.outbound_allowlist),
+            runner_settings.http_default_timeout_s,
+        )
+        clients.append(http)
+        agent_id = await agents.register(engine, pools)
+        return JobRunner(runner_engine or engine, runner_settings, PlanCache(), http, agent_id, pools)
+
+    yield make
+    for http in clients:
+        await http.aclose()

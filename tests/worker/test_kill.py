@@ -1,0 +1,130 @@
+"""Worker processes as a user runs them: real `workflow-service worker` subprocesses, killed for real."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import DATABASE_URL, REDIS_URL, wait_for_job
+from tests.servers import EchoServer
+
+CLI = str(Path(sys.executable).with_name("workflow-service"))
+
+
+class Workers:
+    """Spawns worker processes with short leases so crash recovery is quick to observe."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "WFS_DATABASE_URL": DATABASE_URL,
+            "WFS_REDIS_URL": REDIS_URL,
+            "WFS_LEASE_S": "3",
+            "WFS_HEARTBEAT_S": "1",
+            "WFS_RECONCILE_INTERVAL_S": "0.5",
+            "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1",
+            "WFS_LOG_LEVEL": "WARNING",
+        }
+        proc = subprocess.Popen([CLI, "worker", "--name", name, "--concurrency", "4", *extra], env=env)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    w = Workers()
+    yield w
+    w.stop_all()
+
+
+async def _agent(client: httpx.AsyncClient, name: str, wait_s: float = 15.0) -> dict[str, Any]:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        agents = (await client.get("/v1/agents")).json()["items"]
+        for agent in agents:
+            if agent["name"] == name:
+                return dict(agent)
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"agent {name} never registered")
+
+
+async def _deploy_slow_workflow(client: httpx.AsyncClient, echo: EchoServer) -> None:
+    definition = {
+        "steps": [
+            {
+                "id": "wait",
+                "type": "http",
+                "method": "POST",
+                "url": f"{echo.url}/slow/2",
+                "json": {"n": "{{ inputs.n }}"},
+            },
+            {
+                "id": "done",
+                "type": "transform",
+                "output": {"n": "{{ inputs.n }}", "status": "{{ steps.wait.output.status_code }}"},
+            },
+        ]
+    }
+    assert (await client.post("/v1/workflows", json={"name": "slow", "definition": definition})).status_code == 201
+    assert (await client.post("/v1/workflows/slow/deploy")).status_code == 201
+
+
+@pytest.mark.slow
+async def test_a_job_survives_its_worker_being_killed(
+    engine: AsyncEngine, client: httpx.AsyncClient, echo_server: EchoServer, workers: Workers
+) -> None:
+    await _deploy_slow_workflow(client, echo_server)
+    first = workers.spawn("first")
+    first_agent = await _agent(client, "first")
+    job_id = (await client.post("/v1/workflows/slow/versions/current/async", json={"inputs": {"n": 7}})).json()["id"]
+    running = await wait_for_job(client, job_id, ("running",), wait_s=15)
+    assert running["agent_id"] == first_agent["id"]
+
+    workers.spawn("second")
+    second_agent = await _agent(client, "second")
+    first.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    job = await wait_for_job(client, job_id, ("completed", "failed"), wait_s=30)
+    assert time.monotonic() - killed_at < 30
+    assert job["status"] == "completed", job
+    assert job["output"] == {"n": 7, "status": 200}
+    assert job["attempt"] == 2
+    assert job["agent_id"] == second_agent["id"]
+    events = (await client.get(f"/v1/jobs/{job_id}/events")).json()["items"]
+    retry = [e for e in events if e["from_status"] == "running" and e["to_status"] == "pending"]
+    assert len(retry) == 1 and retry[0]["actor"] == "reconciler"
+    assert [e["to_status"] for e in events].count("completed") == 1
+    # the first agent stops heartbeating and is eventually reported offline
+    agents = {a["name"]: a for a in (await client.get("/v1/agents")).json()["items"]}
+    assert agents["second"]["status"] == "online"
+
+
+@pytest.mark.slow
+async def test_sigterm_stops_a_worker_cleanly(engine: AsyncEngine, client: httpx.AsyncClient, workers: Workers) -> None:
+    proc = workers.spawn("polite")
+    await _agent(client, "polite")
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 15) == 0
+    agent = await _agent(client, "polite")
+    assert agent["status"] == "stopped"
