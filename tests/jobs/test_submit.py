@@ -67,9 +67,7 @@ async def test_unknown_variable_is_a_422_naming_it(client: httpx.AsyncClient, en
         ({"inputs": {"name": "Ada"}, "pool": "no spaces allowed"}, "$.pool"),
     ],
 )
-async def test_malformed_bodies_are_a_422(
-    client: httpx.AsyncClient, engine: AsyncEngine, body: Any, path: str
-) -> None:
+async def test_malformed_bodies_are_a_422(client: httpx.AsyncClient, engine: AsyncEngine, body: Any, path: str) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     response = await client.post("/v1/workflows/greeter/versions/current/async", json=body)
     assert response.status_code == 422, response.text
@@ -263,9 +261,7 @@ async def test_cursor_pagination_walks_every_job_once_newest_first(
     assert [i["id"] for i in filtered["items"] + rest["items"]] == submitted[::-1]
 
 
-async def test_events_give_the_full_history_with_actors(
-    client: httpx.AsyncClient, start_worker: WorkerFactory
-) -> None:
+async def test_events_give_the_full_history_with_actors(client: httpx.AsyncClient, start_worker: WorkerFactory) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     await start_worker()
     job = await wait_for_job(client, (await submit(client, "greeter", {"name": "Ada"}))["id"])
@@ -313,9 +309,7 @@ async def test_a_job_runs_only_on_an_agent_serving_its_pool(
     assert default_job["agent_id"] == by_pools[("default",)]
 
 
-async def test_a_runner_refuses_a_job_outside_its_pools(
-    client: httpx.AsyncClient, make_runner: RunnerFactory
-) -> None:
+async def test_a_runner_refuses_a_job_outside_its_pools(client: httpx.AsyncClient, make_runner: RunnerFactory) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     job = await submit(client, "greeter", {"name": "Gpu"}, pool="gpu")
     default_runner = await make_runner(pools=("default",))
@@ -337,8 +331,29 @@ async def test_agents_are_listed_with_their_pools_and_status(
     agent = agents[0]
     assert agent["pools"] == ["default", "gpu"]
     assert agent["status"] == "online"
-    assert agent["pid"] > 0 and agent["host"]
+    assert agent["pid"] > 0
+    assert agent["host"]
     online = (await client.get("/v1/agents", params={"status": "online"})).json()["items"]
     assert [a["id"] for a in online] == [agent["id"]]
     assert (await client.get("/v1/agents", params={"status": "offline"})).json()["items"] == []
     assert (await client.get("/v1/agents", params={"status": "asleep"})).status_code == 422
+
+
+async def test_an_output_that_breaks_the_output_schema_fails_while_validating(
+    client: httpx.AsyncClient, start_worker: WorkerFactory
+) -> None:
+    definition = {**GREETER, "output_schema": {"type": "object", "properties": {"greeting": {"type": "integer"}}}}
+    await deploy_workflow(client, "greeter", definition)
+    await start_worker()
+    job = await wait_for_job(client, (await submit(client, "greeter", {"name": "Ada"}))["id"])
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "output_invalid"
+    assert "$.greeting" in job["error"]["message"]
+    assert job["output"] is None
+    assert job["steps"][0]["status"] == "completed"
+    events = (await client.get(f"/v1/jobs/{job['id']}/events")).json()["items"]
+    assert [(e["from_status"], e["to_status"]) for e in events][-2:] == [
+        ("running", "validating"),
+        ("validating", "failed"),
+    ]
+    assert events[-1]["reason"] == "output_invalid"

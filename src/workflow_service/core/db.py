@@ -42,11 +42,18 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+def _sqlite_json_loads(value: Any) -> Any:
+    # A JSON column has NUMERIC affinity in SQLite, so a stored bare number comes back as a number.
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     """Create the async engine, with SQLite set up for concurrent use by api and worker tasks."""
     if url.startswith("sqlite"):
         engine = create_async_engine(
-            url, json_serializer=_json_dumps, json_deserializer=orjson.loads, connect_args={"timeout": 30}
+            url, json_serializer=_json_dumps, json_deserializer=_sqlite_json_loads, connect_args={"timeout": 30}
         )
 
         @event.listens_for(engine.sync_engine, "connect")

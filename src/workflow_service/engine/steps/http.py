@@ -58,9 +58,9 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
         content = str(rendered["body"]).encode()
     timeout = config.timeout_s or runtime.default_timeout_s
     try:
-        request = runtime.http.build_request(
-            config.method, url, headers=headers, content=content, params=rendered["query"] or None, timeout=timeout
-        )
+        # Merge `query` into the URL's own query string (httpx's `params=` would replace it).
+        target = httpx.URL(url).copy_merge_params(rendered["query"]) if rendered["query"] else url
+        request = runtime.http.build_request(config.method, target, headers=headers, content=content, timeout=timeout)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
         raise StepFailure("invalid_request", f"cannot build the request: {exc}") from exc
 

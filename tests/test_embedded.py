@@ -1,0 +1,186 @@
+"""The embedded mode, end to end: `workflow-service dev` as a real process on SQLite, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+TOKEN = "embedded-test-token"
+CLI = Path(sys.executable).with_name("workflow-service")
+
+
+@dataclass
+class Service:
+    process: subprocess.Popen[bytes]
+    url: str
+    data_dir: Path
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`workflow-service dev` in a fresh directory, with no database or Redis configured."""
+    cwd = tmp_path_factory.mktemp("embedded")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
+    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING"}
+    port = free_port()
+    log = cwd / "service.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(CLI), "dev", "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    svc = Service(process, f"http://127.0.0.1:{port}", cwd / ".data", log)
+    try:
+        yield svc
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the running service, once it answers /readyz."""
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    ) as client:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            assert service.process.poll() is None, f"the service exited:\n{service.output()}"
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, f"not ready after 30 s:\n{service.output()}"
+            await asyncio.sleep(0.1)
+        yield client
+
+
+async def finished(api: httpx.AsyncClient, job_id: str, wait_s: float = 15.0) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        response = await api.get(f"/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        job: dict[str, Any] = response.json()
+        if job["status"] in ("completed", "failed", "canceled"):
+            return job
+        assert asyncio.get_running_loop().time() < deadline, f"job still {job['status']}"
+        await asyncio.sleep(0.05)
+
+
+async def test_ready_on_sqlite_without_redis(api: httpx.AsyncClient, service: Service) -> None:
+    ready = await api.get("/readyz")
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["checks"] == {"database": "ok"}  # no redis check: there is no Redis
+    assert (service.data_dir / "workflow-service.db").is_file()
+    assert not (service.data_dir / "admin_token").exists()  # the token came from WFS_ADMIN_TOKEN
+    unauthenticated = await api.get("/v1/jobs", headers={"Authorization": ""})
+    assert unauthenticated.status_code == 401
+    wrong = await api.get("/v1/jobs", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+
+
+async def test_the_hello_sample_runs(api: httpx.AsyncClient) -> None:
+    sample = await api.get("/v1/workflows/hello")
+    assert sample.status_code == 200
+    assert sample.json()["current_version"] == 1
+    submitted = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "Ada"}})
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.headers["Location"] == f"/v1/jobs/{submitted.json()['id']}"
+    job = await finished(api, submitted.json()["id"])
+    assert job["status"] == "completed", job
+    assert job["output"] == {"greeting": "Hello, Ada!", "loud": "HELLO, ADA!"}
+    assert [s["id"] for s in job["steps"]] == ["compose", "shout"]
+
+    events = (await api.get(f"/v1/jobs/{job['id']}/events")).json()["items"]
+    assert [e["to_status"] for e in events] == ["pending", "claimed", "running", "validating", "uploading", "completed"]
+    agents = (await api.get("/v1/agents")).json()["items"]
+    assert [(a["pools"], a["status"]) for a in agents] == [(["default"], "online")]
+    assert job["agent_id"] == agents[0]["id"]
+
+    refused = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": ""}})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_new_workflow_is_created_deployed_and_run(api: httpx.AsyncClient) -> None:
+    definition = {
+        "input_schema": {"type": "object", "properties": {"items": {"type": "array"}}, "required": ["items"]},
+        "variables": {"label": "total"},
+        "steps": [
+            {"id": "count", "type": "transform", "output": {"n": "{{ inputs['items'] | length }}"}},
+            {
+                "id": "report",
+                "type": "transform",
+                "output": {"label": "{{ vars.label }}", "value": "{{ steps.count.output.n }}"},
+            },
+        ],
+        "output": {"report": "{{ steps.report.output }}", "first": "{{ inputs['items'][0] }}"},
+    }
+    created = await api.post("/v1/workflows", json={"name": "Counter", "definition": definition})
+    assert created.status_code == 201, created.text
+    deployed = await api.post("/v1/workflows/counter/deploy")
+    assert deployed.status_code == 201, deployed.text
+
+    submitted = await api.post(
+        "/v1/workflows/counter/versions/1/async", json={"inputs": {"items": ["a", "b", "c"]}, "variables": {}}
+    )
+    assert submitted.status_code == 202, submitted.text
+    job = await finished(api, submitted.json()["id"])
+    assert job["status"] == "completed", job
+    assert job["output"]["first"] == "a"
+    assert job["output"]["report"] == {"label": "total", "value": 3}
+
+    broken = await api.post("/v1/workflows/counter/versions/current/async", json={"inputs": {"items": []}})
+    failed = await finished(api, broken.json()["id"])
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "template_error"
+
+
+async def test_many_jobs_at_once_all_complete_on_sqlite(api: httpx.AsyncClient) -> None:
+    async def one(i: int) -> str:
+        response = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": f"n{i}"}})
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["id"]
+        return job_id
+
+    ids = await asyncio.gather(*(one(i) for i in range(20)))
+    jobs = [await finished(api, job_id) for job_id in ids]
+    assert [j["output"]["greeting"] for j in jobs] == [f"Hello, n{i}!" for i in range(20)]
+    listed = (await api.get("/v1/jobs", params={"workflow": "hello", "status": "completed", "limit": 200})).json()
+    assert set(ids) <= {item["id"] for item in listed["items"]}
+
+
+async def test_a_step_whose_output_is_a_bare_number_reads_back(api: httpx.AsyncClient) -> None:
+    definition = {"steps": [{"id": "answer", "type": "transform", "output": "{{ 6 * 7 }}"}]}
+    assert (await api.post("/v1/workflows", json={"name": "Answer", "definition": definition})).status_code == 201
+    assert (await api.post("/v1/workflows/answer/deploy")).status_code == 201
+    submitted = await api.post("/v1/workflows/answer/versions/current/async", json={"inputs": {}})
+    job = await finished(api, submitted.json()["id"])
+    assert job["status"] == "completed", job
+    assert job["output"] == 42
+    assert job["steps"][0]["output"] == 42

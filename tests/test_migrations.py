@@ -1,0 +1,108 @@
+"""The packaged migrations build the schema from nothing, on SQLite and PostgreSQL, and match the models."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.util.exc import CommandError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.conftest import PG_ADMIN_DSN
+from workflow_service.migrate import alembic_config, check, upgrade
+from workflow_service.models import Base
+
+MIGRATIONS_DB = "wfs_test_migrations"
+TABLES = {"workflow", "workflow_version", "job", "job_event", "job_step", "agent"}
+
+
+async def admin(sql: str) -> None:
+    """Run one statement on the maintenance database, outside a transaction (CREATE/DROP DATABASE)."""
+    engine = create_async_engine(
+        PG_ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql(sql)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def fresh_postgres() -> AsyncIterator[str]:
+    """An empty PostgreSQL database, dropped after the test."""
+    await admin(f'DROP DATABASE IF EXISTS "{MIGRATIONS_DB}" WITH (FORCE)')
+    await admin(f'CREATE DATABASE "{MIGRATIONS_DB}"')
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{MIGRATIONS_DB}"
+    await admin(f'DROP DATABASE IF EXISTS "{MIGRATIONS_DB}" WITH (FORCE)')
+
+
+def downgrade(url: str) -> None:
+    command.downgrade(alembic_config(url), "base")
+
+
+def sqlite_tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        return {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+async def postgres_tables(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))
+            return {name for (name,) in rows}
+    finally:
+        await engine.dispose()
+
+
+def test_the_models_define_the_tables_the_tests_expect() -> None:
+    assert set(Base.metadata.tables) == TABLES
+
+
+async def test_sqlite_from_empty(tmp_path: Path) -> None:
+    path = tmp_path / "not" / "yet" / "there" / "wfs.db"
+    url = f"sqlite+aiosqlite:///{path}"
+
+    await asyncio.to_thread(upgrade, url)  # creates the directory too
+
+    assert sqlite_tables(path) == TABLES | {"alembic_version"}
+    await asyncio.to_thread(check, url)  # models and migrations agree
+    await asyncio.to_thread(upgrade, url)  # a second upgrade is a no-op
+    await asyncio.to_thread(check, url)
+
+
+async def test_sqlite_downgrade_and_upgrade_again(tmp_path: Path) -> None:
+    path = tmp_path / "wfs.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(downgrade, url)
+    assert sqlite_tables(path) == {"alembic_version"}
+    await asyncio.to_thread(upgrade, url)
+    assert sqlite_tables(path) == TABLES | {"alembic_version"}
+    await asyncio.to_thread(check, url)
+
+
+async def test_check_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(CommandError, match="not up to date"):
+        await asyncio.to_thread(check, f"sqlite+aiosqlite:///{path}")
+
+
+async def test_postgres_from_empty(fresh_postgres: str) -> None:
+    assert await postgres_tables(fresh_postgres) == set()
+
+    await asyncio.to_thread(upgrade, fresh_postgres)
+
+    assert await postgres_tables(fresh_postgres) == TABLES | {"alembic_version"}
+    await asyncio.to_thread(check, fresh_postgres)
+    await asyncio.to_thread(downgrade, fresh_postgres)
+    assert await postgres_tables(fresh_postgres) == {"alembic_version"}
+    await asyncio.to_thread(upgrade, fresh_postgres)
+    await asyncio.to_thread(check, fresh_postgres)
