@@ -61,7 +61,7 @@ def machine_busy_s() -> float:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def wait_ready(base: str) -> None:
@@ -91,8 +91,13 @@ async def main() -> None:
     await admin.execute(f'CREATE DATABASE "{args.database}"')
     await admin.close()
     db_url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{args.database}"
-    env = {**os.environ, "WFS_DATABASE_URL": db_url, "WFS_REDIS_URL": args.redis_url, "WFS_ADMIN_TOKEN": TOKEN,
-           "WFS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "WFS_DATABASE_URL": db_url,
+        "WFS_REDIS_URL": args.redis_url,
+        "WFS_ADMIN_TOKEN": TOKEN,
+        "WFS_LOG_LEVEL": "WARNING",
+    }
     subprocess.run([CLI, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
     import redis.asyncio as aioredis
 
@@ -160,6 +165,7 @@ async def main() -> None:
                     await asyncio.sleep(0.001)
                 client_ms.append((time.perf_counter() - start) * 1000)
                 row = await db.fetchrow("SELECT created_at, finished_at FROM job WHERE id = $1", job["id"])
+                assert row is not None
                 service_ms.append((row["finished_at"] - row["created_at"]).total_seconds() * 1000)
     finally:
         await db.close()

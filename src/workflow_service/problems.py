@@ -107,7 +107,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, request, **exc.extra)
+        # RFC 9110 §11.6.1: a 401 must say which authentication scheme to use.
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(exc.status, exc.code, exc.title, exc.detail, request, headers=headers, **exc.extra)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -146,19 +148,9 @@ def install_openapi_problems(app: FastAPI) -> None:
             return app.openapi_schema
         schema = original()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(
-            {
-                name: definition
-                for name, definition in Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-                .pop("$defs", {})
-                .items()
-            }
-        )
-        components["Problem"] = {
-            k: v
-            for k, v in Problem.model_json_schema(ref_template="#/components/schemas/{model}").items()
-            if k != "$defs"
-        }
+        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem_schema.pop("$defs", {}))
+        components["Problem"] = problem_schema
         for item in schema.get("paths", {}).values():
             for operation in item.values():
                 for status, response in operation.get("responses", {}).items():

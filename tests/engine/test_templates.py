@@ -150,7 +150,7 @@ def test_a_syntax_error_is_a_template_error_at_compile_time(template: str) -> No
     assert "(line " in caught.value.message
 
 
-@pytest.mark.parametrize("template", ["{{1-}}", "{{ inputs.a - }}", "{{- inputs.a + -}}"])
+@pytest.mark.parametrize("template", ["{{ 1 + -}}", "{{ inputs.a - }}", "{{- inputs.a * -}}"])
 def test_whitespace_control_does_not_hide_a_syntax_error(template: str) -> None:
     """Regression: `{{ x -}}` used to escape as a raw jinja2 TemplateSyntaxError (a 500 on PUT /draft)."""
     with pytest.raises(TemplateError, match="syntax error"):
@@ -163,7 +163,7 @@ def test_whitespace_control_does_not_hide_a_syntax_error(template: str) -> None:
         ("{{ input.name }}", "input"),
         ("{{ request }}", "request"),
         ("x {{ foo }} {{ bar }}", "bar, foo"),
-        ("{{ range(3) | list }}", "range"),
+        ("{{ now() }}", "now"),
         ("{% for i in items %}{{ i }}{% endfor %}", "items"),
     ],
 )
@@ -294,12 +294,12 @@ _FRAGMENTS += ["steps", "vars", "[", "]", "if", "for", "in", "endif", "endfor", 
 
 @given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map("".join))
 def test_any_string_compiles_or_is_a_template_error_never_a_crash(text: str) -> None:
+    outcome: Any
     try:
         compiled = CompiledValue(text, "$.t")
+        outcome = compiled.render({"inputs": {"a": 1, "x": "y"}, "vars": {}, "env": {}, "steps": {}})
     except TemplateError as exc:
-        assert exc.path == "$.t"
-        return
-    try:
-        compiled.render({"inputs": {"a": 1, "x": "y"}, "vars": {}, "env": {}, "steps": {}})
-    except TemplateError as exc:
-        assert exc.path == "$.t"
+        outcome = exc
+    if isinstance(outcome, TemplateError):
+        assert outcome.path == "$.t"
+        assert outcome.message

@@ -37,6 +37,20 @@ async def test_missing_required_input_is_a_422_naming_the_field(client: httpx.As
     assert "name" in response.json()["detail"]
 
 
+@pytest.mark.parametrize("field", ["inputs", "variables", "metadata"])
+async def test_an_integer_too_large_to_store_is_a_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, engine: AsyncEngine, field: str
+) -> None:
+    await deploy_workflow(client, "greeter", GREETER)
+    body: dict[str, Any] = {"inputs": {"name": "Ada"}, field: {"greeting": 2**70}}
+    if field == "inputs":
+        body["inputs"]["big"] = 2**70
+    response = await client.post("/v1/workflows/greeter/versions/current/async", json=body)
+    assert response.status_code == 422, response.text
+    assert problem_paths(response) == [f"$.{field}"]
+    assert (await client.get("/v1/jobs")).json()["items"] == []
+
+
 async def test_wrong_input_types_are_a_422_naming_each_field(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     response = await client.post(

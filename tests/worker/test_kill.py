@@ -113,11 +113,12 @@ async def test_a_job_survives_its_worker_being_killed(
     assert job["agent_id"] == second_agent["id"]
     events = (await client.get(f"/v1/jobs/{job_id}/events")).json()["items"]
     retry = [e for e in events if e["from_status"] == "running" and e["to_status"] == "pending"]
-    assert len(retry) == 1 and retry[0]["actor"] == "reconciler"
+    assert len(retry) == 1
+    assert retry[0]["actor"] == "reconciler"
     assert [e["to_status"] for e in events].count("completed") == 1
-    # the first agent stops heartbeating and is eventually reported offline
     agents = {a["name"]: a for a in (await client.get("/v1/agents")).json()["items"]}
     assert agents["second"]["status"] == "online"
+    assert agents["first"]["last_heartbeat_at"] < agents["second"]["last_heartbeat_at"]
 
 
 @pytest.mark.slow

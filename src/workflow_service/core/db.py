@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
+from pydantic import AfterValidator
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -117,3 +118,16 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
 
 AnyRow = sa.Row[*tuple[Any, ...]]
 """A result row of any shape (repositories return Core rows, read by attribute)."""
+
+
+def _storable(value: Any) -> Any:
+    """Refuse what a JSON column cannot hold (integers beyond 64 bits) as a 422, not a 500 at INSERT."""
+    try:
+        orjson.dumps(value)
+    except TypeError as exc:
+        raise ValueError(f"cannot be stored as JSON: {exc}") from exc
+    return value
+
+
+StorableDict = Annotated[dict[str, Any], AfterValidator(_storable)]
+"""A JSON object field of a request body that the database can store."""

@@ -82,29 +82,23 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
     try:
         model = DefinitionModel.model_validate(raw)
     except ValidationError as exc:
-        problems = _problems_from_pydantic(exc, ())
-        # Still report step problems when the top level is otherwise readable.
-        if isinstance(raw.get("steps"), list):
-            problems += _compile_steps(raw["steps"])[1]
-        return None, problems
-    problems = _check_schema(model.input_schema, "input_schema")
-    if model.output_schema is not None:
-        problems += _check_schema(model.output_schema, "output_schema")
-    if model.input_schema.get("type", "object") != "object":
-        problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
-    steps, step_problems = _compile_steps(model.steps)
-    problems += step_problems
-    output: CompiledValue | None = None
-    if model.output is not None:
-        try:
-            output = CompiledValue(model.output, "$.output")
-        except TemplateError as exc:
-            problems.append(ProblemItem(path=exc.path, message=exc.message))
-        else:
-            known = {s.config.id for s in steps}
-            for template in output.templates:
-                for ref in sorted(template.step_refs - known):
-                    problems.append(ProblemItem(path=template.path, message=f"unknown step {ref!r}"))
+        # Still report every other problem, in the parts of the top level that are readable.
+        bad = {err["loc"][0] for err in exc.errors() if err["loc"]}
+
+        def readable(key: str) -> dict[str, Any] | None:
+            value = raw.get(key)
+            return value if key not in bad and isinstance(value, dict) else None
+
+        raw_steps = raw.get("steps")
+        _, _, more = _check_parts(
+            readable("input_schema"),
+            readable("output_schema"),
+            raw_steps if isinstance(raw_steps, list) else None,
+            raw.get("output"),
+            check_refs="steps" not in bad,
+        )
+        return None, _problems_from_pydantic(exc, ()) + more
+    steps, output, problems = _check_parts(model.input_schema, model.output_schema, model.steps, model.output)
     if problems:
         return None, problems
     plan = Plan(
@@ -118,6 +112,41 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
         output_validator=(Draft202012Validator(model.output_schema) if model.output_schema is not None else None),
     )
     return plan, []
+
+
+def _check_parts(
+    input_schema: dict[str, Any] | None,
+    output_schema: dict[str, Any] | None,
+    raw_steps: list[Any] | None,
+    output_value: Any,
+    *,
+    check_refs: bool = True,
+) -> tuple[list[PlannedStep], CompiledValue | None, list[ProblemItem]]:
+    """Check the schemas, steps and output; a part given as None is not checked.
+
+    `check_refs` False: the steps are unreadable, so the output's step references cannot be judged.
+    """
+    problems: list[ProblemItem] = []
+    if input_schema is not None:
+        problems += _check_schema(input_schema, "input_schema")
+    if output_schema is not None:
+        problems += _check_schema(output_schema, "output_schema")
+    if input_schema is not None and input_schema.get("type", "object") != "object":
+        problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
+    steps, step_problems = _compile_steps(raw_steps or [])
+    problems += step_problems
+    output: CompiledValue | None = None
+    if output_value is not None:
+        try:
+            output = CompiledValue(output_value, "$.output")
+        except TemplateError as exc:
+            problems.append(ProblemItem(path=exc.path, message=exc.message))
+        else:
+            known = {s.config.id for s in steps}
+            for template in output.templates if check_refs and raw_steps is not None else ():
+                for ref in sorted(template.step_refs - known):
+                    problems.append(ProblemItem(path=template.path, message=f"unknown step {ref!r}"))
+    return steps, output, problems
 
 
 def _compile_steps(raw_steps: list[Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
@@ -192,11 +221,12 @@ def input_problems(plan: Plan, inputs: Any) -> list[ProblemItem]:
     for err in sorted(plan.input_validator.iter_errors(inputs), key=lambda e: list(e.absolute_path)):
         where = ["inputs", *err.absolute_path]
         if err.validator == "required" and isinstance(err.instance, dict):
+            # jsonschema reports each missing property as its own error: list them once.
             missing = [name for name in err.validator_value if name not in err.instance]
-            problems += [
-                ProblemItem(path=json_path([*where, name]), message=f"{name!r} is a required property")
-                for name in missing
-            ]
+            for name in missing:
+                item = ProblemItem(path=json_path([*where, name]), message=f"{name!r} is a required property")
+                if item not in problems:
+                    problems.append(item)
             continue
         problems.append(ProblemItem(path=json_path(where), message=err.message))
     return problems

@@ -11,7 +11,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -116,21 +115,14 @@ class JobRunner:
     async def _claim(self, job_id: uuid.UUID) -> Claim | None:
         now = utcnow()
         async with self.engine.begin() as conn:
-            row = await repo.transition(
+            row = await repo.claim(
                 conn,
                 job_id,
-                [S.PENDING, S.CLAIMED, S.RUNNING],
+                agent_id=self.agent_id,
+                pools=self.pools,
+                lease_until=now + self.lease,
+                now=now,
                 actor=self.actor,
-                reason=None,
-                at=[now, now],
-                guards=[job_t.c.pool.in_(self.pools)],
-                values={
-                    "attempt": job_t.c.attempt + 1,
-                    "agent_id": self.agent_id,
-                    "lease_expires_at": now + self.lease,
-                    "started_at": sa.func.coalesce(job_t.c.started_at, now),
-                },
-                returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at),
             )
             if row is None:
                 return None
@@ -155,33 +147,25 @@ class JobRunner:
 
     async def _finish(self, claim: Claim, outcome: Outcome) -> str | None:
         times = [utcnow()]
-        path: list[JobStatus]
-        values: dict[str, Any] = {"lease_expires_at": None}
+        path = [S.RUNNING, S.FAILED]
         if outcome.error is None and claim.plan.output_validator is not None:
             problems = [
                 {"path": json_path(list(e.absolute_path)), "message": e.message}
                 for e in claim.plan.output_validator.iter_errors(outcome.output)
             ]
             if problems:
+                summary = "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5])
                 outcome.error = {
                     "code": "output_invalid",
                     "step": None,
                     "problems": problems,
-                    "message": "the output does not match the output schema: "
-                    + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5]),
+                    "message": f"the output does not match the output schema: {summary}",
                 }
                 path = [S.RUNNING, S.VALIDATING, S.FAILED]
                 times.append(utcnow())
         if outcome.error is None:
             path = [S.RUNNING, S.VALIDATING, S.UPLOADING, S.COMPLETED]
             times += [utcnow(), utcnow()]
-            values["output"] = outcome.output
-        elif outcome.error["code"] != "output_invalid":
-            path = [S.RUNNING, S.FAILED]
-        if outcome.error is not None:
-            values["error"] = outcome.error
-        values["finished_at"] = times[-1]
-        reason = outcome.error["code"] if outcome.error else None
 
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(4),
@@ -191,20 +175,12 @@ class JobRunner:
         ):
             with attempt:
                 async with self.engine.begin() as conn:
-                    won = await repo.transition(
-                        conn,
-                        claim.job_id,
-                        path,
-                        actor=self.actor,
-                        reason=reason,
-                        values=values,
-                        guards=self._fence(claim.attempt),
-                        at=times,
-                    )
-                    if won is None:
-                        log.warning(
-                            "job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt
-                        )
-                        return None
-                    await repo.upsert_steps(conn, claim.job_id, outcome.records)
+                    won = await repo.finish(
+                        conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=path, at=times,
+                        output=outcome.output if outcome.error is None else None, error=outcome.error,
+                        actor=self.actor, records=outcome.records,
+                    )  # fmt: skip
+                if not won:
+                    log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
+                    return None
         return path[-1].value

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import StepRecord
+from workflow_service.jobs import pg
 from workflow_service.jobs.states import JobStatus, check_path
 from workflow_service.models import Job, JobEvent, JobStep, Workflow
 
@@ -246,3 +247,90 @@ async def extend_leases(conn: AsyncConnection, agent_id: uuid.UUID, lease: timed
         .where(job_t.c.agent_id == agent_id, job_t.c.status.in_(("claimed", "running", "validating", "uploading")))
         .values(lease_expires_at=now + lease)
     )
+
+
+def _is_postgres(conn: AsyncConnection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+async def insert_job_fast(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
+    """insert_job, in one round trip on PostgreSQL."""
+    if _is_postgres(conn):
+        await pg.insert_job(conn, values, actor)
+    else:
+        await insert_job(conn, values, actor)
+
+
+async def claim(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    *,
+    agent_id: uuid.UUID,
+    pools: Sequence[str],
+    lease_until: datetime,
+    now: datetime,
+    actor: str,
+) -> AnyRow | None:
+    """pending -> claimed -> running under a lease; returns (attempt, version_id, inputs, variables,
+    started_at), or None when the job is not pending in one of `pools`."""
+    if _is_postgres(conn):
+        row: AnyRow | None = await pg.claim(
+            conn, job_id, agent_id=agent_id, pools=pools, lease_until=lease_until, now=now, actor=actor
+        )
+        return row
+    return await transition(
+        conn, job_id, [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING], actor=actor, at=[now, now],
+        guards=[job_t.c.pool.in_(pools)],
+        values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
+                "started_at": sa.func.coalesce(job_t.c.started_at, now)},
+        returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at),
+    )  # fmt: skip
+
+
+async def finish(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    *,
+    attempt: int,
+    agent_id: uuid.UUID,
+    path: Sequence[JobStatus],
+    at: Sequence[datetime],
+    output: Any,
+    error: dict[str, Any] | None,
+    actor: str,
+    records: Sequence[StepRecord],
+) -> bool:
+    """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
+
+    False when the job is no longer this agent's (its lease expired and it moved on, or it was canceled).
+    """
+    reason = error["code"] if error else None
+    if _is_postgres(conn):
+        return await pg.finish(
+            conn,
+            job_id,
+            attempt=attempt,
+            agent_id=agent_id,
+            path=path,
+            at=at,
+            output=output,
+            error=error,
+            actor=actor,
+            reason=reason,
+            records=records,
+        )
+    values: dict[str, Any] = {"lease_expires_at": None, "finished_at": at[-1], "output": output, "error": error}
+    won = await transition(
+        conn,
+        job_id,
+        path,
+        actor=actor,
+        reason=reason,
+        values=values,
+        at=at,
+        guards=[job_t.c.attempt == attempt, job_t.c.agent_id == agent_id],
+    )
+    if won is None:
+        return False
+    await upsert_steps(conn, job_id, records)
+    return True

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflow_service.core.db import StorableDict
 from workflow_service.workflows.schemas import WorkflowRef
 
 
@@ -14,12 +15,10 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    variables: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides of the workflow's variables, by name."
-    )
+    inputs: StorableDict = Field(default_factory=dict)
+    variables: StorableDict = Field(default_factory=dict, description="Overrides of the workflow's variables, by name.")
     name: str | None = Field(None, max_length=200)
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Free-form; stored and returned.")
+    metadata: StorableDict = Field(default_factory=dict, description="Free-form; stored and returned.")
     pool: str = Field(
         "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Only agents serving this pool take the job."
     )

@@ -73,7 +73,7 @@ async def submit(
         "created_at": now,
         "enqueued_at": now,
     }
-    await repo.insert_job(uow.conn, values, actor)
+    await repo.insert_job_fast(uow.conn, values, actor)
 
     async def wake() -> None:
         await dispatcher.enqueue(job_id, data.pool, 0)

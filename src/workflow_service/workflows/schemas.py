@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflow_service.core.db import StorableDict
 from workflow_service.problems import ProblemItem
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
@@ -19,13 +20,13 @@ class WorkflowCreate(BaseModel):
         None, pattern=SLUG_PATTERN, description="URL name; lowercase letters, digits and dashes. Default: from `name`."
     )
     description: str | None = Field(None, max_length=10_000)
-    definition: dict[str, Any] = Field(description="The draft definition (format v1, see docs/definition.md).")
+    definition: StorableDict = Field(description="The draft definition (format v1, see docs/definition.md).")
 
 
 class DraftUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    definition: dict[str, Any]
+    definition: StorableDict
 
 
 class Endpoints(BaseModel):

@@ -143,14 +143,18 @@ async def deploy(conn: AsyncConnection, ref: str, base_url: str) -> VersionRead:
     )
 
 
+MAX_VERSION = 2**31 - 1
+
+
 def parse_version(version: str) -> int | None:
     """`current` -> None, a positive number -> itself; anything else is a 422."""
     if version == "current":
         return None
-    if version.isdigit() and int(version) > 0:
+    # ASCII digits only ("²".isdigit() is true), short enough for int() and within the INTEGER column.
+    if version.isascii() and version.isdigit() and len(version) <= 10 and 0 < int(version) <= MAX_VERSION:
         return int(version)
     raise InvalidInput(
-        f"version must be a positive number or 'current', not {version!r}",
+        f"version must be 'current' or a number from 1 to {MAX_VERSION}, not {version!r}",
         errors=[{"path": "path:version", "message": "expected a number or 'current'"}],
     )
 

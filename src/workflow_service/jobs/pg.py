@@ -1,0 +1,147 @@
+"""PostgreSQL fast path for the three writes every job makes: submit, claim and finish.
+
+Each is ONE statement (a data-modifying CTE), so each is atomic on its own and costs one round
+trip: the guarded UPDATE, its job_event rows (one per hop) and, on finish, the step records all
+commit together or not at all. The rules are the same as repository.transition (paths are checked
+against TRANSITIONS before the SQL runs); this module only changes how many round trips they cost.
+Other databases (the embedded SQLite) use the portable statements in repository.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflow_service.engine.executor import StepRecord
+from workflow_service.jobs.states import JobStatus, check_path
+
+_INSERT_JOB = """
+WITH j AS (
+  INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
+                   attempt, max_attempts, created_at, enqueued_at)
+  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11)
+  RETURNING id, created_at
+)
+INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
+SELECT id, NULL, 'pending', created_at, $12, 'submitted' FROM j
+"""
+
+_CLAIM = """
+WITH moved AS (
+  UPDATE job SET status = 'running', attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
+                 started_at = COALESCE(started_at, $4)
+  WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
+  RETURNING id, attempt, version_id, inputs, variables, started_at
+), ev AS (
+  INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
+  SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
+)
+SELECT attempt, version_id, inputs, variables, started_at FROM moved
+"""
+
+_FINISH = """
+WITH moved AS (
+  UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL
+  WHERE id = $1 AND status = 'running' AND attempt = $2 AND agent_id = $3
+  RETURNING id
+), ev AS (
+  INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
+  SELECT moved.id, e.f, e.t, e.at, $8, $9
+  FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
+), st AS (
+  INSERT INTO job_step (job_id, step_id, position, type, status, input, output, error, attempt, started_at,
+                        finished_at)
+  SELECT moved.id, s.step_id, s.position, s.type, s.status, s.input, s.output, s.error, s.attempt, s.started_at,
+         s.finished_at
+  FROM moved, jsonb_to_recordset($13::jsonb) AS s(step_id text, position int, type text, status text, input jsonb,
+                                                  output jsonb, error jsonb, attempt int, started_at timestamptz,
+                                                  finished_at timestamptz)
+  ON CONFLICT (job_id, step_id) DO UPDATE SET status = EXCLUDED.status, input = EXCLUDED.input,
+    output = EXCLUDED.output, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
+    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, position = EXCLUDED.position,
+    type = EXCLUDED.type
+)
+SELECT id FROM moved
+"""
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value, default=str).decode()
+
+
+async def _driver(conn: AsyncConnection) -> Any:
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
+async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
+    apg = await _driver(conn)
+    await apg.execute(
+        _INSERT_JOB, values["id"], values["workflow_id"], values["version_id"], values["version_number"],
+        values["name"], values["pool"], _json(values["inputs"]), _json(values["variables"]),
+        _json(values["metadata"]), values["max_attempts"], values["created_at"], actor,
+    )  # fmt: skip
+
+
+class ClaimedRow(NamedTuple):
+    attempt: int
+    version_id: uuid.UUID
+    inputs: dict[str, Any]
+    variables: dict[str, Any]
+    started_at: datetime
+
+
+async def claim(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    *,
+    agent_id: uuid.UUID,
+    pools: Sequence[str],
+    lease_until: datetime,
+    now: datetime,
+    actor: str,
+) -> Any:
+    path = [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING]
+    check_path(path)
+    apg = await _driver(conn)
+    row = await apg.fetchrow(
+        _CLAIM, job_id, agent_id, lease_until, now, list(pools), actor,
+        [s.value for s in path[:-1]], [s.value for s in path[1:]],
+    )  # fmt: skip
+    return None if row is None else ClaimedRow(*row)
+
+
+async def finish(
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    *,
+    attempt: int,
+    agent_id: uuid.UUID,
+    path: Sequence[JobStatus],
+    at: Sequence[datetime],
+    output: Any,
+    error: dict[str, Any] | None,
+    actor: str,
+    reason: str | None,
+    records: Sequence[StepRecord],
+) -> bool:
+    """running -> ... -> completed|failed, with events and step records; False if the job is not ours."""
+    check_path(list(path))
+    assert path[0] is JobStatus.RUNNING
+    steps = [
+        {"step_id": r.step_id, "position": r.position, "type": r.type, "status": r.status, "input": r.input,
+         "output": r.output, "error": r.error, "attempt": r.attempt, "started_at": r.started_at,
+         "finished_at": r.finished_at}
+        for r in records
+    ]  # fmt: skip
+    apg = await _driver(conn)
+    row = await apg.fetchrow(
+        _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,
+        [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps),
+    )  # fmt: skip
+    return row is not None
