@@ -26,7 +26,7 @@ class Services:
     plans: PlanCache
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -40,7 +40,7 @@ async def get_uow(services: Annotated[Services, Depends(get_services)]) -> Async
 _bearer = HTTPBearer(auto_error=False, description="The admin token (WFS_ADMIN_TOKEN).")
 
 
-def require_admin(
+async def require_admin(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> str:
     """The caller must present the admin token; returns the actor name for the audit trail."""
@@ -52,7 +52,7 @@ def require_admin(
     return "admin"
 
 
-def base_url(request: Request) -> str:
+async def base_url(request: Request) -> str:
     services: Services = request.app.state.services
     return (services.settings.public_url or str(request.base_url)).rstrip("/")
 

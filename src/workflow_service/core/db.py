@@ -87,6 +87,14 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
 AfterCommit = Callable[[], Awaitable[None]]
 
 
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The DBAPI driver's own connection (asyncpg) under `conn`, for the few statements on the hot
+    path where SQLAlchemy's per-statement overhead is most of the cost. Statements run on it join the
+    transaction `conn` has open, if any."""
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection
+
+
 class UnitOfWork:
     """One transaction plus the work to do once it has committed (enqueues, notifications).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -45,9 +46,22 @@ def json_deserializer(data: bytes) -> dict[str, Any]:
     return value
 
 
+# arq's enqueue_job costs three round trips (WATCH, EXISTS, MULTI/EXEC). This does the same in one,
+# atomically: skip when the message (or a kept result) already exists, else store it and queue it.
+_ENQUEUE_LUA = """
+if redis.call('EXISTS', KEYS[1], KEYS[3]) > 0 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
+
 class ArqDispatcher:
+    """Enqueues arq messages exactly as `ArqRedis.enqueue_job` would, in one round trip."""
+
     def __init__(self, redis: Any) -> None:
         self.redis = redis
+        self._enqueue = redis.register_script(_ENQUEUE_LUA)
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqDispatcher:
@@ -62,10 +76,15 @@ class ArqDispatcher:
         return cls(pool)
 
     async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
+        from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+        from arq.jobs import serialize_job
+
+        message_id = f"{job_id}:{attempt}"
+        now_ms = int(time.time() * 1000)
+        payload = serialize_job(TASK_NAME, (str(job_id),), {}, None, now_ms, serializer=json_serializer)
+        keys = [job_key_prefix + message_id, queue_name(pool), result_key_prefix + message_id]
         try:
-            await self.redis.enqueue_job(
-                TASK_NAME, str(job_id), _job_id=f"{job_id}:{attempt}", _queue_name=queue_name(pool)
-            )
+            await self._enqueue(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id])
         except Exception:  # the reconciler will enqueue it again; the job is safe in the database
             log.warning("could not enqueue job %s; the reconciler will retry", job_id, exc_info=True)
 

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.core.db import driver_connection
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs.states import JobStatus, check_path
 
@@ -74,13 +75,8 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 
-async def _driver(conn: AsyncConnection) -> Any:
-    raw = await conn.get_raw_connection()
-    return raw.driver_connection
-
-
 async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
-    apg = await _driver(conn)
+    apg = await driver_connection(conn)
     await apg.execute(
         _INSERT_JOB, values["id"], values["workflow_id"], values["version_id"], values["version_number"],
         values["name"], values["pool"], _json(values["inputs"]), _json(values["variables"]),
@@ -108,7 +104,7 @@ async def claim(
 ) -> Any:
     path = [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING]
     check_path(path)
-    apg = await _driver(conn)
+    apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _CLAIM, job_id, agent_id, lease_until, now, list(pools), actor,
         [s.value for s in path[:-1]], [s.value for s in path[1:]],
@@ -139,7 +135,7 @@ async def finish(
          "finished_at": r.finished_at}
         for r in records
     ]  # fmt: skip
-    apg = await _driver(conn)
+    apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,
         [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps),

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import parse_uuid
 from workflow_service.models import Workflow, WorkflowVersion
+from workflow_service.workflows import pg
 
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
@@ -73,11 +74,13 @@ async def list_versions(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequen
     return (await conn.execute(stmt)).all()
 
 
-async def resolve_for_submit(conn: AsyncConnection, ref: str, number: int | None) -> AnyRow | None:
+async def resolve_for_submit(conn: AsyncConnection, ref: str, number: int | None) -> Any:
     """The workflow and the version a submission targets (`number` None means current), in one query.
 
     The version columns are null when the workflow exists but that version does not.
     """
+    if conn.dialect.name == "postgresql":
+        return await pg.resolve_for_submit(conn, parse_uuid(ref), ref, number)
     on = version_t.c.workflow_id == workflow_t.c.id
     on = sa.and_(on, version_t.c.number == (number if number is not None else workflow_t.c.current_version))
     stmt = (

@@ -1,0 +1,43 @@
+"""The Redis dispatcher writes arq messages in one round trip; arq must read them as its own."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+import redis.asyncio as aioredis
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import REDIS_URL
+from workflow_service.core.dispatch import TASK_NAME, ArqDispatcher, queue_name
+
+
+async def test_enqueue_writes_one_arq_message_per_attempt_and_is_idempotent(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    dispatcher = await ArqDispatcher.connect(REDIS_URL)
+    try:
+        job_id = uuid.uuid4()
+        await dispatcher.enqueue(job_id, "gpu", 0)
+        await dispatcher.enqueue(job_id, "gpu", 0)  # still queued: no second message
+        await dispatcher.enqueue(job_id, "gpu", 1)  # a retry is a new message
+        queued = await redis_client.zrange(queue_name("gpu"), 0, -1)
+        assert sorted(queued) == sorted([f"{job_id}:0".encode(), f"{job_id}:1".encode()])
+        message = orjson.loads(await redis_client.get(job_key_prefix + f"{job_id}:0"))
+        assert message["f"] == TASK_NAME
+        assert message["a"] == [str(job_id)]
+        assert 0 < await redis_client.pttl(job_key_prefix + f"{job_id}:0") <= 86_400_000
+        assert await redis_client.zcard(queue_name("default")) == 0
+    finally:
+        await dispatcher.close()
+
+
+async def test_enqueue_survives_redis_being_unreachable(engine: AsyncEngine) -> None:
+    dispatcher = ArqDispatcher(ArqRedis(host="127.0.0.1", port=1, socket_connect_timeout=1))  # nothing there
+    try:
+        await dispatcher.enqueue(uuid.uuid4(), "default", 0)  # logged, not raised: the reconciler re-enqueues
+        assert await dispatcher.ping() is False
+    finally:
+        await dispatcher.close()
