@@ -31,6 +31,12 @@ class StepRecord:
     error: dict[str, Any] | None = None
     finished_at: datetime | None = None
 
+    def as_row(self) -> dict[str, Any]:
+        """The job_step columns this record fills (all but job_id)."""
+        return {"step_id": self.step_id, "position": self.position, "type": self.type, "status": self.status,
+                "input": self.input, "output": self.output, "error": self.error, "attempt": self.attempt,
+                "started_at": self.started_at, "finished_at": self.finished_at}  # fmt: skip
+
 
 @dataclass(slots=True)
 class Outcome:

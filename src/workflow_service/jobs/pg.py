@@ -129,12 +129,7 @@ async def finish(
     """running -> ... -> completed|failed, with events and step records; False if the job is not ours."""
     check_path(list(path))
     assert path[0] is JobStatus.RUNNING
-    steps = [
-        {"step_id": r.step_id, "position": r.position, "type": r.type, "status": r.status, "input": r.input,
-         "output": r.output, "error": r.error, "attempt": r.attempt, "started_at": r.started_at,
-         "finished_at": r.finished_at}
-        for r in records
-    ]  # fmt: skip
+    steps = [r.as_row() for r in records]
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,

@@ -91,22 +91,7 @@ def _upsert(conn: AsyncConnection) -> Any:
 async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
     if not records:
         return
-    rows = [
-        {
-            "job_id": job_id,
-            "step_id": r.step_id,
-            "position": r.position,
-            "type": r.type,
-            "status": r.status,
-            "input": r.input,
-            "output": r.output,
-            "error": r.error,
-            "attempt": r.attempt,
-            "started_at": r.started_at,
-            "finished_at": r.finished_at,
-        }
-        for r in records
-    ]
+    rows = [{"job_id": job_id, **r.as_row()} for r in records]
     stmt = _upsert(conn)(step_t).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[step_t.c.job_id, step_t.c.step_id],
@@ -118,41 +103,14 @@ async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequen
     await conn.execute(stmt)
 
 
-JOB_COLUMNS = (
-    job_t.c.id,
-    job_t.c.workflow_id,
-    workflow_t.c.slug,
-    job_t.c.version_number,
-    job_t.c.name,
-    job_t.c.status,
-    job_t.c.pool,
-    job_t.c.inputs,
-    job_t.c.variables,
-    job_t.c.metadata,
-    job_t.c.output,
-    job_t.c.error,
-    job_t.c.attempt,
-    job_t.c.max_attempts,
-    job_t.c.agent_id,
-    job_t.c.created_at,
-    job_t.c.started_at,
-    job_t.c.finished_at,
-)
 SUMMARY_COLUMNS = (
-    job_t.c.id,
-    job_t.c.workflow_id,
-    workflow_t.c.slug,
-    job_t.c.version_number,
-    job_t.c.name,
-    job_t.c.status,
-    job_t.c.pool,
-    job_t.c.error,
-    job_t.c.attempt,
-    job_t.c.agent_id,
-    job_t.c.created_at,
-    job_t.c.started_at,
+    job_t.c.id, job_t.c.workflow_id, workflow_t.c.slug, job_t.c.version_number, job_t.c.name, job_t.c.status,
+    job_t.c.pool, job_t.c.error, job_t.c.attempt, job_t.c.agent_id, job_t.c.created_at, job_t.c.started_at,
     job_t.c.finished_at,
-)
+)  # fmt: skip
+JOB_COLUMNS = (
+    *SUMMARY_COLUMNS, job_t.c.inputs, job_t.c.variables, job_t.c.metadata, job_t.c.output, job_t.c.max_attempts,
+)  # fmt: skip
 _FROM = job_t.join(workflow_t, workflow_t.c.id == job_t.c.workflow_id)
 
 
