@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from arq import Retry
@@ -43,27 +44,52 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> None:
         raise Retry(defer=2) from exc
 
 
-def build_workers(settings: Settings, runtime: AgentRuntime, pools: tuple[str, ...], concurrency: int) -> list[Worker]:
+def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurrency: int) -> Worker:
     assert settings.redis_url
-    redis_settings = RedisSettings.from_dsn(settings.redis_url)
-    return [
-        Worker(
-            functions=[func(run_job, name=TASK_NAME)],
-            queue_name=queue_name(pool),
-            redis_settings=redis_settings,
-            max_jobs=concurrency,
-            poll_delay=settings.worker_poll_delay_s,
-            job_timeout=ARQ_JOB_TIMEOUT_S,
-            keep_result=0,
-            max_tries=1_000_000,
-            handle_signals=False,
-            ctx={"runtime": runtime},
-            job_serializer=json_serializer,
-            job_deserializer=json_deserializer,
-            log_results=False,
-        )
-        for pool in pools
-    ]
+    return Worker(
+        functions=[func(run_job, name=TASK_NAME)], queue_name=queue_name(pool),
+        redis_settings=RedisSettings.from_dsn(settings.redis_url), max_jobs=concurrency,
+        poll_delay=settings.worker_poll_delay_s, job_timeout=ARQ_JOB_TIMEOUT_S, keep_result=0, max_tries=1_000_000,
+        handle_signals=False, ctx={"runtime": runtime}, job_serializer=json_serializer,
+        job_deserializer=json_deserializer, log_results=False,
+    )  # fmt: skip
+
+
+class SupervisedWorker:
+    """One pool's arq worker, restarted with backoff whenever it dies (arq's poll loop raises when Redis
+    goes away, and would otherwise take the whole process down with it). Jobs already running carry on:
+    they need the database, not Redis."""
+
+    def __init__(self, make: Callable[[], Worker], pool: str) -> None:
+        self.make, self.pool = make, pool
+        self.current: Worker | None = None
+        self.retired: list[Worker] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        delay = 0.5
+        while not stop.is_set():
+            await self._prune()
+            self.current = self.make()
+            try:
+                await self.current.async_run()
+                delay = 0.5
+            except Exception as exc:
+                log.warning("arq worker for pool %s stopped (%s); restarting in %.1f s", self.pool, exc, delay)
+            self.retired.append(self.current)
+            self.current = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _prune(self) -> None:
+        """Release the Redis connections of dead workers whose jobs have all finished."""
+        for worker in [w for w in self.retired if all(t.done() for t in w.tasks.values())]:
+            self.retired.remove(worker)
+            await _close_worker(worker)
+
+    def running_jobs(self) -> list[asyncio.Task[Any]]:
+        workers = [*self.retired, *([self.current] if self.current else [])]
+        return [t for w in workers for t in w.tasks.values() if not t.done()]
 
 
 async def _close_worker(worker: Worker) -> None:
@@ -94,32 +120,32 @@ async def serve_worker(
     dispatcher = await ArqDispatcher.connect(settings.redis_url)
     runtime = AgentRuntime(engine, settings, dispatcher, pools, name=name)
     await runtime.start()
-    workers = build_workers(settings, runtime, pools, concurrency)
+    supervised = [
+        SupervisedWorker(lambda pool=pool: build_worker(settings, runtime, pool, concurrency), pool)  # type: ignore[misc]
+        for pool in pools
+    ]
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(w.async_run()) for w in workers]
-    stopper = asyncio.create_task(stop.wait())
+    tasks = [asyncio.create_task(w.run(stop)) for w in supervised]
     try:
-        done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and task.exception() is not None:
-                log.error("an arq worker stopped", exc_info=task.exception())
-        for w in workers:
-            w.allow_pick_jobs = False
-        running = [t for w in workers for t in w.tasks.values() if not t.done()]
+        await stop.wait()
+        for w in supervised:
+            if w.current is not None:
+                w.current.allow_pick_jobs = False
+        running = [t for w in supervised for t in w.running_jobs()]
         if running:
             log.info("waiting up to %s s for %d running job(s)", grace_s, len(running))
             await asyncio.wait(running, timeout=grace_s)
     finally:
-        for w in workers:
-            await _close_worker(w)
+        for w in supervised:
+            for worker in [*w.retired, *([w.current] if w.current else [])]:
+                await _close_worker(worker)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        stopper.cancel()
         await runtime.stop()
         await dispatcher.close()
         await engine.dispose()
