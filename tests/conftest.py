@@ -28,7 +28,17 @@ TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
 DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
 REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 TOKEN = "test-admin-token"
-TABLES = ("job_step", "job_event", "job", "workflow_version", "workflow", "agent")
+TABLES = (
+    "delivery_attempt",
+    "delivery",
+    "api_key",
+    "job_step",
+    "job_event",
+    "job",
+    "workflow_version",
+    "workflow",
+    "agent",
+)
 
 
 async def recreate_database(name: str) -> None:

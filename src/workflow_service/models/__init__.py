@@ -1,6 +1,27 @@
 """Every table of the service. Domains import from here; this package imports no domain."""
 
 from workflow_service.models.base import Base
-from workflow_service.models.tables import Agent, Job, JobEvent, JobStep, Workflow, WorkflowVersion
+from workflow_service.models.tables import (
+    Agent,
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    Job,
+    JobEvent,
+    JobStep,
+    Workflow,
+    WorkflowVersion,
+)
 
-__all__ = ["Agent", "Base", "Job", "JobEvent", "JobStep", "Workflow", "WorkflowVersion"]
+__all__ = [
+    "Agent",
+    "ApiKey",
+    "Base",
+    "Delivery",
+    "DeliveryAttempt",
+    "Job",
+    "JobEvent",
+    "JobStep",
+    "Workflow",
+    "WorkflowVersion",
+]

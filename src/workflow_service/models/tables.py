@@ -15,6 +15,8 @@ from workflow_service.models.base import Base
 JOB_STATUSES = ("pending", "claimed", "running", "validating", "uploading", "completed", "failed", "canceled")
 STEP_STATUSES = ("running", "completed", "failed", "skipped")
 AGENT_STATUSES = ("online", "offline", "stopped")
+JOB_MODES = ("async", "sync", "push")
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 
 def _in(col: str, values: tuple[str, ...]) -> str:
@@ -30,6 +32,8 @@ class Workflow(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     draft: Mapped[dict[str, Any]] = mapped_column(JSONType)
     current_version: Mapped[int | None] = mapped_column(sa.Integer)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, server_default="{}")
+    """Endpoint settings (sync timeout, queue timeout, push configuration); see workflows/settings.py."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -64,7 +68,17 @@ class Job(Base):
     __tablename__ = "job"
     __table_args__ = (
         sa.CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        sa.CheckConstraint(_in("mode", JOB_MODES), name="mode"),
         sa.Index("ix_job_status_pool", "status", "pool"),
+        sa.Index(
+            "uq_job_idempotency",
+            "workflow_id",
+            "caller",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=sa.text("idempotency_key IS NOT NULL"),
+            sqlite_where=sa.text("idempotency_key IS NOT NULL"),
+        ),
         sa.Index("ix_job_workflow_id_id", "workflow_id", "id"),
         sa.Index(
             "ix_job_lease",
@@ -85,6 +99,15 @@ class Job(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType)
     output: Mapped[Any | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    mode: Mapped[str] = mapped_column(sa.String(8), server_default="async")
+    caller: Mapped[str] = mapped_column(sa.String(64), server_default="admin")
+    """Who submitted it: `admin` or `key:<api key id>`; a workflow key sees only its own jobs."""
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    request_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Absolute limit from the push timeout; the job fails with `push_timeout` past it."""
+    queue_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """A job still pending past this fails with `queue_timeout`."""
     attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(sa.Integer)
     agent_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
@@ -130,3 +153,58 @@ class JobStep(Base):
     attempt: Mapped[int] = mapped_column(sa.Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Delivery(Base):
+    """A push callback for one ended job: one webhook message, sent until it succeeds or runs out."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        sa.Index("ix_delivery_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"), index=True)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"))
+    webhook_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempt"
+
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    delivery_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("delivery.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    url: Mapped[str] = mapped_column(sa.Text)
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    response_snippet: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duration_ms: Mapped[float] = mapped_column(sa.Float)
+    trigger: Mapped[str] = mapped_column(sa.String(16))
+    """`schedule` or `redeliver`."""
+
+
+class ApiKey(Base):
+    """A key that may call one workflow's endpoints; only its hash is stored."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
