@@ -18,7 +18,17 @@ from workflow_service.migrate import alembic_config, check, upgrade
 from workflow_service.models import Base
 
 MIGRATIONS_DB = "wfs_test_migrations"
-TABLES = {"workflow", "workflow_version", "job", "job_event", "job_step", "agent"}
+TABLES = {
+    "workflow",
+    "workflow_version",
+    "job",
+    "job_event",
+    "job_step",
+    "agent",
+    "delivery",
+    "delivery_attempt",
+    "api_key",
+}
 
 
 async def admin(sql: str) -> None:
