@@ -7,6 +7,7 @@ database, deploys a one-transform workflow, and measures through the public HTTP
   submission until the last job is completed (read from the database, not by polling the API);
 - latency: single jobs submitted one at a time; submit -> completed as recorded by the service
   (job.created_at -> job.finished_at) and as seen by a client polling GET /v1/jobs/{id};
+- sync: single calls to the sync endpoint, one at a time, request sent -> 200 with the ended job;
 - CPU: milliseconds of CPU per job for the api and worker processes, and for the whole machine
   (which includes PostgreSQL, Redis and this load generator).
 
@@ -231,6 +232,20 @@ async def main() -> None:
                 row = await db.fetchrow("SELECT created_at, finished_at FROM job WHERE id = $1", job["id"])
                 assert row is not None
                 service_ms.append((row["finished_at"] - row["created_at"]).total_seconds() * 1000)
+
+            # sync calls, one at a time: the full request/response round trip as a client sees it
+            sync_ms: list[float] = []
+            lean = LeanClient(port, headers)
+            sync_url = "/v1/workflows/bench/versions/current/sync"
+            try:
+                for i in range(args.single):
+                    start = time.perf_counter()
+                    status, body = await lean.request("POST", sync_url, orjson.dumps({"inputs": {"n": i}}))
+                    sync_ms.append((time.perf_counter() - start) * 1000)
+                    assert status == 200, (status, body)
+                    assert orjson.loads(body)["status"] == "completed"
+            finally:
+                await lean.close()
     finally:
         await db.close()
         for proc in (api, worker):
@@ -248,6 +263,8 @@ async def main() -> None:
         "latency p99 submit->completed, service-recorded (ms)": round(pct(service_ms, 99), 2),
         "latency p50 as seen by a polling client (ms)": round(statistics.median(client_ms), 2),
         "latency p99 as seen by a polling client (ms)": round(pct(client_ms, 99), 2),
+        "sync call latency p50 (ms)": round(statistics.median(sync_ms), 2),
+        "sync call latency p99 (ms)": round(pct(sync_ms, 99), 2),
         "api CPU per job (ms)": round(cpu[api.pid] / args.jobs * 1000, 3),
         "worker CPU per job (ms)": round(cpu[worker.pid] / args.jobs * 1000, 3),
         "PostgreSQL CPU per job (ms)": round(others["postgres"] / args.jobs * 1000, 3),

@@ -17,13 +17,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
 from workflow_service.agents.router import router as agents_router
+from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
 from workflow_service.core.db import make_engine
 from workflow_service.core.dispatch import ArqDispatcher, Dispatcher, InProcessDispatcher
-from workflow_service.deps import Services, ServicesDep, require_admin
+from workflow_service.core.http import OutboundPolicy, make_client
+from workflow_service.core.notify import Notifier, RedisNotifier
+from workflow_service.deliveries.router import router as deliveries_router
+from workflow_service.deps import Services, ServicesDep, authenticate, require_admin
 from workflow_service.engine.definition import PlanCache
 from workflow_service.jobs.router import router as jobs_router
-from workflow_service.problems import install_openapi_problems, install_problem_handlers, problem_response
+from workflow_service.problems import (
+    install_openapi_problems,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+)
 from workflow_service.worker.runtime import AgentRuntime
 from workflow_service.workflows.router import router as workflows_router
 
@@ -103,25 +112,36 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.effective_database_url, settings.db_pool_size)
         plans = PlanCache()
+        policy = OutboundPolicy.from_settings(settings.allow_private_networks, settings.outbound_allowlist)
         dispatcher: Dispatcher
+        notifier: Notifier
         runtime: AgentRuntime | None = None
         if settings.redis_url:
             dispatcher = await ArqDispatcher.connect(settings.redis_url)
+            notifier = RedisNotifier(settings.redis_url)
         else:
             dispatcher = InProcessDispatcher()
+            notifier = Notifier()
+        await notifier.start()
         if run_worker:
             if not isinstance(dispatcher, InProcessDispatcher):
                 raise ValueError("the in-process worker needs the in-process dispatcher (unset WFS_REDIS_URL)")
-            runtime = AgentRuntime(engine, settings, dispatcher, tuple(settings.worker_pools), plans)
+            runtime = AgentRuntime(engine, settings, dispatcher, tuple(settings.worker_pools), plans, notifier=notifier)
             await runtime.start()
             dispatcher.start(settings.worker_pools, settings.worker_concurrency, runtime.run_job)
-        app.state.services = Services(settings=settings, engine=engine, dispatcher=dispatcher, plans=plans)
+        http = make_client(policy, settings.http_default_timeout_s)
+        app.state.services = Services(
+            settings=settings, engine=engine, dispatcher=dispatcher, plans=plans, notifier=notifier, http=http,
+            policy=policy,
+        )  # fmt: skip
         try:
             yield
         finally:
             await dispatcher.close()
             if runtime is not None:
                 await runtime.stop()
+            await notifier.close()
+            await http.aclose()
             await engine.dispose()
 
     app = FastAPI(
@@ -158,10 +178,15 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
     app.include_router(health)
-    v1 = APIRouter(dependencies=[Depends(require_admin)])
-    v1.include_router(workflows_router)
+    # Every /v1 request authenticates (admin token or API key). Routers that only the admin may use are
+    # marked here; jobs_router marks its routes one by one, since API keys may submit and read jobs.
+    v1 = APIRouter(dependencies=[Depends(authenticate)])
+    admin_only: dict[str, Any] = {"dependencies": [Depends(require_admin)], "responses": problem_responses(403)}
+    v1.include_router(workflows_router, **admin_only)
+    v1.include_router(apikeys_router, **admin_only)
     v1.include_router(jobs_router)
-    v1.include_router(agents_router)
+    v1.include_router(deliveries_router)
+    v1.include_router(agents_router, **admin_only)
     app.include_router(v1)
     install_openapi_problems(app)
     return app

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     agent_offline_after_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Claims a job gets before a lost lease fails it.")
 
+    delivery_schedule_scale: float = Field(
+        1.0, gt=0, description="Multiplies the callback retry delays (tests run the schedule in seconds)."
+    )
+    delivery_timeout_s: float = Field(15.0, gt=0, description="How long a callback may take to answer 2xx.")
+    delivery_poll_s: float = Field(0.5, gt=0, description="How often workers look for due callbacks.")
+
     worker_concurrency: int = Field(32, ge=1)
     worker_poll_delay_s: float = Field(0.005, gt=0, description="arq queue poll interval.")
     worker_pools: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])

@@ -52,3 +52,15 @@ class OutboundRefused(ServiceError):
 
 class Unavailable(ServiceError):
     status, code, title = 503, "unavailable", "A dependency is unavailable"
+
+
+class PushNotConfigured(ServiceError):
+    status, code, title = 409, "push_not_configured", "Push is not configured for this workflow"
+
+
+class IdempotencyKeyReused(ServiceError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused with a different request"
+
+
+class JobEnded(ServiceError):
+    status, code, title = 409, "job_ended", "The job has already ended"

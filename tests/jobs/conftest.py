@@ -91,7 +91,7 @@ async def create_jobs(
             await workflows.deploy(uow.conn, slug, "")
         ids = []
         for _ in range(count):
-            job = await jobs.submit(
+            job = await jobs.submit(  # a Submitted: the job and whether it was replayed
                 uow,
                 PlanCache(),
                 RecordingDispatcher(),
@@ -101,7 +101,7 @@ async def create_jobs(
                 actor="test",
                 max_attempts=3,
             )
-            ids.append(job.id)
+            ids.append(job.job.id)
     return ids
 
 

@@ -39,13 +39,17 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
     return agent_id
 
 
-async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta) -> None:
-    """I am alive: extend my leases."""
+async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
+                    running: list[uuid.UUID] | None = None) -> list[uuid.UUID]:  # fmt: skip
+    """I am alive: extend my leases. Returns which of my `running` jobs were canceled meanwhile."""
     async with engine.begin() as conn:
         await conn.execute(
             agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
         )
         await jobs_repo.extend_leases(conn, agent_id, lease)
+        if not running:
+            return []
+        return await jobs_repo.canceled_among(conn, running)
 
 
 async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:

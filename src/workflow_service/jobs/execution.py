@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
+from workflow_service.core.notify import Notifier
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, execute
 from workflow_service.jobs import repository as repo
@@ -43,6 +45,21 @@ class Claim:
     started_at: datetime
     plan: Plan
     run: RunInput
+    mode: str
+    deadline_at: datetime | None
+
+    def time_left(self) -> tuple[float, str, str]:
+        """Seconds left, and the error code and message to use when they run out (the tighter limit wins)."""
+        left = self.plan.timeout_s - (utcnow() - self.started_at).total_seconds()
+        code, message = "job_timeout", f"the job did not finish within its timeout of {self.plan.timeout_s} s"
+        if self.deadline_at is not None:
+            push_left = (self.deadline_at - utcnow()).total_seconds()
+            if push_left < left:
+                left, code, message = push_left, "push_timeout", "the job did not end within the push timeout"
+        return left, code, message
+
+
+EndHook = Callable[[AsyncConnection, uuid.UUID], Awaitable[None]]
 
 
 class JobRunner:
@@ -56,11 +73,28 @@ class JobRunner:
         http: httpx.AsyncClient,
         agent_id: uuid.UUID,
         pools: tuple[str, ...],
+        notifier: Notifier | None = None,
+        on_push_end: EndHook | None = None,
     ) -> None:
         self.engine, self.settings, self.plans, self.http = engine, settings, plans, http
         self.agent_id, self.pools = agent_id, pools
         self.actor = f"agent:{agent_id}"
         self.lease = timedelta(seconds=settings.lease_s)
+        self.notifier = notifier or Notifier()
+        self.on_push_end = on_push_end
+        self._executing: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._canceled: set[uuid.UUID] = set()
+
+    @property
+    def running(self) -> list[uuid.UUID]:
+        return list(self._executing)
+
+    async def cancel_local(self, job_id: uuid.UUID) -> None:
+        """Interrupt `job_id` if it runs here (it was canceled; its status is already written)."""
+        task = self._executing.get(job_id)
+        if task is not None and not task.done():
+            self._canceled.add(job_id)
+            task.cancel()
 
     def _fence(self, attempt: int) -> list[sa.ColumnElement[bool]]:
         return [job_t.c.attempt == attempt, job_t.c.agent_id == self.agent_id]
@@ -71,22 +105,33 @@ class JobRunner:
         if claim is None:
             return None
         outcome = Outcome()
-        remaining = claim.plan.timeout_s - (utcnow() - claim.started_at).total_seconds()
+        remaining, timeout_code, timeout_message = claim.time_left()
         try:
             if remaining <= 0:
                 raise TimeoutError
-            async with asyncio.timeout(remaining):
-                await execute(
-                    claim.plan,
-                    claim.run,
-                    self.http,
-                    lambda records: self._checkpoint(claim, records),
-                    self.settings.http_max_response_bytes,
-                    self.settings.http_default_timeout_s,
-                    outcome,
-                )
+            execution = asyncio.create_task(self._execute(claim, outcome))
+            self._executing[job_id] = execution
+            try:
+                try:
+                    done, _ = await asyncio.wait({execution}, timeout=remaining)
+                except asyncio.CancelledError:  # the worker is shutting down: stop the steps too
+                    execution.cancel()
+                    raise
+                if not done:
+                    execution.cancel()
+                    await asyncio.gather(execution, return_exceptions=True)
+                    raise TimeoutError
+                execution.result()  # re-raises what the steps raised; CancelledError if canceled by a user
+            finally:
+                self._executing.pop(job_id, None)
+        except asyncio.CancelledError:
+            if job_id not in self._canceled:
+                raise  # the worker itself is shutting down: the lease brings the job back
+            self._canceled.discard(job_id)
+            log.info("job %s: canceled while running; stopped", job_id)
+            return JobStatus.CANCELED.value
         except TimeoutError:
-            outcome.interrupt("job_timeout", f"the job did not finish within its timeout of {claim.plan.timeout_s} s")
+            outcome.interrupt(timeout_code, timeout_message)
         except LostLease:
             log.warning("job %s attempt %s: lost its lease; another agent has it", job_id, claim.attempt)
             return None
@@ -102,7 +147,7 @@ class JobRunner:
             log.exception("job %s: unexpected error", job_id)
             outcome.interrupt("internal_error", f"unexpected error: {type(exc).__name__}: {exc}")
         try:
-            return await self._finish(claim, outcome)
+            status = await self._finish(claim, outcome)
         except INFRA_ERRORS:
             log.warning(
                 "job %s attempt %s: could not record its end; it will be retried when its lease expires",
@@ -111,6 +156,20 @@ class JobRunner:
                 exc_info=True,
             )
             return None
+        if status is not None:
+            await self.notifier.job_ended(job_id)
+        return status
+
+    async def _execute(self, claim: Claim, outcome: Outcome) -> None:
+        await execute(
+            claim.plan,
+            claim.run,
+            self.http,
+            lambda records: self._checkpoint(claim, records),
+            self.settings.http_max_response_bytes,
+            self.settings.http_default_timeout_s,
+            outcome,
+        )
 
     async def _claim(self, job_id: uuid.UUID) -> Claim | None:
         now = utcnow()
@@ -131,7 +190,7 @@ class JobRunner:
         run = RunInput(
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env={}, done=done
         )
-        return Claim(job_id, row.attempt, row.started_at, plan, run)
+        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at)
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
@@ -174,12 +233,16 @@ class JobRunner:
             retry=retry_if_exception_type(INFRA_ERRORS),
         ):
             with attempt:
+                push = claim.mode == "push" and self.on_push_end is not None
                 async with self.engine.begin() as conn:
                     won = await repo.finish(
                         conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=path, at=times,
                         output=outcome.output if outcome.error is None else None, error=outcome.error,
-                        actor=self.actor, records=outcome.records,
+                        actor=self.actor, records=outcome.records, single_statement=not push,
                     )  # fmt: skip
+                    if won and push:
+                        assert self.on_push_end is not None
+                        await self.on_push_end(conn, claim.job_id)
                 if not won:
                     log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
                     return None

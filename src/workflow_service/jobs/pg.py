@@ -24,12 +24,16 @@ from workflow_service.jobs.states import JobStatus, check_path
 _INSERT_JOB = """
 WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
-                   attempt, max_attempts, created_at, enqueued_at)
-  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11)
+                   attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
+                   deadline_at, queue_deadline_at)
+  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
+          $17, $18)
+  ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, created_at
 )
 INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
 SELECT id, NULL, 'pending', created_at, $12, 'submitted' FROM j
+RETURNING job_id
 """
 
 _CLAIM = """
@@ -37,12 +41,13 @@ WITH moved AS (
   UPDATE job SET status = 'running', attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
                  started_at = COALESCE(started_at, $4)
   WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
-  RETURNING id, attempt, version_id, inputs, variables, started_at
+    AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
+  RETURNING id, attempt, version_id, inputs, variables, started_at, mode, deadline_at
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
 )
-SELECT attempt, version_id, inputs, variables, started_at FROM moved
+SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at FROM moved
 """
 
 _FINISH = """
@@ -75,13 +80,17 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value, default=str).decode()
 
 
-async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
+async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> bool:
+    """False when a job with the same idempotency key (same workflow and caller) already exists."""
     apg = await driver_connection(conn)
-    await apg.execute(
+    inserted = await apg.fetchval(
         _INSERT_JOB, values["id"], values["workflow_id"], values["version_id"], values["version_number"],
         values["name"], values["pool"], _json(values["inputs"]), _json(values["variables"]),
-        _json(values["metadata"]), values["max_attempts"], values["created_at"], actor,
+        _json(values["metadata"]), values["max_attempts"], values["created_at"], actor, values["caller"],
+        values["mode"], values.get("idempotency_key"), values.get("request_hash"), values.get("deadline_at"),
+        values.get("queue_deadline_at"),
     )  # fmt: skip
+    return inserted is not None
 
 
 class ClaimedRow(NamedTuple):
@@ -90,6 +99,8 @@ class ClaimedRow(NamedTuple):
     inputs: dict[str, Any]
     variables: dict[str, Any]
     started_at: datetime
+    mode: str
+    deadline_at: datetime | None
 
 
 async def claim(

@@ -3,6 +3,8 @@
 - a claimed/running job whose lease expired goes back to pending (a retry) or, past its
   max attempts, fails with `lease_expired`;
 - a pending job that no agent claimed within `requeue_after_s` is enqueued again;
+- a pending job past its queue deadline fails with `queue_timeout` (past its push deadline, `push_timeout`);
+- a push job failed here gets its callback delivery, in the same transaction;
 - agents silent for `agent_offline_after_s` are marked offline.
 
 Safe to run in every worker at once: rows are locked with SKIP LOCKED and every change is a
@@ -12,6 +14,7 @@ guarded transition.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -22,7 +25,9 @@ from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.dispatch import Dispatcher
+from workflow_service.core.notify import Notifier
 from workflow_service.jobs import repository as repo
+from workflow_service.jobs import service as jobs
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import RETRY_TRANSITIONS, JobStatus
 
@@ -38,11 +43,14 @@ class ReconcileReport:
     agents_offline: int = 0
 
 
-async def reconcile(engine: AsyncEngine, dispatcher: Dispatcher, settings: Settings) -> ReconcileReport:
+async def reconcile(
+    engine: AsyncEngine, dispatcher: Dispatcher, settings: Settings, notifier: Notifier | None = None
+) -> ReconcileReport:
     """One pass. Returns what it did."""
     report = ReconcileReport()
     now = utcnow()
-    wake: list[tuple[object, str, int]] = []
+    wake: list[tuple[uuid.UUID, str, int]] = []
+    ended: list[uuid.UUID] = []
     async with unit_of_work(engine) as uow:
         conn = uow.conn
         for row in await repo.expired_leases(conn, now, limit=500):
@@ -82,6 +90,23 @@ async def reconcile(engine: AsyncEngine, dispatcher: Dispatcher, settings: Setti
                 )
                 if won is not None:
                     report.failed += 1
+                    ended.append(row.id)
+                    if row.mode == "push":
+                        await jobs.create_push_delivery(conn, row.id)
+        for row in await repo.past_deadline(conn, now, limit=500):
+            queue_expired = row.queue_deadline_at is not None and row.queue_deadline_at < now
+            code = "queue_timeout" if queue_expired else "push_timeout"
+            message = ("no agent claimed the job within the workflow's queue timeout" if queue_expired
+                       else "the job did not end within the push timeout")  # fmt: skip
+            won = await repo.transition(
+                conn, row.id, [S.PENDING, S.FAILED], actor="reconciler", reason=code,
+                values={"finished_at": now, "error": {"code": code, "message": message, "step": None}},
+            )  # fmt: skip
+            if won is not None:
+                report.failed += 1
+                ended.append(row.id)
+                if row.mode == "push":
+                    await jobs.create_push_delivery(conn, row.id)
         stale = await repo.stale_pending(conn, now - timedelta(seconds=settings.requeue_after_s), limit=1000)
         if stale:
             await repo.mark_enqueued(conn, [r.id for r in stale], now)
@@ -90,10 +115,17 @@ async def reconcile(engine: AsyncEngine, dispatcher: Dispatcher, settings: Setti
         report.agents_offline = await agents.mark_offline(conn, now - timedelta(seconds=settings.agent_offline_after_s))
 
         async def enqueue() -> None:
-            await dispatcher.enqueue_many(wake)  # type: ignore[arg-type]
+            await dispatcher.enqueue_many(wake)
 
         if wake:
             uow.after_commit(enqueue)
+
+        async def announce() -> None:
+            for job_id in ended:
+                await notifier.job_ended(job_id)  # type: ignore[union-attr]
+
+        if ended and notifier is not None:
+            uow.after_commit(announce)
     if report.retried or report.failed or report.requeued:
         log.info("reconciler: %s", report)
     return report

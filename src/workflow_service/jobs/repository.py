@@ -118,6 +118,11 @@ async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     return (await conn.execute(sa.select(*JOB_COLUMNS).select_from(_FROM).where(job_t.c.id == job_id))).first()
 
 
+async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
+    caller: str | None = (await conn.execute(sa.select(job_t.c.caller).where(job_t.c.id == job_id))).scalar()
+    return caller
+
+
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
     stmt = (
         sa.select(
@@ -174,7 +179,15 @@ async def list_jobs(
 
 async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
     stmt = (
-        sa.select(job_t.c.id, job_t.c.status, job_t.c.attempt, job_t.c.max_attempts, job_t.c.pool, job_t.c.agent_id)
+        sa.select(
+            job_t.c.id,
+            job_t.c.status,
+            job_t.c.attempt,
+            job_t.c.max_attempts,
+            job_t.c.pool,
+            job_t.c.agent_id,
+            job_t.c.mode,
+        )
         .where(job_t.c.status.in_(("claimed", "running", "validating", "uploading")), job_t.c.lease_expires_at < now)
         .order_by(job_t.c.lease_expires_at)
         .limit(limit)
@@ -211,12 +224,38 @@ def _is_postgres(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
 
-async def insert_job_fast(conn: AsyncConnection, values: dict[str, Any], actor: str) -> None:
-    """insert_job, in one round trip on PostgreSQL."""
+async def insert_job_fast(conn: AsyncConnection, values: dict[str, Any], actor: str) -> bool:
+    """insert_job, in one round trip on PostgreSQL. False when the idempotency key is taken."""
     if _is_postgres(conn):
-        await pg.insert_job(conn, values, actor)
-    else:
-        await insert_job(conn, values, actor)
+        return await pg.insert_job(conn, values, actor)
+    try:
+        async with conn.begin_nested():
+            await insert_job(conn, values, actor)
+    except sa.exc.IntegrityError:
+        if values.get("idempotency_key") is None:
+            raise
+        return False
+    return True
+
+
+async def find_idempotent(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str) -> AnyRow | None:
+    stmt = sa.select(job_t.c.id, job_t.c.request_hash).where(
+        job_t.c.workflow_id == workflow_id, job_t.c.caller == caller, job_t.c.idempotency_key == key
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def lock_for_cancel(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    stmt = sa.select(job_t.c.status, job_t.c.mode).where(job_t.c.id == job_id).with_for_update()
+    return (await conn.execute(stmt)).first()
+
+
+async def fail_running_steps(conn: AsyncConnection, job_id: uuid.UUID, error: dict[str, Any], at: datetime) -> None:
+    await conn.execute(
+        step_t.update()
+        .where(step_t.c.job_id == job_id, step_t.c.status == "running")
+        .values(status="failed", error=error, finished_at=at)
+    )
 
 
 async def claim(
@@ -238,10 +277,12 @@ async def claim(
         return row
     return await transition(
         conn, job_id, [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING], actor=actor, at=[now, now],
-        guards=[job_t.c.pool.in_(pools)],
+        guards=[job_t.c.pool.in_(pools),
+                sa.or_(job_t.c.queue_deadline_at.is_(None), job_t.c.queue_deadline_at > now)],
         values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
                 "started_at": sa.func.coalesce(job_t.c.started_at, now)},
-        returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at),
+        returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at,
+                   job_t.c.mode, job_t.c.deadline_at),
     )  # fmt: skip
 
 
@@ -257,13 +298,16 @@ async def finish(
     error: dict[str, Any] | None,
     actor: str,
     records: Sequence[StepRecord],
+    single_statement: bool = True,
 ) -> bool:
     """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
 
     False when the job is no longer this agent's (its lease expired and it moved on, or it was canceled).
+    With `single_statement=False` the writes join `conn`'s transaction, so the caller can add its own
+    (a push job's delivery) to the same commit.
     """
     reason = error["code"] if error else None
-    if _is_postgres(conn):
+    if single_statement and _is_postgres(conn):
         return await pg.finish(
             conn,
             job_id,
@@ -292,3 +336,22 @@ async def finish(
         return False
     await upsert_steps(conn, job_id, records)
     return True
+
+
+async def canceled_among(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    stmt = sa.select(job_t.c.id).where(job_t.c.id.in_(ids), job_t.c.status == "canceled")
+    return [row.id for row in await conn.execute(stmt)]
+
+
+async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Pending jobs past their queue deadline or push deadline."""
+    stmt = (
+        sa.select(job_t.c.id, job_t.c.mode, job_t.c.queue_deadline_at, job_t.c.deadline_at)
+        .where(
+            job_t.c.status == "pending",
+            sa.or_(job_t.c.queue_deadline_at < now, job_t.c.deadline_at < now),
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await conn.execute(stmt)).all()

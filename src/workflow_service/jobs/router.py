@@ -2,47 +2,108 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
-from workflow_service.deps import ActorDep, ServicesDep, UowDep
+from workflow_service.apikeys.service import Principal
+from workflow_service.core.db import unit_of_work
+from workflow_service.deps import (
+    CallerDep,
+    PrincipalDep,
+    Services,
+    ServicesDep,
+    UowDep,
+    require_admin,
+    require_job_reader,
+)
 from workflow_service.jobs import service
 from workflow_service.jobs.schemas import JobCreate, JobEventList, JobPage, JobRead
+from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
 
 
-@router.post(
-    "/v1/workflows/{workflow}/versions/{version}/async",
-    status_code=202,
-    response_model=JobRead,
-    responses=problem_responses(401, 404, 409, 422),
-)
-async def submit_async(
-    workflow: str,
-    version: str,
-    data: JobCreate,
-    uow: UowDep,
-    services: ServicesDep,
-    actor: ActorDep,
-    response: Response,
-) -> JobRead:
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=255, description="Same key + same body returns the same job (24 h+)."),
+]
+Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
+INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+
+
+def _prefer_wait(prefer: str | None) -> int | None:
+    for token in (prefer or "").replace(";", ",").split(","):
+        name, _, value = token.strip().partition("=")
+        if name.lower() == "wait" and value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+async def _submit(services: Services, workflow: str, version: str, data: JobCreate, caller: Principal, mode: str,
+                  key: str | None, response: Response) -> service.Submitted:  # fmt: skip
+    async with unit_of_work(services.engine) as uow:
+        submitted = await service.submit(
+            uow, services.plans, services.dispatcher, workflow, version, data, actor=caller.actor,
+            max_attempts=services.settings.max_attempts, mode=mode, idempotency_key=key,
+        )  # fmt: skip
+    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
+    if submitted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return submitted
+
+
+@router.post("/v1/workflows/{workflow}/versions/{version}/async", status_code=202, response_model=JobRead,
+             responses=INVOKE_RESPONSES)  # fmt: skip
+async def submit_async(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
+                       response: Response, idempotency_key: IdempotencyKey = None) -> JobRead:  # fmt: skip
     """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
-    job = await service.submit(
-        uow,
-        services.plans,
-        services.dispatcher,
-        workflow,
-        version,
-        data,
-        actor=actor,
-        max_attempts=services.settings.max_attempts,
-    )
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return (await _submit(services, workflow, version, data, caller, "async", idempotency_key, response)).job
+
+
+@router.post("/v1/workflows/{workflow}/versions/{version}/push", status_code=202, response_model=JobRead,
+             responses=INVOKE_RESPONSES)  # fmt: skip
+async def submit_push(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
+                      response: Response, idempotency_key: IdempotencyKey = None) -> JobRead:  # fmt: skip
+    """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
+    is not configured)."""
+    return (await _submit(services, workflow, version, data, caller, "push", idempotency_key, response)).job
+
+
+@router.post("/v1/workflows/{workflow}/versions/{version}/sync", response_model=JobRead,
+             responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"},
+                        **INVOKE_RESPONSES})  # fmt: skip
+async def submit_sync(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
+                      response: Response, idempotency_key: IdempotencyKey = None,
+                      prefer: Prefer = None) -> JobRead:  # fmt: skip
+    """Submit a job and wait for it: 200 with the job once it ends (whatever its status), or 202 with
+    Location if it is still going after the workflow's sync timeout or `Prefer: wait=N`. The job keeps
+    running either way; disconnecting does not cancel it."""
+    submitted = await _submit(services, workflow, version, data, caller, "sync", idempotency_key, response)
+    wait_s = submitted.sync_timeout_s
+    asked = _prefer_wait(prefer)
+    if asked is not None:
+        wait_s = min(asked, wait_s)
+        response.headers["Preference-Applied"] = f"wait={wait_s}"
+    job = await service.wait_for_end(services.engine, services.notifier, submitted.job.id, wait_s)
+    if not is_terminal(job.status):
+        response.status_code = 202
     return job
 
 
-@router.get("/v1/jobs", response_model=JobPage, responses=problem_responses(401, 404, 422))
+@router.post("/v1/jobs/{job_id}/cancel", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
+             dependencies=[Depends(require_admin)])  # fmt: skip
+async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
+    """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
+    has already ended."""
+    return await service.cancel(uow, services.notifier, job_id, actor=principal.actor)
+
+
+@router.get(
+    "/v1/jobs",
+    response_model=JobPage,
+    responses=problem_responses(401, 403, 404, 422),
+    dependencies=[Depends(require_admin)],
+)
 async def list_jobs(
     uow: UowDep,
     workflow: str | None = None,
@@ -58,13 +119,23 @@ async def list_jobs(
     )
 
 
-@router.get("/v1/jobs/{job_id}", response_model=JobRead, responses=problem_responses(401, 404))
+@router.get(
+    "/v1/jobs/{job_id}",
+    response_model=JobRead,
+    responses=problem_responses(401, 404),
+    dependencies=[Depends(require_job_reader)],
+)
 async def get_job(job_id: str, uow: UowDep) -> JobRead:
     """Get a job: status, inputs, output, error and every step's record."""
     return await service.get(uow.conn, job_id)
 
 
-@router.get("/v1/jobs/{job_id}/events", response_model=JobEventList, responses=problem_responses(401, 404))
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    response_model=JobEventList,
+    responses=problem_responses(401, 404),
+    dependencies=[Depends(require_job_reader)],
+)
 async def job_events(job_id: str, uow: UowDep) -> JobEventList:
     """The job's status history: every transition with its time, actor and reason."""
     return await service.events(uow.conn, job_id)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import parse_uuid, uuid7
+from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
+from workflow_service.deliveries import service as deliveries
 from workflow_service.engine.definition import PlanCache, input_problems
-from workflow_service.errors import InvalidInput, NotFound
+from workflow_service.errors import IdempotencyKeyReused, InvalidInput, JobEnded, NotFound, PushNotConfigured
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
     JobCreate,
@@ -25,11 +33,26 @@ from workflow_service.jobs.schemas import (
     JobSummary,
     StepRead,
 )
-from workflow_service.jobs.states import JobStatus
+from workflow_service.jobs.states import JobStatus, is_terminal
 from workflow_service.problems import ProblemItem
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.schemas import WorkflowRef
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: JobRead
+    replayed: bool
+    """True when an earlier request with the same Idempotency-Key made the job."""
+    sync_timeout_s: int
+
+
+def request_hash(version: str, data: JobCreate) -> str:
+    """What makes two submissions "the same request" for Idempotency-Key: the version asked for and the body."""
+    canonical = orjson.dumps({"version": version, "body": data.model_dump(mode="json")}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
 
 
 async def submit(
@@ -42,9 +65,26 @@ async def submit(
     *,
     actor: str,
     max_attempts: int,
-) -> JobRead:
-    """Store a pending job locked to the resolved version; wake a worker once it is committed."""
+    mode: str = "async",
+    idempotency_key: str | None = None,
+) -> Submitted:
+    """Store a pending job locked to the resolved version; wake a worker once it is committed.
+
+    With an Idempotency-Key, the same key and body (for the same caller and workflow) return the job
+    the first request made, even under concurrent identical requests; a different body is a 422.
+    """
     target = await workflows.resolve_target(uow.conn, plans, ref, version)
+    sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
+    if mode == "push" and not endpoint_settings.push_ready(target.settings):
+        raise PushNotConfigured(
+            f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
+            "token in PATCH /v1/workflows/{workflow}/settings"
+        )
+    digest = request_hash(version, data) if idempotency_key is not None else None
+    if idempotency_key is not None:
+        replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
+        if replay is not None:
+            return Submitted(replay, True, sync_timeout)
     problems = input_problems(target.plan, data.inputs)
     defined = ", ".join(sorted(target.plan.variables)) or "none"
     problems += [
@@ -57,49 +97,99 @@ async def submit(
         )
     now = utcnow()
     job_id = uuid7()
+    queue_timeout = target.settings.get("queue_timeout_s")
+    push_timeout = endpoint_settings.push_timeout(target.settings) if mode == "push" else None
     values = {
-        "id": job_id,
-        "workflow_id": target.workflow_id,
-        "version_id": target.version_id,
-        "version_number": target.number,
-        "name": data.name,
-        "status": JobStatus.PENDING.value,
-        "pool": data.pool,
-        "inputs": data.inputs,
-        "variables": data.variables,
-        "metadata": data.metadata,
-        "attempt": 0,
-        "max_attempts": max_attempts,
-        "created_at": now,
-        "enqueued_at": now,
-    }
-    await repo.insert_job_fast(uow.conn, values, actor)
+        "id": job_id, "workflow_id": target.workflow_id, "version_id": target.version_id,
+        "version_number": target.number, "name": data.name, "status": JobStatus.PENDING.value, "pool": data.pool,
+        "inputs": data.inputs, "variables": data.variables, "metadata": data.metadata, "attempt": 0,
+        "max_attempts": max_attempts, "created_at": now, "enqueued_at": now, "caller": actor, "mode": mode,
+        "idempotency_key": idempotency_key, "request_hash": digest,
+        "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
+        "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
+    }  # fmt: skip
+    if not await repo.insert_job_fast(uow.conn, values, actor):
+        # A concurrent request with the same key won the insert: answer with its job.
+        assert idempotency_key is not None
+        replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
+        assert replay is not None, "the conflicting job must be visible once its insert has won"
+        return Submitted(replay, True, sync_timeout)
 
     async def wake() -> None:
         await dispatcher.enqueue(job_id, data.pool, 0)
 
     uow.after_commit(wake)
-    return JobRead(
-        id=job_id,
-        workflow=WorkflowRef(id=target.workflow_id, slug=target.slug),
-        version=target.number,
-        name=data.name,
-        status=JobStatus.PENDING.value,
-        pool=data.pool,
-        error=None,
-        attempt=0,
-        agent_id=None,
-        created_at=now,
-        started_at=None,
-        finished_at=None,
-        duration=None,
-        inputs=data.inputs,
-        variables=data.variables,
-        metadata=data.metadata,
-        output=None,
-        max_attempts=max_attempts,
-        steps=[],
-    )
+    job = JobRead(
+        id=job_id, workflow=WorkflowRef(id=target.workflow_id, slug=target.slug), version=target.number,
+        name=data.name, status=JobStatus.PENDING.value, pool=data.pool, error=None, attempt=0, agent_id=None,
+        created_at=now, started_at=None, finished_at=None, duration=None, inputs=data.inputs,
+        variables=data.variables, metadata=data.metadata, output=None, max_attempts=max_attempts, steps=[],
+    )  # fmt: skip
+    return Submitted(job, False, sync_timeout)
+
+
+async def _replay(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str,
+                  digest: str | None) -> JobRead | None:  # fmt: skip
+    existing = await repo.find_idempotent(conn, workflow_id, caller, key)
+    if existing is None:
+        return None
+    if existing.request_hash != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used for a different request (another body or version); use a new key",
+            errors=[{"path": "header:Idempotency-Key", "message": "already used with a different request"}],
+        )
+    return await get(conn, str(existing.id))
+
+
+async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str) -> JobRead:
+    """Cancel a job that has not ended: a pending one at once; a running one is stopped mid-step by the
+    agent running it (told through the notifier, and on its next heartbeat at the latest)."""
+    jid = _job_id(job_id)
+    row = await repo.lock_for_cancel(uow.conn, jid)
+    if row is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    status = JobStatus(row.status)
+    if is_terminal(status):
+        raise JobEnded(f"job {job_id} has already ended: it is {status}", job_status=status.value)
+    now = utcnow()
+    error = {"code": "canceled", "message": f"canceled by {actor}", "step": None}
+    won = await repo.transition(
+        uow.conn, jid, [status, JobStatus.CANCELED], actor=actor, reason=f"canceled by {actor}",
+        values={"finished_at": now, "lease_expires_at": None, "error": error},
+    )  # fmt: skip
+    assert won is not None, "the row is locked, so its status cannot have moved"
+    await repo.fail_running_steps(uow.conn, jid, {"code": "canceled", "message": f"canceled by {actor}"}, now)
+    if row.mode == "push":
+        await create_push_delivery(uow.conn, jid)
+
+    async def announce() -> None:
+        await notifier.cancel_job(jid)
+        await notifier.job_ended(jid)
+
+    uow.after_commit(announce)
+    return await get(uow.conn, job_id)
+
+
+async def create_push_delivery(conn: AsyncConnection, job_id: uuid.UUID) -> None:
+    """The callback for an ended push job, in the transaction that ended it."""
+    job = await get(conn, str(job_id))
+    await deliveries.create(conn, job.model_dump(mode="json"))
+
+
+async def wait_for_end(engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float,
+                       poll_s: float = 2.0) -> JobRead:  # fmt: skip
+    """The job once it has ended, or as it is after `wait_s`. Woken by the notifier; a slow database
+    poll is the safety net for a lost notification."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    async with notifier.watch(job_id) as ended:
+        while True:
+            async with engine.connect() as conn:
+                job = await get(conn, str(job_id))
+            left = deadline - asyncio.get_running_loop().time()
+            if is_terminal(job.status) or left <= 0:
+                return job
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), timeout=min(left, poll_s))
 
 
 def _job_id(value: str) -> uuid.UUID:
@@ -200,3 +290,9 @@ async def events(conn: AsyncConnection, job_id: str) -> JobEventList:
     if not rows:
         raise NotFound(f"job {job_id!r} does not exist")
     return JobEventList(items=[JobEventRead.model_validate(r, from_attributes=True) for r in rows])
+
+
+async def caller_of(conn: AsyncConnection, job_id: str) -> str | None:
+    """Who submitted the job (`admin` or `key:<id>`), or None when there is no such job."""
+    jid = parse_uuid(job_id)
+    return None if jid is None else await repo.get_caller(conn, jid)

@@ -26,6 +26,7 @@ from workflow_service.core.dispatch import (
     json_serializer,
     queue_name,
 )
+from workflow_service.core.notify import RedisNotifier
 from workflow_service.jobs.execution import INFRA_ERRORS
 from workflow_service.worker.runtime import AgentRuntime
 
@@ -118,7 +119,9 @@ async def serve_worker(
         raise SystemExit("workflow-service worker needs WFS_REDIS_URL (the embedded mode is `workflow-service dev`)")
     engine = make_engine(settings.effective_database_url, settings.db_pool_size)
     dispatcher = await ArqDispatcher.connect(settings.redis_url)
-    runtime = AgentRuntime(engine, settings, dispatcher, pools, name=name)
+    notifier = RedisNotifier(settings.redis_url)
+    await notifier.start()
+    runtime = AgentRuntime(engine, settings, dispatcher, pools, name=name, notifier=notifier)
     await runtime.start()
     supervised = [
         SupervisedWorker(lambda pool=pool: build_worker(settings, runtime, pool, concurrency), pool)  # type: ignore[misc]
@@ -147,5 +150,6 @@ async def serve_worker(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runtime.stop()
+        await notifier.close()
         await dispatcher.close()
         await engine.dispose()

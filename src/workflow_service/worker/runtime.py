@@ -11,13 +11,16 @@ import logging
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.http import OutboundPolicy, make_client
+from workflow_service.core.notify import Notifier
+from workflow_service.deliveries import service as deliveries
 from workflow_service.engine.definition import PlanCache
+from workflow_service.jobs import service as jobs
 from workflow_service.jobs.execution import JobRunner
 from workflow_service.jobs.reconciler import reconcile
 
@@ -33,6 +36,7 @@ class AgentRuntime:
         pools: tuple[str, ...],
         plans: PlanCache | None = None,
         name: str | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.engine, self.settings, self.dispatcher, self.pools = engine, settings, dispatcher, pools
         self.plans = plans or PlanCache()
@@ -41,18 +45,29 @@ class AgentRuntime:
             OutboundPolicy.from_settings(settings.allow_private_networks, settings.outbound_allowlist),
             settings.http_default_timeout_s,
         )
+        self.notifier = notifier or Notifier()
+        self._deliveries_due = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self.agent_id: uuid.UUID | None = None
         self._runner: JobRunner | None = None
 
     async def start(self) -> None:
         self.agent_id = await agents.register(self.engine, self.pools, self.name)
-        self._runner = JobRunner(self.engine, self.settings, self.plans, self.http, self.agent_id, self.pools)
+        self._runner = JobRunner(
+            self.engine, self.settings, self.plans, self.http, self.agent_id, self.pools, notifier=self.notifier,
+            on_push_end=self._push_ended,
+        )  # fmt: skip
+        self.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._reconcile_loop(), name="reconciler"),
+            asyncio.create_task(self._delivery_loop(), name="deliveries"),
         ]
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
+
+    async def _push_ended(self, conn: AsyncConnection, job_id: uuid.UUID) -> None:
+        await jobs.create_push_delivery(conn, job_id)
+        self._deliveries_due.set()  # a little early (before commit); the loop re-checks after its poll delay
 
     async def run_job(self, job_id: uuid.UUID) -> str | None:
         assert self._runner is not None, "start() first"
@@ -60,18 +75,35 @@ class AgentRuntime:
 
     async def _heartbeat_loop(self) -> None:
         assert self.agent_id is not None
+        assert self._runner is not None
         lease = timedelta(seconds=self.settings.lease_s)
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
-                await agents.heartbeat(self.engine, self.agent_id, lease)
+                canceled = await agents.heartbeat(self.engine, self.agent_id, lease, self._runner.running)
+                for job_id in canceled:  # the cancel notification was lost: stop it now
+                    await self._runner.cancel_local(job_id)
             except Exception:
                 log.warning("heartbeat failed; retrying", exc_info=True)
+
+    async def _delivery_loop(self) -> None:
+        while True:
+            try:
+                sent = await deliveries.send_due(self.engine, self.http, self.settings)
+            except Exception:
+                log.warning("sending callbacks failed; retrying", exc_info=True)
+                sent = 0
+            if sent:
+                continue
+            self._deliveries_due.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._deliveries_due.wait(), self.settings.delivery_poll_s)
+            await asyncio.sleep(0.01)  # let the transaction that set the event commit
 
     async def _reconcile_loop(self) -> None:
         while True:
             try:
-                await reconcile(self.engine, self.dispatcher, self.settings)
+                await reconcile(self.engine, self.dispatcher, self.settings, self.notifier)
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
             await asyncio.sleep(self.settings.reconcile_interval_s)

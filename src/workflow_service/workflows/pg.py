@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import driver_connection
 
 _RESOLVE = """
-SELECT w.id AS workflow_id, w.slug, w.current_version, v.id AS version_id, v.number, v.content_hash
+SELECT w.id AS workflow_id, w.slug, w.current_version, v.id AS version_id, v.number, v.content_hash, w.settings
 FROM workflow w
 LEFT JOIN workflow_version v ON v.workflow_id = w.id AND v.number = COALESCE($2::int, w.current_version)
 WHERE {where}
@@ -26,6 +26,7 @@ class TargetRow(NamedTuple):
     version_id: uuid.UUID | None
     number: int | None
     content_hash: str | None
+    settings: dict[str, Any]
 
 
 async def resolve_for_submit(

@@ -91,6 +91,7 @@ async def resolve_for_submit(conn: AsyncConnection, ref: str, number: int | None
             version_t.c.id.label("version_id"),
             version_t.c.number,
             version_t.c.content_hash,
+            workflow_t.c.settings,
         )
         .select_from(workflow_t.outerjoin(version_t, on))
         .where(_by_ref(ref))

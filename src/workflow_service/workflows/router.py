@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from workflow_service.deps import BaseUrlDep, UowDep
+from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
 from workflow_service.problems import problem_responses
 from workflow_service.workflows import service
 from workflow_service.workflows.schemas import (
@@ -16,6 +16,7 @@ from workflow_service.workflows.schemas import (
     WorkflowPage,
     WorkflowRead,
 )
+from workflow_service.workflows.settings import SettingsRead, SettingsUpdate
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
@@ -89,3 +90,23 @@ async def list_versions(workflow: str, uow: UowDep) -> VersionList:
 async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep) -> VersionRead:
     """Get one deployed version (a number or `current`)."""
     return await service.get_version(uow.conn, workflow, version, base)
+
+
+@router.get("/{workflow}/settings", response_model=SettingsRead, responses=problem_responses(401, 403, 404))
+async def get_settings(workflow: str, uow: UowDep) -> SettingsRead:
+    """Endpoint settings: sync timeout, queue timeout, push (the access token and secrets are never shown)."""
+    return await service.get_settings(uow.conn, workflow)
+
+
+@router.patch("/{workflow}/settings", response_model=SettingsRead, responses=problem_responses(401, 403, 404, 422))
+async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep) -> SettingsRead:
+    """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
+    signing secret (`whsec_…`) once."""
+    return await service.update_settings(uow.conn, workflow, data, services.policy)
+
+
+@router.post("/{workflow}/settings/rotate-signing-secret", response_model=SettingsRead,
+             responses=problem_responses(401, 403, 404, 409))  # fmt: skip
+async def rotate_signing_secret(workflow: str, uow: UowDep) -> SettingsRead:
+    """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
+    return await service.rotate_signing_secret(uow.conn, workflow)

@@ -10,11 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
+from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.ids import parse_uuid, uuid7
 from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
 from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound
 from workflow_service.workflows import repository as repo
+from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.schemas import (
     Endpoints,
     ValidationReport,
@@ -191,9 +193,17 @@ async def get_version(conn: AsyncConnection, ref: str, version: str, base_url: s
 class Target:
     """What a submission runs: a workflow's version and its compiled plan."""
 
-    __slots__ = ("number", "plan", "slug", "version_id", "workflow_id")
+    __slots__ = ("number", "plan", "settings", "slug", "version_id", "workflow_id")
 
-    def __init__(self, workflow_id: uuid.UUID, slug: str, version_id: uuid.UUID, number: int, plan: Plan) -> None:
+    def __init__(
+        self,
+        workflow_id: uuid.UUID,
+        slug: str,
+        version_id: uuid.UUID,
+        number: int,
+        plan: Plan,
+        settings: dict[str, Any],
+    ) -> None:
         self.workflow_id, self.slug, self.version_id, self.number, self.plan = (
             workflow_id,
             slug,
@@ -201,6 +211,7 @@ class Target:
             number,
             plan,
         )
+        self.settings = settings
 
 
 async def plan_for(conn: AsyncConnection, plans: PlanCache, version_id: uuid.UUID) -> Plan:
@@ -224,4 +235,28 @@ async def resolve_target(conn: AsyncConnection, plans: PlanCache, ref: str, vers
     if row.version_id is None:
         raise NotFound(f"workflow {row.slug!r} has no version {number}")
     plan = await plan_for(conn, plans, row.version_id)
-    return Target(row.workflow_id, row.slug, row.version_id, row.number, plan)
+    return Target(row.workflow_id, row.slug, row.version_id, row.number, plan, row.settings or {})
+
+
+async def get_settings(conn: AsyncConnection, ref: str) -> endpoint_settings.SettingsRead:
+    """The workflow's endpoint settings."""
+    return endpoint_settings.read((await _get(conn, ref)).settings or {})
+
+
+async def update_settings(conn: AsyncConnection, ref: str, update: endpoint_settings.SettingsUpdate,
+                          policy: OutboundPolicy) -> endpoint_settings.SettingsRead:  # fmt: skip
+    """Apply a partial update; the callback URL must pass the outbound policy now (and again at send time)."""
+    row = await _get(conn, ref, for_update=True)
+    new, secret = await endpoint_settings.apply(row.settings or {}, update, policy)
+    await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
+    return endpoint_settings.read(new, signing_secret=secret)
+
+
+async def rotate_signing_secret(conn: AsyncConnection, ref: str) -> endpoint_settings.SettingsRead:
+    """A new signing secret, shown once; the old one stays valid for 24 h."""
+    row = await _get(conn, ref, for_update=True)
+    if not endpoint_settings.push_ready(row.settings or {}):
+        raise Conflict("push is not enabled for this workflow, so it has no signing secret to rotate")
+    new, secret = endpoint_settings.rotate(row.settings or {})
+    await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
+    return endpoint_settings.read(new, signing_secret=secret)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from workflow_service.core.ids import parse_uuid
+from workflow_service.deliveries import service
+from workflow_service.deliveries.schemas import AttemptRead, DeliveryList
+from workflow_service.deps import ServicesDep, UowDep, require_admin, require_job_reader
+from workflow_service.errors import NotFound
+from workflow_service.problems import problem_responses
+
+router = APIRouter(prefix="/v1/jobs/{job_id}/deliveries", tags=["deliveries"],
+                   dependencies=[Depends(require_job_reader)])  # fmt: skip
+
+
+@router.get("", response_model=DeliveryList, responses=problem_responses(401, 403, 404))
+async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
+    """The job's push callback with every attempt (time, status code, response snippet, error, duration)."""
+    jid = parse_uuid(job_id)
+    if jid is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return await service.list_for_job(uow.conn, jid)
+
+
+@router.post("/redeliver", status_code=201, response_model=AttemptRead,
+             responses=problem_responses(401, 403, 404, 409), dependencies=[Depends(require_admin)])  # fmt: skip
+async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
+    """Send the job's callback again now: a new attempt with the same webhook-id."""
+    jid = parse_uuid(job_id)
+    if jid is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return await service.redeliver(services.engine, services.http, services.settings, jid)

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class AttemptRead(BaseModel):
+    number: int
+    at: datetime
+    url: str
+    status_code: int | None = Field(description="The callback's HTTP status; null when no answer came.")
+    response_snippet: str | None = Field(description="The first 1 KiB of the answer.")
+    error: str | None = Field(description="Why it failed: timeout, connection error, redirect, refused address, ...")
+    duration_ms: float
+    trigger: str = Field(description="`schedule` or `redeliver`.")
+
+
+class DeliveryRead(BaseModel):
+    id: uuid.UUID
+    webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
+    event_type: str = Field(description="job.completed, job.failed or job.canceled.")
+    status: str = Field(description="pending (more attempts due), succeeded or failed (gave up, or push disabled).")
+    attempts: list[AttemptRead]
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryRead]

@@ -1,0 +1,223 @@
+"""Deliveries: created with the job's end (same transaction), sent by any worker, retried on the
+schedule, every attempt recorded, replayable.
+
+Sending never holds a transaction open across the HTTP call: a delivery is claimed by pushing its
+`next_attempt_at` a minute ahead (SKIP LOCKED, so workers never pick the same one), sent, then the
+attempt and the outcome are written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from workflow_service.config import Settings
+from workflow_service.core.clock import utcnow
+from workflow_service.core.http import OutboundError, send_capped
+from workflow_service.deliveries import schedule
+from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
+from workflow_service.deliveries.signing import signature_header
+from workflow_service.errors import Conflict, NotFound
+from workflow_service.models import Delivery, DeliveryAttempt, Workflow
+from workflow_service.workflows import settings as endpoint_settings
+
+log = logging.getLogger(__name__)
+
+delivery_t: sa.Table = Delivery.__table__  # type: ignore[assignment]
+attempt_t: sa.Table = DeliveryAttempt.__table__  # type: ignore[assignment]
+workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+
+CLAIM_FOR = timedelta(seconds=60)
+SNIPPET_BYTES = 1024
+EVENT_TYPES = {"completed": "job.completed", "failed": "job.failed", "canceled": "job.canceled"}
+
+
+async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
+    """Queue the callback for an ended push job; `job` is its resource as the API returns it."""
+    now = utcnow()
+    delivery_id = uuid.uuid4()
+    event_type = EVENT_TYPES[job["status"]]
+    await conn.execute(
+        delivery_t.insert().values(
+            id=delivery_id, job_id=uuid.UUID(str(job["id"])), workflow_id=uuid.UUID(str(job["workflow"]["id"])),
+            webhook_id=f"msg_{delivery_id.hex}", event_type=event_type,
+            payload={"type": event_type, "timestamp": now.isoformat(), "data": job},
+            status="pending", attempts=0, next_attempt_at=now, created_at=now,
+        )
+    )  # fmt: skip
+    return delivery_id
+
+
+async def send_due(engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, limit: int = 50) -> int:
+    """Send every delivery that is due (claimed so no other worker sends it too). Returns how many."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(delivery_t.c.id)
+                .where(delivery_t.c.status == "pending", delivery_t.c.next_attempt_at <= now)
+                .order_by(delivery_t.c.next_attempt_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        ids = [r.id for r in rows]
+        if ids:
+            await conn.execute(
+                delivery_t.update().where(delivery_t.c.id.in_(ids)).values(next_attempt_at=now + CLAIM_FOR)
+            )
+    await asyncio.gather(*(attempt(engine, http, settings, delivery_id, "schedule") for delivery_id in ids))
+    return len(ids)
+
+
+async def attempt(
+    engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, delivery_id: uuid.UUID, trigger: str
+) -> AttemptRead | None:
+    """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(delivery_t, workflow_t.c.settings)
+                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
+                .where(delivery_t.c.id == delivery_id)
+            )
+        ).first()
+    if row is None:
+        return None
+    stored = row.settings or {}
+    push = stored.get("push") or {}
+    now = utcnow()
+    if not endpoint_settings.push_ready(stored):
+        async with engine.begin() as conn:
+            await conn.execute(
+                delivery_t.update()
+                .where(delivery_t.c.id == delivery_id, delivery_t.c.status == "pending")
+                .values(status="failed", next_attempt_at=None, finished_at=now)
+            )
+        return None
+    url = str(push["callback_url"])
+    body = orjson.dumps(row.payload)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {push['access_token']}",
+        "webhook-id": row.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(
+            endpoint_settings.active_secrets(stored), row.webhook_id, timestamp, body
+        ),
+    }
+    started = time.perf_counter()
+    status_code: int | None = None
+    snippet: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    try:
+        request = http.build_request("POST", url, content=body, headers=headers, timeout=settings.delivery_timeout_s)
+        # httpx's timeout is per read: a receiver trickling bytes would never hit it. The whole answer
+        # must come within the delivery timeout.
+        async with asyncio.timeout(settings.delivery_timeout_s):
+            response = await send_capped(http, request, settings.http_max_response_bytes)
+        status_code = response.status_code
+        snippet = response.content[:SNIPPET_BYTES].decode("utf-8", errors="replace")
+        retry_after = schedule.parse_retry_after(response.headers.get("retry-after"), now)
+        if 300 <= status_code < 400:
+            error = f"redirect to {response.headers.get('location', '?')} (redirects are not followed)"
+        elif not 200 <= status_code < 300:
+            error = f"HTTP {status_code}"
+    except OutboundError as exc:
+        error = f"{exc.code}: {exc}"
+    except (httpx.TimeoutException, TimeoutError):
+        error = f"no answer within {settings.delivery_timeout_s} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    duration_ms = (time.perf_counter() - started) * 1000
+    number = row.attempts + 1
+    succeeded = error is None
+    values: dict[str, Any] = {"attempts": number}
+    if succeeded:
+        values.update(status="succeeded", next_attempt_at=None, finished_at=utcnow())
+    elif status_code == 410:
+        values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
+    elif trigger == "schedule":
+        delay = schedule.next_delay(number, settings.delivery_schedule_scale, retry_after)
+        if delay is None:
+            values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
+        else:
+            values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
+    # A redelivery that fails leaves the schedule as it was.
+    record = {"delivery_id": delivery_id, "number": number, "at": now, "url": url, "status_code": status_code,
+              "response_snippet": snippet, "error": error, "duration_ms": duration_ms, "trigger": trigger}  # fmt: skip
+    async with engine.begin() as conn:
+        await conn.execute(attempt_t.insert().values(record))
+        await conn.execute(delivery_t.update().where(delivery_t.c.id == delivery_id).values(values))
+        if status_code == 410:
+            # The consumer says this endpoint is gone: stop pushing until someone enables it again.
+            reason = f"the callback URL answered 410 Gone at {now.isoformat()}"
+            current = (
+                await conn.execute(
+                    sa.select(workflow_t.c.settings).where(workflow_t.c.id == row.workflow_id).with_for_update()
+                )
+            ).scalar_one()
+            await conn.execute(
+                workflow_t.update()
+                .where(workflow_t.c.id == row.workflow_id)
+                .values(settings=endpoint_settings.disable_push(current or {}, reason))
+            )
+    if not succeeded:
+        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, url, error)
+    return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
+
+
+def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:
+    return DeliveryRead(
+        id=delivery.id, webhook_id=delivery.webhook_id, event_type=delivery.event_type, status=delivery.status,
+        attempts=[AttemptRead.model_validate(a, from_attributes=True) for a in attempts],
+        next_attempt_at=delivery.next_attempt_at, created_at=delivery.created_at, finished_at=delivery.finished_at,
+    )  # fmt: skip
+
+
+async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList:
+    """The job's deliveries with every attempt, oldest first."""
+    deliveries = (
+        await conn.execute(sa.select(delivery_t).where(delivery_t.c.job_id == job_id).order_by(delivery_t.c.created_at))
+    ).all()
+    items = []
+    for delivery in deliveries:
+        attempts = (
+            await conn.execute(
+                sa.select(attempt_t).where(attempt_t.c.delivery_id == delivery.id).order_by(attempt_t.c.number)
+            )
+        ).all()
+        items.append(_read(delivery, list(attempts)))
+    return DeliveryList(items=items)
+
+
+async def redeliver(engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, job_id: uuid.UUID) -> AttemptRead:
+    """Send the job's callback again now (a new attempt, the same webhook-id)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(delivery_t.c.id, workflow_t.c.settings)
+                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
+                .where(delivery_t.c.job_id == job_id)
+                .order_by(delivery_t.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+    if row is None:
+        raise NotFound("this job has no delivery: it was not submitted to the push endpoint, or has not ended")
+    if not endpoint_settings.push_ready(row.settings or {}):
+        raise Conflict("push is not enabled for this workflow; enable it in its settings first")
+    result = await attempt(engine, http, settings, row.id, "redeliver")
+    assert result is not None
+    return result

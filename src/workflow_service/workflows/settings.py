@@ -1,0 +1,171 @@
+"""Endpoint settings of a workflow: sync wait, queue timeout, and async push (callback URL, access
+token, push timeout, signing secrets).
+
+Stored as JSON in `workflow.settings`. The access token and the signing secrets are write-only: no
+response ever contains them, except a new signing secret once, when it is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.http import OutboundError, OutboundPolicy, check_url
+from workflow_service.errors import InvalidInput
+
+SYNC_TIMEOUT_DEFAULT = 180
+PUSH_TIMEOUT_DEFAULT = 180
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+class PushSettingsRead(BaseModel):
+    enabled: bool
+    callback_url: str | None
+    has_access_token: bool = Field(description="Whether an access token is set (it is never returned).")
+    timeout_s: int | None = Field(description="A push job not ended this long after submission fails with "
+                                  "`push_timeout`; null means no limit.")  # fmt: skip
+    disabled_reason: str | None = Field(description="Why push was turned off by the service (a 410 from the "
+                                        "callback URL), if it was.")  # fmt: skip
+    signing_secrets: int = Field(description="How many signing secrets currently sign callbacks (2 during a rotation).")
+
+
+class SettingsRead(BaseModel):
+    sync_timeout_s: int = Field(description="How long the sync endpoint waits before answering 202.")
+    queue_timeout_s: float | None = Field(description="A job not claimed this long after submission fails with "
+                                          "`queue_timeout`; null means no limit.")  # fmt: skip
+    push: PushSettingsRead
+    signing_secret: str | None = Field(None, description="A new signing secret (`whsec_…`), shown only in the "
+                                       "response that created it.")  # fmt: skip
+
+
+class PushSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    callback_url: str | None = Field(None, max_length=2048)
+    access_token: str | None = Field(None, min_length=1, max_length=4096, description="Write-only.")
+    timeout_s: int | None = Field(None, ge=60, le=600, description="60 to 600, or null for no limit.")
+
+
+class SettingsUpdate(BaseModel):
+    """Only the fields present change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sync_timeout_s: int | None = Field(None, ge=60, le=300)
+    queue_timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
+    push: PushSettingsUpdate | None = None
+
+
+def new_signing_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _push(stored: dict[str, Any]) -> dict[str, Any]:
+    push: dict[str, Any] = stored.get("push") or {}
+    return push
+
+
+def active_secrets(stored: dict[str, Any], now: datetime | None = None) -> list[str]:
+    """The secrets that sign a callback now: the newest, plus a rotated-out one for its 24 h overlap."""
+    now = now or utcnow()
+    out = []
+    for entry in _push(stored).get("secrets", []):
+        expires = entry.get("expires_at")
+        if expires is None or datetime.fromisoformat(expires) > now:
+            out.append(str(entry["secret"]))
+    return out
+
+
+def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsRead:
+    push = _push(stored)
+    return SettingsRead(
+        sync_timeout_s=stored.get("sync_timeout_s", SYNC_TIMEOUT_DEFAULT),
+        queue_timeout_s=stored.get("queue_timeout_s"),
+        push=PushSettingsRead(
+            enabled=bool(push.get("enabled")), callback_url=push.get("callback_url"),
+            has_access_token=bool(push.get("access_token")), timeout_s=push.get("timeout_s", PUSH_TIMEOUT_DEFAULT),
+            disabled_reason=push.get("disabled_reason"), signing_secrets=len(active_secrets(stored)),
+        ),
+        signing_secret=signing_secret,
+    )  # fmt: skip
+
+
+async def apply(
+    stored: dict[str, Any], update: SettingsUpdate, policy: OutboundPolicy
+) -> tuple[dict[str, Any], str | None]:
+    """The new settings, and a signing secret when enabling push made the first one."""
+    new = {**stored}
+    fields = update.model_fields_set
+    if "sync_timeout_s" in fields:
+        if update.sync_timeout_s is None:
+            raise InvalidInput("sync_timeout_s must be 60 to 300", errors=[{"path": "$.sync_timeout_s",
+                                                                         "message": "must be 60 to 300"}])  # fmt: skip
+        new["sync_timeout_s"] = update.sync_timeout_s
+    if "queue_timeout_s" in fields:
+        new["queue_timeout_s"] = update.queue_timeout_s
+    created_secret = None
+    if update.push is not None:
+        push = {**_push(stored)}
+        given = update.push.model_fields_set
+        if "callback_url" in given:
+            if update.push.callback_url is not None:
+                try:
+                    await check_url(policy, update.push.callback_url)
+                except OutboundError as exc:
+                    raise InvalidInput(f"callback_url: {exc}", errors=[{"path": "$.push.callback_url",
+                                                                        "message": str(exc)}]) from exc  # fmt: skip
+            push["callback_url"] = update.push.callback_url
+        if "access_token" in given:
+            push["access_token"] = update.push.access_token
+        if "timeout_s" in given:
+            push["timeout_s"] = update.push.timeout_s
+        if "enabled" in given:
+            push["enabled"] = bool(update.push.enabled)
+            if push["enabled"]:
+                push["disabled_reason"] = None
+        if push.get("enabled"):
+            missing = [name for name in ("callback_url", "access_token") if not push.get(name)]
+            if missing:
+                raise InvalidInput(
+                    f"push needs {' and '.join(missing)} before it can be enabled",
+                    errors=[{"path": f"$.push.{name}", "message": "required to enable push"} for name in missing],
+                )
+            if not active_secrets({"push": push}):
+                created_secret = new_signing_secret()
+                push["secrets"] = [{"secret": created_secret, "created_at": utcnow().isoformat(), "expires_at": None}]
+        new["push"] = push
+    return new, created_secret
+
+
+def rotate(stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """A new signing secret; the current ones keep signing for 24 h so consumers can switch over."""
+    now = utcnow()
+    secret = new_signing_secret()
+    push = {**_push(stored)}
+    kept = [
+        {**entry, "expires_at": entry.get("expires_at") or (now + SECRET_OVERLAP).isoformat()}
+        for entry in push.get("secrets", [])
+        if entry.get("expires_at") is None or datetime.fromisoformat(entry["expires_at"]) > now
+    ]
+    push["secrets"] = [{"secret": secret, "created_at": now.isoformat(), "expires_at": None}, *kept]
+    return {**stored, "push": push}, secret
+
+
+def disable_push(stored: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {**stored, "push": {**_push(stored), "enabled": False, "disabled_reason": reason}}
+
+
+def push_ready(stored: dict[str, Any]) -> bool:
+    push = _push(stored)
+    return bool(push.get("enabled") and push.get("callback_url") and push.get("access_token"))
+
+
+def push_timeout(stored: dict[str, Any]) -> int | None:
+    value = _push(stored).get("timeout_s", PUSH_TIMEOUT_DEFAULT)
+    return None if value is None else int(value)
