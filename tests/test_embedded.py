@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.servers import EchoServer
+
 TOKEN = "embedded-test-token"
 CLI = Path(sys.executable).with_name("workflow-service")
 
@@ -42,7 +44,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """`workflow-service dev` in a fresh directory, with no database or Redis configured."""
     cwd = tmp_path_factory.mktemp("embedded")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
-    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING"}
+    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING", "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1"}
     port = free_port()
     log = cwd / "service.log"
     with log.open("wb") as out:
@@ -184,3 +186,51 @@ async def test_a_step_whose_output_is_a_bare_number_reads_back(api: httpx.AsyncC
     assert job["status"] == "completed", job
     assert job["output"] == 42
     assert job["steps"][0]["output"] == 42
+
+
+async def test_sync_idempotency_and_cancel_work_in_process(api: httpx.AsyncClient) -> None:
+    """Sync completion and cancel travel through the in-process notifier when there is no Redis."""
+    started = asyncio.get_running_loop().time()
+    sync = await api.post("/v1/workflows/hello/versions/current/sync", json={"inputs": {"name": "Lin"}})
+    assert sync.status_code == 200, sync.text
+    assert sync.json()["output"]["greeting"] == "Hello, Lin!"
+    assert asyncio.get_running_loop().time() - started < 1.5  # woken by the event, not the 2 s safety poll
+
+    headers = {"Idempotency-Key": "embedded-1"}
+    first = await api.post(
+        "/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "K"}}, headers=headers
+    )
+    again = await api.post(
+        "/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "K"}}, headers=headers
+    )
+    assert first.json()["id"] == again.json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+    echo = EchoServer()
+    echo.start()
+    try:
+        definition = {
+            "steps": [
+                {"id": "wait", "type": "http", "url": f"{echo.url}/slow/5"},
+                {"id": "after", "type": "http", "url": f"{echo.url}/after"},
+            ]
+        }
+        assert (await api.post("/v1/workflows", json={"name": "slowpoke", "definition": definition})).is_success
+        assert (await api.post("/v1/workflows/slowpoke/deploy")).is_success
+        submitted = await api.post(
+            "/v1/workflows/slowpoke/versions/current/sync", json={}, headers={"Prefer": "wait=1"}
+        )
+        assert submitted.status_code == 202
+        assert submitted.headers["Preference-Applied"] == "wait=1"
+        canceled_at = asyncio.get_running_loop().time()
+        canceled = await api.post(f"/v1/jobs/{submitted.json()['id']}/cancel")
+        assert canceled.json()["status"] == "canceled"
+        job = await finished(api, submitted.json()["id"])
+        assert asyncio.get_running_loop().time() - canceled_at < 2
+        assert [(s["id"], s["status"], (s["error"] or {}).get("code")) for s in job["steps"]] == [
+            ("wait", "failed", "canceled")
+        ]
+        await asyncio.sleep(0.3)
+        assert [r.path for r in echo.requests] == ["/slow/5"]  # the next step never started
+    finally:
+        echo.stop()
