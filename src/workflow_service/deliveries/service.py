@@ -27,7 +27,7 @@ from workflow_service.deliveries import schedule
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
 from workflow_service.deliveries.signing import signature_header
 from workflow_service.errors import Conflict, NotFound
-from workflow_service.models import Delivery, DeliveryAttempt, Workflow
+from workflow_service.models import Delivery, DeliveryAttempt, Job, Workflow
 from workflow_service.workflows import settings as endpoint_settings
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 delivery_t: sa.Table = Delivery.__table__  # type: ignore[assignment]
 attempt_t: sa.Table = DeliveryAttempt.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 
 CLAIM_FOR = timedelta(seconds=60)
 SNIPPET_BYTES = 1024
@@ -75,7 +76,14 @@ async def send_due(engine: AsyncEngine, http: httpx.AsyncClient, settings: Setti
             await conn.execute(
                 delivery_t.update().where(delivery_t.c.id.in_(ids)).values(next_attempt_at=now + CLAIM_FOR)
             )
-    await asyncio.gather(*(attempt(engine, http, settings, delivery_id, "schedule") for delivery_id in ids))
+    sending = asyncio.gather(*(attempt(engine, http, settings, delivery_id, "schedule") for delivery_id in ids))
+    try:
+        await asyncio.shield(sending)
+    except asyncio.CancelledError:
+        # The worker is stopping: finish and record the attempts under way (each is bounded by the
+        # delivery timeout) rather than lose them and leave the deliveries claimed for a minute.
+        await asyncio.gather(sending, return_exceptions=True)
+        raise
     return len(ids)
 
 
@@ -141,25 +149,43 @@ async def attempt(
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = (time.perf_counter() - started) * 1000
-    number = row.attempts + 1
     succeeded = error is None
-    values: dict[str, Any] = {"attempts": number}
-    if succeeded:
-        values.update(status="succeeded", next_attempt_at=None, finished_at=utcnow())
-    elif status_code == 410:
-        values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
-    elif trigger == "schedule":
-        delay = schedule.next_delay(number, settings.delivery_schedule_scale, retry_after)
-        if delay is None:
-            values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
-        else:
-            values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
-    # A redelivery that fails leaves the schedule as it was.
-    record = {"delivery_id": delivery_id, "number": number, "at": now, "url": url, "status_code": status_code,
+    record = {"delivery_id": delivery_id, "at": now, "url": url, "status_code": status_code,
               "response_snippet": snippet, "error": error, "duration_ms": duration_ms, "trigger": trigger}  # fmt: skip
     async with engine.begin() as conn:
+        # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
+        number = (
+            await conn.execute(
+                delivery_t.update()
+                .where(delivery_t.c.id == delivery_id)
+                .values(attempts=delivery_t.c.attempts + 1)
+                .returning(delivery_t.c.attempts)
+            )
+        ).scalar_one()
+        record["number"] = number
         await conn.execute(attempt_t.insert().values(record))
-        await conn.execute(delivery_t.update().where(delivery_t.c.id == delivery_id).values(values))
+        values: dict[str, Any] = {}
+        if succeeded:
+            values.update(status="succeeded", next_attempt_at=None, finished_at=utcnow())
+        elif status_code == 410:
+            values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
+        elif trigger == "schedule":
+            # The schedule counts its own attempts only: redeliveries do not use up its slots.
+            scheduled = (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        attempt_t.c.delivery_id == delivery_id, attempt_t.c.trigger == "schedule"
+                    )
+                )
+            ).scalar_one()
+            delay = schedule.next_delay(scheduled, settings.delivery_schedule_scale, retry_after)
+            if delay is None:
+                values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
+            else:
+                values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
+        # A redelivery that fails leaves the schedule as it was.
+        if values:
+            await conn.execute(delivery_t.update().where(delivery_t.c.id == delivery_id).values(values))
         if status_code == 410:
             # The consumer says this endpoint is gone: stop pushing until someone enables it again.
             reason = f"the callback URL answered 410 Gone at {now.isoformat()}"
@@ -188,6 +214,8 @@ def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:
 
 async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList:
     """The job's deliveries with every attempt, oldest first."""
+    if (await conn.execute(sa.select(job_t.c.id).where(job_t.c.id == job_id))).first() is None:
+        raise NotFound(f"job {job_id} does not exist")
     deliveries = (
         await conn.execute(sa.select(delivery_t).where(delivery_t.c.job_id == job_id).order_by(delivery_t.c.created_at))
     ).all()
