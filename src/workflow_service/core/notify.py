@@ -106,7 +106,11 @@ class RedisNotifier(Notifier):
                 await pubsub.subscribe(ENDED, CANCEL)
                 delay = 0.5
                 async for message in pubsub.listen():
-                    job_id = uuid.UUID(message["data"].decode())
+                    try:
+                        job_id = uuid.UUID(message["data"].decode())
+                    except (AttributeError, ValueError):  # not ours (anyone with Redis access can publish)
+                        log.warning("ignoring a malformed notification on %r", message.get("channel"))
+                        continue
                     if message["channel"] == ENDED.encode():
                         self._ended(job_id)
                     else:

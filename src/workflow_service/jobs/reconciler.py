@@ -64,7 +64,8 @@ async def reconcile(
                     actor="reconciler",
                     guards=expired,
                     reason=f"lease expired (agent {row.agent_id} stopped responding); retrying",
-                    values={"agent_id": None, "lease_expires_at": None, "enqueued_at": now},
+                    # It was claimed in time: the queue timeout (first claim only) no longer applies.
+                    values={"agent_id": None, "lease_expires_at": None, "enqueued_at": now, "queue_deadline_at": None},
                 )
                 if won is not None:
                     report.retried += 1

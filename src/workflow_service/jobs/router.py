@@ -25,7 +25,12 @@ router = APIRouter(tags=["jobs"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=255, description="Same key + same body returns the same job (24 h+)."),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Same key + same body returns the same job (24 h+).",
+    ),
 ]
 Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
 INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)

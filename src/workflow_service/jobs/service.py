@@ -49,9 +49,13 @@ class Submitted:
     sync_timeout_s: int
 
 
-def request_hash(version: str, data: JobCreate) -> str:
-    """What makes two submissions "the same request" for Idempotency-Key: the version asked for and the body."""
-    canonical = orjson.dumps({"version": version, "body": data.model_dump(mode="json")}, option=orjson.OPT_SORT_KEYS)
+def request_hash(version: str, mode: str, data: JobCreate) -> str:
+    """What makes two submissions "the same request" for Idempotency-Key: the endpoint (sync, async or
+    push: a key first used on async must not silently answer a push that expects a callback), the
+    version asked for, and the body."""
+    canonical = orjson.dumps(
+        {"version": version, "mode": mode, "body": data.model_dump(mode="json")}, option=orjson.OPT_SORT_KEYS
+    )
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -80,7 +84,7 @@ async def submit(
             f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
             "token in PATCH /v1/workflows/{workflow}/settings"
         )
-    digest = request_hash(version, data) if idempotency_key is not None else None
+    digest = request_hash(version, mode, data) if idempotency_key is not None else None
     if idempotency_key is not None:
         replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
         if replay is not None:
@@ -135,7 +139,7 @@ async def _replay(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, ke
         return None
     if existing.request_hash != digest:
         raise IdempotencyKeyReused(
-            "this Idempotency-Key was used for a different request (another body or version); use a new key",
+            "this Idempotency-Key was used for a different request (another body, version or endpoint); use a new key",
             errors=[{"path": "header:Idempotency-Key", "message": "already used with a different request"}],
         )
     return await get(conn, str(existing.id))

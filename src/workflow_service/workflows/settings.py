@@ -12,7 +12,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, OutboundPolicy, check_url
@@ -61,6 +61,13 @@ class SettingsUpdate(BaseModel):
     queue_timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     push: PushSettingsUpdate | None = None
 
+    @field_validator("sync_timeout_s")
+    @classmethod
+    def _sync_timeout_not_null(cls, value: int | None) -> int:
+        if value is None:  # only reached when null was sent explicitly; an absent field is not validated
+            raise ValueError("must be a number of seconds from 60 to 300")
+        return value
+
 
 def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -103,9 +110,6 @@ async def apply(
     new = {**stored}
     fields = update.model_fields_set
     if "sync_timeout_s" in fields:
-        if update.sync_timeout_s is None:
-            raise InvalidInput("sync_timeout_s must be 60 to 300", errors=[{"path": "$.sync_timeout_s",
-                                                                         "message": "must be 60 to 300"}])  # fmt: skip
         new["sync_timeout_s"] = update.sync_timeout_s
     if "queue_timeout_s" in fields:
         new["queue_timeout_s"] = update.queue_timeout_s
