@@ -19,6 +19,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.jobs.conftest import deploy_workflow
 from workflow_service.config import Settings
 from workflow_service.worker.arq_worker import serve_worker
 
@@ -245,10 +246,7 @@ async def workers(settings: Settings) -> AsyncIterator[Workers]:
 
 
 async def deploy(client: httpx.AsyncClient, slug: str, definition: dict[str, Any] | None = None) -> None:
-    created = await client.post("/v1/workflows", json={"name": slug, "slug": slug, "definition": definition or GREETER})
-    assert created.status_code == 201, created.text
-    deployed = await client.post(f"/v1/workflows/{slug}/deploy")
-    assert deployed.status_code == 201, deployed.text
+    await deploy_workflow(client, slug, definition or GREETER)
 
 
 async def enable_push(client: httpx.AsyncClient, slug: str, url: str, **push: Any) -> str:

@@ -11,6 +11,8 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.jobs.conftest import deploy_workflow
+
 GREETER: dict[str, Any] = {
     "input_schema": {
         "type": "object",
@@ -32,14 +34,7 @@ def http_workflow(*steps: dict[str, Any], **top: Any) -> dict[str, Any]:
     return {"input_schema": {"type": "object"}, "steps": list(steps), **top}
 
 
-async def deploy(client: httpx.AsyncClient, slug: str, definition: dict[str, Any]) -> dict[str, Any]:
-    """Create a workflow and deploy its draft as version 1; returns the workflow resource."""
-    created = await client.post("/v1/workflows", json={"name": slug, "slug": slug, "definition": definition})
-    assert created.status_code == 201, created.text
-    deployed = await client.post(f"/v1/workflows/{slug}/deploy")
-    assert deployed.status_code == 201, deployed.text
-    workflow: dict[str, Any] = created.json()
-    return workflow
+deploy = deploy_workflow
 
 
 def endpoint(slug: str, mode: str, version: str = "current") -> str:
