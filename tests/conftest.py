@@ -29,6 +29,7 @@ DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
 REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 TOKEN = "test-admin-token"
 TABLES = (
+    "workflow_env",
     "delivery_attempt",
     "delivery",
     "api_key",

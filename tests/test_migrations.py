@@ -28,6 +28,7 @@ TABLES = {
     "delivery",
     "delivery_attempt",
     "api_key",
+    "workflow_env",
 }
 
 

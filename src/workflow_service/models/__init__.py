@@ -10,6 +10,7 @@ from workflow_service.models.tables import (
     JobEvent,
     JobStep,
     Workflow,
+    WorkflowEnv,
     WorkflowVersion,
 )
 
@@ -23,5 +24,6 @@ __all__ = [
     "JobEvent",
     "JobStep",
     "Workflow",
+    "WorkflowEnv",
     "WorkflowVersion",
 ]

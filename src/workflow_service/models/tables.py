@@ -153,6 +153,13 @@ class JobStep(Base):
     attempt: Mapped[int] = mapped_column(sa.Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    model: Mapped[str | None] = mapped_column(sa.String(200))
+    """For model calls: `provider/name` of the model that answered."""
+    input_tokens: Mapped[int | None] = mapped_column(sa.Integer)
+    output_tokens: Mapped[int | None] = mapped_column(sa.Integer)
+    latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    """For model calls: the exact request sent and the raw response received (secrets redacted)."""
 
 
 class Delivery(Base):
@@ -208,3 +215,20 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WorkflowEnv(Base):
+    """A workflow's environment variable, read in templates as `env.NAME`. Secure values are encrypted."""
+
+    __tablename__ = "workflow_env"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "name", name="uq_workflow_env_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    value: Mapped[str] = mapped_column(sa.Text)
+    """The value, or for a secure variable its Fernet token."""
+    secure: Mapped[bool] = mapped_column(sa.Boolean)
+    notes: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
