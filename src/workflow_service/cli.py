@@ -102,6 +102,22 @@ def _dev_token(settings: Settings) -> str:
     return token
 
 
+def _dev_secret_key(settings: Settings) -> str:
+    """WFS_SECRET_KEY, or a key made once and kept in $WFS_DATA_DIR/secret_key (0600) like the admin token."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    from workflow_service.core.secrets import new_key
+
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key = new_key()
+    path.touch(mode=0o600)
+    path.write_text(key + "\n")
+    return key
+
+
 async def _ensure_sample(settings: Settings) -> str:
     """Create and deploy the `hello` sample workflow unless it exists."""
     from workflow_service.core.db import make_engine, unit_of_work
@@ -140,7 +156,8 @@ def dev(
     settings = Settings()
     _logging(settings)
     token = _dev_token(settings)
-    settings = settings.model_copy(update={"admin_token": SecretStr(token)})
+    secret_key = _dev_secret_key(settings)
+    settings = settings.model_copy(update={"admin_token": SecretStr(token), "secret_key": SecretStr(secret_key)})
     upgrade(settings.effective_database_url)
     if sample:
         asyncio.run(_ensure_sample(settings))
@@ -165,6 +182,40 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
     settings = Settings()
     upgrade(settings.effective_database_url, revision)
     typer.echo(f"database at {revision}")
+
+
+async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
+    from workflow_service.core.db import make_engine, unit_of_work
+    from workflow_service.core.secrets import secrets_for
+    from workflow_service.workflows import env
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with unit_of_work(engine) as uow:
+            report = await env.rotate_all(uow.conn, secrets_for(settings))
+    finally:
+        await engine.dispose()
+    return report.variables, report.push_secrets
+
+
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every secure variable and push secret with the newest key in WFS_SECRET_KEY.
+
+    To rotate: prepend a new key to WFS_SECRET_KEY (everywhere), run this, then drop the old key."""
+    from workflow_service.core.secrets import SecretsError
+
+    settings = Settings()
+    _logging(settings)
+    if settings.secret_key is None:
+        typer.echo("`rotate-secrets` needs WFS_SECRET_KEY (the keys, newest first).", err=True)
+        raise typer.Exit(2)
+    try:
+        variables, push_secrets = asyncio.run(_rotate_secrets(settings))
+    except SecretsError as exc:
+        typer.echo(f"nothing was changed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"re-encrypted {variables} secure variable(s) and {push_secrets} push secret(s) with the newest key")
 
 
 @app.command()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from workflow_service.engine.steps.base import ModelSettings
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,13 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(None, description="Redis URL; unset means the in-process dispatcher.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /v1; required outside dev.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet keys that encrypt secrets at rest (secure env variables, push tokens and signing "
+        "secrets), comma-separated, newest first: rotate by prepending a new key, running "
+        "`workflow-service rotate-secrets`, then dropping the old key. Without it secure variables are refused "
+        "(`dev` makes one under WFS_DATA_DIR).",
+    )
     public_url: str | None = Field(None, description="Base URL used in links; default: the request's.")
 
     allow_private_networks: bool = False
@@ -33,6 +43,16 @@ class Settings(BaseSettings):
     requeue_after_s: float = Field(10.0, gt=0, description="Re-enqueue a pending job not claimed for this long.")
     agent_offline_after_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Claims a job gets before a lost lease fails it.")
+
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible API base (default api.openai.com/v1).")
+    openai_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = Field(None, description="Anthropic API base (default api.anthropic.com).")
+    anthropic_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(
+        120.0, gt=0, description="Longest a model call may take (a step's timeout_s may lower it)."
+    )
+    llm_max_attempts: int = Field(3, ge=1, le=10, description="Tries per model call for transient errors.")
+    llm_backoff_s: float = Field(0.5, ge=0, description="First retry delay of a model call; doubles each time.")
 
     delivery_schedule_scale: float = Field(
         1.0, gt=0, description="Multiplies the callback retry delays (tests run the schedule in seconds)."
@@ -54,12 +74,36 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        from workflow_service.core.secrets import parse_keys
+
+        if value is not None:
+            parse_keys(value.get_secret_value())  # a ValueError naming the bad key, never showing it
+        return value
+
     @property
     def effective_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file."""
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'workflow-service.db').resolve()}"
+
+    @property
+    def model_settings(self) -> ModelSettings:
+        """What the `llm` step needs from the settings."""
+        from workflow_service.engine.steps.base import ModelSettings
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        return ModelSettings(
+            providers={"openai_base_url": self.openai_base_url, "openai_api_key": secret(self.openai_api_key),
+                       "anthropic_base_url": self.anthropic_base_url,
+                       "anthropic_api_key": secret(self.anthropic_api_key)},
+            timeout_s=self.llm_timeout_s, max_attempts=self.llm_max_attempts, backoff_s=self.llm_backoff_s,
+        )  # fmt: skip
 
     @property
     def embedded(self) -> bool:

@@ -25,9 +25,13 @@ from tests.deliveries.conftest import (
 from workflow_service.app import create_app
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundPolicy
+from workflow_service.core.secrets import Secrets
 from workflow_service.errors import InvalidInput
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.settings import PushSettingsUpdate, SettingsUpdate
+
+PLAIN = Secrets([])
+"""No WFS_SECRET_KEY: push secrets are stored as they are."""
 
 
 async def patch(client: httpx.AsyncClient, body: dict[str, Any], slug: str = "greeter") -> httpx.Response:
@@ -191,19 +195,19 @@ async def test_rotation_needs_push(client: httpx.AsyncClient) -> None:
 async def test_rotated_out_secret_signs_for_24_hours() -> None:
     policy = OutboundPolicy(allow_private=True)
     update = SettingsUpdate(push=PushSettingsUpdate(enabled=True, callback_url="http://127.0.0.1/h", access_token="t"))
-    stored, first = await endpoint_settings.apply({}, update, policy)
+    stored, first = await endpoint_settings.apply({}, update, policy, PLAIN)
     assert first is not None
-    assert endpoint_settings.active_secrets(stored) == [first]
-    stored, second = endpoint_settings.rotate(stored)
+    assert endpoint_settings.active_secrets(stored, PLAIN) == [first]
+    stored, second = endpoint_settings.rotate(stored, PLAIN)
     now = utcnow()
-    assert endpoint_settings.active_secrets(stored, now) == [second, first]
-    assert endpoint_settings.active_secrets(stored, now + timedelta(hours=23, minutes=59)) == [second, first]
-    assert endpoint_settings.active_secrets(stored, now + timedelta(hours=24, minutes=1)) == [second]
+    assert endpoint_settings.active_secrets(stored, PLAIN, now) == [second, first]
+    assert endpoint_settings.active_secrets(stored, PLAIN, now + timedelta(hours=23, minutes=59)) == [second, first]
+    assert endpoint_settings.active_secrets(stored, PLAIN, now + timedelta(hours=24, minutes=1)) == [second]
     first_expiry = stored["push"]["secrets"][1]["expires_at"]
-    stored, third = endpoint_settings.rotate(stored)  # a second rotation keeps the first's expiry
+    stored, third = endpoint_settings.rotate(stored, PLAIN)  # a second rotation keeps the first's expiry
     assert stored["push"]["secrets"][2] == {**stored["push"]["secrets"][2], "expires_at": first_expiry}
-    assert endpoint_settings.active_secrets(stored, now + timedelta(hours=23)) == [third, second, first]
-    assert endpoint_settings.active_secrets(stored, now + timedelta(hours=24, minutes=1)) == [third]
+    assert endpoint_settings.active_secrets(stored, PLAIN, now + timedelta(hours=23)) == [third, second, first]
+    assert endpoint_settings.active_secrets(stored, PLAIN, now + timedelta(hours=24, minutes=1)) == [third]
 
 
 async def test_access_token_update_does_not_need_resending_other_fields(
@@ -237,11 +241,11 @@ PRIVATE_URLS = [
 async def test_non_public_callback_urls_are_refused_when_set(url: str) -> None:
     update = SettingsUpdate(push=PushSettingsUpdate(callback_url=url))
     with pytest.raises(InvalidInput) as refused:
-        await endpoint_settings.apply({}, update, OutboundPolicy())
+        await endpoint_settings.apply({}, update, OutboundPolicy(), PLAIN)
     assert refused.value.status == 422
     assert refused.value.extra["errors"][0]["path"] == "$.push.callback_url"
     # ...unless the operator allows them.
-    stored, _ = await endpoint_settings.apply({}, update, OutboundPolicy(allow_private=True))
+    stored, _ = await endpoint_settings.apply({}, update, OutboundPolicy(allow_private=True), PLAIN)
     assert stored["push"]["callback_url"] == url
 
 
@@ -249,18 +253,18 @@ async def test_non_public_callback_urls_are_refused_when_set(url: str) -> None:
 async def test_non_http_callback_urls_are_refused(url: str) -> None:
     update = SettingsUpdate(push=PushSettingsUpdate(callback_url=url))
     with pytest.raises(InvalidInput):
-        await endpoint_settings.apply({}, update, OutboundPolicy(allow_private=True))
+        await endpoint_settings.apply({}, update, OutboundPolicy(allow_private=True), PLAIN)
 
 
 async def test_allowlisted_network_is_accepted() -> None:
     policy = OutboundPolicy.from_settings(False, ["10.0.0.0/8"])
     stored, _ = await endpoint_settings.apply(
-        {}, SettingsUpdate(push=PushSettingsUpdate(callback_url="http://10.9.9.9/h")), policy
+        {}, SettingsUpdate(push=PushSettingsUpdate(callback_url="http://10.9.9.9/h")), policy, PLAIN
     )
     assert stored["push"]["callback_url"] == "http://10.9.9.9/h"
     with pytest.raises(InvalidInput):
         await endpoint_settings.apply(
-            {}, SettingsUpdate(push=PushSettingsUpdate(callback_url="http://192.168.0.1/")), policy
+            {}, SettingsUpdate(push=PushSettingsUpdate(callback_url="http://192.168.0.1/")), policy, PLAIN
         )
 
 

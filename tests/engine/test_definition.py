@@ -151,10 +151,10 @@ def test_missing_steps_is_a_problem() -> None:
 
 
 def test_an_unknown_step_type_is_named_with_the_known_types() -> None:
-    problem = only_problem({"steps": [{"id": "a", "type": "llm"}]})
+    problem = only_problem({"steps": [{"id": "a", "type": "teleport"}]})
     assert problem.path == "$.steps[0].type"
-    assert "'llm'" in problem.message
-    assert "http, transform" in problem.message
+    assert "'teleport'" in problem.message
+    assert "http, llm, transform" in problem.message
 
 
 def test_a_missing_step_type_is_a_problem_at_type() -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, send_capped
+from workflow_service.core.secrets import SecretsError, secrets_for
 from workflow_service.deliveries import schedule
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
 from workflow_service.deliveries.signing import signature_header
@@ -115,21 +116,22 @@ async def attempt(
     url = str(push["callback_url"])
     body = orjson.dumps(row.payload)
     timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "Authorization": f"Bearer {push['access_token']}",
-        "webhook-id": row.webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(
-            endpoint_settings.active_secrets(stored), row.webhook_id, timestamp, body
-        ),
-    }
     started = time.perf_counter()
     status_code: int | None = None
     snippet: str | None = None
     error: str | None = None
     retry_after: float | None = None
     try:
+        secrets = secrets_for(settings)
+        headers = {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {endpoint_settings.access_token(stored, secrets)}",
+            "webhook-id": row.webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature_header(
+                endpoint_settings.active_secrets(stored, secrets), row.webhook_id, timestamp, body
+            ),
+        }
         request = http.build_request("POST", url, content=body, headers=headers, timeout=settings.delivery_timeout_s)
         # httpx's timeout is per read: a receiver trickling bytes would never hit it. The whole answer
         # must come within the delivery timeout.
@@ -142,6 +144,8 @@ async def attempt(
             error = f"redirect to {response.headers.get('location', '?')} (redirects are not followed)"
         elif not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+    except SecretsError as exc:  # the token or signing secret is stored encrypted under a key we lack
+        error = f"not sent: {exc}"
     except OutboundError as exc:
         error = f"{exc.code}: {exc}"
     except (httpx.TimeoutException, TimeoutError):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workflow_service.engine.steps import STEP_TYPES, StepType
 from workflow_service.engine.steps.base import StepConfig
+from workflow_service.engine.steps.llm import ModelSpec
 from workflow_service.engine.templates import CompiledValue, TemplateError
 from workflow_service.problems import ProblemItem, json_path
 
@@ -36,6 +37,7 @@ class DefinitionModel(BaseModel):
     timeout_s: float = Field(180.0, gt=0, le=86400)
     steps: list[dict[str, Any]] = Field(min_length=1)
     output: Any = None
+    model: ModelSpec | None = Field(None, description="The default model of `llm` steps.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,13 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
             raw_steps if isinstance(raw_steps, list) else None,
             raw.get("output"),
             check_refs="steps" not in bad,
+            defaults={"model": raw["model"]} if "model" not in bad and isinstance(raw.get("model"), dict) else {},
         )
         return None, _problems_from_pydantic(exc, ()) + more
-    steps, output, problems = _check_parts(model.input_schema, model.output_schema, model.steps, model.output)
+    steps, output, problems = _check_parts(
+        model.input_schema, model.output_schema, model.steps, model.output,
+        defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
+    )  # fmt: skip
     if problems:
         return None, problems
     plan = Plan(
@@ -121,6 +127,7 @@ def _check_parts(
     output_value: Any,
     *,
     check_refs: bool = True,
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[list[PlannedStep], CompiledValue | None, list[ProblemItem]]:
     """Check the schemas, steps and output; a part given as None is not checked.
 
@@ -133,7 +140,7 @@ def _check_parts(
         problems += _check_schema(output_schema, "output_schema")
     if input_schema is not None and input_schema.get("type", "object") != "object":
         problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
-    steps, step_problems = _compile_steps(raw_steps or [])
+    steps, step_problems = _compile_steps(raw_steps or [], defaults or {})
     problems += step_problems
     output: CompiledValue | None = None
     if output_value is not None:
@@ -149,7 +156,9 @@ def _check_parts(
     return steps, output, problems
 
 
-def _compile_steps(raw_steps: list[Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
+def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
+    """Validate each step with its type's model (then its type's `finalize`, which may complete it from
+    the definition's top-level `defaults`, such as the workflow's model) and compile its templates."""
     steps: list[PlannedStep] = []
     problems: list[ProblemItem] = []
     seen: set[str] = set()
@@ -172,6 +181,13 @@ def _compile_steps(raw_steps: list[Any]) -> tuple[list[PlannedStep], list[Proble
         except ValidationError as exc:
             problems += _problems_from_pydantic(exc, ("steps", i))
             continue
+        if kind.finalize is not None:
+            try:
+                config = kind.finalize(config, defaults)
+            except (ValueError, ValidationError) as exc:
+                message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                problems.append(ProblemItem(path=f"{where}.model", message=message))
+                continue
         if config.id in seen:
             problems.append(ProblemItem(path=f"{where}.id", message=f"duplicate step id {config.id!r}"))
         templates: dict[str, CompiledValue] = {}

@@ -14,7 +14,7 @@ import orjson
 
 from workflow_service.core.clock import utcnow
 from workflow_service.engine.definition import Plan, PlannedStep
-from workflow_service.engine.steps.base import StepFailure, StepRuntime
+from workflow_service.engine.steps.base import ModelSettings, StepFailure, StepResult, StepRuntime
 from workflow_service.engine.templates import TemplateError
 
 
@@ -30,12 +30,19 @@ class StepRecord:
     output: Any = None
     error: dict[str, Any] | None = None
     finished_at: datetime | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    detail: dict[str, Any] | None = None
 
     def as_row(self) -> dict[str, Any]:
         """The job_step columns this record fills (all but job_id)."""
         return {"step_id": self.step_id, "position": self.position, "type": self.type, "status": self.status,
                 "input": self.input, "output": self.output, "error": self.error, "attempt": self.attempt,
-                "started_at": self.started_at, "finished_at": self.finished_at}  # fmt: skip
+                "started_at": self.started_at, "finished_at": self.finished_at, "model": self.model,
+                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "latency_ms": self.latency_ms, "detail": self.detail}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -85,15 +92,17 @@ def _json_safe(value: Any) -> Any:
         raise StepFailure("output_not_json", f"the value is not JSON-serialisable: {exc}") from exc
 
 
-async def execute(
-    plan: Plan,
-    run: RunInput,
-    http: httpx.AsyncClient,
-    checkpoint: Checkpoint,
-    max_response_bytes: int,
-    default_timeout_s: float,
-    outcome: Outcome,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What steps may use beyond their inputs: the guarded client, its limits, the model settings."""
+
+    http: httpx.AsyncClient
+    max_response_bytes: int
+    default_timeout_s: float
+    models: ModelSettings
+
+
+async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
     """Run the steps not yet done, in order, recording into `outcome`."""
     steps: dict[str, Any] = {}
     ctx = {"inputs": run.inputs, "vars": {**plan.variables, **run.variables}, "env": run.env, "steps": steps}
@@ -117,7 +126,7 @@ async def execute(
             await checkpoint([*outcome.records, record])
             outcome.records = []
         outcome.current = record
-        error = await _run_step(planned, ctx, record, run, http, max_response_bytes, default_timeout_s)
+        error = await _run_step(planned, ctx, record, run, tools)
         outcome.current = None
         record.finished_at = utcnow()
         if error is not None:
@@ -139,29 +148,25 @@ async def execute(
 
 
 async def _run_step(
-    planned: PlannedStep,
-    ctx: dict[str, Any],
-    record: StepRecord,
-    run: RunInput,
-    http: httpx.AsyncClient,
-    max_response_bytes: int,
-    default_timeout_s: float,
+    planned: PlannedStep, ctx: dict[str, Any], record: StepRecord, run: RunInput, tools: Tools
 ) -> dict[str, Any] | None:
     sid = planned.config.id
     try:
         rendered = {name: compiled.render(ctx) for name, compiled in planned.templates.items()}
         record.input = _json_safe(rendered)
         runtime = StepRuntime(
-            job_id=run.job_id,
-            step_id=sid,
-            attempt=run.attempt,
-            http=http,
-            max_response_bytes=max_response_bytes,
-            default_timeout_s=default_timeout_s,
-        )
+            job_id=run.job_id, step_id=sid, attempt=run.attempt, http=tools.http,
+            max_response_bytes=tools.max_response_bytes, default_timeout_s=tools.default_timeout_s, env=run.env,
+            models=tools.models,
+        )  # fmt: skip
         timeout = planned.config.timeout_s
         async with asyncio.timeout(timeout):
             output = await planned.kind.run(planned.config, rendered, runtime)
+        if isinstance(output, StepResult):
+            record.model, record.input_tokens, record.output_tokens = (
+                output.model, output.input_tokens, output.output_tokens)  # fmt: skip
+            record.latency_ms, record.detail = output.latency_ms, _json_safe(output.detail)
+            output = output.output
         record.output = _json_safe(output)
         record.status = "completed"
         return None

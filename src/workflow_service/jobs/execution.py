@@ -7,11 +7,14 @@ handed to another agent finds its writes refused and walks away, so no job is fi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -21,12 +24,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.notify import Notifier
+from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
-from workflow_service.engine.executor import Outcome, RunInput, StepRecord, execute
+from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
 from workflow_service.problems import json_path
+from workflow_service.workflows import env as workflow_env
 from workflow_service.workflows.service import plan_for
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,10 @@ class Claim:
     run: RunInput
     mode: str
     deadline_at: datetime | None
+    redact: Redactor = NO_REDACTION
+    """Replaces the workflow's secure variable values in everything the attempt stores or sends."""
+    setup_error: dict[str, Any] | None = None
+    """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
 
     def time_left(self) -> tuple[float, str, str]:
         """Seconds left, and the error code and message to use when they run out (the tighter limit wins)."""
@@ -82,7 +91,14 @@ class JobRunner:
         self.lease = timedelta(seconds=settings.lease_s)
         self.notifier = notifier or Notifier()
         self.on_push_end = on_push_end
+        self.secrets = secrets_for(settings)
         self._executing: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self.tools = Tools(
+            http=http,
+            max_response_bytes=settings.http_max_response_bytes,
+            default_timeout_s=settings.http_default_timeout_s,
+            models=settings.model_settings,
+        )
         self._canceled: set[uuid.UUID] = set()
 
     @property
@@ -144,7 +160,10 @@ class JobRunner:
             )
             return None
         except Exception as exc:
-            log.exception("job %s: unexpected error", job_id)
+            # Formatted and redacted here: an exception's message may carry a secure variable's value.
+            log.error(
+                "job %s: unexpected error\n%s", job_id, claim.redact.text("".join(traceback.format_exception(exc)))
+            )
             outcome.interrupt("internal_error", f"unexpected error: {type(exc).__name__}: {exc}")
         try:
             status = await self._finish(claim, outcome)
@@ -161,15 +180,10 @@ class JobRunner:
         return status
 
     async def _execute(self, claim: Claim, outcome: Outcome) -> None:
-        await execute(
-            claim.plan,
-            claim.run,
-            self.http,
-            lambda records: self._checkpoint(claim, records),
-            self.settings.http_max_response_bytes,
-            self.settings.http_default_timeout_s,
-            outcome,
-        )
+        if claim.setup_error is not None:
+            outcome.error = claim.setup_error
+            return
+        await execute(claim.plan, claim.run, self.tools, lambda records: self._checkpoint(claim, records), outcome)
 
     async def _claim(self, job_id: uuid.UUID) -> Claim | None:
         now = utcnow()
@@ -187,10 +201,20 @@ class JobRunner:
                 return None
             plan = await plan_for(conn, self.plans, row.version_id)
             done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 else {}
+            setup_error = None
+            try:
+                job_env = await workflow_env.for_job(conn, job_id, self.secrets)
+            except SecretsError as exc:
+                job_env, setup_error = (
+                    workflow_env.NO_ENV,
+                    {"code": "secret_unavailable", "message": str(exc), "step": None},
+                )
         run = RunInput(
-            job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env={}, done=done
-        )
-        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at)
+            job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
+            done=done,
+        )  # fmt: skip
+        redact = Redactor(job_env.secure) if job_env.secure else NO_REDACTION
+        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
@@ -202,7 +226,7 @@ class JobRunner:
             )
             if (await conn.execute(stmt)).first() is None:
                 raise LostLease
-            await repo.upsert_steps(conn, claim.job_id, records)
+            await repo.upsert_steps(conn, claim.job_id, _redact_records(claim.redact, records))
 
     async def _finish(self, claim: Claim, outcome: Outcome) -> str | None:
         times = [utcnow()]
@@ -225,6 +249,9 @@ class JobRunner:
         if outcome.error is None:
             path = [S.RUNNING, S.VALIDATING, S.UPLOADING, S.COMPLETED]
             times += [utcnow(), utcnow()]
+        output = claim.redact(outcome.output) if outcome.error is None else None
+        error = claim.redact(outcome.error)
+        records = _redact_records(claim.redact, outcome.records)
 
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(4),
@@ -237,8 +264,7 @@ class JobRunner:
                 async with self.engine.begin() as conn:
                     won = await repo.finish(
                         conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=path, at=times,
-                        output=outcome.output if outcome.error is None else None, error=outcome.error,
-                        actor=self.actor, records=outcome.records, single_statement=not push,
+                        output=output, error=error, actor=self.actor, records=records, single_statement=not push,
                     )  # fmt: skip
                     if won and push:
                         assert self.on_push_end is not None
@@ -247,3 +273,16 @@ class JobRunner:
                     log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
                     return None
         return path[-1].value
+
+
+REDACTED_FIELDS = ("input", "output", "error", "detail")
+"""StepRecord fields that may carry a secure value (those the record has)."""
+
+
+def _redact_records(redact: Redactor, records: list[StepRecord]) -> list[StepRecord]:
+    """Redacted copies of the records; the originals (whose outputs later steps read) are left as they are."""
+    if not redact:
+        return records
+    return [
+        dataclasses.replace(r, **{f: redact(getattr(r, f)) for f in REDACTED_FIELDS if hasattr(r, f)}) for r in records
+    ]

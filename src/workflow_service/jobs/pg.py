@@ -61,16 +61,18 @@ WITH moved AS (
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
 ), st AS (
   INSERT INTO job_step (job_id, step_id, position, type, status, input, output, error, attempt, started_at,
-                        finished_at)
+                        finished_at, model, input_tokens, output_tokens, latency_ms, detail)
   SELECT moved.id, s.step_id, s.position, s.type, s.status, s.input, s.output, s.error, s.attempt, s.started_at,
-         s.finished_at
+         s.finished_at, s.model, s.input_tokens, s.output_tokens, s.latency_ms, s.detail
   FROM moved, jsonb_to_recordset($13::jsonb) AS s(step_id text, position int, type text, status text, input jsonb,
                                                   output jsonb, error jsonb, attempt int, started_at timestamptz,
-                                                  finished_at timestamptz)
+                                                  finished_at timestamptz, model text, input_tokens int,
+                                                  output_tokens int, latency_ms float8, detail jsonb)
   ON CONFLICT (job_id, step_id) DO UPDATE SET status = EXCLUDED.status, input = EXCLUDED.input,
     output = EXCLUDED.output, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
     started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, position = EXCLUDED.position,
-    type = EXCLUDED.type
+    type = EXCLUDED.type, model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens,
+    output_tokens = EXCLUDED.output_tokens, latency_ms = EXCLUDED.latency_ms, detail = EXCLUDED.detail
 )
 SELECT id FROM moved
 """

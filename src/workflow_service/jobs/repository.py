@@ -88,6 +88,24 @@ def _upsert(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
+_STEP_UPDATE = (
+    "status",
+    "input",
+    "output",
+    "error",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "position",
+    "type",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "detail",
+)
+
+
 async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
     if not records:
         return
@@ -95,10 +113,7 @@ async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequen
     stmt = _upsert(conn)(step_t).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[step_t.c.job_id, step_t.c.step_id],
-        set_={
-            c: stmt.excluded[c]
-            for c in ("status", "input", "output", "error", "attempt", "started_at", "finished_at", "position", "type")
-        },
+        set_={c: stmt.excluded[c] for c in _STEP_UPDATE},
     )
     await conn.execute(stmt)
 
@@ -126,19 +141,13 @@ async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
     stmt = (
         sa.select(
-            step_t.c.step_id,
-            step_t.c.type,
-            step_t.c.status,
-            step_t.c.input,
-            step_t.c.output,
-            step_t.c.error,
-            step_t.c.attempt,
-            step_t.c.started_at,
-            step_t.c.finished_at,
+            step_t.c.step_id, step_t.c.type, step_t.c.status, step_t.c.input, step_t.c.output, step_t.c.error,
+            step_t.c.attempt, step_t.c.started_at, step_t.c.finished_at, step_t.c.model, step_t.c.input_tokens,
+            step_t.c.output_tokens, step_t.c.latency_ms, step_t.c.detail,
         )
         .where(step_t.c.job_id == job_id)
         .order_by(step_t.c.position)
-    )
+    )  # fmt: skip
     return (await conn.execute(stmt)).all()
 
 

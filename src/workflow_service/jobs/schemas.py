@@ -40,6 +40,13 @@ class StepRead(BaseModel):
     attempt: int
     started_at: datetime
     finished_at: datetime | None
+    model: str | None = Field(None, description="Model calls: `provider/model` that answered.")
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    detail: dict[str, Any] | None = Field(
+        None, description="Model calls: the exact request sent (`request`), the raw `response`, `attempts`."
+    )
 
 
 class JobSummary(BaseModel):

@@ -227,18 +227,12 @@ def _summary_fields(row: Any) -> dict[str, Any]:
 def _steps(rows: Sequence[Any]) -> list[StepRead]:
     return [
         StepRead(
-            id=s.step_id,
-            type=s.type,
-            status=s.status,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            attempt=s.attempt,
-            started_at=s.started_at,
-            finished_at=s.finished_at,
+            id=s.step_id, type=s.type, status=s.status, input=s.input, output=s.output, error=s.error,
+            attempt=s.attempt, started_at=s.started_at, finished_at=s.finished_at, model=s.model,
+            input_tokens=s.input_tokens, output_tokens=s.output_tokens, latency_ms=s.latency_ms, detail=s.detail,
         )
         for s in rows
-    ]
+    ]  # fmt: skip
 
 
 async def get(conn: AsyncConnection, job_id: str) -> JobRead:

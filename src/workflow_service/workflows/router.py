@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
+from workflow_service.core.secrets import secrets_for
 from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
 from workflow_service.problems import problem_responses
-from workflow_service.workflows import service
+from workflow_service.workflows import env, service
 from workflow_service.workflows.schemas import (
     DraftUpdate,
     ValidationReport,
@@ -102,11 +103,51 @@ async def get_settings(workflow: str, uow: UowDep) -> SettingsRead:
 async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
-    return await service.update_settings(uow.conn, workflow, data, services.policy)
+    return await service.update_settings(uow.conn, workflow, data, services.policy, secrets_for(services.settings))
 
 
 @router.post("/{workflow}/settings/rotate-signing-secret", response_model=SettingsRead,
              responses=problem_responses(401, 403, 404, 409))  # fmt: skip
-async def rotate_signing_secret(workflow: str, uow: UowDep) -> SettingsRead:
+async def rotate_signing_secret(workflow: str, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
-    return await service.rotate_signing_secret(uow.conn, workflow)
+    return await service.rotate_signing_secret(uow.conn, workflow, secrets_for(services.settings))
+
+
+EnvName = Annotated[
+    str, Path(pattern=env.NAME_PATTERN, description="Upper-case letters, digits and `_`, not starting with a digit.")
+]
+
+
+@router.get("/{workflow}/env", response_model=env.EnvVarList, responses=problem_responses(401, 403, 404))
+async def list_env(workflow: str, uow: UowDep) -> env.EnvVarList:
+    """List the workflow's environment variables (secure values are never shown)."""
+    return await env.list_vars(uow.conn, workflow)
+
+
+@router.get("/{workflow}/env/{name}", response_model=env.EnvVarRead, responses=problem_responses(401, 403, 404, 422))
+async def get_env(workflow: str, name: EnvName, uow: UowDep) -> env.EnvVarRead:
+    """Get one environment variable (a secure value is never shown)."""
+    return await env.get_var(uow.conn, workflow, name)
+
+
+@router.put(
+    "/{workflow}/env/{name}",
+    response_model=env.EnvVarRead,
+    responses={201: {"model": env.EnvVarRead, "description": "Created"}, **problem_responses(401, 403, 404, 409, 422)},
+)
+async def put_env(
+    workflow: str, name: EnvName, data: env.EnvVarWrite, uow: UowDep, services: ServicesDep, response: Response
+) -> env.EnvVarRead:
+    """Create (201) or replace (200) an environment variable, read in templates as `env.NAME`. A secure
+    one is encrypted at rest, never returned, and redacted from jobs; it needs WFS_SECRET_KEY (else 409)."""
+    var, created = await env.put_var(uow.conn, workflow, name, data, secrets_for(services.settings))
+    if created:
+        response.status_code = 201
+        response.headers["Location"] = f"/v1/workflows/{workflow}/env/{name}"
+    return var
+
+
+@router.delete("/{workflow}/env/{name}", status_code=204, responses=problem_responses(401, 403, 404, 422))
+async def delete_env(workflow: str, name: EnvName, uow: UowDep) -> None:
+    """Delete an environment variable; jobs claimed afterwards no longer see it."""
+    await env.delete_var(uow.conn, workflow, name)

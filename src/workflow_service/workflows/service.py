@@ -13,6 +13,7 @@ from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.ids import parse_uuid, uuid7
 from workflow_service.core.pagination import decode_cursor, encode_cursor
+from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
 from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound
 from workflow_service.workflows import repository as repo
@@ -244,19 +245,19 @@ async def get_settings(conn: AsyncConnection, ref: str) -> endpoint_settings.Set
 
 
 async def update_settings(conn: AsyncConnection, ref: str, update: endpoint_settings.SettingsUpdate,
-                          policy: OutboundPolicy) -> endpoint_settings.SettingsRead:  # fmt: skip
+                          policy: OutboundPolicy, secrets: Secrets) -> endpoint_settings.SettingsRead:  # fmt: skip
     """Apply a partial update; the callback URL must pass the outbound policy now (and again at send time)."""
     row = await _get(conn, ref, for_update=True)
-    new, secret = await endpoint_settings.apply(row.settings or {}, update, policy)
+    new, secret = await endpoint_settings.apply(row.settings or {}, update, policy, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
     return endpoint_settings.read(new, signing_secret=secret)
 
 
-async def rotate_signing_secret(conn: AsyncConnection, ref: str) -> endpoint_settings.SettingsRead:
+async def rotate_signing_secret(conn: AsyncConnection, ref: str, secrets: Secrets) -> endpoint_settings.SettingsRead:
     """A new signing secret, shown once; the old one stays valid for 24 h."""
     row = await _get(conn, ref, for_update=True)
     if not endpoint_settings.push_ready(row.settings or {}):
         raise Conflict("push is not enabled for this workflow, so it has no signing secret to rotate")
-    new, secret = endpoint_settings.rotate(row.settings or {})
+    new, secret = endpoint_settings.rotate(row.settings or {}, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
     return endpoint_settings.read(new, signing_secret=secret)

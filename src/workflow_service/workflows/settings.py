@@ -2,7 +2,8 @@
 token, push timeout, signing secrets).
 
 Stored as JSON in `workflow.settings`. The access token and the signing secrets are write-only: no
-response ever contains them, except a new signing secret once, when it is made.
+response ever contains them, except a new signing secret once, when it is made. With WFS_SECRET_KEY set
+they are stored encrypted, as `{"enc": "<fernet token>"}`; without it, as plain strings.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, OutboundPolicy, check_url
+from workflow_service.core.secrets import Secrets
 from workflow_service.errors import InvalidInput
 
 SYNC_TIMEOUT_DEFAULT = 180
@@ -73,20 +75,64 @@ def new_signing_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def seal(value: str, secrets: Secrets) -> str | dict[str, str]:
+    """How a secret is stored: encrypted when a key is configured, else as is."""
+    return {"enc": secrets.encrypt(value)} if secrets.configured else value
+
+
+def reveal(stored: Any, secrets: Secrets) -> str:
+    """The plain value of a stored secret (raises SecretsError when it cannot be decrypted)."""
+    if isinstance(stored, dict):
+        return secrets.decrypt(str(stored["enc"]))
+    return str(stored)
+
+
+def reseal(stored: Any, secrets: Secrets) -> Any:
+    """A stored secret re-encrypted with the newest key (a plain one is encrypted)."""
+    if isinstance(stored, dict):
+        return {"enc": secrets.rotate(str(stored["enc"]))}
+    return {"enc": secrets.encrypt(str(stored))}
+
+
 def _push(stored: dict[str, Any]) -> dict[str, Any]:
     push: dict[str, Any] = stored.get("push") or {}
     return push
 
 
-def active_secrets(stored: dict[str, Any], now: datetime | None = None) -> list[str]:
-    """The secrets that sign a callback now: the newest, plus a rotated-out one for its 24 h overlap."""
+def _active_entries(stored: dict[str, Any], now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or utcnow()
-    out = []
-    for entry in _push(stored).get("secrets", []):
-        expires = entry.get("expires_at")
-        if expires is None or datetime.fromisoformat(expires) > now:
-            out.append(str(entry["secret"]))
-    return out
+    return [
+        entry
+        for entry in _push(stored).get("secrets", [])
+        if entry.get("expires_at") is None or datetime.fromisoformat(entry["expires_at"]) > now
+    ]
+
+
+def active_secrets(stored: dict[str, Any], secrets: Secrets, now: datetime | None = None) -> list[str]:
+    """The secrets that sign a callback now: the newest, plus a rotated-out one for its 24 h overlap."""
+    return [reveal(entry["secret"], secrets) for entry in _active_entries(stored, now)]
+
+
+def access_token(stored: dict[str, Any], secrets: Secrets) -> str:
+    """The push access token, decrypted."""
+    return reveal(_push(stored)["access_token"], secrets)
+
+
+def reseal_all(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], int]:
+    """The settings with the access token and signing secrets re-encrypted with the newest key, and
+    how many values that was."""
+    push = _push(stored)
+    if not push:
+        return stored, 0
+    push = {**push}
+    count = 0
+    if push.get("access_token"):
+        push["access_token"] = reseal(push["access_token"], secrets)
+        count += 1
+    if push.get("secrets"):
+        push["secrets"] = [{**entry, "secret": reseal(entry["secret"], secrets)} for entry in push["secrets"]]
+        count += len(push["secrets"])
+    return {**stored, "push": push}, count
 
 
 def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsRead:
@@ -97,14 +143,14 @@ def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsR
         push=PushSettingsRead(
             enabled=bool(push.get("enabled")), callback_url=push.get("callback_url"),
             has_access_token=bool(push.get("access_token")), timeout_s=push.get("timeout_s", PUSH_TIMEOUT_DEFAULT),
-            disabled_reason=push.get("disabled_reason"), signing_secrets=len(active_secrets(stored)),
+            disabled_reason=push.get("disabled_reason"), signing_secrets=len(_active_entries(stored)),
         ),
         signing_secret=signing_secret,
     )  # fmt: skip
 
 
 async def apply(
-    stored: dict[str, Any], update: SettingsUpdate, policy: OutboundPolicy
+    stored: dict[str, Any], update: SettingsUpdate, policy: OutboundPolicy, secrets: Secrets
 ) -> tuple[dict[str, Any], str | None]:
     """The new settings, and a signing secret when enabling push made the first one."""
     new = {**stored}
@@ -126,7 +172,8 @@ async def apply(
                                                                         "message": str(exc)}]) from exc  # fmt: skip
             push["callback_url"] = update.push.callback_url
         if "access_token" in given:
-            push["access_token"] = update.push.access_token
+            token = update.push.access_token
+            push["access_token"] = seal(token, secrets) if token is not None else None
         if "timeout_s" in given:
             push["timeout_s"] = update.push.timeout_s
         if "enabled" in given:
@@ -140,14 +187,16 @@ async def apply(
                     f"push needs {' and '.join(missing)} before it can be enabled",
                     errors=[{"path": f"$.push.{name}", "message": "required to enable push"} for name in missing],
                 )
-            if not active_secrets({"push": push}):
+            if not _active_entries({"push": push}):
                 created_secret = new_signing_secret()
-                push["secrets"] = [{"secret": created_secret, "created_at": utcnow().isoformat(), "expires_at": None}]
+                push["secrets"] = [
+                    {"secret": seal(created_secret, secrets), "created_at": utcnow().isoformat(), "expires_at": None}
+                ]
         new["push"] = push
     return new, created_secret
 
 
-def rotate(stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def rotate(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], str]:
     """A new signing secret; the current ones keep signing for 24 h so consumers can switch over."""
     now = utcnow()
     secret = new_signing_secret()
@@ -157,7 +206,7 @@ def rotate(stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
         for entry in push.get("secrets", [])
         if entry.get("expires_at") is None or datetime.fromisoformat(entry["expires_at"]) > now
     ]
-    push["secrets"] = [{"secret": secret, "created_at": now.isoformat(), "expires_at": None}, *kept]
+    push["secrets"] = [{"secret": seal(secret, secrets), "created_at": now.isoformat(), "expires_at": None}, *kept]
     return {**stored, "push": push}, secret
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -24,8 +24,20 @@ class StepConfig(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
+class ModelSettings:
+    """Service-wide model provider settings (WFS_OPENAI_*, WFS_ANTHROPIC_*, WFS_LLM_*)."""
+
+    providers: Mapping[str, str | None] = field(default_factory=dict)
+    """`openai_base_url`, `openai_api_key`, `anthropic_base_url`, `anthropic_api_key`."""
+    timeout_s: float = 120.0
+    max_attempts: int = 3
+    backoff_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
 class StepRuntime:
-    """What a running step may use: the job identity (for idempotency keys) and the guarded client."""
+    """What a running step may use: the job identity (for idempotency keys), the guarded client, the
+    workflow's environment and the model settings."""
 
     job_id: str
     step_id: str
@@ -33,6 +45,20 @@ class StepRuntime:
     http: httpx.AsyncClient
     max_response_bytes: int
     default_timeout_s: float
+    env: Mapping[str, Any] = field(default_factory=dict)
+    models: ModelSettings = field(default_factory=ModelSettings)
+
+
+@dataclass(slots=True)
+class StepResult:
+    """A step's output plus what the step record shows beside it (model calls)."""
+
+    output: Any
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: float | None = None
+    detail: dict[str, Any] | None = None
 
 
 class StepFailure(Exception):
@@ -51,3 +77,6 @@ class StepType:
     pure: bool
     """True when the step has no effect outside the job, so re-running it after a crash is harmless."""
     run: Callable[[StepConfig, dict[str, Any], StepRuntime], Awaitable[Any]]
+    """Returns the output, or a StepResult carrying the output and model-call details."""
+    finalize: Callable[[StepConfig, dict[str, Any]], StepConfig] | None = None
+    """At validation: complete the config from the definition's top level (raise ValueError to refuse)."""

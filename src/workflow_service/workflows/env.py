@@ -1,0 +1,183 @@
+"""A workflow's environment variables, read by templates as `env.NAME`.
+
+Secure values are stored as Fernet tokens (core/secrets.py) and are write-only: no response, problem
+or log line contains them, and jobs redact them from everything they store or send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.db import AnyRow
+from workflow_service.core.ids import uuid7
+from workflow_service.core.secrets import Secrets, SecretsError
+from workflow_service.errors import NotFound
+from workflow_service.models import Job, Workflow, WorkflowEnv
+from workflow_service.workflows import repository as workflow_repo
+from workflow_service.workflows import settings as endpoint_settings
+
+env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
+workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+job_t: sa.Table = Job.__table__  # type: ignore[assignment]
+
+NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
+MAX_VALUE_BYTES = 64 * 1024
+
+
+class EnvVarWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str = Field(description="The value (a string, at most 64 KiB as UTF-8).")
+    secure: bool = Field(False, description="Encrypt the value at rest, never return it, redact it from jobs.")
+    notes: str | None = Field(None, max_length=2000, description="What the variable is for.")
+
+    @field_validator("value")
+    @classmethod
+    def _value_size(cls, value: str) -> str:
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            raise ValueError(f"must be at most {MAX_VALUE_BYTES} bytes as UTF-8")
+        return value
+
+
+class EnvVarRead(BaseModel):
+    name: str
+    secure: bool
+    value: str | None = Field(description="The value; always null for a secure variable.")
+    has_value: bool = Field(description="Whether a value is set (true: a secure value is set but not shown).")
+    notes: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class EnvVarList(BaseModel):
+    items: list[EnvVarRead]
+
+
+def _read(row: Any) -> EnvVarRead:
+    return EnvVarRead(
+        name=row.name, secure=row.secure, value=None if row.secure else row.value, has_value=True,
+        notes=row.notes, created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+async def _workflow_id(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> uuid.UUID:
+    row = await workflow_repo.get(conn, ref, for_update=for_update)
+    if row is None:
+        raise NotFound(f"workflow {ref!r} does not exist")
+    workflow_id: uuid.UUID = row.id
+    return workflow_id
+
+
+async def _get_row(conn: AsyncConnection, workflow_id: uuid.UUID, name: str) -> AnyRow | None:
+    stmt = sa.select(env_t).where(env_t.c.workflow_id == workflow_id, env_t.c.name == name)
+    return (await conn.execute(stmt)).first()
+
+
+async def list_vars(conn: AsyncConnection, ref: str) -> EnvVarList:
+    """The workflow's variables by name (secure values not shown)."""
+    workflow_id = await _workflow_id(conn, ref)
+    rows = (await conn.execute(sa.select(env_t).where(env_t.c.workflow_id == workflow_id).order_by(env_t.c.name))).all()
+    return EnvVarList(items=[_read(r) for r in rows])
+
+
+async def get_var(conn: AsyncConnection, ref: str, name: str) -> EnvVarRead:
+    """One variable (a secure value is not shown)."""
+    row = await _get_row(conn, await _workflow_id(conn, ref), name)
+    if row is None:
+        raise NotFound(f"workflow {ref!r} has no variable {name!r}")
+    return _read(row)
+
+
+async def put_var(
+    conn: AsyncConnection, ref: str, name: str, data: EnvVarWrite, secrets: Secrets
+) -> tuple[EnvVarRead, bool]:
+    """Create or replace a variable; True when it was created. A secure value needs WFS_SECRET_KEY."""
+    # The workflow row lock serialises writers of its variables, so create-or-replace needs no retry.
+    workflow_id = await _workflow_id(conn, ref, for_update=True)
+    stored = secrets.encrypt(data.value) if data.secure else data.value  # SecretKeyRequired without a key
+    now = utcnow()
+    values = {"value": stored, "secure": data.secure, "notes": data.notes, "updated_at": now}
+    existing = await _get_row(conn, workflow_id, name)
+    if existing is None:
+        await conn.execute(
+            env_t.insert().values(id=uuid7(), workflow_id=workflow_id, name=name, created_at=now, **values)
+        )
+    else:
+        await conn.execute(env_t.update().where(env_t.c.id == existing.id).values(values))
+    row = await _get_row(conn, workflow_id, name)
+    return _read(row), existing is None
+
+
+async def delete_var(conn: AsyncConnection, ref: str, name: str) -> None:
+    """Remove a variable; 404 when there is none by that name."""
+    workflow_id = await _workflow_id(conn, ref)
+    result = await conn.execute(env_t.delete().where(env_t.c.workflow_id == workflow_id, env_t.c.name == name))
+    if result.rowcount == 0:
+        raise NotFound(f"workflow {ref!r} has no variable {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnv:
+    """What a job attempt sees as `env`, and the secure values to redact from what it stores."""
+
+    values: dict[str, str]
+    secure: dict[str, str]
+
+
+NO_ENV = JobEnv({}, {})
+
+
+async def for_job(conn: AsyncConnection, job_id: uuid.UUID, secrets: Secrets) -> JobEnv:
+    """The variables of the job's workflow, secure ones decrypted (one query; SecretsError when a
+    secure value cannot be decrypted with the configured keys)."""
+    stmt = (
+        sa.select(env_t.c.name, env_t.c.value, env_t.c.secure)
+        .select_from(env_t.join(job_t, job_t.c.workflow_id == env_t.c.workflow_id))
+        .where(job_t.c.id == job_id)
+    )
+    rows = (await conn.execute(stmt)).all()
+    if not rows:
+        return NO_ENV
+    values: dict[str, str] = {}
+    secure: dict[str, str] = {}
+    for row in rows:
+        if row.secure:
+            try:
+                values[row.name] = secure[row.name] = secrets.decrypt(row.value)
+            except SecretsError as exc:
+                raise SecretsError(f"secure variable {row.name}: {exc}") from None
+        else:
+            values[row.name] = row.value
+    return JobEnv(values, secure)
+
+
+@dataclass(frozen=True, slots=True)
+class RotationReport:
+    variables: int
+    push_secrets: int
+
+
+async def rotate_all(conn: AsyncConnection, secrets: Secrets) -> RotationReport:
+    """Re-encrypt every secure variable and every workflow's push access token and signing secrets
+    with the newest key (plain push secrets get encrypted), so older keys can be dropped."""
+    variables = 0
+    rows = (await conn.execute(sa.select(env_t.c.id, env_t.c.value).where(env_t.c.secure).with_for_update())).all()
+    for row in rows:
+        await conn.execute(env_t.update().where(env_t.c.id == row.id).values(value=secrets.rotate(row.value)))
+        variables += 1
+    push_secrets = 0
+    workflows = (await conn.execute(sa.select(workflow_t.c.id, workflow_t.c.settings).with_for_update())).all()
+    for wf in workflows:
+        new, count = endpoint_settings.reseal_all(wf.settings or {}, secrets)
+        if count:
+            await conn.execute(workflow_t.update().where(workflow_t.c.id == wf.id).values(settings=new))
+            push_secrets += count
+    return RotationReport(variables, push_secrets)
