@@ -38,6 +38,8 @@ def architecture_allows(source: JobStatus, target: JobStatus) -> bool:
     """The rules of architecture.md section 3, written independently of TRANSITIONS."""
     if source in TERMINALS:
         return False
+    if source is S.NEW:  # made but not started (issue 4): it can only be started or canceled
+        return target in (S.PENDING, S.CANCELED)
     if (source, target) in itertools.pairwise(HAPPY_PATH):
         return True
     if target in (S.FAILED, S.CANCELED):
@@ -67,7 +69,7 @@ def test_terminal_and_active_sets() -> None:
 def test_going_back_to_pending_is_exactly_the_retry_transitions() -> None:
     assert {(S.CLAIMED, S.PENDING), (S.RUNNING, S.PENDING)} == RETRY_TRANSITIONS
     back_to_pending = {(s, t) for s, targets in TRANSITIONS.items() for t in targets if t is S.PENDING}
-    assert back_to_pending == RETRY_TRANSITIONS
+    assert back_to_pending == RETRY_TRANSITIONS | {(S.NEW, S.PENDING)}  # starting a new job is not a retry
 
 
 def test_no_status_transitions_to_itself() -> None:
@@ -101,13 +103,13 @@ def test_check_path_names_the_first_illegal_hop(path: list[JobStatus], bad: tupl
 
 
 def test_sources_of() -> None:
-    assert sources_of(S.PENDING) == {S.CLAIMED, S.RUNNING}
+    assert sources_of(S.PENDING) == {S.NEW, S.CLAIMED, S.RUNNING}
     assert sources_of(S.CLAIMED) == {S.PENDING}
     assert sources_of(S.RUNNING) == {S.CLAIMED}
     assert sources_of(S.VALIDATING) == {S.RUNNING}
     assert sources_of(S.UPLOADING) == {S.VALIDATING}
     assert sources_of(S.COMPLETED) == {S.UPLOADING}
-    assert sources_of(S.FAILED) == NON_TERMINAL
+    assert sources_of(S.FAILED) == NON_TERMINAL - {S.NEW}
     assert sources_of(S.CANCELED) == NON_TERMINAL
     for target in S:
         assert sources_of(target) == {s for s in S if can_transition(s, target)}

@@ -1,7 +1,8 @@
 """The job state machine, as data. Pure: no I/O.
 
+    new -> pending                    (a job made but not started, e.g. a duplicate, until `start`)
     pending -> claimed -> running -> validating -> uploading -> completed
-    any non-terminal state -> failed | canceled
+    any state that may run -> failed | canceled;  new -> canceled
     claimed | running -> pending       (only when a lease expired: a retry)
 
 Every status change in the service is checked against TRANSITIONS and applied as a guarded
@@ -15,6 +16,7 @@ from enum import StrEnum
 
 
 class JobStatus(StrEnum):
+    NEW = "new"
     PENDING = "pending"
     CLAIMED = "claimed"
     RUNNING = "running"
@@ -28,6 +30,7 @@ class JobStatus(StrEnum):
 S = JobStatus
 
 TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
+    S.NEW: frozenset({S.PENDING, S.CANCELED}),
     S.PENDING: frozenset({S.CLAIMED, S.FAILED, S.CANCELED}),
     S.CLAIMED: frozenset({S.RUNNING, S.PENDING, S.FAILED, S.CANCELED}),
     S.RUNNING: frozenset({S.VALIDATING, S.PENDING, S.FAILED, S.CANCELED}),
@@ -39,7 +42,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 TERMINAL: frozenset[JobStatus] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
-ACTIVE: frozenset[JobStatus] = frozenset(TRANSITIONS) - TERMINAL - {S.PENDING}
+ACTIVE: frozenset[JobStatus] = frozenset(TRANSITIONS) - TERMINAL - {S.PENDING, S.NEW}
 """States in which an agent holds the job under a lease."""
 
 RETRY_TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset({(S.CLAIMED, S.PENDING), (S.RUNNING, S.PENDING)})

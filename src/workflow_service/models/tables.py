@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from workflow_service.core.db import JSONType, UTCDateTime
 from workflow_service.models.base import Base
 
-JOB_STATUSES = ("pending", "claimed", "running", "validating", "uploading", "completed", "failed", "canceled")
+JOB_STATUSES = ("new", "pending", "claimed", "running", "validating", "uploading", "completed", "failed", "canceled")
 STEP_STATUSES = ("running", "completed", "failed", "skipped")
 AGENT_STATUSES = ("online", "offline", "stopped")
 JOB_MODES = ("async", "sync", "push")
@@ -108,6 +108,20 @@ class Job(Base):
     """Absolute limit from the push timeout; the job fails with `push_timeout` past it."""
     queue_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """A job still pending past this fails with `queue_timeout`."""
+    source_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, index=True)
+    """The job this one was made from (rerun, run-from-step, duplicate, cache hit)."""
+    source_kind: Mapped[str | None] = mapped_column(sa.String(16))
+    """`rerun`, `run_from_step`, `duplicate` or `cache`."""
+    from_step: Mapped[str | None] = mapped_column(sa.String(64))
+    parent_job_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, index=True)
+    """For a sub-workflow's job: the job whose `workflow` step started it."""
+    parent_step: Mapped[str | None] = mapped_column(sa.String(64))
+    cache_key: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    cache_hit: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    input_tokens: Mapped[int | None] = mapped_column(sa.Integer)
+    output_tokens: Mapped[int | None] = mapped_column(sa.Integer)
+    cost: Mapped[float | None] = mapped_column(sa.Float)
+    """Credits spent by the job's model calls, from the pricing table."""
     attempt: Mapped[int] = mapped_column(sa.Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(sa.Integer)
     agent_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
@@ -158,6 +172,7 @@ class JobStep(Base):
     input_tokens: Mapped[int | None] = mapped_column(sa.Integer)
     output_tokens: Mapped[int | None] = mapped_column(sa.Integer)
     latency_ms: Mapped[float | None] = mapped_column(sa.Float)
+    cost: Mapped[float | None] = mapped_column(sa.Float)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """For model calls: the exact request sent and the raw response received (secrets redacted)."""
 
