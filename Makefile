@@ -47,6 +47,7 @@ openapi: install ## regenerate openapi/openapi.json from the app
 
 bench: dev-install services ## throughput and latency on PostgreSQL + Redis (see docs/benchmarks.md)
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/parallel_llm.py
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache

@@ -234,3 +234,27 @@ async def test_sync_idempotency_and_cancel_work_in_process(api: httpx.AsyncClien
         assert [r.path for r in echo.requests] == ["/slow/5"]  # the next step never started
     finally:
         echo.stop()
+
+
+async def test_rerun_run_from_step_and_duplicate_work_on_sqlite(api: httpx.AsyncClient) -> None:
+    submitted = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "Ada"}})
+    source = await finished(api, submitted.json()["id"])
+    rerun = await api.post(f"/v1/jobs/{source['id']}/rerun")
+    assert rerun.status_code == 201, rerun.text
+    assert (await finished(api, rerun.json()["id"]))["output"] == source["output"]
+
+    from_step = await api.post(f"/v1/jobs/{source['id']}/run-from-step", json={"step": "shout"})
+    assert from_step.status_code == 201, from_step.text
+    job = await finished(api, from_step.json()["id"])
+    assert job["output"] == source["output"]
+    compose, shout = job["steps"]
+    assert compose["detail"]["copied_from"] == source["id"]
+    assert compose["started_at"] == source["steps"][0]["started_at"]
+    assert shout["detail"] is None or "copied_from" not in shout["detail"]
+
+    duplicate = await api.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})
+    assert duplicate.json()["status"] == "new"
+    await asyncio.sleep(0.3)
+    assert (await api.get(f"/v1/jobs/{duplicate.json()['id']}")).json()["status"] == "new"
+    assert (await api.post(f"/v1/jobs/{duplicate.json()['id']}/start")).status_code == 200
+    assert (await finished(api, duplicate.json()["id"]))["status"] == "completed"

@@ -5,11 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from workflow_service.engine.steps.base import ModelSettings
+
+
+class Price(BaseModel):
+    """What a model costs, in credits per 1000 tokens (WFS_PRICING)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_1k: float = Field(ge=0)
+    output_per_1k: float = Field(ge=0)
 
 
 class Settings(BaseSettings):
@@ -53,6 +62,12 @@ class Settings(BaseSettings):
     )
     llm_max_attempts: int = Field(3, ge=1, le=10, description="Tries per model call for transient errors.")
     llm_backoff_s: float = Field(0.5, ge=0, description="First retry delay of a model call; doubles each time.")
+    pricing: dict[str, Price] = Field(
+        default_factory=dict,
+        description='Credits per 1000 tokens by model, as JSON: {"openai/gpt-4o": {"input_per_1k": 2.5, '
+        '"output_per_1k": 10}}. Keys are `provider/model`, a bare model name, or `*` (any other model); a model '
+        "with no entry has cost null.",
+    )
 
     delivery_schedule_scale: float = Field(
         1.0, gt=0, description="Multiplies the callback retry delays (tests run the schedule in seconds)."

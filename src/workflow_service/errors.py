@@ -64,3 +64,15 @@ class IdempotencyKeyReused(ServiceError):
 
 class JobEnded(ServiceError):
     status, code, title = 409, "job_ended", "The job has already ended"
+
+
+class JobNotNew(ServiceError):
+    status, code, title = 409, "job_not_new", "Only a job in the `new` state can be started"
+
+
+class StepsNotCompleted(ServiceError):
+    status, code, title = 409, "steps_not_completed", "The source job has not completed the earlier steps"
+
+
+class StepsDiffer(ServiceError):
+    status, code, title = 409, "steps_differ", "The earlier steps differ between the versions"

@@ -195,7 +195,7 @@ def test_duplicate_step_ids_point_at_the_second() -> None:
 def test_a_step_referencing_a_later_step_is_a_problem() -> None:
     problem = only_problem({"steps": [transform("a", {"x": ["{{ steps.b.output }}"]}), transform("b", 1)]})
     assert problem.path == "$.steps[0].output.x[0]"
-    assert problem.message == "refers to steps.b, which is a later or unknown step"
+    assert problem.message == "refers to steps.b, which is a later step"
 
 
 def test_a_step_referencing_an_unknown_step_is_a_problem() -> None:

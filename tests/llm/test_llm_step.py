@@ -32,8 +32,8 @@ async def start(start_worker: WorkerFactory, server: ModelServer, **overrides: A
 
 
 async def run(client: httpx.AsyncClient, slug: str, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    submitted = await client.post(
-        f"/v1/workflows/{slug}/versions/current/async", json={"inputs": inputs or {"topic": "things"}}
+    submitted = await client.post(  # cache never: these tests script answers to identical requests
+        f"/v1/workflows/{slug}/versions/current/async", json={"inputs": inputs or {"topic": "things"}, "cache": "never"}
     )
     assert submitted.status_code == 202, submitted.text
     return await wait_for_job(client, submitted.json()["id"], wait_s=20)

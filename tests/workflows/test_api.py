@@ -338,7 +338,7 @@ async def test_validate_lists_every_problem_with_its_path(client: httpx.AsyncCli
     assert messages["$.input_schema.properties.n.minimum"].startswith("not a valid JSON Schema")
     assert "'teleport'" in messages["$.steps[0].type"]
     assert messages["$.steps[1].output.text"].startswith("template syntax error")
-    assert messages["$.steps[2].output"] == "refers to steps.d, which is a later or unknown step"
+    assert messages["$.steps[2].output"] == "refers to steps.d, which is a later step"
     assert messages["$.steps[4].id"] == "duplicate step id 'd'"
 
     await client.put("/v1/workflows/greeter/draft", json={"definition": GREETER})

@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from workflow_service.engine.steps import STEP_TYPES, StepType
 from workflow_service.engine.steps.base import StepConfig
+from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.steps.llm import ModelSpec
-from workflow_service.engine.templates import CompiledValue, TemplateError
+from workflow_service.engine.templates import CompiledValue, TemplateError, compile_expression
 from workflow_service.problems import ProblemItem, json_path
 
 FORMAT_VERSION = 1
@@ -46,6 +47,9 @@ class PlannedStep:
     config: StepConfig
     kind: StepType
     templates: dict[str, CompiledValue]
+    needs: tuple[str, ...] = ()
+    """The steps this one waits for: its `needs`, else the step before it (or the condition naming it)."""
+    when: CompiledValue | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +162,16 @@ def _check_parts(
 
 def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
     """Validate each step with its type's model (then its type's `finalize`, which may complete it from
-    the definition's top-level `defaults`, such as the workflow's model) and compile its templates."""
-    steps: list[PlannedStep] = []
+    the definition's top-level `defaults`, such as the workflow's model), compile its templates, and
+    resolve what it waits for.
+
+    A step waits for its `needs`, else for the step before it, except that a step named by a
+    condition's `then`/`else` waits for that condition. `needs` may name only earlier steps, so the
+    steps always form a DAG, and a template may read `steps.X` only if X is among what the step
+    (transitively) waits for, so its output is there when the step starts.
+    """
+    configs: list[tuple[int, StepConfig, StepType]] = []
     problems: list[ProblemItem] = []
-    seen: set[str] = set()
     for i, raw in enumerate(raw_steps):
         where = f"$.steps[{i}]"
         if not isinstance(raw, dict):
@@ -188,23 +198,74 @@ def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list
                 message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 problems.append(ProblemItem(path=f"{where}.model", message=message))
                 continue
-        if config.id in seen:
+        configs.append((i, config, kind))
+
+    order = {config.id: n for n, (_, config, _) in enumerate(configs)}
+    branch_of: dict[str, list[str]] = {}
+    for n, (i, config, _) in enumerate(configs):
+        if isinstance(config, ConditionConfig):
+            for field, target in (("then", config.then), ("else", config.else_)):
+                if target == END:
+                    continue
+                if order.get(target, -1) <= n:
+                    problems.append(ProblemItem(path=f"$.steps[{i}].{field}",
+                                                message=f"{target!r} is not a later step (or `end`)"))  # fmt: skip
+                else:
+                    branch_of.setdefault(target, []).append(config.id)
+
+    steps: list[PlannedStep] = []
+    closure: dict[str, set[str]] = {}
+    for n, (i, config, kind) in enumerate(configs):
+        where = f"$.steps[{i}]"
+        if config.id in closure:
             problems.append(ProblemItem(path=f"{where}.id", message=f"duplicate step id {config.id!r}"))
+        if config.needs is not None:
+            needs = tuple(dict.fromkeys(config.needs))
+            for k, need in enumerate(needs):
+                if order.get(need, len(configs)) >= n:
+                    why = "itself" if need == config.id else "not an earlier step"
+                    problems.append(ProblemItem(path=f"{where}.needs[{k}]", message=f"{need!r} is {why}"))
+        elif config.id in branch_of:
+            needs = tuple(branch_of[config.id])
+        else:
+            needs = (configs[n - 1][1].id,) if n else ()
+        reachable = set(needs).union(*(closure.get(need, set()) for need in needs))
+        closure[config.id] = reachable
         templates: dict[str, CompiledValue] = {}
+        compiled_values: list[CompiledValue] = []
         for name in kind.template_fields:
             alias = kind.config.model_fields[name].alias or name
             try:
-                compiled = CompiledValue(getattr(config, name), f"{where}.{alias}")
+                value = getattr(config, name)
+                if name in kind.expression_fields:
+                    compiled = compile_expression(value, f"{where}.{alias}")
+                else:
+                    compiled = CompiledValue(value, f"{where}.{alias}")
             except TemplateError as exc:
                 problems.append(ProblemItem(path=exc.path, message=exc.message))
                 continue
-            for template in compiled.templates:
-                for ref in sorted(template.step_refs - seen):
-                    why = "itself" if ref == config.id else "a later or unknown step"
-                    problems.append(ProblemItem(path=template.path, message=f"refers to steps.{ref}, which is {why}"))
             templates[name] = compiled
-        seen.add(config.id)
-        steps.append(PlannedStep(position=i, config=config, kind=kind, templates=templates))
+            compiled_values.append(compiled)
+        when: CompiledValue | None = None
+        if config.when is not None:
+            try:
+                when = compile_expression(config.when, f"{where}.when")
+                compiled_values.append(when)
+            except TemplateError as exc:
+                problems.append(ProblemItem(path=exc.path, message=exc.message))
+        for compiled in compiled_values:
+            for template in compiled.templates:
+                for ref in sorted(template.step_refs - reachable):
+                    if ref == config.id:
+                        why = "itself"
+                    elif ref not in order:
+                        why = "an unknown step"
+                    elif order[ref] > n:
+                        why = "a later step"
+                    else:
+                        why = "not among the steps it waits for (add it to `needs`)"
+                    problems.append(ProblemItem(path=template.path, message=f"refers to steps.{ref}, which is {why}"))
+        steps.append(PlannedStep(position=i, config=config, kind=kind, templates=templates, needs=needs, when=when))
     return steps, problems
 
 

@@ -15,6 +15,7 @@ import orjson
 from workflow_service.core.clock import utcnow
 from workflow_service.engine.definition import Plan, PlannedStep
 from workflow_service.engine.steps.base import ModelSettings, StepFailure, StepResult, StepRuntime
+from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.templates import TemplateError
 
 
@@ -35,6 +36,8 @@ class StepRecord:
     output_tokens: int | None = None
     latency_ms: float | None = None
     detail: dict[str, Any] | None = None
+    cost: float | None = None
+    """Credits for the step's model call; set by the jobs package from the pricing table."""
 
     def as_row(self) -> dict[str, Any]:
         """The job_step columns this record fills (all but job_id)."""
@@ -42,7 +45,7 @@ class StepRecord:
                 "input": self.input, "output": self.output, "error": self.error, "attempt": self.attempt,
                 "started_at": self.started_at, "finished_at": self.finished_at, "model": self.model,
                 "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "latency_ms": self.latency_ms, "detail": self.detail}  # fmt: skip
+                "latency_ms": self.latency_ms, "detail": self.detail, "cost": self.cost}  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -57,16 +60,21 @@ class Outcome:
     error: dict[str, Any] | None = None
     records: list[StepRecord] = field(default_factory=list)
     """Step records not yet checkpointed; the caller writes them with the final transition."""
-    current: StepRecord | None = None
+    running: dict[str, StepRecord] = field(default_factory=dict)
+    """The steps under way (several when independent steps run concurrently)."""
+    last_outputs: dict[str, Any] = field(default_factory=dict)
+    """Each finished step's output (records may already have been checkpointed away)."""
 
     def interrupt(self, code: str, message: str) -> None:
-        """End the attempt from outside: the running step (if any) fails with the same error."""
+        """End the attempt from outside: the running steps (if any) fail with the same error."""
         step = None
-        if self.current is not None and self.current.status == "running":
-            self.current.status, self.current.finished_at = "failed", utcnow()
-            self.current.error = {"code": code, "message": message}
-            self.records.append(self.current)
-            step = self.current.step_id
+        for record in list(self.running.values()):
+            if record.status == "running":
+                record.status, record.finished_at = "failed", utcnow()
+                record.error = {"code": code, "message": message}
+                self.records.append(record)
+                step = step or record.step_id
+        self.running.clear()
         self.error = {"code": code, "message": message, "step": step}
 
 
@@ -103,48 +111,127 @@ class Tools:
 
 
 async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
-    """Run the steps not yet done, in order, recording into `outcome`."""
+    """Run the steps not yet done, each as soon as what it needs has finished (independent steps run
+    concurrently), recording into `outcome`."""
     steps: dict[str, Any] = {}
     ctx = {"inputs": run.inputs, "vars": {**plan.variables, **run.variables}, "env": run.env, "steps": steps}
-    last_output: Any = None
-    for planned in plan.steps:
-        sid = planned.config.id
-        if sid in run.done:
-            last_output = run.done[sid]
-            steps[sid] = {"output": last_output, "status": "completed"}
-            continue
-        record = StepRecord(
-            step_id=sid,
-            position=planned.position,
-            type=planned.kind.name,
-            status="running",
-            attempt=run.attempt,
-            started_at=utcnow(),
-        )
-        if not planned.kind.pure:
-            # Make earlier results durable and show this step as running before its side effect.
-            await checkpoint([*outcome.records, record])
-            outcome.records = []
-        outcome.current = record
-        error = await _run_step(planned, ctx, record, run, tools)
-        outcome.current = None
-        record.finished_at = utcnow()
-        if error is not None:
-            outcome.records.append(record)
-            outcome.error = error
-            return
-        steps[sid] = {"output": record.output, "status": "completed"}
-        last_output = record.output
-        if planned.kind.pure:
-            outcome.records.append(record)
-        else:
-            await checkpoint([record])
+    state: dict[str, str] = {}  # step id -> completed | skipped | failed (failed and continued)
+    for sid, output in run.done.items():
+        state[sid] = "completed"
+        steps[sid] = {"output": output, "status": "completed"}
+    waiting = [p for p in plan.steps if p.config.id not in state]
+    forced_skip: set[str] = set()
+    tasks: dict[asyncio.Task[dict[str, Any] | None], PlannedStep] = {}
+
+    def settle(planned: PlannedStep, status: str, output: Any = None) -> None:
+        state[planned.config.id] = status
+        steps[planned.config.id] = {"output": output, "status": status}
+
+    try:
+        while waiting or tasks:
+            # Repeat the scan: skipping a step can make the steps that need it ready at once.
+            while ready := [p for p in waiting if all(need in state for need in p.needs)]:
+                planned = ready[0]
+                waiting.remove(planned)
+                sid = planned.config.id
+                skip = sid in forced_skip or (planned.needs and all(state[n] == "skipped" for n in planned.needs))
+                if not skip and planned.when is not None:
+                    try:
+                        skip = not planned.when.render(ctx)
+                    except TemplateError as exc:
+                        outcome.records.append(
+                            _failed_record(planned, run, "template_error", f"{exc.path}: {exc.message}")
+                        )
+                        outcome.error = {"code": "template_error", "message": f"{exc.path}: {exc.message}", "step": sid}
+                        return
+                if skip:
+                    outcome.records.append(_skipped_record(planned, run))
+                    settle(planned, "skipped")
+                    continue
+                task = asyncio.create_task(_run_planned(planned, ctx, run, tools, checkpoint, outcome))
+                tasks[task] = planned
+            if not tasks:
+                break
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                planned = tasks.pop(task)
+                sid = planned.config.id
+                error = task.result()  # checkpoint failures (lost lease, database) propagate from here
+                if error is None:
+                    output = outcome.last_outputs[sid]
+                    settle(planned, "completed", output)
+                    if isinstance(planned.config, ConditionConfig):
+                        # Skip the branch not taken; `end` taken skips everything not started yet.
+                        config = planned.config
+                        taken, other = (config.then, config.else_) if output["result"] else (config.else_, config.then)
+                        if taken == END:
+                            forced_skip.update(p.config.id for p in waiting)
+                        elif other != END:
+                            forced_skip.add(other)
+                    continue
+                policy = planned.config.on_error
+                if policy == "fail":
+                    outcome.error = error
+                    return
+                settle(planned, "failed", policy.default if not isinstance(policy, str) else None)
+    finally:
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+    last = plan.steps[-1].config.id if plan.steps else None
+    last_output = steps.get(last, {}).get("output") if last else None
     try:
         outcome.output = _json_safe(plan.output.render(ctx)) if plan.output is not None else last_output
     except TemplateError as exc:
         outcome.error = {"code": "template_error", "message": f"{exc.path}: {exc.message}", "step": None}
     except StepFailure as exc:
         outcome.error = {"code": exc.code, "message": exc.message, "step": None}
+
+
+def _skipped_record(planned: PlannedStep, run: RunInput) -> StepRecord:
+    now = utcnow()
+    return StepRecord(step_id=planned.config.id, position=planned.position, type=planned.kind.name,
+                      status="skipped", attempt=run.attempt, started_at=now, finished_at=now)  # fmt: skip
+
+
+def _failed_record(planned: PlannedStep, run: RunInput, code: str, message: str) -> StepRecord:
+    now = utcnow()
+    return StepRecord(step_id=planned.config.id, position=planned.position, type=planned.kind.name,
+                      status="failed", attempt=run.attempt, started_at=now, finished_at=now,
+                      error={"code": code, "message": message})  # fmt: skip
+
+
+async def _run_planned(planned: PlannedStep, ctx: dict[str, Any], run: RunInput, tools: Tools,
+                       checkpoint: Checkpoint, outcome: Outcome) -> dict[str, Any] | None:  # fmt: skip
+    """One step with its retries and checkpoints. Returns None when it completed, else its error."""
+    sid = planned.config.id
+    record = StepRecord(step_id=sid, position=planned.position, type=planned.kind.name, status="running",
+                        attempt=run.attempt, started_at=utcnow())  # fmt: skip
+    if not planned.kind.pure:
+        # Make earlier results durable and show this step as running before its side effect.
+        flushed, outcome.records = outcome.records, []
+        await checkpoint([*flushed, record])
+    outcome.running[sid] = record  # left there if interrupted, so interrupt() can record it as failed
+    policy = planned.config.retry
+    tries = policy.max_attempts if policy is not None else 1
+    for attempt in range(1, tries + 1):
+        error = await _run_step(planned, ctx, record, run, tools)
+        if error is None or attempt == tries:
+            break
+        assert policy is not None
+        await asyncio.sleep(min(policy.backoff_s * 2 ** (attempt - 1), policy.max_backoff_s))
+        record.status, record.error = "running", None
+    outcome.running.pop(sid, None)
+    record.finished_at = utcnow()
+    if tries > 1:
+        record.detail = {**(record.detail or {}), "tries": attempt}
+    outcome.last_outputs[sid] = record.output
+    if planned.kind.pure or (error is not None and planned.config.on_error == "fail"):
+        outcome.records.append(record)
+    else:
+        await checkpoint([record])
+    return error
 
 
 async def _run_step(

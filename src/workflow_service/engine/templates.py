@@ -139,3 +139,11 @@ class CompiledValue:
 
     def render(self, ctx: Mapping[str, Any]) -> Any:
         return self._render(ctx)
+
+
+def compile_expression(expression: str, path: str) -> CompiledValue:
+    """A bare Jinja expression (`inputs.n > 5`, or already wrapped in `{{ }}`), evaluated to its value."""
+    text = expression.strip()
+    if not (text.startswith("{{") and text.endswith("}}")):
+        text = "{{ " + text + " }}"
+    return CompiledValue(text, path)

@@ -27,6 +27,7 @@ from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
+from workflow_service.jobs import cache, usage
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
@@ -56,6 +57,8 @@ class Claim:
     """Replaces the workflow's secure variable values in everything the attempt stores or sends."""
     setup_error: dict[str, Any] | None = None
     """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
+    cache_key: str | None = None
+    """Set when the job's result is cached: once it completes, jobs waiting for it complete from it."""
 
     def time_left(self) -> tuple[float, str, str]:
         """Seconds left, and the error code and message to use when they run out (the tighter limit wins)."""
@@ -117,9 +120,16 @@ class JobRunner:
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
+        async with self.engine.begin() as conn:  # a job waiting for an identical one is not claimed
+            gate = await cache.gate(conn, job_id, self.on_push_end)
+        if gate.action != "claim":
+            if gate.action == "completed":
+                await self.notifier.job_ended(job_id)
+            return S.COMPLETED.value if gate.action == "completed" else None
         claim = await self._claim(job_id)
         if claim is None:
             return None
+        claim.cache_key = gate.cache_key
         outcome = Outcome()
         remaining, timeout_code, timeout_message = claim.time_left()
         try:
@@ -200,7 +210,8 @@ class JobRunner:
             if row is None:
                 return None
             plan = await plan_for(conn, self.plans, row.version_id)
-            done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 else {}
+            # A retry skips what earlier attempts completed; a run-from-step job, the steps copied into it.
+            done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
             setup_error = None
             try:
                 job_env = await workflow_env.for_job(conn, job_id, self.secrets)
@@ -226,7 +237,7 @@ class JobRunner:
             )
             if (await conn.execute(stmt)).first() is None:
                 raise LostLease
-            await repo.upsert_steps(conn, claim.job_id, _redact_records(claim.redact, records))
+            await repo.upsert_steps(conn, claim.job_id, _redact_records(claim.redact, self._priced(records)))
 
     async def _finish(self, claim: Claim, outcome: Outcome) -> str | None:
         times = [utcnow()]
@@ -251,7 +262,7 @@ class JobRunner:
             times += [utcnow(), utcnow()]
         output = claim.redact(outcome.output) if outcome.error is None else None
         error = claim.redact(outcome.error)
-        records = _redact_records(claim.redact, outcome.records)
+        records = _redact_records(claim.redact, self._priced(outcome.records))
 
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(4),
@@ -272,7 +283,28 @@ class JobRunner:
                 if not won:
                     log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
                     return None
+        if path[-1] is S.COMPLETED and claim.cache_key is not None:
+            await self._complete_followers(claim.job_id)
         return path[-1].value
+
+    def _priced(self, records: list[StepRecord]) -> list[StepRecord]:
+        return usage.priced(self.settings.pricing, records) if self.settings.pricing else records
+
+    async def _complete_followers(self, job_id: uuid.UUID) -> None:
+        """Complete the identical jobs that waited for this one, from its result. Best effort: one left
+        pending is completed by the gate when the reconciler hands it to a worker again."""
+        try:
+            async with self.engine.begin() as conn:
+                done = [
+                    follower
+                    for follower in await cache.pending_followers(conn, job_id)
+                    if await cache.complete_from(conn, follower, job_id, on_push_end=self.on_push_end)
+                ]
+        except INFRA_ERRORS:
+            log.warning("job %s: could not complete the jobs waiting for its result", job_id, exc_info=True)
+            return
+        for follower in done:
+            await self.notifier.job_ended(follower)
 
 
 REDACTED_FIELDS = ("input", "output", "error", "detail")

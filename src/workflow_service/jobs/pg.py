@@ -25,14 +25,14 @@ _INSERT_JOB = """
 WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
                    attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
-                   deadline_at, queue_deadline_at)
-  VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
-          $17, $18)
+                   deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key)
+  VALUES ($1, $2, $3, $4, $5, $19, $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
+          $17, $18, $20, $21, $22, $23)
   ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-  RETURNING id, created_at
+  RETURNING id, created_at, status
 )
 INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
-SELECT id, NULL, 'pending', created_at, $12, 'submitted' FROM j
+SELECT id, NULL, status, created_at, $12, 'submitted' FROM j
 RETURNING job_id
 """
 
@@ -42,37 +42,51 @@ WITH moved AS (
                  started_at = COALESCE(started_at, $4)
   WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
-  RETURNING id, attempt, version_id, inputs, variables, started_at, mode, deadline_at
+  RETURNING id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
 )
-SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at FROM moved
+SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step FROM moved
 """
 
 _FINISH = """
-WITH moved AS (
-  UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL
-  WHERE id = $1 AND status = 'running' AND attempt = $2 AND agent_id = $3
-  RETURNING id
+WITH records AS (
+  SELECT * FROM jsonb_to_recordset($13::jsonb) AS s(step_id text, position int, type text, status text, input jsonb,
+                                                    output jsonb, error jsonb, attempt int, started_at timestamptz,
+                                                    finished_at timestamptz, model text, input_tokens int,
+                                                    output_tokens int, latency_ms float8, detail jsonb, cost float8)
+), usage AS (  -- the job's usage over its steps as they will be (see usage.totals: copied steps do not count)
+  SELECT sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
+         CASE WHEN bool_and(u.cost IS NOT NULL) FILTER (WHERE u.model IS NOT NULL)
+              THEN round(sum(u.cost)::numeric, 10)::float8 END AS cost
+  FROM (SELECT model, input_tokens, output_tokens, cost, detail FROM job_step
+        WHERE job_id = $1 AND step_id NOT IN (SELECT step_id FROM records)
+        UNION ALL
+        SELECT model, input_tokens, output_tokens, cost, detail FROM records) AS u
+  WHERE u.detail IS NULL OR NOT (u.detail ?| array['copied_from', 'cached_from'])
+), moved AS (
+  UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL,
+                 input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, cost = usage.cost
+  FROM usage
+  WHERE job.id = $1 AND job.status = 'running' AND job.attempt = $2 AND job.agent_id = $3
+  RETURNING job.id
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, e.at, $8, $9
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
 ), st AS (
   INSERT INTO job_step (job_id, step_id, position, type, status, input, output, error, attempt, started_at,
-                        finished_at, model, input_tokens, output_tokens, latency_ms, detail)
+                        finished_at, model, input_tokens, output_tokens, latency_ms, detail, cost)
   SELECT moved.id, s.step_id, s.position, s.type, s.status, s.input, s.output, s.error, s.attempt, s.started_at,
-         s.finished_at, s.model, s.input_tokens, s.output_tokens, s.latency_ms, s.detail
-  FROM moved, jsonb_to_recordset($13::jsonb) AS s(step_id text, position int, type text, status text, input jsonb,
-                                                  output jsonb, error jsonb, attempt int, started_at timestamptz,
-                                                  finished_at timestamptz, model text, input_tokens int,
-                                                  output_tokens int, latency_ms float8, detail jsonb)
+         s.finished_at, s.model, s.input_tokens, s.output_tokens, s.latency_ms, s.detail, s.cost
+  FROM moved, records AS s
   ON CONFLICT (job_id, step_id) DO UPDATE SET status = EXCLUDED.status, input = EXCLUDED.input,
     output = EXCLUDED.output, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
     started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, position = EXCLUDED.position,
     type = EXCLUDED.type, model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens,
-    output_tokens = EXCLUDED.output_tokens, latency_ms = EXCLUDED.latency_ms, detail = EXCLUDED.detail
+    output_tokens = EXCLUDED.output_tokens, latency_ms = EXCLUDED.latency_ms, detail = EXCLUDED.detail,
+    cost = EXCLUDED.cost
 )
 SELECT id FROM moved
 """
@@ -90,7 +104,8 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
         values["name"], values["pool"], _json(values["inputs"]), _json(values["variables"]),
         _json(values["metadata"]), values["max_attempts"], values["created_at"], actor, values["caller"],
         values["mode"], values.get("idempotency_key"), values.get("request_hash"), values.get("deadline_at"),
-        values.get("queue_deadline_at"),
+        values.get("queue_deadline_at"), values["status"], values.get("source_job_id"), values.get("source_kind"),
+        values.get("from_step"), values.get("cache_key"),
     )  # fmt: skip
     return inserted is not None
 
@@ -103,6 +118,7 @@ class ClaimedRow(NamedTuple):
     started_at: datetime
     mode: str
     deadline_at: datetime | None
+    from_step: str | None
 
 
 async def claim(

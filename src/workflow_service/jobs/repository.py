@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import StepRecord
-from workflow_service.jobs import pg
+from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import JobStatus, check_path
 from workflow_service.models import Job, JobEvent, JobStep, Workflow
 
@@ -103,6 +103,7 @@ _STEP_UPDATE = (
     "output_tokens",
     "latency_ms",
     "detail",
+    "cost",
 )
 
 
@@ -121,7 +122,8 @@ async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequen
 SUMMARY_COLUMNS = (
     job_t.c.id, job_t.c.workflow_id, workflow_t.c.slug, job_t.c.version_number, job_t.c.name, job_t.c.status,
     job_t.c.pool, job_t.c.error, job_t.c.attempt, job_t.c.agent_id, job_t.c.created_at, job_t.c.started_at,
-    job_t.c.finished_at,
+    job_t.c.finished_at, job_t.c.source_job_id, job_t.c.source_kind, job_t.c.from_step,
+    job_t.c.cache_hit, job_t.c.input_tokens, job_t.c.output_tokens, job_t.c.cost,
 )  # fmt: skip
 JOB_COLUMNS = (
     *SUMMARY_COLUMNS, job_t.c.inputs, job_t.c.variables, job_t.c.metadata, job_t.c.output, job_t.c.max_attempts,
@@ -143,7 +145,7 @@ async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow
         sa.select(
             step_t.c.step_id, step_t.c.type, step_t.c.status, step_t.c.input, step_t.c.output, step_t.c.error,
             step_t.c.attempt, step_t.c.started_at, step_t.c.finished_at, step_t.c.model, step_t.c.input_tokens,
-            step_t.c.output_tokens, step_t.c.latency_ms, step_t.c.detail,
+            step_t.c.output_tokens, step_t.c.latency_ms, step_t.c.detail, step_t.c.cost,
         )
         .where(step_t.c.job_id == job_id)
         .order_by(step_t.c.position)
@@ -278,7 +280,7 @@ async def claim(
     actor: str,
 ) -> AnyRow | None:
     """pending -> claimed -> running under a lease; returns (attempt, version_id, inputs, variables,
-    started_at), or None when the job is not pending in one of `pools`."""
+    started_at, mode, deadline_at, from_step), or None when the job is not pending in one of `pools`."""
     if _is_postgres(conn):
         row: AnyRow | None = await pg.claim(
             conn, job_id, agent_id=agent_id, pools=pools, lease_until=lease_until, now=now, actor=actor
@@ -291,7 +293,7 @@ async def claim(
         values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
                 "started_at": sa.func.coalesce(job_t.c.started_at, now)},
         returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at,
-                   job_t.c.mode, job_t.c.deadline_at),
+                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step),
     )  # fmt: skip
 
 
@@ -344,7 +346,25 @@ async def finish(
     if won is None:
         return False
     await upsert_steps(conn, job_id, records)
+    await update_usage(conn, job_id)
     return True
+
+
+async def update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:
+    """Set the job's input_tokens, output_tokens and cost from its step records (see usage.totals)."""
+    rows = (
+        await conn.execute(
+            sa.select(
+                step_t.c.model, step_t.c.input_tokens, step_t.c.output_tokens, step_t.c.cost, step_t.c.detail
+            ).where(step_t.c.job_id == job_id)
+        )
+    ).all()
+    sums = usage.totals(rows)
+    await conn.execute(
+        job_t.update()
+        .where(job_t.c.id == job_id)
+        .values(input_tokens=sums.input_tokens, output_tokens=sums.output_tokens, cost=sums.cost)
+    )
 
 
 async def canceled_among(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
@@ -364,3 +384,35 @@ async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Seq
         .with_for_update(skip_locked=True)
     )
     return (await conn.execute(stmt)).all()
+
+
+async def get_source(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    """What a rerun, run-from-step or duplicate copies from a job."""
+    stmt = sa.select(
+        job_t.c.id, job_t.c.workflow_id, job_t.c.version_id, job_t.c.version_number, job_t.c.name, job_t.c.pool,
+        job_t.c.inputs, job_t.c.variables, job_t.c.metadata,
+    ).where(job_t.c.id == job_id)  # fmt: skip
+    return (await conn.execute(stmt)).first()
+
+
+async def copy_steps(
+    conn: AsyncConnection, source_id: uuid.UUID, job_id: uuid.UUID, step_ids: Sequence[str], marker: dict[str, Any]
+) -> None:
+    """Copy the source's completed step records `step_ids` into `job_id`, with `marker` added to their detail."""
+    if not step_ids:
+        return
+    # cost stays null: the copy spent nothing in this job.
+    columns = [c for c in step_t.c if c.name not in ("id", "job_id", "detail", "cost")]
+    stmt = sa.select(*columns, step_t.c.detail).where(
+        step_t.c.job_id == source_id, step_t.c.step_id.in_(step_ids), step_t.c.status == "completed"
+    )
+    rows = [
+        {**row._asdict(), "job_id": job_id, "detail": {**(row.detail or {}), **marker}}
+        for row in await conn.execute(stmt)
+    ]
+    await conn.execute(step_t.insert(), rows)
+
+
+async def lock_for_start(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    stmt = sa.select(job_t.c.status, job_t.c.pool, job_t.c.workflow_id).where(job_t.c.id == job_id).with_for_update()
+    return (await conn.execute(stmt)).first()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from workflow_service.apikeys.service import Principal
 from workflow_service.core.db import unit_of_work
+from workflow_service.core.secrets import secrets_for
 from workflow_service.deps import (
     CallerDep,
     PrincipalDep,
@@ -15,8 +16,8 @@ from workflow_service.deps import (
     require_admin,
     require_job_reader,
 )
-from workflow_service.jobs import service
-from workflow_service.jobs.schemas import JobCreate, JobEventList, JobPage, JobRead
+from workflow_service.jobs import estimate, lineage, service
+from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
 
@@ -50,6 +51,7 @@ async def _submit(services: Services, workflow: str, version: str, data: JobCrea
         submitted = await service.submit(
             uow, services.plans, services.dispatcher, workflow, version, data, actor=caller.actor,
             max_attempts=services.settings.max_attempts, mode=mode, idempotency_key=key,
+            secrets=secrets_for(services.settings),
         )  # fmt: skip
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     if submitted.replayed:
@@ -95,12 +97,70 @@ async def submit_sync(workflow: str, version: str, data: JobCreate, services: Se
     return job
 
 
+@router.post("/v1/workflows/{workflow}/versions/{version}/estimate", response_model=Estimate,
+             responses=INVOKE_RESPONSES)  # fmt: skip
+async def estimate_job(workflow: str, version: str, data: JobCreate, uow: UowDep, services: ServicesDep,
+                       caller: CallerDep) -> Estimate:  # fmt: skip
+    """Estimate a job's input and output tokens and credits per llm step, without running it (see
+    docs/invocation.md for how)."""
+    return await estimate.estimate(
+        uow.conn, services.plans, workflow, version, data, pricing=services.settings.pricing,
+        secrets=secrets_for(services.settings),
+    )  # fmt: skip
+
+
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
              dependencies=[Depends(require_admin)])  # fmt: skip
 async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
     return await service.cancel(uow, services.notifier, job_id, actor=principal.actor)
+
+
+LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+
+
+def _created(response: Response, job: JobRead) -> JobRead:
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return job
+
+
+@router.post("/v1/jobs/{job_id}/rerun", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
+             dependencies=[Depends(require_admin)])  # fmt: skip
+async def rerun_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep,
+                    response: Response) -> JobRead:  # fmt: skip
+    """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
+    job = await lineage.rerun(uow, services.plans, services.dispatcher, job_id, actor=principal.actor,
+                              max_attempts=services.settings.max_attempts)  # fmt: skip
+    return _created(response, job)
+
+
+@router.post("/v1/jobs/{job_id}/run-from-step", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
+             dependencies=[Depends(require_admin)])  # fmt: skip
+async def run_job_from_step(job_id: str, data: RunFromStep, uow: UowDep, services: ServicesDep,
+                            principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
+    """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
+    inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
+    job = await lineage.run_from_step(uow, services.plans, services.dispatcher, job_id, data, actor=principal.actor,
+                                      max_attempts=services.settings.max_attempts)  # fmt: skip
+    return _created(response, job)
+
+
+@router.post("/v1/jobs/{job_id}/duplicate", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
+             dependencies=[Depends(require_admin)])  # fmt: skip
+async def duplicate_job(job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep,
+                        principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
+    """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
+    job = await lineage.duplicate(uow, services.plans, services.dispatcher, job_id, data, actor=principal.actor,
+                                  max_attempts=services.settings.max_attempts)  # fmt: skip
+    return _created(response, job)
+
+
+@router.post("/v1/jobs/{job_id}/start", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
+             dependencies=[Depends(require_admin)])  # fmt: skip
+async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
+    """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
+    return await lineage.start(uow, services.dispatcher, job_id, actor=principal.actor)
 
 
 @router.get(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,12 @@ class JobCreate(BaseModel):
     metadata: StorableDict = Field(default_factory=dict, description="Free-form; stored and returned.")
     pool: str = Field(
         "default", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="Only agents serving this pool take the job."
+    )
+    cache: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Reuse the result of an identical earlier job (same version content, inputs, variables and "
+        "environment). `auto`: only when the workflow has llm steps, all at temperature 0, and no steps with "
+        "outside effects (http); `always`: whenever identical; `never`: always compute.",
     )
 
 
@@ -47,6 +53,25 @@ class StepRead(BaseModel):
     detail: dict[str, Any] | None = Field(
         None, description="Model calls: the exact request sent (`request`), the raw `response`, `attempts`."
     )
+    cost: float | None = Field(None, description="Model calls: credits, from WFS_PRICING; null if the model has none.")
+
+
+class JobUsage(BaseModel):
+    """What the job's model calls used (steps copied from another job or a cache hit spent nothing)."""
+
+    input_tokens: int | None = Field(None, description="Summed over the job's steps; null if none reported any.")
+    output_tokens: int | None = None
+    cost: float | None = Field(
+        None, description="Credits summed over the steps; null without model calls or if one has no price."
+    )
+
+
+class JobSource(BaseModel):
+    """The job this one was made from."""
+
+    job_id: uuid.UUID
+    kind: str = Field(description="`rerun`, `run_from_step`, `duplicate` or `cache`.")
+    from_step: str | None = Field(description="run_from_step: the first step this job ran; earlier ones were copied.")
 
 
 class JobSummary(BaseModel):
@@ -63,6 +88,11 @@ class JobSummary(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None = Field(description="Seconds from started_at to finished_at.")
+    source: JobSource | None = Field(
+        None, description="Set when the job is a rerun, run from a step, duplicate or cache hit (or waits for one)."
+    )
+    cache_hit: bool = Field(False, description="Completed from the cached result of `source.job_id`, no model call.")
+    usage: JobUsage = Field(default_factory=JobUsage)
 
 
 class JobRead(JobSummary):
@@ -89,3 +119,50 @@ class JobEventRead(BaseModel):
 
 class JobEventList(BaseModel):
     items: list[JobEventRead]
+
+
+class RunFromStep(BaseModel):
+    """A new job that copies the source's results for the steps before `step` and runs from there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: str = Field(description="A step id of the target version: the first step the new job runs.")
+    variables: StorableDict = Field(default_factory=dict, description="Overrides, merged over the source's.")
+    inputs: StorableDict | None = Field(None, description="Replace the source's inputs (validated like a submission).")
+    version: Annotated[int, Field(ge=1)] | Literal["current"] | None = Field(
+        None, description="Run on another version (a number or `current`) whose steps before `step` are identical."
+    )
+
+
+class JobDuplicate(BaseModel):
+    """A new job with the source's configuration; started now or left `new` until `POST /v1/jobs/{id}/start`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200, description="Defaults to the source's name.")
+    variables: StorableDict = Field(default_factory=dict, description="Overrides, merged over the source's.")
+    start: bool = Field(description="true: pending and queued now; false: `new` until `POST /v1/jobs/{id}/start`.")
+
+
+class StepEstimate(BaseModel):
+    id: str
+    model: str = Field(description="`provider/model` the step is configured with.")
+    input_tokens: int = Field(description="Rendered system + prompt, about 4 characters a token, + message overhead.")
+    output_tokens: int
+    credits: float | None = Field(description="From WFS_PRICING; null if the model has no price.")
+    basis: Literal["history", "max_tokens", "default"] = Field(
+        description="Where output_tokens comes from: the mean over this version's last 20 completed jobs, the "
+        "step's max_tokens, or the default of 256."
+    )
+    approximate: bool = Field(
+        description="The prompt reads earlier steps' outputs (unknown before running; counted as empty)."
+    )
+
+
+class Estimate(BaseModel):
+    """What a job with these inputs would likely use, per llm step and in total."""
+
+    steps: list[StepEstimate]
+    input_tokens: int
+    output_tokens: int
+    credits: float | None = Field(description="Null if any step's model has no price.")

@@ -20,9 +20,11 @@ from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import parse_uuid, uuid7
 from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
+from workflow_service.core.secrets import Secrets
 from workflow_service.deliveries import service as deliveries
-from workflow_service.engine.definition import PlanCache, input_problems
+from workflow_service.engine.definition import Plan, PlanCache, input_problems
 from workflow_service.errors import IdempotencyKeyReused, InvalidInput, JobEnded, NotFound, PushNotConfigured
+from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
     JobCreate,
@@ -30,7 +32,9 @@ from workflow_service.jobs.schemas import (
     JobEventRead,
     JobPage,
     JobRead,
+    JobSource,
     JobSummary,
+    JobUsage,
     StepRead,
 )
 from workflow_service.jobs.states import JobStatus, is_terminal
@@ -53,9 +57,9 @@ def request_hash(version: str, mode: str, data: JobCreate) -> str:
     """What makes two submissions "the same request" for Idempotency-Key: the endpoint (sync, async or
     push: a key first used on async must not silently answer a push that expects a callback), the
     version asked for, and the body."""
-    canonical = orjson.dumps(
-        {"version": version, "mode": mode, "body": data.model_dump(mode="json")}, option=orjson.OPT_SORT_KEYS
-    )
+    # `cache` is left out at its default, so that keys stored before the field existed still match.
+    body = data.model_dump(mode="json", exclude={"cache"} if data.cache == "auto" else None)
+    canonical = orjson.dumps({"version": version, "mode": mode, "body": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 
@@ -71,11 +75,14 @@ async def submit(
     max_attempts: int,
     mode: str = "async",
     idempotency_key: str | None = None,
+    secrets: Secrets | None = None,
 ) -> Submitted:
     """Store a pending job locked to the resolved version; wake a worker once it is committed.
 
     With an Idempotency-Key, the same key and body (for the same caller and workflow) return the job
     the first request made, even under concurrent identical requests; a different body is a 422.
+    A cacheable request identical to a completed job is completed at once from it; one identical to a
+    job in flight waits for it (see jobs/cache.py). `secrets` decrypts secure variables for the cache key.
     """
     target = await workflows.resolve_target(uow.conn, plans, ref, version)
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
@@ -89,16 +96,14 @@ async def submit(
         replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
         if replay is not None:
             return Submitted(replay, True, sync_timeout)
-    problems = input_problems(target.plan, data.inputs)
-    defined = ", ".join(sorted(target.plan.variables)) or "none"
-    problems += [
-        ProblemItem(path=f"$.variables.{name}", message=f"unknown variable {name!r}; the workflow defines: {defined}")
-        for name in sorted(set(data.variables) - set(target.plan.variables))
-    ]
-    if problems:
-        raise InvalidInput(
-            "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
-        )
+    check_submission(target.plan, data.inputs, data.variables)
+    cache_key, source = None, None
+    if cache.cacheable(target.plan, data.cache):
+        cache_key = await cache.key_for(uow.conn, target.workflow_id, target.plan, data.inputs, data.variables,
+                                        secrets or Secrets([]))  # fmt: skip
+    if cache_key is not None:
+        await cache.lock(uow.conn, cache_key)
+        source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
     now = utcnow()
     job_id = uuid7()
     queue_timeout = target.settings.get("queue_timeout_s")
@@ -111,13 +116,20 @@ async def submit(
         "idempotency_key": idempotency_key, "request_hash": digest,
         "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
         "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
+        "cache_key": cache_key,
     }  # fmt: skip
+    if source is not None:
+        values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
     if not await repo.insert_job_fast(uow.conn, values, actor):
         # A concurrent request with the same key won the insert: answer with its job.
         assert idempotency_key is not None
         replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
         assert replay is not None, "the conflicting job must be visible once its insert has won"
         return Submitted(replay, True, sync_timeout)
+    if source is not None and source.completed:
+        won = await cache.complete_from(uow.conn, job_id, source.job_id, on_push_end=create_push_delivery)
+        assert won, "the job was inserted pending in this transaction and the source is completed"
+        return Submitted(await get(uow.conn, str(job_id)), False, sync_timeout)
 
     async def wake() -> None:
         await dispatcher.enqueue(job_id, data.pool, 0)
@@ -129,7 +141,23 @@ async def submit(
         created_at=now, started_at=None, finished_at=None, duration=None, inputs=data.inputs,
         variables=data.variables, metadata=data.metadata, output=None, max_attempts=max_attempts, steps=[],
     )  # fmt: skip
+    if source is not None:  # waits for the identical job in flight
+        job.source = JobSource(job_id=source.job_id, kind=cache.KIND, from_step=None)
     return Submitted(job, False, sync_timeout)
+
+
+def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> None:
+    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines."""
+    problems = input_problems(plan, inputs)
+    defined = ", ".join(sorted(plan.variables)) or "none"
+    problems += [
+        ProblemItem(path=f"$.variables.{name}", message=f"unknown variable {name!r}; the workflow defines: {defined}")
+        for name in sorted(set(variables) - set(plan.variables))
+    ]
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
+        )
 
 
 async def _replay(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str,
@@ -221,6 +249,11 @@ def _summary_fields(row: Any) -> dict[str, Any]:
         "started_at": row.started_at,
         "finished_at": row.finished_at,
         "duration": duration,
+        "source": JobSource(job_id=row.source_job_id, kind=row.source_kind, from_step=row.from_step)
+        if row.source_job_id is not None
+        else None,
+        "cache_hit": row.cache_hit,
+        "usage": JobUsage(input_tokens=row.input_tokens, output_tokens=row.output_tokens, cost=row.cost),
     }
 
 
@@ -230,6 +263,7 @@ def _steps(rows: Sequence[Any]) -> list[StepRead]:
             id=s.step_id, type=s.type, status=s.status, input=s.input, output=s.output, error=s.error,
             attempt=s.attempt, started_at=s.started_at, finished_at=s.finished_at, model=s.model,
             input_tokens=s.input_tokens, output_tokens=s.output_tokens, latency_ms=s.latency_ms, detail=s.detail,
+            cost=s.cost,
         )
         for s in rows
     ]  # fmt: skip

@@ -7,6 +7,7 @@ or log line contains them, and jobs redact them from everything they store or se
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,7 +144,16 @@ async def for_job(conn: AsyncConnection, job_id: uuid.UUID, secrets: Secrets) ->
         .select_from(env_t.join(job_t, job_t.c.workflow_id == env_t.c.workflow_id))
         .where(job_t.c.id == job_id)
     )
-    rows = (await conn.execute(stmt)).all()
+    return _decrypted((await conn.execute(stmt)).all(), secrets)
+
+
+async def for_workflow(conn: AsyncConnection, workflow_id: uuid.UUID, secrets: Secrets) -> JobEnv:
+    """What a new job of the workflow would see as `env` (SecretsError as in for_job)."""
+    stmt = sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == workflow_id)
+    return _decrypted((await conn.execute(stmt)).all(), secrets)
+
+
+def _decrypted(rows: Sequence[Any], secrets: Secrets) -> JobEnv:
     if not rows:
         return NO_ENV
     values: dict[str, str] = {}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workflow_service.engine.steps import http, llm, transform
+from workflow_service.engine.steps import condition, http, llm, transform
 from workflow_service.engine.steps.base import StepType
 
-STEP_TYPES: dict[str, StepType] = {module.STEP.name: module.STEP for module in (transform, http, llm)}
+STEP_TYPES: dict[str, StepType] = {module.STEP.name: module.STEP for module in (transform, http, llm, condition)}
 
 __all__ = ["STEP_TYPES", "StepType"]

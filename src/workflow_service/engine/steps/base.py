@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class RetryPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(3, ge=1, le=10, description="Tries in all, the first included.")
+    backoff_s: float = Field(1.0, ge=0, le=3600, description="Wait before the second try; doubles after each.")
+    max_backoff_s: float = Field(30.0, ge=0, le=3600)
+
+
+class OnErrorDefault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: Any = Field(description="The output later steps see when this step fails.")
 
 
 class StepConfig(BaseModel):
@@ -21,6 +35,16 @@ class StepConfig(BaseModel):
     )
     type: str
     timeout_s: float | None = Field(None, gt=0, le=86400)
+    needs: list[str] | None = Field(
+        None,
+        description="Steps this one waits for; default: the step before it. Steps whose needs are met run "
+        "concurrently.",
+    )
+    when: str | None = Field(None, min_length=1, description="A Jinja expression; the step is skipped unless true.")
+    retry: RetryPolicy | None = None
+    on_error: Literal["fail", "continue"] | OnErrorDefault = Field(
+        "fail", description="`fail` the job (default), `continue` with output null, or `{default: value}`."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,5 +102,7 @@ class StepType:
     """True when the step has no effect outside the job, so re-running it after a crash is harmless."""
     run: Callable[[StepConfig, dict[str, Any], StepRuntime], Awaitable[Any]]
     """Returns the output, or a StepResult carrying the output and model-call details."""
+    expression_fields: tuple[str, ...] = ()
+    """Template fields written as bare Jinja expressions (`inputs.n > 5`), evaluated to a value."""
     finalize: Callable[[StepConfig, dict[str, Any]], StepConfig] | None = None
     """At validation: complete the config from the definition's top level (raise ValueError to refuse)."""

@@ -1,0 +1,204 @@
+"""Result caching: an identical request is answered from an earlier job instead of calling the model again.
+
+**Key.** sha256 of the canonical JSON of the version's content hash, the inputs, the effective variables
+(the workflow's, overridden by the request's) and a sha256 of the workflow's environment values (secure
+ones decrypted for hashing only; neither they nor their hash alone are stored). Stored in `job.cache_key`
+only when the job is cacheable (`JobCreate.cache`: `auto` needs at least one llm step, every llm step at
+temperature 0, and no step with outside effects such as http; `always`; `never`). Lookups are scoped to
+the workflow.
+
+**Hit.** At submission, when a completed job with the key exists (one that computed its result, not
+itself a hit), the new job is completed at once, in the submitting transaction: it walks the real
+state path pending -> claimed -> running -> validating -> uploading -> completed (actor `cache`, every
+hop an event), gets the source's output and step records (each marked `detail.cached_from`, cost 0),
+`cache_hit: true`, `source: {kind: cache}` and zero usage. No worker, no model call.
+
+**Compute once.** Submissions with the same key are serialised by a transaction-scoped advisory lock
+(PostgreSQL). When an identical job is still in flight, the new job is stored `pending` with
+`source: {kind: cache}` pointing at it (a follower). Workers check a job before claiming it (`gate`):
+a follower whose source is still in flight is left pending (not claimed, no worker slot held); when the
+source completes, its worker completes the followers from it; if a follower is picked up after its
+source completed (reconciler re-enqueue, a lost follow-up), it completes from it then. If the source
+fails or is canceled, followers compute for themselves once the reconciler re-enqueues them (within
+WFS_REQUEUE_AFTER_S). The embedded SQLite mode has no advisory lock: there, identical requests that
+arrive together may both compute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.secrets import Secrets, SecretsError
+from workflow_service.engine.definition import Plan
+from workflow_service.engine.steps.llm import LlmConfig
+from workflow_service.jobs import repository as repo
+from workflow_service.jobs.repository import job_t, step_t
+from workflow_service.jobs.states import JobStatus
+from workflow_service.workflows import env as workflow_env
+
+S = JobStatus
+ACTOR = "cache"
+KIND = "cache"
+IN_FLIGHT = (S.PENDING.value, S.CLAIMED.value, S.RUNNING.value, S.VALIDATING.value, S.UPLOADING.value)
+HIT_PATH = [S.PENDING, S.CLAIMED, S.RUNNING, S.VALIDATING, S.UPLOADING, S.COMPLETED]
+
+EndHook = Callable[[AsyncConnection, uuid.UUID], Awaitable[None]]
+
+
+def cacheable(plan: Plan, mode: str) -> bool:
+    """Whether a job of this plan with `cache: mode` may be answered from (and stored in) the cache."""
+    if mode != "auto":
+        return mode == "always"
+    llm = [p.config for p in plan.steps if isinstance(p.config, LlmConfig)]
+    deterministic = all(c.model is not None and c.model.temperature == 0 for c in llm)
+    no_effects = all(p.kind.pure or isinstance(p.config, LlmConfig) for p in plan.steps)
+    return bool(llm) and deterministic and no_effects
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def key_of(plan: Plan, inputs: Mapping[str, Any], variables: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The cache key of a request (see the module docstring)."""
+    return _digest(
+        {"content_hash": plan.content_hash, "inputs": inputs, "variables": {**plan.variables, **variables},
+         "env": _digest(env)}
+    )  # fmt: skip
+
+
+async def key_for(conn: AsyncConnection, workflow_id: uuid.UUID, plan: Plan, inputs: Mapping[str, Any],
+                  variables: Mapping[str, Any], secrets: Secrets) -> str | None:  # fmt: skip
+    """The key with the workflow's current environment; None when a secure value cannot be decrypted
+    (such a job fails before running anyway, so it is not cached)."""
+    try:
+        env = await workflow_env.for_workflow(conn, workflow_id, secrets)
+    except SecretsError:
+        return None
+    return key_of(plan, inputs, variables, env.values)
+
+
+async def lock(conn: AsyncConnection, key: str) -> None:
+    """Serialise submissions with this key until the transaction ends (PostgreSQL only)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(int(key[:15], 16))))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    job_id: uuid.UUID
+    completed: bool
+
+
+async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -> Source | None:
+    """The newest completed job that computed this key's result, else the in-flight job computing it."""
+    same = [job_t.c.workflow_id == workflow_id, job_t.c.cache_key == key]
+    done = (
+        await conn.execute(
+            sa.select(job_t.c.id)
+            .where(*same, job_t.c.status == S.COMPLETED.value, job_t.c.cache_hit.is_(False))
+            .order_by(job_t.c.id.desc())
+            .limit(1)
+        )
+    ).scalar()
+    if done is not None:
+        return Source(done, True)
+    not_a_waiting_follower = sa.or_(
+        job_t.c.source_kind.is_(None), job_t.c.source_kind != KIND, job_t.c.status != S.PENDING.value
+    )
+    running = (
+        await conn.execute(
+            sa.select(job_t.c.id)
+            .where(*same, job_t.c.status.in_(IN_FLIGHT), not_a_waiting_follower)
+            .order_by(job_t.c.id)
+            .limit(1)
+        )
+    ).scalar()
+    return Source(running, False) if running is not None else None
+
+
+async def complete_from(conn: AsyncConnection, job_id: uuid.UUID, source_id: uuid.UUID, *,
+                        on_push_end: EndHook | None = None) -> bool:  # fmt: skip
+    """Complete the pending job `job_id` from the completed job `source_id` (see the module docstring).
+
+    False when the source is not completed or the job is no longer pending (someone else moved it).
+    """
+    output = (
+        await conn.execute(
+            sa.select(job_t.c.output).where(job_t.c.id == source_id, job_t.c.status == S.COMPLETED.value)
+        )
+    ).first()
+    if output is None:
+        return False
+    now = utcnow()
+    won = await repo.transition(
+        conn, job_id, HIT_PATH, actor=ACTOR, reason=f"cache hit: the result of job {source_id}",
+        at=[now] * (len(HIT_PATH) - 1), returning=(job_t.c.mode,),
+        values={"output": output.output, "error": None, "started_at": now, "finished_at": now,
+                "lease_expires_at": None, "cache_hit": True, "source_job_id": source_id, "source_kind": KIND,
+                "input_tokens": 0, "output_tokens": 0, "cost": 0.0},
+    )  # fmt: skip
+    if won is None:
+        return False
+    columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
+    rows = [
+        {**row._asdict(), "job_id": job_id, "cost": 0.0 if row.model is not None else None,
+         "detail": {**(row.detail or {}), "cached_from": str(source_id)}}
+        for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
+    ]  # fmt: skip
+    if rows:
+        await conn.execute(step_t.insert(), rows)
+    if won.mode == "push" and on_push_end is not None:
+        await on_push_end(conn, job_id)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a worker does with a job it was asked to run."""
+
+    action: Literal["claim", "wait", "completed", "lost"]
+    cache_key: str | None = None
+
+
+async def gate(conn: AsyncConnection, job_id: uuid.UUID, on_push_end: EndHook | None = None) -> Gate:
+    """Before claiming: a follower waits for its in-flight source (left pending), or is completed from it
+    when it has completed; everything else is claimed as usual."""
+    source = job_t.alias("cache_source")
+    row = (
+        await conn.execute(
+            sa.select(job_t.c.status, job_t.c.cache_key, job_t.c.source_job_id, source.c.status.label("source_status"))
+            .select_from(
+                job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == KIND))
+            )
+            .where(job_t.c.id == job_id)
+        )
+    ).first()
+    if row is None or row.source_status is None or row.status != S.PENDING.value:
+        return Gate("claim", row.cache_key if row is not None else None)
+    if row.source_status in IN_FLIGHT:
+        return Gate("wait", row.cache_key)
+    if row.source_status == S.COMPLETED.value:
+        won = await complete_from(conn, job_id, row.source_job_id, on_push_end=on_push_end)
+        return Gate("completed" if won else "lost", row.cache_key)
+    return Gate("claim", row.cache_key)  # the source failed or was canceled: compute
+
+
+async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID) -> list[uuid.UUID]:
+    """Jobs waiting for `source_id`'s result (locked; ones another transaction holds are skipped)."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(job_t.c.source_job_id == source_id, job_t.c.source_kind == KIND, job_t.c.status == S.PENDING.value)
+        .order_by(job_t.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.id for row in await conn.execute(stmt)]
