@@ -33,6 +33,7 @@ from workflow_service.problems import (
     problem_response,
     problem_responses,
 )
+from workflow_service.tools.router import router as tools_router
 from workflow_service.worker.runtime import AgentRuntime
 from workflow_service.workflows.router import router as workflows_router
 
@@ -187,6 +188,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)
     v1.include_router(agents_router, **admin_only)
+    v1.include_router(tools_router, **admin_only)
     app.include_router(v1)
     install_openapi_problems(app)
     return app

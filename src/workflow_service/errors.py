@@ -36,6 +36,12 @@ class InvalidInput(ServiceError):
     status, code, title = 422, "invalid_input", "The request is not valid"
 
 
+class GuardrailBlocked(ServiceError):
+    """A `block` input guardrail matched; `errors` name the scanner and the path (never the matched text)."""
+
+    status, code, title = 422, "guardrail_blocked", "A guardrail blocked the inputs"
+
+
 class Unauthorized(ServiceError):
     status, code, title = 401, "unauthorized", "Missing or invalid credentials"
 

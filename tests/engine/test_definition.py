@@ -17,6 +17,7 @@ from workflow_service.engine.definition import (
     content_hash,
     input_problems,
 )
+from workflow_service.engine.steps import STEP_TYPES
 from workflow_service.problems import ProblemItem, json_path
 
 VALID: dict[str, Any] = {
@@ -154,7 +155,7 @@ def test_an_unknown_step_type_is_named_with_the_known_types() -> None:
     problem = only_problem({"steps": [{"id": "a", "type": "teleport"}]})
     assert problem.path == "$.steps[0].type"
     assert "'teleport'" in problem.message
-    assert "http, llm, transform" in problem.message
+    assert f"known types: {', '.join(sorted(STEP_TYPES))}" in problem.message
 
 
 def test_a_missing_step_type_is_a_problem_at_type() -> None:

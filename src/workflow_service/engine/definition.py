@@ -6,6 +6,7 @@ configs, their compiled templates, and the input/output JSON Schema validators.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -16,8 +17,16 @@ import orjson
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workflow_service.engine.guardrails import (
+    NO_GUARDRAILS,
+    Guardrails,
+    GuardrailsSpec,
+    ScannerChain,
+    compile_guardrails,
+    guardrail_problems,
+)
 from workflow_service.engine.steps import STEP_TYPES, StepType
-from workflow_service.engine.steps.base import StepConfig
+from workflow_service.engine.steps.base import StepConfig, StepConfigProblems
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.steps.llm import ModelSpec
 from workflow_service.engine.templates import CompiledValue, TemplateError, compile_expression
@@ -39,6 +48,7 @@ class DefinitionModel(BaseModel):
     steps: list[dict[str, Any]] = Field(min_length=1)
     output: Any = None
     model: ModelSpec | None = Field(None, description="The default model of `llm` steps.")
+    guardrails: GuardrailsSpec | None = Field(None, description="Scanners on job inputs and `llm` answers.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,8 @@ class PlannedStep:
     needs: tuple[str, ...] = ()
     """The steps this one waits for: its `needs`, else the step before it (or the condition naming it)."""
     when: CompiledValue | None = None
+    output_guardrails: ScannerChain | None = None
+    """`llm` steps: the plan's `llm_outputs` scanners, which the executor applies to the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,7 @@ class Plan:
     output: CompiledValue | None
     input_validator: Draft202012Validator
     output_validator: Draft202012Validator | None
+    guardrails: Guardrails = NO_GUARDRAILS
 
 
 def content_hash(definition: dict[str, Any]) -> str:
@@ -104,13 +117,20 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
             check_refs="steps" not in bad,
             defaults={"model": raw["model"]} if "model" not in bad and isinstance(raw.get("model"), dict) else {},
         )
+        if isinstance(raw.get("guardrails"), dict):
+            more += guardrail_problems(raw["guardrails"])
         return None, _problems_from_pydantic(exc, ()) + more
     steps, output, problems = _check_parts(
         model.input_schema, model.output_schema, model.steps, model.output,
         defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
     )  # fmt: skip
+    guardrails, guard_problems = compile_guardrails(model.guardrails)
+    problems += guard_problems
     if problems:
         return None, problems
+    if guardrails.llm_outputs:
+        steps = [dataclasses.replace(s, output_guardrails=guardrails.llm_outputs) if s.kind.name == "llm" else s
+                 for s in steps]  # fmt: skip
     plan = Plan(
         content_hash=content_hash(raw),
         description=model.description,
@@ -120,6 +140,7 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
         output=output,
         input_validator=Draft202012Validator(model.input_schema, format_checker=Draft202012Validator.FORMAT_CHECKER),
         output_validator=(Draft202012Validator(model.output_schema) if model.output_schema is not None else None),
+        guardrails=guardrails,
     )
     return plan, []
 
@@ -194,6 +215,9 @@ def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list
         if kind.finalize is not None:
             try:
                 config = kind.finalize(config, defaults)
+            except StepConfigProblems as exc:
+                problems += [ProblemItem(path=json_path(("steps", i, *loc)), message=msg) for loc, msg in exc.problems]
+                continue
             except (ValueError, ValidationError) as exc:
                 message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 problems.append(ProblemItem(path=f"{where}.model", message=message))

@@ -14,7 +14,8 @@ import orjson
 
 from workflow_service.core.clock import utcnow
 from workflow_service.engine.definition import Plan, PlannedStep
-from workflow_service.engine.steps.base import ModelSettings, StepFailure, StepResult, StepRuntime
+from workflow_service.engine.guardrails import GUARDRAIL_BLOCKED, guard_answer
+from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFailure, StepResult, StepRuntime
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.templates import TemplateError
 
@@ -108,6 +109,7 @@ class Tools:
     max_response_bytes: int
     default_timeout_s: float
     models: ModelSettings
+    children: ChildJobs | None = None
 
 
 async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
@@ -244,7 +246,7 @@ async def _run_step(
         runtime = StepRuntime(
             job_id=run.job_id, step_id=sid, attempt=run.attempt, http=tools.http,
             max_response_bytes=tools.max_response_bytes, default_timeout_s=tools.default_timeout_s, env=run.env,
-            models=tools.models,
+            models=tools.models, children=tools.children,
         )  # fmt: skip
         timeout = planned.config.timeout_s
         async with asyncio.timeout(timeout):
@@ -254,6 +256,10 @@ async def _run_step(
                 output.model, output.input_tokens, output.output_tokens)  # fmt: skip
             record.latency_ms, record.detail = output.latency_ms, _json_safe(output.detail)
             output = output.output
+        if planned.kind.name == "llm" and planned.output_guardrails:
+            output, record.detail, blocked = guard_answer(planned.output_guardrails, output, record.detail)
+            if blocked is not None:
+                raise blocked
         record.output = _json_safe(output)
         record.status = "completed"
         return None
@@ -263,6 +269,9 @@ async def _run_step(
     except StepFailure as exc:
         message, code = exc.message, exc.code
         record.output = exc.output
+        if planned.kind.name == "llm" and planned.output_guardrails and code != GUARDRAIL_BLOCKED:
+            # A refused answer (not JSON, not its schema) is kept in the output and message: mask it.
+            message, record.output = planned.output_guardrails.mask((message, exc.output))
     except TimeoutError:
         message, code = f"step {sid} did not finish within {planned.config.timeout_s} s", "step_timeout"
     record.status = "failed"

@@ -89,13 +89,13 @@ async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: s
                    pricing: Mapping[str, Price], secrets: Secrets) -> Estimate:  # fmt: skip
     """Estimated tokens and credits of a job with these inputs; 422 on inputs a submission would refuse."""
     target = await workflows.resolve_target(conn, plans, ref, version)
-    jobs.check_submission(target.plan, data.inputs, data.variables)
+    inputs = jobs.check_submission(target.plan, data.inputs, data.variables)  # as the job would see them
     try:
         env = (await workflow_env.for_workflow(conn, target.workflow_id, secrets)).values
         env_known = True
     except SecretsError:
         env, env_known = {}, False
-    ctx = {"inputs": data.inputs, "vars": {**target.plan.variables, **data.variables}, "env": env,
+    ctx = {"inputs": inputs, "vars": {**target.plan.variables, **data.variables}, "env": env,
            "steps": jinja2.ChainableUndefined(name="steps")}  # fmt: skip
     history = await _history(conn, target.workflow_id, target.version_id)
     steps: list[StepEstimate] = []

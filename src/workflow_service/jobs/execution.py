@@ -23,12 +23,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
+from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
 from workflow_service.jobs import cache, usage
 from workflow_service.jobs import repository as repo
+from workflow_service.jobs.children import ChildRunner
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
 from workflow_service.problems import json_path
@@ -87,6 +89,7 @@ class JobRunner:
         pools: tuple[str, ...],
         notifier: Notifier | None = None,
         on_push_end: EndHook | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.engine, self.settings, self.plans, self.http = engine, settings, plans, http
         self.agent_id, self.pools = agent_id, pools
@@ -101,6 +104,7 @@ class JobRunner:
             max_response_bytes=settings.http_max_response_bytes,
             default_timeout_s=settings.http_default_timeout_s,
             models=settings.model_settings,
+            children=ChildRunner(engine, settings, plans, dispatcher, self.notifier) if dispatcher else None,
         )
         self._canceled: set[uuid.UUID] = set()
 

@@ -58,7 +58,7 @@ async def _create(
     from_step: str | None = None,
     copy: list[str] | None = None,
 ) -> JobRead:
-    jobs.check_submission(target.plan, inputs, variables)
+    inputs = jobs.check_submission(target.plan, inputs, variables)
     now = utcnow()
     job_id = uuid7()
     queue_timeout = target.settings.get("queue_timeout_s")

@@ -25,9 +25,10 @@ _INSERT_JOB = """
 WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
                    attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
-                   deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key)
+                   deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key, parent_job_id,
+                   parent_step)
   VALUES ($1, $2, $3, $4, $5, $19, $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
-          $17, $18, $20, $21, $22, $23)
+          $17, $18, $20, $21, $22, $23, $24, $25)
   ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, created_at, status
 )
@@ -105,7 +106,7 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
         _json(values["metadata"]), values["max_attempts"], values["created_at"], actor, values["caller"],
         values["mode"], values.get("idempotency_key"), values.get("request_hash"), values.get("deadline_at"),
         values.get("queue_deadline_at"), values["status"], values.get("source_job_id"), values.get("source_kind"),
-        values.get("from_step"), values.get("cache_key"),
+        values.get("from_step"), values.get("cache_key"), values.get("parent_job_id"), values.get("parent_step"),
     )  # fmt: skip
     return inserted is not None
 

@@ -21,12 +21,13 @@ from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import JobStatus, check_path
-from workflow_service.models import Job, JobEvent, JobStep, Workflow
+from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowVersion
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 event_t: sa.Table = JobEvent.__table__  # type: ignore[assignment]
 step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 
 
 def _events(
@@ -127,12 +128,20 @@ SUMMARY_COLUMNS = (
 )  # fmt: skip
 JOB_COLUMNS = (
     *SUMMARY_COLUMNS, job_t.c.inputs, job_t.c.variables, job_t.c.metadata, job_t.c.output, job_t.c.max_attempts,
+    job_t.c.parent_job_id, job_t.c.parent_step,
 )  # fmt: skip
 _FROM = job_t.join(workflow_t, workflow_t.c.id == job_t.c.workflow_id)
 
 
 async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
-    return (await conn.execute(sa.select(*JOB_COLUMNS).select_from(_FROM).where(job_t.c.id == job_id))).first()
+    """The job, with its version's default variables (to show the effective ones)."""
+    defaults = version_t.c.definition["variables"].label("default_variables")
+    stmt = (
+        sa.select(*JOB_COLUMNS, defaults)
+        .select_from(_FROM.join(version_t, version_t.c.id == job_t.c.version_id))
+        .where(job_t.c.id == job_id)
+    )
+    return (await conn.execute(stmt)).first()
 
 
 async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:

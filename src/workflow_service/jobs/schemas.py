@@ -95,9 +95,19 @@ class JobSummary(BaseModel):
     usage: JobUsage = Field(default_factory=JobUsage)
 
 
+class JobParent(BaseModel):
+    job_id: uuid.UUID
+    step: str = Field(description="The parent's `workflow` step that started this job.")
+
+
 class JobRead(JobSummary):
     inputs: dict[str, Any]
-    variables: dict[str, Any]
+    variables: dict[str, Any] = Field(description="The variables this job was submitted with (its overrides).")
+    effective_variables: dict[str, Any] = Field(
+        default_factory=dict, description="The workflow's variables with this job's overrides applied."
+    )
+    overridden_variables: list[str] = Field(default_factory=list, description="Which variables the job overrode.")
+    parent: JobParent | None = Field(None, description="For a sub-workflow's job: the job and step that started it.")
     metadata: dict[str, Any]
     output: Any
     max_attempts: int

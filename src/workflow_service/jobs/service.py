@@ -23,7 +23,14 @@ from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
 from workflow_service.deliveries import service as deliveries
 from workflow_service.engine.definition import Plan, PlanCache, input_problems
-from workflow_service.errors import IdempotencyKeyReused, InvalidInput, JobEnded, NotFound, PushNotConfigured
+from workflow_service.errors import (
+    GuardrailBlocked,
+    IdempotencyKeyReused,
+    InvalidInput,
+    JobEnded,
+    NotFound,
+    PushNotConfigured,
+)
 from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
@@ -31,6 +38,7 @@ from workflow_service.jobs.schemas import (
     JobEventList,
     JobEventRead,
     JobPage,
+    JobParent,
     JobRead,
     JobSource,
     JobSummary,
@@ -76,6 +84,7 @@ async def submit(
     mode: str = "async",
     idempotency_key: str | None = None,
     secrets: Secrets | None = None,
+    parent: tuple[uuid.UUID, str] | None = None,
 ) -> Submitted:
     """Store a pending job locked to the resolved version; wake a worker once it is committed.
 
@@ -96,7 +105,8 @@ async def submit(
         replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
         if replay is not None:
             return Submitted(replay, True, sync_timeout)
-    check_submission(target.plan, data.inputs, data.variables)
+    # From here on `data.inputs` are what the job stores and sees: with the input guardrails' redactions.
+    data = data.model_copy(update={"inputs": check_submission(target.plan, data.inputs, data.variables)})
     cache_key, source = None, None
     if cache.cacheable(target.plan, data.cache):
         cache_key = await cache.key_for(uow.conn, target.workflow_id, target.plan, data.inputs, data.variables,
@@ -117,6 +127,7 @@ async def submit(
         "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
         "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
         "cache_key": cache_key,
+        "parent_job_id": parent[0] if parent else None, "parent_step": parent[1] if parent else None,
     }  # fmt: skip
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
@@ -146,8 +157,10 @@ async def submit(
     return Submitted(job, False, sync_timeout)
 
 
-def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> None:
-    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines."""
+def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines,
+    and no `block` input guardrail matches (422 `guardrail_blocked`). Returns the inputs to store: with the
+    `redact` input guardrails applied (the schema is checked on the inputs as sent)."""
     problems = input_problems(plan, inputs)
     defined = ", ".join(sorted(plan.variables)) or "none"
     problems += [
@@ -158,6 +171,16 @@ def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, An
         raise InvalidInput(
             "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
         )
+    if not plan.guardrails.inputs:
+        return inputs
+    scan = plan.guardrails.inputs.scan(inputs, ("inputs",))
+    if scan.blocked:
+        raise GuardrailBlocked(
+            "; ".join(f"{b.path}: {b.message}" for b in scan.blocked[:5]),
+            errors=[{"path": b.path, "message": b.message} for b in scan.blocked],
+        )
+    redacted: dict[str, Any] = scan.value
+    return redacted
 
 
 async def _replay(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str,
@@ -275,10 +298,14 @@ async def get(conn: AsyncConnection, job_id: str) -> JobRead:
     if row is None:
         raise NotFound(f"job {job_id!r} does not exist")
     steps = await repo.get_steps(conn, row.id)
+    parent = JobParent(job_id=row.parent_job_id, step=row.parent_step) if row.parent_job_id else None
     return JobRead(
         **_summary_fields(row),
         inputs=row.inputs,
         variables=row.variables,
+        effective_variables={**(row.default_variables or {}), **row.variables},
+        overridden_variables=sorted(row.variables),
+        parent=parent,
         metadata=row.metadata,
         output=row.output,
         max_attempts=row.max_attempts,

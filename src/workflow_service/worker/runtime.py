@@ -55,7 +55,7 @@ class AgentRuntime:
         self.agent_id = await agents.register(self.engine, self.pools, self.name)
         self._runner = JobRunner(
             self.engine, self.settings, self.plans, self.http, self.agent_id, self.pools, notifier=self.notifier,
-            on_push_end=self._push_ended,
+            on_push_end=self._push_ended, dispatcher=self.dispatcher,
         )  # fmt: skip
         self.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [

@@ -16,6 +16,7 @@ from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
 from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound
+from workflow_service.problems import ProblemItem
 from workflow_service.workflows import repository as repo
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.schemas import (
@@ -41,8 +42,34 @@ def endpoints(base_url: str, slug: str, version: int | str) -> Endpoints:
     return Endpoints(async_=f"{base_url}/v1/workflows/{slug}/versions/{version}/async")
 
 
-def _read(row: Any, base_url: str) -> WorkflowRead:
-    _, problems = compile_definition(row.draft)
+async def definition_problems(conn: AsyncConnection, row: Any) -> tuple[Plan | None, list[ProblemItem]]:
+    """compile_definition, plus what needs the database: every `workflow` step must name a deployed
+    workflow (a draft cannot run) other than this one, and a deployed version if it names one."""
+    plan, problems = compile_definition(row.draft)
+    raw_steps = row.draft.get("steps") if isinstance(row.draft, dict) else None
+    for i, step in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+        if not (isinstance(step, dict) and step.get("type") == "workflow" and isinstance(step.get("workflow"), str)):
+            continue
+        where, target = f"$.steps[{i}].workflow", step["workflow"]
+        if target in (row.slug, str(row.id)):
+            problems.append(ProblemItem(path=where, message="a workflow cannot run itself as a step"))
+            continue
+        found = await repo.get(conn, target)
+        if found is None:
+            problems.append(ProblemItem(path=where, message=f"there is no workflow {target!r}"))
+        elif found.current_version is None:
+            problems.append(ProblemItem(path=where, message=f"workflow {target!r} has never been deployed; "
+                                        "a draft cannot be run"))  # fmt: skip
+        elif str(step.get("version", "current")).isdigit():
+            number = int(step["version"])
+            if await repo.get_version(conn, found.id, number) is None:
+                problems.append(ProblemItem(path=f"$.steps[{i}].version",
+                                            message=f"workflow {target!r} has no version {number}"))  # fmt: skip
+    return (plan if not problems else None), problems
+
+
+async def _read(conn: AsyncConnection, row: Any, base_url: str) -> WorkflowRead:
+    _, problems = await definition_problems(conn, row)
     eps = endpoints(base_url, row.slug, row.current_version) if row.current_version else None
     return WorkflowRead(
         id=row.id,
@@ -86,12 +113,12 @@ async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str) -> 
             await repo.insert(conn, values)
     except sa.exc.IntegrityError as exc:
         raise Conflict(f"a workflow with slug {slug!r} already exists", slug=slug) from exc
-    return _read(await _get(conn, str(values["id"])), base_url)
+    return await _read(conn, await _get(conn, str(values["id"])), base_url)
 
 
 async def get(conn: AsyncConnection, ref: str, base_url: str) -> WorkflowRead:
     """One workflow with its draft and the draft's problems."""
-    return _read(await _get(conn, ref), base_url)
+    return await _read(conn, await _get(conn, ref), base_url)
 
 
 async def list_page(conn: AsyncConnection, cursor: str | None, limit: int) -> WorkflowPage:
@@ -105,20 +132,20 @@ async def update_draft(conn: AsyncConnection, ref: str, definition: dict[str, An
     """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed."""
     row = await _get(conn, ref, for_update=True)
     await repo.update(conn, row.id, {"draft": definition, "updated_at": utcnow()})
-    return _read(await _get(conn, str(row.id)), base_url)
+    return await _read(conn, await _get(conn, str(row.id)), base_url)
 
 
 async def validate(conn: AsyncConnection, ref: str) -> ValidationReport:
     """Check the draft without deploying it."""
     row = await _get(conn, ref)
-    _, problems = compile_definition(row.draft)
+    _, problems = await definition_problems(conn, row)
     return ValidationReport(valid=not problems, problems=problems)
 
 
 async def deploy(conn: AsyncConnection, ref: str, base_url: str) -> VersionRead:
     """Freeze the draft as the next version and point `current` at it."""
     row = await _get(conn, ref, for_update=True)
-    plan, problems = compile_definition(row.draft)
+    plan, problems = await definition_problems(conn, row)
     if plan is None:
         raise InvalidDefinition(
             f"the draft has {len(problems)} problem(s) and cannot be deployed",

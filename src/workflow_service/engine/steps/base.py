@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +58,13 @@ class ModelSettings:
     backoff_s: float = 0.5
 
 
+class ChildJobs(Protocol):
+    """Runs another deployed workflow as a child job of the running one (the `workflow` step)."""
+
+    async def run(self, parent_job_id: str, step_id: str, workflow: str, version: str,
+                  inputs: dict[str, Any]) -> StepResult: ...  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class StepRuntime:
     """What a running step may use: the job identity (for idempotency keys), the guarded client, the
@@ -71,6 +78,7 @@ class StepRuntime:
     default_timeout_s: float
     env: Mapping[str, Any] = field(default_factory=dict)
     models: ModelSettings = field(default_factory=ModelSettings)
+    children: ChildJobs | None = None
 
 
 @dataclass(slots=True)
@@ -106,3 +114,12 @@ class StepType:
     """Template fields written as bare Jinja expressions (`inputs.n > 5`), evaluated to a value."""
     finalize: Callable[[StepConfig, dict[str, Any]], StepConfig] | None = None
     """At validation: complete the config from the definition's top level (raise ValueError to refuse)."""
+
+
+class StepConfigProblems(ValueError):
+    """Raised by `finalize` to refuse a step with problems at paths inside it: `(("tool",), "unknown tool")`
+    is reported at `$.steps[i].tool`, `(("args", "size"), ...)` at `$.steps[i].args.size`."""
+
+    def __init__(self, problems: list[tuple[tuple[int | str, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems

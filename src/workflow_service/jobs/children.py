@@ -1,0 +1,81 @@
+"""Child jobs for the `workflow` step: start (or find again) the child, wait for it, return its output."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from workflow_service.config import Settings
+from workflow_service.core.db import unit_of_work
+from workflow_service.core.dispatch import Dispatcher
+from workflow_service.core.notify import Notifier
+from workflow_service.engine.definition import PlanCache
+from workflow_service.engine.steps.base import StepFailure, StepResult
+from workflow_service.errors import ServiceError
+from workflow_service.jobs import service as jobs
+from workflow_service.jobs.repository import job_t
+from workflow_service.jobs.schemas import JobCreate
+from workflow_service.jobs.states import is_terminal
+
+MAX_DEPTH = 5
+"""How deep sub-workflows may nest (a workflow calling itself through others stops here)."""
+
+
+class ChildRunner:
+    def __init__(self, engine: AsyncEngine, settings: Settings, plans: PlanCache, dispatcher: Dispatcher,
+                 notifier: Notifier) -> None:  # fmt: skip
+        self.engine, self.settings, self.plans, self.dispatcher, self.notifier = (
+            engine, settings, plans, dispatcher, notifier)  # fmt: skip
+
+    async def _lineage(self, parent_id: uuid.UUID, step_id: str) -> tuple[Any, uuid.UUID | None, int]:
+        """The parent's row, the child already started for this step (a retried parent), and the depth."""
+        async with self.engine.connect() as conn:
+            parent = (
+                await conn.execute(
+                    sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id).where(job_t.c.id == parent_id)
+                )
+            ).one()
+            existing = (
+                await conn.execute(
+                    sa.select(job_t.c.id)
+                    .where(job_t.c.parent_job_id == parent_id, job_t.c.parent_step == step_id)
+                    .order_by(job_t.c.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            depth, ancestor = 1, parent.parent_job_id
+            while ancestor is not None and depth <= MAX_DEPTH:
+                ancestor = (
+                    await conn.execute(sa.select(job_t.c.parent_job_id).where(job_t.c.id == ancestor))
+                ).scalar_one_or_none()
+                depth += 1
+        return parent, existing, depth
+
+    async def run(self, parent_job_id: str, step_id: str, workflow: str, version: str,
+                  inputs: dict[str, Any]) -> StepResult:  # fmt: skip
+        parent_id = uuid.UUID(parent_job_id)
+        parent, child_id, depth = await self._lineage(parent_id, step_id)
+        if child_id is None:
+            if depth > MAX_DEPTH:
+                raise StepFailure("workflow_too_deep", f"sub-workflows nest at most {MAX_DEPTH} deep")
+            try:
+                async with unit_of_work(self.engine) as uow:
+                    submitted = await jobs.submit(
+                        uow, self.plans, self.dispatcher, workflow, version, JobCreate(inputs=inputs, pool=parent.pool),
+                        actor=parent.caller, max_attempts=self.settings.max_attempts, parent=(parent_id, step_id),
+                    )  # fmt: skip
+            except ServiceError as exc:
+                raise StepFailure("workflow_error", f"cannot start workflow {workflow!r}: {exc.detail}") from exc
+            child_id = submitted.job.id
+        while True:  # the step's and the job's timeouts bound this wait
+            child = await jobs.wait_for_end(self.engine, self.notifier, child_id, wait_s=60)
+            if is_terminal(child.status):
+                break
+        detail = {"child_job_id": str(child_id), "workflow": child.workflow.slug, "version": child.version}
+        if child.status == "completed":
+            return StepResult(output=child.output, detail=detail)
+        reason = f": {child.error.code}: {child.error.message}" if child.error else ""
+        raise StepFailure("child_failed", f"child job {child_id} ({child.workflow.slug}) {child.status}{reason}")
