@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -89,33 +90,29 @@ def worker(
     asyncio.run(serve_worker(settings, pools, concurrency or settings.worker_concurrency, name=name))
 
 
-def _dev_token(settings: Settings) -> str:
-    if settings.admin_token is not None:
-        return settings.admin_token.get_secret_value()
-    path = settings.data_dir / "admin_token"
+def _dev_value(settings: Settings, configured: SecretStr | None, filename: str, make: Callable[[], str]) -> str:
+    """The configured value, or one made once and kept in $WFS_DATA_DIR/<filename> (mode 0600)."""
+    if configured is not None:
+        return configured.get_secret_value()
+    path = settings.data_dir / filename
     if path.exists():
         return path.read_text().strip()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    token = "wfs_" + secrets.token_urlsafe(24)
+    value = make()
     path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
+    path.write_text(value + "\n")
+    return value
+
+
+def _dev_token(settings: Settings) -> str:
+    return _dev_value(settings, settings.admin_token, "admin_token", lambda: "wfs_" + secrets.token_urlsafe(24))
 
 
 def _dev_secret_key(settings: Settings) -> str:
-    """WFS_SECRET_KEY, or a key made once and kept in $WFS_DATA_DIR/secret_key (0600) like the admin token."""
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
+    """WFS_SECRET_KEY, or a key made once and kept in $WFS_DATA_DIR/secret_key, like the admin token."""
     from workflow_service.core.secrets import new_key
 
-    path = settings.data_dir / "secret_key"
-    if path.exists():
-        return path.read_text().strip()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    key = new_key()
-    path.touch(mode=0o600)
-    path.write_text(key + "\n")
-    return key
+    return _dev_value(settings, settings.secret_key, "secret_key", new_key)
 
 
 async def _ensure_sample(settings: Settings) -> str:
