@@ -76,6 +76,11 @@ class Plan:
     output_validator: Draft202012Validator | None
     guardrails: Guardrails = NO_GUARDRAILS
 
+    @property
+    def has_model_calls(self) -> bool:
+        """Whether any step calls a model (and so has usage and cost to add up)."""
+        return any(step.kind.name == "llm" for step in self.steps)
+
 
 def content_hash(definition: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()

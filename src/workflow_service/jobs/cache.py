@@ -167,16 +167,15 @@ class Gate:
     """What a worker does with a job it was asked to run."""
 
     action: Literal["claim", "wait", "completed", "lost"]
-    cache_key: str | None = None
 
 
 async def gate(conn: AsyncConnection, job_id: uuid.UUID, on_push_end: EndHook | None = None) -> Gate:
-    """Before claiming: a follower waits for its in-flight source (left pending), or is completed from it
-    when it has completed; everything else is claimed as usual."""
+    """For a job the usual claim refused: a follower waits for its in-flight source (left pending), or is
+    completed from it when it has completed; everything else may be claimed."""
     source = job_t.alias("cache_source")
     row = (
         await conn.execute(
-            sa.select(job_t.c.status, job_t.c.cache_key, job_t.c.source_job_id, source.c.status.label("source_status"))
+            sa.select(job_t.c.status, job_t.c.source_job_id, source.c.status.label("source_status"))
             .select_from(
                 job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == KIND))
             )
@@ -184,13 +183,13 @@ async def gate(conn: AsyncConnection, job_id: uuid.UUID, on_push_end: EndHook | 
         )
     ).first()
     if row is None or row.source_status is None or row.status != S.PENDING.value:
-        return Gate("claim", row.cache_key if row is not None else None)
+        return Gate("claim")
     if row.source_status in IN_FLIGHT:
-        return Gate("wait", row.cache_key)
+        return Gate("wait")
     if row.source_status == S.COMPLETED.value:
         won = await complete_from(conn, job_id, row.source_job_id, on_push_end=on_push_end)
-        return Gate("completed" if won else "lost", row.cache_key)
-    return Gate("claim", row.cache_key)  # the source failed or was canceled: compute
+        return Gate("completed" if won else "lost")
+    return Gate("claim")  # the source failed or was canceled: compute
 
 
 async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID) -> list[uuid.UUID]:

@@ -124,16 +124,20 @@ class JobRunner:
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
-        async with self.engine.begin() as conn:  # a job waiting for an identical one is not claimed
-            gate = await cache.gate(conn, job_id, self.on_push_end)
-        if gate.action != "claim":
-            if gate.action == "completed":
-                await self.notifier.job_ended(job_id)
-            return S.COMPLETED.value if gate.action == "completed" else None
         claim = await self._claim(job_id)
         if claim is None:
-            return None
-        claim.cache_key = gate.cache_key
+            # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
+            # waits for its in-flight source, is completed from it, or computes when the source failed.
+            async with self.engine.begin() as conn:
+                gate = await cache.gate(conn, job_id, self.on_push_end)
+            if gate.action == "completed":
+                await self.notifier.job_ended(job_id)
+                return S.COMPLETED.value
+            if gate.action != "claim":
+                return None
+            claim = await self._claim(job_id, followers=True)
+            if claim is None:
+                return None
         outcome = Outcome()
         remaining, timeout_code, timeout_message = claim.time_left()
         try:
@@ -199,7 +203,7 @@ class JobRunner:
             return
         await execute(claim.plan, claim.run, self.tools, lambda records: self._checkpoint(claim, records), outcome)
 
-    async def _claim(self, job_id: uuid.UUID) -> Claim | None:
+    async def _claim(self, job_id: uuid.UUID, followers: bool = False) -> Claim | None:
         now = utcnow()
         async with self.engine.begin() as conn:
             row = await repo.claim(
@@ -210,6 +214,7 @@ class JobRunner:
                 lease_until=now + self.lease,
                 now=now,
                 actor=self.actor,
+                followers=followers,
             )
             if row is None:
                 return None
@@ -218,7 +223,7 @@ class JobRunner:
             done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
             setup_error = None
             try:
-                job_env = await workflow_env.for_job(conn, job_id, self.secrets)
+                job_env = workflow_env.decrypted(row.env, self.secrets)
             except SecretsError as exc:
                 job_env, setup_error = (
                     workflow_env.NO_ENV,
@@ -229,7 +234,8 @@ class JobRunner:
             done=done,
         )  # fmt: skip
         redact = Redactor(job_env.secure) if job_env.secure else NO_REDACTION
-        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
+        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error,
+                     cache_key=row.cache_key)  # fmt: skip
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
@@ -280,6 +286,7 @@ class JobRunner:
                     won = await repo.finish(
                         conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=path, at=times,
                         output=output, error=error, actor=self.actor, records=records, single_statement=not push,
+                        with_usage=claim.plan.has_model_calls,
                     )  # fmt: skip
                     if won and push:
                         assert self.on_push_end is not None

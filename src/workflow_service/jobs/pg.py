@@ -43,12 +43,18 @@ WITH moved AS (
                  started_at = COALESCE(started_at, $4)
   WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
-  RETURNING id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step
+    AND ($9::bool OR source_kind IS DISTINCT FROM 'cache')
+  RETURNING id, workflow_id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step,
+            cache_key
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
 )
-SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step FROM moved
+SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step, cache_key,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('name', e.name, 'value', e.value, 'secure', e.secure)),
+                        '[]'::jsonb)
+        FROM workflow_env e WHERE e.workflow_id = moved.workflow_id) AS env
+FROM moved
 """
 
 _FINISH = """
@@ -62,9 +68,9 @@ WITH records AS (
          CASE WHEN bool_and(u.cost IS NOT NULL) FILTER (WHERE u.model IS NOT NULL)
               THEN round(sum(u.cost)::numeric, 10)::float8 END AS cost
   FROM (SELECT model, input_tokens, output_tokens, cost, detail FROM job_step
-        WHERE job_id = $1 AND step_id NOT IN (SELECT step_id FROM records)
+        WHERE $14::bool AND job_id = $1 AND step_id NOT IN (SELECT step_id FROM records)
         UNION ALL
-        SELECT model, input_tokens, output_tokens, cost, detail FROM records) AS u
+        SELECT model, input_tokens, output_tokens, cost, detail FROM records WHERE $14::bool) AS u
   WHERE u.detail IS NULL OR NOT (u.detail ?| array['copied_from', 'cached_from'])
 ), moved AS (
   UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL,
@@ -120,6 +126,9 @@ class ClaimedRow(NamedTuple):
     mode: str
     deadline_at: datetime | None
     from_step: str | None
+    cache_key: str | None
+    env: list[dict[str, Any]]
+    """The workflow's environment variables as stored ({name, value, secure}), read with the claim."""
 
 
 async def claim(
@@ -131,13 +140,14 @@ async def claim(
     lease_until: datetime,
     now: datetime,
     actor: str,
-) -> Any:
+    followers: bool = False,
+) -> ClaimedRow | None:
     path = [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING]
     check_path(path)
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _CLAIM, job_id, agent_id, lease_until, now, list(pools), actor,
-        [s.value for s in path[:-1]], [s.value for s in path[1:]],
+        [s.value for s in path[:-1]], [s.value for s in path[1:]], followers,
     )  # fmt: skip
     return None if row is None else ClaimedRow(*row)
 
@@ -155,14 +165,17 @@ async def finish(
     actor: str,
     reason: str | None,
     records: Sequence[StepRecord],
+    with_usage: bool = True,
 ) -> bool:
-    """running -> ... -> completed|failed, with events and step records; False if the job is not ours."""
+    """running -> ... -> completed|failed, with events and step records; False if the job is not ours.
+
+    `with_usage` False (a plan without model calls) skips summing the steps' usage: it would be null."""
     check_path(list(path))
     assert path[0] is JobStatus.RUNNING
     steps = [r.as_row() for r in records]
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,
-        [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps),
+        [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps), with_usage,
     )  # fmt: skip
     return row is not None

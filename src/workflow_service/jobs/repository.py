@@ -21,13 +21,14 @@ from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import JobStatus, check_path
-from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowVersion
+from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 event_t: sa.Table = JobEvent.__table__  # type: ignore[assignment]
 step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
+env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
 
 
 def _events(
@@ -287,22 +288,37 @@ async def claim(
     lease_until: datetime,
     now: datetime,
     actor: str,
-) -> AnyRow | None:
-    """pending -> claimed -> running under a lease; returns (attempt, version_id, inputs, variables,
-    started_at, mode, deadline_at, from_step), or None when the job is not pending in one of `pools`."""
+    followers: bool = False,
+) -> pg.ClaimedRow | None:
+    """pending -> claimed -> running under a lease, with what running the job needs (its workflow's env
+    rows included), or None when the job is not pending in one of `pools`.
+
+    A job waiting for an identical one in flight (a cache follower, see jobs/cache.py) is not claimed
+    unless `followers` is true: the runner asks jobs/cache.gate about it first.
+    """
     if _is_postgres(conn):
-        row: AnyRow | None = await pg.claim(
-            conn, job_id, agent_id=agent_id, pools=pools, lease_until=lease_until, now=now, actor=actor
-        )
-        return row
-    return await transition(
+        return await pg.claim(conn, job_id, agent_id=agent_id, pools=pools, lease_until=lease_until, now=now,
+                              actor=actor, followers=followers)  # fmt: skip
+    guards = [job_t.c.pool.in_(pools), sa.or_(job_t.c.queue_deadline_at.is_(None), job_t.c.queue_deadline_at > now)]
+    if not followers:
+        guards.append(sa.or_(job_t.c.source_kind.is_(None), job_t.c.source_kind != "cache"))
+    row = await transition(
         conn, job_id, [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING], actor=actor, at=[now, now],
-        guards=[job_t.c.pool.in_(pools),
-                sa.or_(job_t.c.queue_deadline_at.is_(None), job_t.c.queue_deadline_at > now)],
+        guards=guards,
         values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
                 "started_at": sa.func.coalesce(job_t.c.started_at, now)},
         returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at,
-                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step),
+                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step, job_t.c.cache_key, job_t.c.workflow_id),
+    )  # fmt: skip
+    if row is None:
+        return None
+    env_rows = await conn.execute(
+        sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == row.workflow_id)
+    )
+    return pg.ClaimedRow(
+        attempt=row.attempt, version_id=row.version_id, inputs=row.inputs, variables=row.variables,
+        started_at=row.started_at, mode=row.mode, deadline_at=row.deadline_at, from_step=row.from_step,
+        cache_key=row.cache_key, env=[dict(r._mapping) for r in env_rows],
     )  # fmt: skip
 
 
@@ -319,6 +335,7 @@ async def finish(
     actor: str,
     records: Sequence[StepRecord],
     single_statement: bool = True,
+    with_usage: bool = True,
 ) -> bool:
     """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
 
@@ -340,6 +357,7 @@ async def finish(
             actor=actor,
             reason=reason,
             records=records,
+            with_usage=with_usage,
         )
     values: dict[str, Any] = {"lease_expires_at": None, "finished_at": at[-1], "output": output, "error": error}
     won = await transition(
@@ -355,7 +373,8 @@ async def finish(
     if won is None:
         return False
     await upsert_steps(conn, job_id, records)
-    await update_usage(conn, job_id)
+    if with_usage:
+        await update_usage(conn, job_id)
     return True
 
 

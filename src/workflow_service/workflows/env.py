@@ -7,7 +7,7 @@ or log line contains them, and jobs redact them from everything they store or se
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,36 +136,28 @@ class JobEnv:
 NO_ENV = JobEnv({}, {})
 
 
-async def for_job(conn: AsyncConnection, job_id: uuid.UUID, secrets: Secrets) -> JobEnv:
-    """The variables of the job's workflow, secure ones decrypted (one query; SecretsError when a
-    secure value cannot be decrypted with the configured keys)."""
-    stmt = (
-        sa.select(env_t.c.name, env_t.c.value, env_t.c.secure)
-        .select_from(env_t.join(job_t, job_t.c.workflow_id == env_t.c.workflow_id))
-        .where(job_t.c.id == job_id)
-    )
-    return _decrypted((await conn.execute(stmt)).all(), secrets)
-
-
 async def for_workflow(conn: AsyncConnection, workflow_id: uuid.UUID, secrets: Secrets) -> JobEnv:
-    """What a new job of the workflow would see as `env` (SecretsError as in for_job)."""
+    """What a new job of the workflow would see as `env` (SecretsError as in `decrypted`)."""
     stmt = sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == workflow_id)
-    return _decrypted((await conn.execute(stmt)).all(), secrets)
+    return decrypted([dict(row._mapping) for row in await conn.execute(stmt)], secrets)
 
 
-def _decrypted(rows: Sequence[Any], secrets: Secrets) -> JobEnv:
+def decrypted(rows: Sequence[Mapping[str, Any]], secrets: Secrets) -> JobEnv:
+    """The env a job sees from stored rows ({name, value, secure}); the claim reads them for a job
+    (jobs/repository.claim). SecretsError when a secure value cannot be decrypted."""
     if not rows:
         return NO_ENV
     values: dict[str, str] = {}
     secure: dict[str, str] = {}
     for row in rows:
-        if row.secure:
+        name = row["name"]
+        if row["secure"]:
             try:
-                values[row.name] = secure[row.name] = secrets.decrypt(row.value)
+                values[name] = secure[name] = secrets.decrypt(row["value"])
             except SecretsError as exc:
-                raise SecretsError(f"secure variable {row.name}: {exc}") from None
+                raise SecretsError(f"secure variable {name}: {exc}") from None
         else:
-            values[row.name] = row.value
+            values[name] = row["value"]
     return JobEnv(values, secure)
 
 
