@@ -124,6 +124,46 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
     await uow.run_after_commit()
 
 
+# SQLSTATE classes and codes that mean "the database is not there right now", not "your query is wrong":
+# 08 connection exceptions, 53 insufficient resources, 57P01-57P03 shutdown / crash recovery.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+_UNAVAILABLE_MESSAGES = ("connection is closed", "connection was closed", "database is locked", "shutting down")
+
+
+def is_db_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what it wraps) says the database is unreachable or dropped the connection:
+    an infrastructure error to retry or answer with 503, never a user-visible failure.
+
+    Covers SQLAlchemy's wrapped errors and the raw asyncpg errors the fast paths see on the driver
+    connection, whose classes SQLAlchemy never wrapped."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError | OSError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        module = type(current).__module__
+        if module.startswith("asyncpg") and type(current).__name__ in (
+            "InterfaceError",
+            "ConnectionDoesNotExistError",
+            "ConnectionFailureError",
+        ):
+            return True
+        if isinstance(current, sa.exc.OperationalError | sa.exc.InterfaceError) or module.startswith(
+            ("asyncpg", "sqlite3", "aiosqlite")
+        ):
+            text = str(current).lower()
+            if any(m in text for m in _UNAVAILABLE_MESSAGES):
+                return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
 AnyRow = sa.Row[*tuple[Any, ...]]
 """A result row of any shape (repositories return Core rows, read by attribute)."""
 
