@@ -324,54 +324,59 @@ class Submission:
     key: str
     n: int
     job_id: str | None = None
-    answers: list[str] = field(default_factory=list)  # every attempt: a status code or an exception name
+    answers: list[tuple[float, str]] = field(default_factory=list)  # (when, status code or exception name)
 
 
 async def submit_all(
     client: httpx.AsyncClient, subs: list[Submission], duration_s: float, concurrency: int, retry_s: float
 ) -> None:
-    """Submit every job, the i-th not before i * duration / len(subs) seconds from now."""
-    queue: asyncio.Queue[Submission] = asyncio.Queue()
-    for sub in subs:
-        queue.put_nowait(sub)
+    """Submit every job, the i-th at i * duration / len(subs) seconds from now whatever happened to the
+    earlier ones, each retried with its key for up to `retry_s`: done by duration + retry_s (+ one
+    request timeout). At most `concurrency` requests are in flight."""
     interval = duration_s / max(1, len(subs))
     start = time.monotonic()
     url = f"/v1/workflows/{WORKFLOW}/versions/current/async"
+    in_flight = asyncio.Semaphore(concurrency)
 
     async def one(sub: Submission) -> None:
         body = {"inputs": {"n": sub.n}, "metadata": {"chaos_key": sub.key}, "cache": "never"}
         deadline = time.monotonic() + retry_s
         delay = 0.2
         while True:
-            try:
-                response = await client.post(url, json=body, headers={"Idempotency-Key": sub.key})
-                sub.answers.append(str(response.status_code))
-                if response.is_success:
-                    sub.job_id = str(response.json()["id"])
-                    return
-                if response.status_code < 500 and response.status_code != 429:
-                    return  # a 4xx other than 429 will not change: stop
-            except httpx.HTTPError as exc:
-                sub.answers.append(type(exc).__name__)
+            async with in_flight:
+                try:
+                    response = await client.post(url, json=body, headers={"Idempotency-Key": sub.key})
+                except httpx.HTTPError as exc:
+                    sub.answers.append((time.monotonic(), type(exc).__name__))
+                else:
+                    sub.answers.append((time.monotonic(), str(response.status_code)))
+                    if response.is_success:
+                        sub.job_id = str(response.json()["id"])
+                        return
+                    if response.status_code < 500 and response.status_code != 429:
+                        return  # a 4xx other than 429 will not change: stop
             if time.monotonic() + delay > deadline:
                 return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def client_loop() -> None:
-        while not queue.empty():
-            sub = queue.get_nowait()
-            due = start + sub.n * interval
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            await one(sub)
-
-    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        for i, sub in enumerate(subs):
+            await asyncio.sleep(max(0.0, start + i * interval - time.monotonic()))
+            tasks.append(asyncio.create_task(one(sub)))
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 @dataclass
 class ChaosRecord:
     kills: int = 0
     events: list[str] = field(default_factory=list)
+    api_killed_at: float | None = None
+    db_dropped_at: float | None = None
 
 
 async def chaos(cluster: Cluster, args: argparse.Namespace, record: ChaosRecord, log: Log) -> None:
@@ -406,12 +411,13 @@ async def chaos(cluster: Cluster, args: argparse.Namespace, record: ChaosRecord,
             log("Redis FLUSHALL")
         elif what == "api":
             cluster.kill_api()
-            killed_at = time.monotonic()
+            killed_at = record.api_killed_at = time.monotonic()
             cluster.start_api()
             record.events.append(f"API SIGKILLed and restarted at {at:.0f} s")
             log("API SIGKILLed; restarting")
             pending.append(asyncio.create_task(api_back(killed_at)))
         else:
+            record.db_dropped_at = time.monotonic()
             dropped = await drop_connections(cluster.database)
             record.events.append(f"{dropped} database connections dropped at {at:.0f} s")
             log(f"pg_terminate_backend: {dropped} connections to {cluster.database} dropped")
@@ -477,8 +483,18 @@ async def report(
     client: httpx.AsyncClient, subs: list[Submission], echo: EchoServer, record: ChaosRecord, waited: float
 ) -> int:
     accepted = [s for s in subs if s.job_id is not None]
-    rejected = Counter(s.answers[-1] if s.answers else "never sent" for s in subs if s.job_id is None)
-    answers = Counter(a for s in subs for a in s.answers)
+    rejected = Counter(s.answers[-1][1] if s.answers else "never sent" for s in subs if s.job_id is None)
+    answers = Counter(a for s in subs for _, a in s.answers)
+
+    def after(at: float | None) -> str:
+        """The submission answers after a fault, and how long until the first 2xx."""
+        if at is None:
+            return "-"
+        later = sorted((when, a) for s in subs for when, a in s.answers if when >= at)
+        first_ok = next((when - at for when, a in later if a.startswith("2")), None)
+        return (
+            f"first 2xx after {first_ok:.1f} s" if first_ok is not None else "no 2xx since"
+        ) + f"  [{tally(Counter(a for _, a in later))}]"
 
     sem = asyncio.Semaphore(8)
 
@@ -566,6 +582,8 @@ async def report(
         "job listing": "ok" if listed is not None else "failed",
         "all jobs of the workflow (listing)": len(listed) if listed is not None else "?",
         "submission answers (every attempt)": tally(answers),
+        "submissions after the API kill": after(record.api_killed_at),
+        "submissions after the connection drop": after(record.db_dropped_at),
         "side-effect requests received": echo.requests,
         "workers SIGKILLed": record.kills,
         "settle wait (s)": round(waited, 1),
@@ -573,6 +591,16 @@ async def report(
     print()
     for event in record.events:
         print(f"event: {event}")
+    shown: Counter[str] = Counter()  # a few examples of each failure code, and of stuck jobs
+    for i, j in jobs.items():
+        if i not in accepted_ids or j["status"] == "completed":
+            continue
+        error = j.get("error") or {}
+        kind = f"failed {error.get('code')}" if j["status"] == "failed" else j["status"]
+        shown[kind] += 1
+        if shown[kind] <= 3:
+            detail = f"at step {error.get('step')}: {str(error.get('message'))[:300]}" if error else ""
+            print(f"{kind}: job {i}, attempt {j['attempt']} {detail}")
     width = max(len(k) for k in counts)
     for key, value in counts.items():
         print(f"{key:<{width}}  {value}")
