@@ -479,22 +479,28 @@ def tally(counter: Counter[str]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counter.most_common()) or "-"
 
 
+def after_fault(subs: list[Submission], at: float | None) -> str:
+    """The submission answers after a fault: when errors were seen, whether 2xx came back after them."""
+    if at is None:
+        return "-"
+    later = sorted((when - at, a) for s in subs for when, a in s.answers if when >= at)
+    errors = [when for when, a in later if not a.startswith("2")]
+    if not errors:
+        return f"no errors  [{tally(Counter(a for _, a in later))}]"
+    recovered = any(when > errors[-1] and a.startswith("2") for when, a in later)
+    return (
+        f"errors from {errors[0]:.1f} s to {errors[-1]:.1f} s after it, "
+        + ("2xx again since" if recovered else "no 2xx after the last error")
+        + f"  [{tally(Counter(a for _, a in later))}]"
+    )
+
+
 async def report(
     client: httpx.AsyncClient, subs: list[Submission], echo: EchoServer, record: ChaosRecord, waited: float
 ) -> int:
     accepted = [s for s in subs if s.job_id is not None]
     rejected = Counter(s.answers[-1][1] if s.answers else "never sent" for s in subs if s.job_id is None)
     answers = Counter(a for s in subs for _, a in s.answers)
-
-    def after(at: float | None) -> str:
-        """The submission answers after a fault, and how long until the first 2xx."""
-        if at is None:
-            return "-"
-        later = sorted((when, a) for s in subs for when, a in s.answers if when >= at)
-        first_ok = next((when - at for when, a in later if a.startswith("2")), None)
-        return (
-            f"first 2xx after {first_ok:.1f} s" if first_ok is not None else "no 2xx since"
-        ) + f"  [{tally(Counter(a for _, a in later))}]"
 
     sem = asyncio.Semaphore(8)
 
@@ -582,8 +588,8 @@ async def report(
         "job listing": "ok" if listed is not None else "failed",
         "all jobs of the workflow (listing)": len(listed) if listed is not None else "?",
         "submission answers (every attempt)": tally(answers),
-        "submissions after the API kill": after(record.api_killed_at),
-        "submissions after the connection drop": after(record.db_dropped_at),
+        "submissions after the API kill": after_fault(subs, record.api_killed_at),
+        "submissions after the connection drop": after_fault(subs, record.db_dropped_at),
         "side-effect requests received": echo.requests,
         "workers SIGKILLed": record.kills,
         "settle wait (s)": round(waited, 1),
@@ -697,3 +703,5 @@ if __name__ == "__main__":
         sys.exit(asyncio.run(main()))
     except KeyboardInterrupt:
         sys.exit(130)
+    except asyncio.CancelledError:  # SIGTERM
+        sys.exit(143)
