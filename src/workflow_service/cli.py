@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import secrets
+import socket
 import sys
 from collections.abc import Callable
 from importlib import resources
@@ -29,10 +30,44 @@ def _logging(settings: Settings) -> None:
     )
 
 
-def _uvicorn(app_: Any, host: str, port: int, access_log: bool) -> None:
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the server's socket before anything else happens, so a taken port (or an unknown host) is one
+    line and a non-zero exit, never a banner for a server that does not start. Not listening yet: until the
+    server serves, a connection is refused rather than left waiting."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        typer.echo(f"workflow-service: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = (exc.strerror or str(exc)).lower()
+        typer.echo(f"workflow-service: cannot listen on {host}:{port}: {reason}", err=True)
+        raise typer.Exit(1) from None
+    return sock
+
+
+def _uvicorn(app_: Any, sock: socket.socket, host: str, access_log: bool, on_serving: Callable[[str], None]) -> None:
+    """Serve `app_` on the bound `sock`; `on_serving(url)` runs once the app has started and the socket
+    accepts connections."""
     import uvicorn
 
-    uvicorn.run(
+    port: int = sock.getsockname()[1]  # the one the system chose, for --port 0
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:
+                on_serving(url)
+
+    config = uvicorn.Config(
         app_,
         host=host,
         port=port,
@@ -42,6 +77,7 @@ def _uvicorn(app_: Any, host: str, port: int, access_log: bool) -> None:
         loop="uvloop",
         http="httptools",
     )
+    Server(config).run(sockets=[sock])
 
 
 @app.command()
@@ -59,9 +95,14 @@ def serve(
     if settings.admin_token is None:
         typer.echo("WFS_ADMIN_TOKEN is required for `serve` (use `workflow-service dev` to have one made).", err=True)
         raise typer.Exit(2)
+    sock = _listen(host, port)
     if settings.effective_database_url.startswith("sqlite"):
         upgrade(settings.effective_database_url)
-    _uvicorn(create_app(settings), host, port, access_log)
+
+    def serving(url: str) -> None:
+        typer.echo(f"workflow-service API on {url}")
+
+    _uvicorn(create_app(settings), sock, host, access_log, serving)
 
 
 @app.command()
@@ -152,15 +193,17 @@ def dev(
 
     settings = Settings()
     _logging(settings)
+    sock = _listen(host, port)
     token = _dev_token(settings)
     secret_key = _dev_secret_key(settings)
     settings = settings.model_copy(update={"admin_token": SecretStr(token), "secret_key": SecretStr(secret_key)})
     upgrade(settings.effective_database_url)
     if sample:
         asyncio.run(_ensure_sample(settings))
-    url = f"http://{host}:{port}"
     where = "SQLite at " + str(Path(settings.data_dir).resolve()) if settings.database_url is None else "database"
-    typer.echo(f"""
+
+    def serving(url: str) -> None:
+        typer.echo(f"""
 workflow-service (dev, {where}) on {url}
   admin token: {token}
   try it:
@@ -168,7 +211,8 @@ workflow-service (dev, {where}) on {url}
       -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{"inputs": {{"name": "Ada"}}}}'
     curl -s {url}/v1/jobs/<id from above> -H 'Authorization: Bearer {token}'
 """)
-    _uvicorn(create_app(settings, embedded_worker=settings.embedded), host, port, access_log=True)
+
+    _uvicorn(create_app(settings, embedded_worker=settings.embedded), sock, host, True, serving)
 
 
 @app.command()

@@ -74,6 +74,15 @@ class Settings(BaseSettings):
     )
     delivery_timeout_s: float = Field(15.0, gt=0, description="How long a callback may take to answer 2xx.")
     delivery_poll_s: float = Field(0.5, gt=0, description="How often workers look for due callbacks.")
+    delivery_concurrency: int = Field(
+        50, ge=1, description="Callbacks a worker sends at once; each is sent on its own, never waiting for another."
+    )
+    delivery_concurrency_per_receiver: int = Field(
+        10,
+        ge=1,
+        description="Callbacks a worker sends at once to one receiver (the callback URL's scheme, host and port), "
+        "so a slow receiver cannot take every slot.",
+    )
 
     worker_concurrency: int = Field(32, ge=1)
     worker_poll_delay_s: float = Field(0.005, gt=0, description="arq queue poll interval.")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
+import socket
 import sys
 import threading
 import time
@@ -60,6 +62,24 @@ class Reply:
     """Send the status line one byte at a time, this long apart (each read is quick, the whole is slow)."""
 
 
+class Gauge:
+    """Requests being answered at once: now and the most ever (shared by receivers to count across them)."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.now -= 1
+
+
 @dataclass
 class Received:
     at: float
@@ -96,6 +116,10 @@ class WebhookReceiver:
         self._lock = threading.Lock()
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
+        self.in_flight = Gauge()
+        """Webhook requests this receiver is answering at once (and the most ever)."""
+        self.gauges: list[Gauge] = [self.in_flight]
+        """Every gauge a webhook request is counted in (add a shared one to count across receivers)."""
 
     @property
     def url(self) -> str:
@@ -152,13 +176,32 @@ class WebhookReceiver:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 reply = outer._next()
                 verified = [s for s in list(outer.secrets) if outer.verify(body, headers, s)]
-                outer.requests.append(Received(time.time(), self.path, headers, body, verified, reply))
-                if reply.close:
-                    self.close_connection = True
-                    return
-                if reply.hang:
-                    outer._release.wait(30)
-                self._answer(reply)
+                gauges = list(outer.gauges)
+                for gauge in gauges:
+                    gauge.enter()
+                try:
+                    outer.requests.append(Received(time.time(), self.path, headers, body, verified, reply))
+                    if reply.close:
+                        self.close_connection = True
+                        return
+                    if reply.hang:
+                        self._hold()
+                    self._answer(reply)
+                finally:
+                    for gauge in gauges:
+                        gauge.leave()
+
+            def _hold(self) -> None:
+                """Answer nothing until the receiver stops or the client goes away (its timeout)."""
+                deadline = time.monotonic() + 30
+                while not outer._release.wait(0.02) and time.monotonic() < deadline:
+                    readable, _, _ = select.select([self.connection], [], [], 0)
+                    if readable:
+                        try:
+                            if self.connection.recv(1, socket.MSG_PEEK) == b"":
+                                return
+                        except OSError:
+                            return
 
             def _answer(self, reply: Reply) -> None:
                 try:

@@ -9,11 +9,15 @@ from workflow_service.deps import ServicesDep, UowDep, require_admin, require_jo
 from workflow_service.errors import NotFound
 from workflow_service.problems import problem_responses
 
-router = APIRouter(prefix="/v1/jobs/{job_id}/deliveries", tags=["deliveries"],
-                   dependencies=[Depends(require_job_reader)])  # fmt: skip
+router = APIRouter(prefix="/v1/jobs/{job_id}/deliveries", tags=["deliveries"])
 
 
-@router.get("", response_model=DeliveryList, responses=problem_responses(401, 403, 404))
+@router.get(
+    "",
+    response_model=DeliveryList,
+    responses=problem_responses(401, 403, 404),
+    dependencies=[Depends(require_job_reader)],
+)
 async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     """The job's push callback with every attempt (time, status code, response snippet, error, duration)."""
     jid = parse_uuid(job_id)
@@ -22,8 +26,16 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     return await service.list_for_job(uow.conn, jid)
 
 
-@router.post("/redeliver", status_code=201, response_model=AttemptRead,
-             responses=problem_responses(401, 403, 404, 409), dependencies=[Depends(require_admin)])  # fmt: skip
+# No request unit of work here (the admin may read every job, so `require_job_reader` has nothing to check):
+# the service reads, sends and records in short transactions of its own, none open across the callback,
+# which on SQLite would hold the one write lock that its own record (and every submission) waits for.
+@router.post(
+    "/redeliver",
+    status_code=201,
+    response_model=AttemptRead,
+    responses=problem_responses(401, 403, 404, 409),
+    dependencies=[Depends(require_admin)],
+)
 async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""
     jid = parse_uuid(job_id)

@@ -12,8 +12,11 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -59,33 +62,75 @@ async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
     return delivery_id
 
 
-async def send_due(engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, limit: int = 50) -> int:
-    """Send every delivery that is due (claimed so no other worker sends it too). Returns how many."""
+@dataclass(frozen=True)
+class Due:
+    """A delivery claimed for sending, and the receiver it goes to."""
+
+    id: uuid.UUID
+    receiver: str
+
+
+def receiver_of(stored_settings: dict[str, Any] | None) -> str:
+    """Who receives a workflow's callbacks, for the per-receiver limit: the callback URL's scheme, host
+    and port (every path on one server is one receiver)."""
+    url = str(((stored_settings or {}).get("push") or {}).get("callback_url") or "")
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}".lower()
+    except ValueError:  # an unreadable port: the URL is its own receiver (the attempt will say what is wrong)
+        return url
+
+
+def claim_for(settings: Settings) -> timedelta:
+    """How long a claim keeps other workers off a delivery: well past the longest an attempt can take."""
+    return max(CLAIM_FOR, timedelta(seconds=2 * settings.delivery_timeout_s))
+
+
+async def claim_due(
+    engine: AsyncEngine, settings: Settings, limit: int, room: Callable[[str], int], max_scans: int = 8
+) -> list[Due]:
+    """Claim up to `limit` due deliveries, oldest first, taking no more for a receiver than `room(receiver)`
+    allows. A claim pushes `next_attempt_at` ahead (SKIP LOCKED: no two workers claim the same delivery);
+    the attempt sets it again. Deliveries of a full receiver are passed over, so they never hide the
+    others behind them."""
     now = utcnow()
+    picked: list[Due] = []
+    taken: dict[str, int] = {}
+    seen: list[uuid.UUID] = []
+    full: set[uuid.UUID] = set()  # workflows whose receiver has no room left
     async with engine.begin() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(delivery_t.c.id)
+        for _ in range(max_scans):
+            wanted = limit - len(picked)
+            query = (
+                sa.select(delivery_t.c.id, delivery_t.c.workflow_id, workflow_t.c.settings)
+                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
                 .where(delivery_t.c.status == "pending", delivery_t.c.next_attempt_at <= now)
                 .order_by(delivery_t.c.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+                .limit(wanted)
+                .with_for_update(of=delivery_t, skip_locked=True)
             )
-        ).all()
-        ids = [r.id for r in rows]
-        if ids:
+            if seen:
+                query = query.where(delivery_t.c.id.not_in(seen))
+            if full:
+                query = query.where(delivery_t.c.workflow_id.not_in(full))
+            rows = (await conn.execute(query)).all()
+            for row in rows:
+                seen.append(row.id)
+                receiver = receiver_of(row.settings)
+                if row.workflow_id in full or taken.get(receiver, 0) >= room(receiver):
+                    full.add(row.workflow_id)
+                    continue
+                taken[receiver] = taken.get(receiver, 0) + 1
+                picked.append(Due(row.id, receiver))
+            if len(rows) < wanted or len(picked) >= limit:
+                break  # nothing else is due, or the slots are filled
+        if picked:
             await conn.execute(
-                delivery_t.update().where(delivery_t.c.id.in_(ids)).values(next_attempt_at=now + CLAIM_FOR)
+                delivery_t.update()
+                .where(delivery_t.c.id.in_([d.id for d in picked]))
+                .values(next_attempt_at=now + claim_for(settings))
             )
-    sending = asyncio.gather(*(attempt(engine, http, settings, delivery_id, "schedule") for delivery_id in ids))
-    try:
-        await asyncio.shield(sending)
-    except asyncio.CancelledError:
-        # The worker is stopping: finish and record the attempts under way (each is bounded by the
-        # delivery timeout) rather than lose them and leave the deliveries claimed for a minute.
-        await asyncio.gather(sending, return_exceptions=True)
-        raise
-    return len(ids)
+    return picked
 
 
 async def attempt(

@@ -18,7 +18,7 @@ from workflow_service.config import Settings
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.http import OutboundPolicy, make_client
 from workflow_service.core.notify import Notifier
-from workflow_service.deliveries import service as deliveries
+from workflow_service.deliveries.sender import DeliverySender
 from workflow_service.engine.definition import PlanCache
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.execution import JobRunner
@@ -87,18 +87,26 @@ class AgentRuntime:
                 log.warning("heartbeat failed; retrying", exc_info=True)
 
     async def _delivery_loop(self) -> None:
-        while True:
-            try:
-                sent = await deliveries.send_due(self.engine, self.http, self.settings)
-            except Exception:
-                log.warning("sending callbacks failed; retrying", exc_info=True)
-                sent = 0
-            if sent:
-                continue
-            self._deliveries_due.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._deliveries_due.wait(), self.settings.delivery_poll_s)
-            await asyncio.sleep(0.01)  # let the transaction that set the event commit
+        # Each due callback is sent on its own task (deliveries/sender.py): a slow receiver never holds up
+        # the claim of the next ones, only its own slots. A send that ends wakes the loop to fill its slot.
+        sender = DeliverySender(self.engine, self.http, self.settings, on_free=self._deliveries_due.set)
+        try:
+            while True:
+                self._deliveries_due.clear()
+                try:
+                    started = await sender.send_due()
+                except Exception:
+                    log.warning("claiming callbacks failed; retrying", exc_info=True)
+                    started = 0
+                if started and sender.free > 0:
+                    continue  # there may be more due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._deliveries_due.wait(), self.settings.delivery_poll_s)
+                await asyncio.sleep(0.01)  # let the transaction that set the event commit
+        finally:
+            # The worker is stopping: finish and record the attempts under way rather than lose them and
+            # leave the deliveries claimed.
+            await sender.drain()
 
     async def _reconcile_loop(self) -> None:
         while True:

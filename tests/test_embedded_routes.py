@@ -1,0 +1,192 @@
+"""Every mutating route of the embedded mode (SQLite, in-process worker), once, against a real
+`workflow-service dev` process: each answers at once with its documented status. On SQLite a
+transaction holds the database's only write lock, so a route that opened a second connection while its
+request's transaction was open would wait out the 30 s busy timeout and answer 500 "database is locked",
+with every other request queued behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.deliveries.conftest import WebhookReceiver
+from tests.test_embedded import CLI, TOKEN, Service, finished, free_port
+
+PROMPT_S = 5.0
+"""Well above what any of these routes takes on SQLite, far below the 30 s busy timeout."""
+
+GREETER = {
+    "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    "steps": [
+        {"id": "compose", "type": "transform", "output": {"text": "Hello, {{ inputs.name }}!"}},
+        {"id": "shout", "type": "transform", "output": "{{ steps.compose.output.text | upper }}"},
+    ],
+    "output": {"greeting": "{{ steps.shout.output }}"},
+}
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """`workflow-service dev` in a fresh directory, SQLite and no Redis, callbacks to 127.0.0.1 allowed."""
+    cwd = tmp_path_factory.mktemp("embedded-routes")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
+    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING", "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1"}
+    port = free_port()
+    log = cwd / "service.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(CLI), "dev", "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    svc = Service(process, f"http://127.0.0.1:{port}", cwd / ".data", log)
+    try:
+        yield svc
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    # The client waits longer than SQLite's busy timeout, so a locked route shows as its 500, not a client timeout.
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=45
+    ) as client:
+        deadline = time.monotonic() + 30
+        while True:
+            assert service.process.poll() is None, f"the service exited:\n{service.output()}"
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"not ready after 30 s:\n{service.output()}"
+            await asyncio.sleep(0.1)
+        yield client
+
+
+class Calls:
+    """Makes each call, checks its status and that it answered promptly, and lists what was called."""
+
+    def __init__(self, api: httpx.AsyncClient, service: Service) -> None:
+        self.api, self.service = api, service
+        self.called: set[tuple[str, str]] = set()
+
+    async def __call__(self, expected: int, method: str, route: str, url: str, **kwargs: Any) -> httpx.Response:
+        client: httpx.AsyncClient = kwargs.pop("client", self.api)
+        started = time.monotonic()
+        response = await client.request(method, url, **kwargs)
+        took = time.monotonic() - started
+        assert response.status_code == expected, (
+            f"{method} {url}: {response.status_code} {response.text}\n{self.service.output()}"
+        )
+        assert took < PROMPT_S, f"{method} {url} took {took:.1f} s"
+        self.called.add((method, route))
+        return response
+
+
+def mutating_routes() -> set[tuple[str, str]]:
+    from pydantic import SecretStr
+
+    from workflow_service.app import create_app
+    from workflow_service.config import Settings
+
+    schema = create_app(Settings(admin_token=SecretStr("unused"))).openapi()
+    return {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in ("post", "put", "patch", "delete")
+    }
+
+
+async def test_every_mutating_route_answers_promptly_on_sqlite(
+    api: httpx.AsyncClient, service: Service, receiver: WebhookReceiver
+) -> None:
+    call = Calls(api, service)
+    w = "/v1/workflows/{workflow}"
+    await call(201, "POST", "/v1/workflows", "/v1/workflows", json={"name": "Routes", "definition": GREETER})
+    await call(200, "PUT", f"{w}/draft", "/v1/workflows/routes/draft", json={"definition": GREETER})
+    await call(200, "POST", f"{w}/validate", "/v1/workflows/routes/validate")
+    await call(201, "POST", f"{w}/deploy", "/v1/workflows/routes/deploy")
+    push = {"push": {"enabled": True, "callback_url": receiver.url, "access_token": "t0ken"}}
+    enabled = await call(200, "PATCH", f"{w}/settings", "/v1/workflows/routes/settings", json=push)
+    rotated = await call(
+        200, "POST", f"{w}/settings/rotate-signing-secret", "/v1/workflows/routes/settings/rotate-signing-secret"
+    )
+    receiver.secrets = [enabled.json()["signing_secret"], rotated.json()["signing_secret"]]
+    env_route = f"{w}/env/{{name}}"
+    await call(201, "PUT", env_route, "/v1/workflows/routes/env/REGION", json={"value": "eu"})
+    await call(204, "DELETE", env_route, "/v1/workflows/routes/env/REGION")
+
+    keys = f"{w}/api-keys"
+    key = (await call(201, "POST", keys, "/v1/workflows/routes/api-keys", json={"name": "shop"})).json()
+    invoke = f"{w}/versions/{{version}}"
+    body = {"inputs": {"name": "Ada"}}
+    # A key authenticates in its own short transaction before the route's: both on the one SQLite lock.
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {key['key']}"}, timeout=45
+    ) as as_key:
+        by_key = await call(
+            202, "POST", f"{invoke}/async", "/v1/workflows/routes/versions/current/async", json=body, client=as_key
+        )
+        assert (await finished(as_key, by_key.json()["id"]))["status"] == "completed"
+    await call(204, "DELETE", f"{keys}/{{key_id}}", f"/v1/workflows/routes/api-keys/{key['id']}")
+
+    sync = await call(200, "POST", f"{invoke}/sync", "/v1/workflows/routes/versions/1/sync", json=body)
+    assert sync.json()["output"] == {"greeting": "HELLO, ADA!"}
+    await call(200, "POST", f"{invoke}/estimate", "/v1/workflows/routes/versions/1/estimate", json=body)
+    pushed = await call(202, "POST", f"{invoke}/push", "/v1/workflows/routes/versions/current/push", json=body)
+    source = await finished(api, pushed.json()["id"])
+    [first] = await receiver.wait_for(1)
+    assert first.json()["data"]["id"] == source["id"]
+    assert first.verified_by
+
+    job = "/v1/jobs/{job_id}"
+    await call(201, "POST", f"{job}/rerun", f"/v1/jobs/{source['id']}/rerun")
+    await call(201, "POST", f"{job}/run-from-step", f"/v1/jobs/{source['id']}/run-from-step", json={"step": "shout"})
+    kept = await call(201, "POST", f"{job}/duplicate", f"/v1/jobs/{source['id']}/duplicate", json={"start": False})
+    await call(200, "POST", f"{job}/start", f"/v1/jobs/{kept.json()['id']}/start")
+    waiting = (await api.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})).json()
+    canceled = await call(200, "POST", f"{job}/cancel", f"/v1/jobs/{waiting['id']}/cancel")
+    assert canceled.json()["status"] == "canceled"
+
+    # Redeliver while submissions keep the database busy: it answers at once, and so do they.
+    async def submit(i: int) -> str:
+        url = "/v1/workflows/routes/versions/current/async"
+        response = await call(202, "POST", f"{invoke}/async", url, json={"inputs": {"name": f"n{i}"}})
+        job_id: str = response.json()["id"]
+        return job_id
+
+    submissions = [asyncio.create_task(submit(i)) for i in range(20)]
+    redelivered = await call(
+        201, "POST", f"{job}/deliveries/redeliver", f"/v1/jobs/{source['id']}/deliveries/redeliver"
+    )
+    assert redelivered.json()["trigger"] == "redeliver"
+    assert redelivered.json()["status_code"] == 204
+    ids = await asyncio.gather(*submissions)
+    for job_id in ids:
+        assert (await finished(api, job_id))["status"] == "completed"
+    again = [r for r in receiver.requests if r.webhook_id == first.webhook_id]
+    assert len(again) == 2
+    assert again[1].verified_by
+
+    assert call.called == mutating_routes()  # every mutating route was called
