@@ -7,8 +7,12 @@ re-encrypts everything with the newest key), then dropping the old one.
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import functools
+import logging
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,8 +102,13 @@ def new_key() -> str:
 
 
 class Redactor:
-    """Replaces every occurrence of a secret value (in strings, recursively in JSON values) by
-    `[redacted:NAME]`. Built once per job attempt from its secure variables."""
+    """Replaces every occurrence of a secret value by `[redacted:NAME]`, in strings and recursively in
+    JSON values. Built once per job attempt from its secure variables (`redactor_for`).
+
+    A value is found in the forms it takes on the way to a server and back: each of its characters as
+    it is or escaped the ways URLs, JSON, JavaScript, Python and HTML escape it (`_character`), and as
+    base64 or base64url at any byte offset (`_base64_forms`), so `base64("user:" + value)` of a basic
+    auth header is found too. The forms are compiled into one pattern when the Redactor is made."""
 
     __slots__ = ("_names", "_pattern")
 
@@ -108,10 +117,12 @@ class Redactor:
         for name, value in sorted(values.items()):
             if len(value) >= REDACT_MIN_LENGTH:
                 names.setdefault(value, name)
-        self._names = names
-        # Longest first, so a secret that contains another is replaced whole.
-        alternatives = sorted(names, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, alternatives))) if alternatives else None
+        # Longest first, so a secret that contains another is replaced whole; a named group per secret.
+        self._names = {f"s{i}": names[value] for i, value in enumerate(sorted(names, key=len, reverse=True))}
+        branches = [
+            f"(?P<s{i}>{'|'.join(_forms(value))})" for i, value in enumerate(sorted(names, key=len, reverse=True))
+        ]
+        self._pattern = re.compile("|".join(branches)) if branches else None
 
     def __bool__(self) -> bool:
         return self._pattern is not None
@@ -119,7 +130,7 @@ class Redactor:
     def text(self, value: str) -> str:
         if self._pattern is None:
             return value
-        return self._pattern.sub(lambda m: f"[redacted:{self._names[m.group(0)]}]", value)
+        return self._pattern.sub(lambda m: f"[redacted:{self._names[m.lastgroup or '']}]", value)
 
     def __call__(self, value: Any) -> Any:
         """A copy of the JSON value `value` with every secret replaced (the value itself is not changed)."""
@@ -138,4 +149,134 @@ def _redact(value: Any, text: Any) -> Any:
     return value
 
 
+BASE64_MIN_CHARS = 6
+"""Base64 runs shorter than this are not searched for (36 bits: found by chance in random base64 text)."""
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_BACKSLASHED = frozenset("/\\\"'")
+_SHORT_ESCAPES = {"\n": "n", "\t": "t", "\r": "r", "\b": "b", "\f": "f"}
+_HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
+
+
+def _hex(number: int, width: int) -> str:
+    """A pattern for `number` in hex, `width` digits (0: no leading zeros), either case."""
+    return "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{number:0{width}x}")
+
+
+def _character(char: str) -> str:
+    r"""A pattern for one character of a secret, as it is or escaped.
+
+    URL: `%2F`, `%2f`, `%252F` (encoded twice), `+` for a space (quote_plus). JSON and JavaScript:
+    `\/`, `\"`, `\u002f` (UTF-16, so surrogate pairs), `\n`, each with any number of backslashes
+    (escaped again). Python: `\x2f`, `\'`. HTML: `&#47;`, `&#x2f;`, `&amp;`. Letters, digits and
+    `-._~` pass through all of these unchanged, so they are matched as they are."""
+    if char in _UNRESERVED:
+        return char
+    code = ord(char)
+    forms = [r"\\*" + re.escape(char) if char in _BACKSLASHED else re.escape(char)]
+    forms.append("".join("%(?:25)?" + _hex(byte, 2) for byte in char.encode()))
+    if char == " ":
+        forms.append(r"\+")
+    units = char.encode("utf-16-be")
+    forms.append("".join(r"\\+u" + _hex(int.from_bytes(units[i : i + 2]), 4) for i in range(0, len(units), 2)))
+    if code < 256:
+        forms.append(r"\\+x" + _hex(code, 2))
+    if char in _SHORT_ESCAPES:
+        forms.append(r"\\+" + _SHORT_ESCAPES[char])
+    forms += [f"&#0*{code};", "&#[xX]0*" + _hex(code, 0) + ";"]
+    if char in _HTML_NAMED:
+        forms.append(f"&{_HTML_NAMED[char]};")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _escaped(text: str) -> str:
+    return "".join(map(_character, text))
+
+
+def _base64_forms(value: str) -> list[str]:
+    """Patterns for `value` in base64 and base64url, at each of the three byte offsets it can start at
+    in a longer text (`user:value` in a basic auth header, say). Only the characters that the value's
+    bytes alone decide are matched; an end padded as the value ending the text would be is included
+    when present. Runs shorter than BASE64_MIN_CHARS are left out."""
+    data = value.encode()
+    forms = []
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for offset in range(3):
+            padded = b"\0" * offset + data
+            encoded = encode(padded).decode()
+            start = 4 if offset else 0
+            cut = 4 * (len(padded) // 3) + len(padded) % 3
+            core, rest = encoded[start:cut], encoded[cut:]
+            if len(core) < BASE64_MIN_CHARS:
+                continue
+            tail = f"(?:{_escaped(rest[0])}{_character('=')}{{0,2}})?" if rest else ""
+            forms.append(_escaped(core) + tail)
+    return forms
+
+
+def _forms(value: str) -> list[str]:
+    return [_escaped(value), *_base64_forms(value)]
+
+
+@functools.lru_cache(maxsize=256)
+def _redactor(items: tuple[tuple[str, str], ...]) -> Redactor:
+    return Redactor(dict(items))
+
+
+def redactor_for(secure: Mapping[str, str]) -> Redactor:
+    """The Redactor for a job's secure variables (NAME -> value), made once per set of values."""
+    return _redactor(tuple(sorted(secure.items()))) if secure else NO_REDACTION
+
+
 NO_REDACTION = Redactor({})
+
+
+_log_redactor: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar("log_redactor", default=None)
+_log_factory_lock = threading.Lock()
+_log_factory_installed = False
+
+
+def redact_logs(redactor: Redactor) -> None:
+    """Redact `redactor`'s secrets from every log record made from now on in the current context:
+    called at the start of a job's own task, it covers every line logged while the job runs (an
+    outbound request line, a library's traceback), whoever logs it. Without secrets it does nothing."""
+    if not redactor:
+        return
+    _install_log_factory()
+    _log_redactor.set(redactor)
+
+
+def _install_log_factory() -> None:
+    global _log_factory_installed
+    with _log_factory_lock:
+        if _log_factory_installed:
+            return
+        make = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = make(*args, **kwargs)
+            redactor = _log_redactor.get()
+            if redactor is not None:
+                _redact_record(record, redactor)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _log_factory_installed = True
+
+
+_traceback_formatter = logging.Formatter()
+
+
+def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Format the record's message and traceback now, redacted; handlers print these as they are."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed call: the handler reports it, without the arguments' values
+        record.msg, record.args = f"unformattable log message from {record.name}", None
+        return
+    record.msg, record.args = redactor.text(message), None
+    if record.exc_info:
+        record.exc_text = redactor.text(_traceback_formatter.formatException(record.exc_info))
+        record.exc_info = None  # a handler formatting it again would show the values
+    if record.stack_info:
+        record.stack_info = redactor.text(record.stack_info)
