@@ -1,7 +1,8 @@
 """Secret canaries: a secure variable used in every place a job can use one (an http step's URL
 query, headers, body and basic auth; an llm step's prompt and system message; a transform's output;
-the push callback; the error message of a server that echoes the request) is never found, in any of
-the encodings it takes on the way, in any API response, callback body, database row or log line."""
+a tool's arguments; the push callback; the error message of a server that echoes the request) is
+never found, in any of the encodings it takes on the way, in any API response, callback body,
+database row or log line."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ PLACES = {
     "LLM_PROMPT": "/+= é",
     "LLM_SYSTEM": "/+= é",
     "TRANSFORM": "/+= é<&>'\"",
+    "TOOL": "/+=é",
     "CALLBACK": "/+=",
     "ECHOED_ERROR": "/+= é",
 }
@@ -92,11 +94,12 @@ class EscapingEcho:
                 body = self.rfile.read(length) if length else b""
                 headers = dict(self.headers.items())
                 outer.requests.append((self.path, headers, body))
+                # The body and path first: an error message keeps the start of the answer.
                 described = {
-                    "method": self.command,
-                    "path": self.path,
-                    "headers": headers,
                     "body": body.decode(errors="replace"),
+                    "path": self.path,
+                    "method": self.command,
+                    "headers": headers,
                 }
                 payload = json.dumps(described).replace("/", "\\/").encode()
                 status = 400 if self.path.startswith("/fail") else 200
@@ -191,6 +194,12 @@ EVERYWHERE: dict[str, Any] = {
             "prompt": "Repeat {{ env.LLM_PROMPT }} and {{ env.LLM_SYSTEM }}",
         },
         {
+            "id": "tool",
+            "type": "tool",
+            "tool": "text.split",
+            "args": {"text": "a {{ env.TOOL }} b", "separator": " "},
+        },
+        {
             "id": "shape",
             "type": "transform",
             "output": {
@@ -213,6 +222,7 @@ EVERYWHERE: dict[str, Any] = {
             "basic_text": "{{ steps.basic_text.output }}",
             "ask": "{{ steps.ask.output }}",
             "shape": "{{ steps.shape.output }}",
+            "tool": "{{ steps.tool.output }}",
         },
         "callback": ["{{ env.CALLBACK }}", "{{ env.CALLBACK | urlencode }}", "{{ env.CALLBACK | tojson }}"],
     },
@@ -233,17 +243,37 @@ ECHOED_ERROR: dict[str, Any] = {
 }
 
 
+def strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value, keys included, as it is decoded."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def searchable(documents: list[str]) -> str:
+    """JSON documents as they are written, then every string in them decoded (a value escaped once
+    more by being stored in a JSON string is found in its decoded form)."""
+    decoded = [text for document in documents for text in strings(json.loads(document))]
+    return "\n".join(documents + decoded)
+
+
 async def dump_database(engine: AsyncEngine) -> str:
-    """Every row of every table of the test database, as text."""
-    lines = []
+    """Every row of every table of the test database (each row as a JSON object)."""
+    rows: list[str] = []
     async with engine.connect() as conn:
         tables = (
             await conn.execute(sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1"))
         ).scalars()
         for table in list(tables):
-            rows = (await conn.execute(sa.text(f'SELECT t::text FROM "{table}" t'))).scalars()
-            lines += [f"{table}: {row}" for row in rows]
-    return "\n".join(lines)
+            rows += (await conn.execute(sa.text(f'SELECT to_jsonb(t)::text FROM "{table}" t'))).scalars().all()
+    assert any('"job_id"' in row for row in rows)
+    return searchable(rows)
 
 
 async def api_responses(client: httpx.AsyncClient, slugs: list[str], job_ids: list[str]) -> str:
@@ -265,8 +295,8 @@ async def api_responses(client: httpx.AsyncClient, slugs: list[str], job_ids: li
     for path in paths:
         response = await client.get(path)
         assert response.status_code == 200, (path, response.text)
-        texts.append(f"GET {path}: {response.text}")
-    return "\n".join(texts)
+        texts.append(response.text)
+    return searchable(texts)
 
 
 def leaks(canaries: dict[str, str], haystacks: dict[str, str]) -> list[str]:
@@ -325,6 +355,7 @@ async def test_secure_values_are_found_in_no_response_callback_row_or_log_line(
     assert canaries["LLM_SYSTEM"] in prompts
     assert echoed["error"]["code"] == "http_status", echoed["error"]
     assert "\\/" in echoed["error"]["message"]  # the server's escaped echo is in the message
+    assert "[redacted:ECHOED_ERROR]" in echoed["error"]["message"]
     assert sorted(c.json()["data"]["id"] for c in callbacks) == sorted(job["id"] for job in jobs)
     assert all(c.verified_by for c in callbacks)
 
@@ -333,8 +364,8 @@ async def test_secure_values_are_found_in_no_response_callback_row_or_log_line(
     assert f'HTTP Request: GET http://{escaping_echo.host}/json/q "HTTP/1.0 200 OK"' in log_text
     haystacks = {
         "the API's answers": await api_responses(client, ["everywhere", "echoed"], [job["id"] for job in jobs]),
-        "the submissions' answers": "\n".join(submitted),
-        "the callbacks": "\n".join(f"{c.headers} {c.body.decode()}" for c in callbacks),
+        "the submissions' answers": searchable(submitted),
+        "the callbacks": searchable([c.body.decode() for c in callbacks]) + json.dumps([c.headers for c in callbacks]),
         "the database": await dump_database(engine),
         "the logs": log_text,
     }

@@ -7,7 +7,6 @@ re-encrypts everything with the newest key), then dropping the old one.
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import functools
 import logging
@@ -110,7 +109,7 @@ class Redactor:
     base64 or base64url at any byte offset (`_base64_forms`), so `base64("user:" + value)` of a basic
     auth header is found too. The forms are compiled into one pattern when the Redactor is made."""
 
-    __slots__ = ("_names", "_pattern")
+    __slots__ = ("_anchors", "_names", "_pattern")
 
     def __init__(self, values: Mapping[str, str]) -> None:
         names: dict[str, str] = {}
@@ -118,17 +117,22 @@ class Redactor:
             if len(value) >= REDACT_MIN_LENGTH:
                 names.setdefault(value, name)
         # Longest first, so a secret that contains another is replaced whole; a named group per secret.
-        self._names = {f"s{i}": names[value] for i, value in enumerate(sorted(names, key=len, reverse=True))}
-        branches = [
-            f"(?P<s{i}>{'|'.join(_forms(value))})" for i, value in enumerate(sorted(names, key=len, reverse=True))
-        ]
+        ordered = sorted(names, key=len, reverse=True)
+        self._names = {f"s{i}": names[value] for i, value in enumerate(ordered)}
+        forms = [_forms(value) for value in ordered]
+        branches = [f"(?P<s{i}>{'|'.join(pattern for pattern, _ in found)})" for i, found in enumerate(forms)]
         self._pattern = re.compile("|".join(branches)) if branches else None
+        # Text holding none of the anchors holds no form: it is not searched (the pattern is slow).
+        anchors = {anchor for found in forms for _, anchor in found}
+        self._anchors = None if "" in anchors else tuple(anchors)
 
     def __bool__(self) -> bool:
         return self._pattern is not None
 
     def text(self, value: str) -> str:
         if self._pattern is None:
+            return value
+        if self._anchors is not None and not any(anchor in value for anchor in self._anchors):
             return value
         return self._pattern.sub(lambda m: f"[redacted:{self._names[m.lastgroup or '']}]", value)
 
@@ -148,9 +152,6 @@ def _redact(value: Any, text: Any) -> Any:
         return [_redact(v, text) for v in value]
     return value
 
-
-BASE64_MIN_CHARS = 6
-"""Base64 runs shorter than this are not searched for (36 bits: found by chance in random base64 text)."""
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _BACKSLASHED = frozenset("/\\\"'")
@@ -193,29 +194,56 @@ def _escaped(text: str) -> str:
     return "".join(map(_character, text))
 
 
-def _base64_forms(value: str) -> list[str]:
-    """Patterns for `value` in base64 and base64url, at each of the three byte offsets it can start at
-    in a longer text (`user:value` in a basic auth header, say). Only the characters that the value's
-    bytes alone decide are matched; an end padded as the value ending the text would be is included
-    when present. Runs shorter than BASE64_MIN_CHARS are left out."""
+_BASE64_ALPHABETS = (
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",  # base64url
+)
+
+
+ANCHOR_MIN_LENGTH = 3
+"""Characters every form of a value must contain as they are for the quick check before the search."""
+
+
+def _base64_forms(value: str) -> list[tuple[str, str]]:
+    """Patterns for `value` in base64 and base64url at each of the three byte offsets it can start at
+    in longer data (`user:value` in a basic auth header, say), padded or not, with their anchors.
+    Every character that carries bits of the value is matched: one that also carries bits of the
+    data around it (at either end) as any of the characters it can be."""
     data = value.encode()
     forms = []
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+    for alphabet in _BASE64_ALPHABETS:
         for offset in range(3):
-            padded = b"\0" * offset + data
-            encoded = encode(padded).decode()
-            start = 4 if offset else 0
-            cut = 4 * (len(padded) // 3) + len(padded) % 3
-            core, rest = encoded[start:cut], encoded[cut:]
-            if len(core) < BASE64_MIN_CHARS:
-                continue
-            tail = f"(?:{_escaped(rest[0])}{_character('=')}{{0,2}})?" if rest else ""
-            forms.append(_escaped(core) + tail)
+            first_bit, end_bit = 8 * offset, 8 * (offset + len(data))
+            parts, fixed = [], ""  # `fixed`: the characters decided by the value alone, others as spaces
+            for char in range(first_bit // 6, (end_bit - 1) // 6 + 1):
+                bits = range(6 * char, 6 * char + 6)
+                outside = [bit for bit in bits if not first_bit <= bit < end_bit]
+                candidates = set()
+                for filler in range(1 << len(outside)):
+                    index = 0
+                    for bit in bits:
+                        if bit in outside:
+                            index = index << 1 | (filler >> outside.index(bit)) & 1
+                        else:
+                            position = bit - first_bit
+                            index = index << 1 | (data[position // 8] >> (7 - position % 8)) & 1
+                    candidates.add(alphabet[index])
+                parts.append("(?:" + "|".join(_character(c) for c in sorted(candidates)) + ")")
+                fixed += candidates.pop() if len(candidates) == 1 else " "
+            forms.append(("".join(parts) + _character("=") + "{0,2}", _anchor(fixed)))
     return forms
 
 
-def _forms(value: str) -> list[str]:
-    return [_escaped(value), *_base64_forms(value)]
+def _anchor(text: str) -> str:
+    """The longest run of `text` that every escape leaves as it is ("" if shorter than ANCHOR_MIN_LENGTH)."""
+    runs = "".join(c if c in _UNRESERVED else " " for c in text).split()
+    longest = max(runs, key=len, default="")
+    return longest if len(longest) >= ANCHOR_MIN_LENGTH else ""
+
+
+def _forms(value: str) -> list[tuple[str, str]]:
+    """Patterns for every form of `value`, each with a substring that every text it matches contains."""
+    return [(_escaped(value), _anchor(value)), *_base64_forms(value)]
 
 
 @functools.lru_cache(maxsize=256)
