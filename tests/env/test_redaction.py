@@ -124,11 +124,14 @@ def test_loggable_urls_keep_scheme_host_and_path_only() -> None:
 async def test_httpx_request_lines_carry_no_query_string(
     echo_server: EchoServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpx")
+    caplog.set_level(logging.DEBUG, logger="httpcore")
     async with make_client(OutboundPolicy(allow_private=True)) as client:
         response = await client.get(f"{echo_server.url}/things?api_key=s3cr3t-query-value")
     assert response.status_code == 200
     host = echo_server.url.removeprefix("http://")
-    [line] = [r.getMessage() for r in caplog.records if r.name == "httpx"]
-    assert line == f'HTTP Request: GET http://{host}/things "HTTP/1.0 200 OK"'
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx" and r.levelno == logging.INFO]
+    assert lines == [f'HTTP Request: GET http://{host}/things "HTTP/1.0 200 OK"']
+    assert any(r.name.startswith("httpcore") for r in caplog.records)  # httpcore's trace was on
+    assert "s3cr3t-query-value" not in caplog.text
     assert echo_server.requests[0].path == "/things?api_key=s3cr3t-query-value"

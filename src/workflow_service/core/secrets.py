@@ -299,7 +299,7 @@ def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
     """Format the record's message and traceback now, redacted; handlers print these as they are."""
     try:
         message = record.getMessage()
-    except Exception:  # a malformed call: the handler reports it, without the arguments' values
+    except Exception:  # a malformed call: logged without its arguments (they may hold a value)
         record.msg, record.args = f"unformattable log message from {record.name}", None
         return
     record.msg, record.args = redactor.text(message), None
