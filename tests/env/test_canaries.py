@@ -356,7 +356,7 @@ async def test_secure_values_are_found_in_no_response_callback_row_or_log_line(
     assert echoed["error"]["code"] == "http_status", echoed["error"]
     assert "\\/" in echoed["error"]["message"]  # the server's escaped echo is in the message
     assert "[redacted:ECHOED_ERROR]" in echoed["error"]["message"]
-    assert sorted(c.json()["data"]["id"] for c in callbacks) == sorted(job["id"] for job in jobs)
+    assert {c.json()["data"]["id"] for c in callbacks} == {job["id"] for job in jobs}
     assert all(c.verified_by for c in callbacks)
 
     log_text = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
