@@ -43,7 +43,10 @@ class _RequestLineFilter(logging.Filter):
     loggable. The message is formatted here (a job's log redaction may have done it already)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # not a line httpx makes; the handler reports the bad call
+            return True
         if message.startswith("HTTP Request: "):
             record.msg, record.args = (
                 _REQUEST_LINE.sub(lambda m: m.group(1) + loggable_url(m.group(2)), message, 1),
