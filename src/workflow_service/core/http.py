@@ -4,12 +4,17 @@ It resolves the host, refuses non-public addresses (loopback, private, link-loca
 metadata, IPv4-mapped, ...) unless the operator allows them, connects to the address it checked
 (so DNS cannot change between check and connect), never follows redirects, and caps the size of
 what it reads.
+
+httpx logs a line for every request at INFO; through `_RequestLineFilter` it shows the method,
+scheme, host, port and path of the URL, never its query string, user or fragment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +23,40 @@ import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+_URL_PARTS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?:[^@/?#]*@)?(?P<host>[^/?#]*)(?P<path>[^?#]*)")
+
+
+def loggable_url(url: httpx.URL | str) -> str:
+    """`url` as a log line may show it: scheme, host, port and path; never its query string, user
+    info or fragment (a query parameter or a password may be a secret)."""
+    match = _URL_PARTS.match(str(url))
+    return "".join(match.group("scheme", "host", "path")) if match else "<URL>"
+
+
+_REQUEST_LINE = re.compile(r"(HTTP Request: \S+ )(\S+)")
+
+
+class _RequestLineFilter(logging.Filter):
+    """httpx's line for each request, `HTTP Request: GET <url> "HTTP/1.1 200 OK"`, with the URL made
+    loggable. The message is formatted here (a job's log redaction may have done it already)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # not a line httpx makes; the handler reports the bad call
+            return True
+        if message.startswith("HTTP Request: "):
+            record.msg, record.args = (
+                _REQUEST_LINE.sub(lambda m: m.group(1) + loggable_url(m.group(2)), message, 1),
+                None,
+            )
+        return True
+
+
+_request_line_filter = _RequestLineFilter()
+logging.getLogger("httpx").addFilter(_request_line_filter)  # the logger httpx's clients log their requests to
 
 
 class OutboundError(Exception):

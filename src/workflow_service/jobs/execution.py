@@ -25,7 +25,7 @@ from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.notify import Notifier
-from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, secrets_for
+from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, redact_logs, redactor_for, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
 from workflow_service.jobs import cache, usage
@@ -198,6 +198,7 @@ class JobRunner:
         return status
 
     async def _execute(self, claim: Claim, outcome: Outcome) -> None:
+        redact_logs(claim.redact)  # this task's context: every line logged while the steps run
         if claim.setup_error is not None:
             outcome.error = claim.setup_error
             return
@@ -233,7 +234,7 @@ class JobRunner:
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
             done=done,
         )  # fmt: skip
-        redact = Redactor(job_env.secure) if job_env.secure else NO_REDACTION
+        redact = redactor_for(job_env.secure)
         return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error,
                      cache_key=row.cache_key)  # fmt: skip
 
