@@ -45,7 +45,11 @@ class Settings(BaseSettings):
     outbound_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     http_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     http_default_timeout_s: float = Field(30.0, gt=0)
-
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API accepts (JSON or YAML); larger ones get 413 before they are read.",
+    )
     lease_s: float = Field(15.0, gt=0, description="How long a claim holds a job without a heartbeat.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker extends its leases.")
     reconcile_interval_s: float = Field(2.0, gt=0)
