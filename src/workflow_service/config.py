@@ -50,6 +50,13 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest request body the API accepts (JSON or YAML); larger ones get 413 before they are read.",
     )
+    max_step_output_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest step output (as JSON) a job keeps; a larger one fails the step with `output_too_large`. "
+        "A step record's rendered input and model request/response details above it are stored truncated.",
+    )
+
     lease_s: float = Field(15.0, gt=0, description="How long a claim holds a job without a heartbeat.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker extends its leases.")
     reconcile_interval_s: float = Field(2.0, gt=0)
