@@ -117,7 +117,12 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _is_v1(path: str) -> bool:
+def _is_v1(scope: Scope) -> bool:
+    """Whether the request is for a /v1 route, as the router will see its path (under any root_path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
     return path == "/v1" or path.startswith("/v1/")
 
 
@@ -130,7 +135,7 @@ class AuthenticationMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_v1(scope["path"]):
+        if scope["type"] != "http" or not _is_v1(scope):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

@@ -1,4 +1,4 @@
-"""Request dependencies: the service container, the unit of work, authentication."""
+"""Request dependencies: the service container, the unit of work, authentication, the NUL check."""
 
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ async def resolve_principal(engine: AsyncEngine, admin_token: str, authorization
 async def authenticate(
     request: Request,
     services: Annotated[Services, Depends(get_services)],
+    # Not read (the header is): declares the bearer scheme in the OpenAPI document.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Every /v1 request: the bearer token is the admin token or an active API key, else 401.

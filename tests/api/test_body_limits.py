@@ -167,3 +167,15 @@ async def test_unauthenticated_routes_outside_v1_are_unaffected(client: httpx.As
     anonymous = httpx.AsyncClient(transport=client._transport, base_url="http://testserver")
     assert (await anonymous.get("/healthz")).status_code == 200
     assert (await anonymous.get("/openapi.json")).status_code == 200
+
+
+async def test_behind_a_root_path_the_body_is_not_read_either(client: httpx.AsyncClient, greeter: None) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]  # the ASGITransport of the conftest client
+    transport = httpx.ASGITransport(app=app, root_path="/api")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as anonymous:
+        body = Body(BODY_LIMIT * 50, prefix=b'{"inputs": {"name": "')
+        response = await anonymous.post(
+            f"/api{SUBMIT}", content=body.stream(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 401, response.text
+        assert body.read == 0
