@@ -31,6 +31,8 @@ class EchoServer:
     - `/redirect`: 302 to /echo;
     - `/text`: a text/plain body;
     - `/big/<bytes>`: a body of that many bytes;
+    - `/nul`: JSON with a NUL character in a key and in values, beside a literal backslash-u-0000 text;
+      `/nul/text`: a text/plain body with a NUL character;
     - anything else: 200 with `{method, path, headers, json}`.
     """
 
@@ -70,6 +72,12 @@ class EchoServer:
                     payload, ctype = b"plain words", "text/plain"
                 elif parts[0] == "big" and len(parts) > 1:
                     payload, ctype = b"x" * int(parts[1]), "application/octet-stream"
+                elif parts[0] == "nul" and parts[1:] == ["text"]:
+                    payload, ctype = b"before\x00after", "text/plain"
+                elif parts[0] == "nul":
+                    payload = json.dumps(
+                        {"value": "before\u0000after", "literal": "C:\\u0000", "k\u0000": [0]}
+                    ).encode()
                 if payload is None:
                     try:
                         parsed = json.loads(body) if body else None

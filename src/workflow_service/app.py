@@ -13,6 +13,7 @@ import yaml
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
@@ -24,12 +25,23 @@ from workflow_service.core.dispatch import ArqDispatcher, Dispatcher, InProcessD
 from workflow_service.core.http import OutboundPolicy, make_client
 from workflow_service.core.notify import Notifier, RedisNotifier
 from workflow_service.deliveries.router import router as deliveries_router
-from workflow_service.deps import Services, ServicesDep, authenticate, require_admin
+from workflow_service.deps import (
+    AUTH_ERROR_SCOPE_KEY,
+    PRINCIPAL_SCOPE_KEY,
+    Services,
+    ServicesDep,
+    authenticate,
+    reject_nul,
+    require_admin,
+    resolve_principal,
+)
 from workflow_service.engine.definition import PlanCache
+from workflow_service.errors import Unauthorized
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
     install_problem_handlers,
+    payload_too_large,
     problem_response,
     problem_responses,
 )
@@ -40,11 +52,127 @@ from workflow_service.workflows.router import router as workflows_router
 log = logging.getLogger(__name__)
 
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """Raised to the app from `receive` when the body passes the limit; BodyLimitMiddleware answers 413."""
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` with 413 problem+json as soon as that is known: up front from
+    Content-Length, else (chunked bodies) when the bytes read pass the limit, so that no more than the limit
+    is ever read. Whatever the app answers to the failed read is replaced by the 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = _content_length(scope)
+        if length is not None and length > self.max_bytes:
+            await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
+            return
+        received = 0
+        exceeded = started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            if exceeded:
+                raise BodyTooLarge
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    exceeded = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _is_v1(scope: Scope) -> bool:
+    """Whether the request is for a /v1 route, as the router will see its path (under any root_path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path == "/v1" or path.startswith("/v1/")
+
+
+class AuthenticationMiddleware:
+    """Resolve the caller of every /v1 request before anything reads its body: a request without valid
+    credentials is answered 401 at once and its body is never read. The `authenticate` dependency returns
+    what was resolved here (deps.PRINCIPAL_SCOPE_KEY)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_v1(scope):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        try:
+            principal = await resolve_principal(state.services.engine, state.admin_token, authorization)
+        except Unauthorized as exc:
+            await problem_response(
+                exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
+            )(scope, receive, send)
+            return
+        except Exception as exc:
+            # Not an answer about the credentials (the database is unavailable, say): `authenticate` raises it
+            # inside the app, where the problem handlers answer it; the app sees an empty body meanwhile.
+            scope[AUTH_ERROR_SCOPE_KEY] = exc
+            receive = _without_body(receive)
+        else:
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+def _without_body(receive: Receive) -> Receive:
+    first = True
+
+    async def replay() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class YamlBodyMiddleware:
-    """Accept YAML request bodies by converting them to JSON before FastAPI parses them."""
+    """Accept YAML request bodies by converting them to JSON before FastAPI parses them. The body is bounded
+    by BodyLimitMiddleware (WFS_MAX_BODY_BYTES), which runs outside this one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,17 +186,13 @@ class YamlBodyMiddleware:
         if ctype not in YAML_TYPES:
             await self.app(scope, receive, send)
             return
-        body = b""
+        chunks = []
         while True:
             message = await receive()
-            body += message.get("body", b"")
-            if len(body) > MAX_BODY_BYTES:
-                await problem_response(
-                    413, "payload_too_large", "Payload too large", f"bodies are limited to {MAX_BODY_BYTES} bytes"
-                )(scope, receive, send)
-                return
+            chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        body = b"".join(chunks)
         try:
             data = yaml.safe_load(body) if body.strip() else None
             converted = orjson.dumps(data, default=str)
@@ -150,10 +274,17 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         version=__version__,
         lifespan=lifespan,
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
+        dependencies=[Depends(reject_nul)],
+        # Every route: a body over WFS_MAX_BODY_BYTES is 413, a NUL character in a parameter or body is 422.
+        responses=problem_responses(413, 422),
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
+    # The last added runs first: authentication (no body read without valid credentials), then the body
+    # limit, then the YAML conversion, which reads the body.
     app.add_middleware(YamlBodyMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AuthenticationMiddleware)
 
     health = APIRouter(tags=["health"])
 

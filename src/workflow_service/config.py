@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     outbound_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
     http_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     http_default_timeout_s: float = Field(30.0, gt=0)
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the API accepts (JSON or YAML); larger ones get 413 before they are read.",
+    )
+    max_step_output_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest step output (as JSON) a job keeps; a larger one fails the step with `output_too_large`. "
+        "A step record's rendered input and model request/response details above it are stored truncated.",
+    )
 
     lease_s: float = Field(15.0, gt=0, description="How long a claim holds a job without a heartbeat.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker extends its leases.")

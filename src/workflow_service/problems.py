@@ -75,6 +75,20 @@ def problem_response(
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
+def payload_too_large(limit: int, request: Request | None = None) -> Response:
+    """413 for a request body over WFS_MAX_BODY_BYTES. `Connection: close`, so that the client stops sending
+    the rest and the server does not read it to reach the next request."""
+    return problem_response(
+        413,
+        "payload_too_large",
+        "Payload too large",
+        f"request bodies are limited to {limit} bytes (WFS_MAX_BODY_BYTES)",
+        request,
+        headers={"Connection": "close"},
+        limit=limit,
+    )
+
+
 def json_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
     """Render a location tuple as a JSON path: ('inputs', 'items', 0) -> `$.inputs.items[0]`."""
     out = "$"

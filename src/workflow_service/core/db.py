@@ -6,6 +6,7 @@ differences live here: JSONB vs JSON, timezone handling, and SQLite's write lock
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -39,8 +40,27 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return value
 
 
+# A real U+0000 in a string, as orjson writes it: `\u0000` after an even number of backslashes (an odd number
+# means the backslash itself is escaped, and the text is the six characters `\u0000`, which stays as it is).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+NUL_REPLACEMENT = "\ufffd"
+"""What a U+0000 in a stored JSON value becomes: U+FFFD, the Unicode replacement character. PostgreSQL
+refuses U+0000 in JSONB and text; the API refuses it in requests (422), values that steps produce (a remote
+server's answer, a model's, a template's) are stored with it replaced, on every database alike."""
+
+
+def json_text(value: Any) -> str:
+    """`value` as the JSON text the database stores: any U+0000 in its strings (keys too) replaced by U+FFFD.
+
+    The scan is one substring search on the usual path; the replacement runs only when it finds the escape."""
+    text = orjson.dumps(value, default=str).decode()
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    return text
+
+
 def _json_dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return json_text(value)
 
 
 def _sqlite_json_loads(value: Any) -> Any:

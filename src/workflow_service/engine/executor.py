@@ -39,14 +39,55 @@ class StepRecord:
     detail: dict[str, Any] | None = None
     cost: float | None = None
     """Credits for the step's model call; set by the jobs package from the pricing table."""
+    max_bytes: int | None = None
+    """WFS_MAX_STEP_OUTPUT_BYTES: the stored input, detail and (failed step) output are truncated past it."""
 
     def as_row(self) -> dict[str, Any]:
-        """The job_step columns this record fills (all but job_id)."""
+        """The job_step columns this record fills (all but job_id), each JSON field within `max_bytes`."""
+        output = self.output if self.status == "completed" else _capped(self.output, self.max_bytes)
         return {"step_id": self.step_id, "position": self.position, "type": self.type, "status": self.status,
-                "input": self.input, "output": self.output, "error": self.error, "attempt": self.attempt,
-                "started_at": self.started_at, "finished_at": self.finished_at, "model": self.model,
-                "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "latency_ms": self.latency_ms, "detail": self.detail, "cost": self.cost}  # fmt: skip
+                "input": _capped(self.input, self.max_bytes), "output": output, "error": self.error,
+                "attempt": self.attempt, "started_at": self.started_at, "finished_at": self.finished_at,
+                "model": _text(self.model), "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                "latency_ms": self.latency_ms, "detail": _capped(self.detail, self.max_bytes),
+                "cost": self.cost}  # fmt: skip
+
+
+TRUNCATED = "$truncated"
+"""The key of the marker a too large stored value is replaced by: `{"$truncated": <its size as JSON, bytes>,
+"preview": <its JSON text's first PREVIEW_CHARS characters>}`."""
+PREVIEW_CHARS = 1000
+
+
+def _capped(value: Any, limit: int | None) -> Any:
+    """`value` if its JSON fits in `limit` bytes; else a truncation marker in its place. An object keeps its
+    small entries and has its largest ones replaced by markers until it fits (a model call's `attempts` stay
+    beside a truncated `response`)."""
+    if limit is None or value is None or isinstance(value, bool | int | float):
+        return value
+    text = orjson.dumps(value, default=str)
+    if len(text) <= limit:
+        return value
+    if isinstance(value, dict):
+        sizes = {key: len(orjson.dumps(item, default=str)) for key, item in value.items()}
+        kept, total = dict(value), len(text)
+        for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
+            if total <= limit:
+                return kept
+            kept[key] = _marker(orjson.dumps(value[key], default=str))
+            total += len(orjson.dumps(kept[key])) - sizes[key]
+        if total <= limit:
+            return kept
+    return _marker(text)
+
+
+def _marker(text: bytes) -> dict[str, Any]:
+    return {TRUNCATED: len(text), "preview": text[: PREVIEW_CHARS * 4].decode(errors="ignore")[:PREVIEW_CHARS]}
+
+
+def _text(value: str | None) -> str | None:
+    """A text column's value without U+0000, which PostgreSQL refuses (see core/db.json_text for JSON)."""
+    return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
 
 
 @dataclass(slots=True)
@@ -93,12 +134,20 @@ class RunInput:
 Checkpoint = Callable[[list[StepRecord]], Awaitable[None]]
 
 
-def _json_safe(value: Any) -> Any:
-    """A plain JSON copy of a value (templates can produce tuples, Markup, ...)."""
+def _json_safe(value: Any, max_bytes: int | None = None) -> Any:
+    """A plain JSON copy of a value (templates can produce tuples, Markup, ...); with `max_bytes`, a step
+    output larger than that as JSON fails the step with `output_too_large`."""
     try:
-        return orjson.loads(orjson.dumps(value))
+        text = orjson.dumps(value)
     except TypeError as exc:
         raise StepFailure("output_not_json", f"the value is not JSON-serialisable: {exc}") from exc
+    if max_bytes is not None and len(text) > max_bytes:
+        raise StepFailure(
+            "output_too_large",
+            f"the step's output is {len(text)} bytes as JSON, over the limit of {max_bytes} "
+            "(WFS_MAX_STEP_OUTPUT_BYTES)",
+        )
+    return orjson.loads(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +159,8 @@ class Tools:
     default_timeout_s: float
     models: ModelSettings
     children: ChildJobs | None = None
+    max_output_bytes: int | None = None
+    """WFS_MAX_STEP_OUTPUT_BYTES (None: no limit)."""
 
 
 async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
@@ -209,7 +260,7 @@ async def _run_planned(planned: PlannedStep, ctx: dict[str, Any], run: RunInput,
     """One step with its retries and checkpoints. Returns None when it completed, else its error."""
     sid = planned.config.id
     record = StepRecord(step_id=sid, position=planned.position, type=planned.kind.name, status="running",
-                        attempt=run.attempt, started_at=utcnow())  # fmt: skip
+                        attempt=run.attempt, started_at=utcnow(), max_bytes=tools.max_output_bytes)  # fmt: skip
     if not planned.kind.pure:
         # Make earlier results durable and show this step as running before its side effect.
         flushed, outcome.records = outcome.records, []
@@ -260,7 +311,7 @@ async def _run_step(
             output, record.detail, blocked = guard_answer(planned.output_guardrails, output, record.detail)
             if blocked is not None:
                 raise blocked
-        record.output = _json_safe(output)
+        record.output = _json_safe(output, tools.max_output_bytes)
         record.status = "completed"
         return None
     except TemplateError as exc:

@@ -105,6 +105,7 @@ class JobRunner:
             default_timeout_s=settings.http_default_timeout_s,
             models=settings.model_settings,
             children=ChildRunner(engine, settings, plans, dispatcher, self.notifier) if dispatcher else None,
+            max_output_bytes=settings.max_step_output_bytes,
         )
         self._canceled: set[uuid.UUID] = set()
 

@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from workflow_service.core.db import driver_connection
+from workflow_service.core.db import driver_connection, json_text
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs.states import JobStatus, check_path
 
@@ -100,7 +99,7 @@ SELECT id FROM moved
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value, default=str).decode()
+    return None if value is None else json_text(value)
 
 
 async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> bool:

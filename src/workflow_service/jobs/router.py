@@ -190,9 +190,16 @@ async def list_jobs(
     responses=problem_responses(401, 404),
     dependencies=[Depends(require_job_reader)],
 )
-async def get_job(job_id: str, uow: UowDep) -> JobRead:
-    """Get a job: status, inputs, output, error and every step's record."""
-    return await service.get(uow.conn, job_id)
+async def get_job(
+    job_id: str,
+    uow: UowDep,
+    steps: Annotated[
+        bool,
+        Query(description="`false`: leave out the step records (`steps` is null), which can be large; nor read them."),
+    ] = True,
+) -> JobRead:
+    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out)."""
+    return await service.get(uow.conn, job_id, with_steps=steps)
 
 
 @router.get(

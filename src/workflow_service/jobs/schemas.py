@@ -111,7 +111,9 @@ class JobRead(JobSummary):
     metadata: dict[str, Any]
     output: Any
     max_attempts: int
-    steps: list[StepRead]
+    steps: list[StepRead] | None = Field(
+        description="Every step's record, in order; null when read with `steps=false`."
+    )
 
 
 class JobPage(BaseModel):

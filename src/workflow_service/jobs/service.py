@@ -292,12 +292,12 @@ def _steps(rows: Sequence[Any]) -> list[StepRead]:
     ]  # fmt: skip
 
 
-async def get(conn: AsyncConnection, job_id: str) -> JobRead:
-    """A job with its inputs, output, error and step records."""
+async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) -> JobRead:
+    """A job with its inputs, output, error and step records (`steps` None, and not read, without `with_steps`)."""
     row = await repo.get_job(conn, _job_id(job_id))
     if row is None:
         raise NotFound(f"job {job_id!r} does not exist")
-    steps = await repo.get_steps(conn, row.id)
+    steps = await repo.get_steps(conn, row.id) if with_steps else None
     parent = JobParent(job_id=row.parent_job_id, step=row.parent_step) if row.parent_job_id else None
     return JobRead(
         **_summary_fields(row),
@@ -309,7 +309,7 @@ async def get(conn: AsyncConnection, job_id: str) -> JobRead:
         metadata=row.metadata,
         output=row.output,
         max_attempts=row.max_attempts,
-        steps=_steps(steps),
+        steps=_steps(steps) if steps is not None else None,
     )
 
 
