@@ -170,12 +170,45 @@ def _without_body(receive: Receive) -> Receive:
     return replay
 
 
+MAX_YAML_VALUES = 1_000_000
+"""How many values a YAML body may stand for once its aliases are expanded (a few MB of YAML can
+otherwise name billions of values through nested anchors, and converting it to JSON would build them)."""
+
+
+class YamlTooLarge(ValueError):
+    pass
+
+
+def _check_expanded_size(data: Any, limit: int) -> None:
+    """Raise YamlTooLarge when `data`, with every alias expanded, holds more than `limit` values. Shared
+    objects (what aliases load as) are counted once per use without being walked again."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        if not isinstance(value, dict | list):
+            return 1
+        known = sizes.get(id(value))
+        if known is not None:
+            return known
+        children = value.values() if isinstance(value, dict) else value
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                raise YamlTooLarge(f"the YAML body expands to more than {limit} values through its aliases")
+        sizes[id(value)] = total
+        return total
+
+    size(data)
+
+
 class YamlBodyMiddleware:
     """Accept YAML request bodies by converting them to JSON before FastAPI parses them. The body is bounded
     by BodyLimitMiddleware (WFS_MAX_BODY_BYTES), which runs outside this one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.max_nodes = MAX_YAML_VALUES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -195,8 +228,12 @@ class YamlBodyMiddleware:
         body = b"".join(chunks)
         try:
             data = yaml.safe_load(body) if body.strip() else None
+            _check_expanded_size(data, self.max_nodes)
             converted = orjson.dumps(data, default=str)
-        except (yaml.YAMLError, TypeError) as exc:
+        except YamlTooLarge as exc:
+            await problem_response(413, "payload_too_large", "Payload too large", str(exc))(scope, receive, send)
+            return
+        except (yaml.YAMLError, TypeError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
             await problem_response(

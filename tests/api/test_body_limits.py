@@ -90,6 +90,19 @@ async def test_a_yaml_body_over_the_limit_is_refused(client: httpx.AsyncClient) 
     assert body.read <= BODY_LIMIT + CHUNK
 
 
+async def test_a_yaml_body_whose_aliases_expand_past_the_limit_is_refused(client: httpx.AsyncClient) -> None:
+    # Ten levels of nine aliases each: a few hundred bytes that stand for 9**10 (3.5 billion) values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 11)]
+    body = "name: bomb\ndefinition: {steps: []}\ndescription: x\nextra:\n" + "\n".join("  " + line for line in lines)
+    response = await client.post("/v1/workflows", content=body, headers={"Content-Type": "application/yaml"})
+    assert response.status_code == 413, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("payload_too_large")
+    assert "aliases" in response.json()["detail"]
+    assert (await client.get("/v1/workflows")).json()["items"] == []
+
+
 async def test_every_body_route_is_limited(client: httpx.AsyncClient, greeter: None) -> None:
     spec = (await client.get("/openapi.json")).json()
     routes = [

@@ -165,6 +165,19 @@ async def test_500_is_retried_with_the_same_id_and_a_fresh_signature(
     await assert_no_more(receiver, 3, 0.2)
 
 
+async def test_a_nul_in_the_receivers_answer_is_stored_replaced(
+    client: httpx.AsyncClient, workers: Workers, receiver: WebhookReceiver
+) -> None:
+    await push_workflow(client, receiver)
+    receiver.reply(Reply(500, body=b"bad\x00answer"), Reply(204))
+    await workers.start()
+    job = await submit_push(client)
+    delivery = await wait_for_delivery(client, job["id"], "succeeded", attempts=2)
+    first = delivery["attempts"][0]
+    assert first["status_code"] == 500
+    assert first["response_snippet"] == "bad\ufffdanswer"
+
+
 async def test_retry_after_is_honoured_and_timestamps_are_fresh(
     client: httpx.AsyncClient, workers: Workers, receiver: WebhookReceiver
 ) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
-from workflow_service.core.http import OutboundError, send_capped
+from workflow_service.core.http import OutboundError, loggable_url, send_capped
 from workflow_service.core.secrets import SecretsError, secrets_for
 from workflow_service.deliveries import schedule
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
@@ -183,7 +183,8 @@ async def attempt(
         async with asyncio.timeout(settings.delivery_timeout_s):
             response = await send_capped(http, request, settings.http_max_response_bytes)
         status_code = response.status_code
-        snippet = response.content[:SNIPPET_BYTES].decode("utf-8", errors="replace")
+        # A text column: PostgreSQL refuses U+0000, so it is stored as U+FFFD like step values are.
+        snippet = response.content[:SNIPPET_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
         retry_after = schedule.parse_retry_after(response.headers.get("retry-after"), now)
         if 300 <= status_code < 400:
             error = f"redirect to {response.headers.get('location', '?')} (redirects are not followed)"
@@ -249,7 +250,7 @@ async def attempt(
                 .values(settings=endpoint_settings.disable_push(current or {}, reason))
             )
     if not succeeded:
-        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, url, error)
+        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, loggable_url(url), error)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
 
 
