@@ -405,6 +405,7 @@ def test_a_slow_render_stops_at_the_time_limit() -> None:
         ('{{ inputs.s | replace("", inputs.s) }}', {"s": "y" * 100_000}),
         ("{{ inputs.s | indent(100000) }}", {"s": "y\n" * 10_000}),
         ('{{ (1).to_bytes(inputs.n, "big") }}', {"n": 2_000_000_000}),
+        ("{{ [1] | batch(inputs.n, 0) | list | length }}", {"n": 2_000_000_000}),
         ("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}ok", {}),
         (
             "{% set ns = namespace(x=[1]) %}{% for i in range(64) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}"
@@ -502,10 +503,14 @@ def test_a_quadratic_sum_of_lists_is_bounded() -> None:
         ("{% for t in inputs.tags %}{{ loop.index }}{{ t }}{% endfor %}", "1a2b3c"),
         ("{% set ns = namespace(n=0) %}{% for i in range(10) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "45"),
         ("{% macro hi(n) %}hi {{ n }}{% endmacro %}{{ hi(inputs.n) }}", "hi 7"),
+        ("{{ inputs.obj.get('timeout_ms', 3600000) }}", 3600000),
+        ("{{ inputs.missing | default(5000000) }}", 5000000),
+        ("{{ 'x'.ljust(3) ~ '|' }}", "x  |"),
+        ("{{ inputs.tags | batch(2, '-') | list }}", [["a", "b"], ["c", "-"]]),
     ],
 )
 def test_ordinary_templates_are_unaffected_by_the_limits(template: str, expected: Any) -> None:
-    assert render(template, ctx(n=7, tags=["a", "b", "c"])) == expected
+    assert render(template, ctx(n=7, tags=["a", "b", "c"], obj={"k": 1})) == expected
 
 
 def test_a_value_read_as_is_is_not_limited() -> None:

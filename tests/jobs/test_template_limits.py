@@ -105,6 +105,35 @@ async def test_a_template_building_a_huge_string_fails_its_job_without_allocatin
     assert "WFS_TEMPLATE_MAX_SIZE" in failed["error"]["message"]
 
 
+GROW = "('x' * inputs.n) | length > 0"
+
+
+@pytest.mark.parametrize(
+    ("definition", "step", "path"),
+    [
+        ({"steps": [{"id": "gate", "type": "transform", "when": GROW, "output": 1}]}, "gate", "$.steps[0].when"),
+        ({"steps": [{"id": "check", "type": "condition", "if": GROW, "then": "end"}]}, "check", "$.steps[0].if"),
+        (
+            {"steps": [{"id": "one", "type": "transform", "output": 1}], "output": "{{ range(inputs.n) }}"},
+            None,
+            "$.output",
+        ),
+    ],
+    ids=["when", "condition", "output"],
+)
+async def test_every_template_of_a_definition_is_bounded(
+    client: httpx.AsyncClient, start_worker: WorkerFactory, definition: dict[str, Any], step: str | None, path: str
+) -> None:
+    await deploy_workflow(client, "bounded", definition)
+    await start_worker()
+    job = await submit(client, "bounded", {"n": 2_000_000_000})
+    failed = await wait_for_job(client, job["id"], wait_s=20.0)
+    assert failed["status"] == "failed", failed
+    assert failed["error"]["code"] == "template_limit"
+    assert failed["error"]["step"] == step
+    assert failed["error"]["message"].startswith(f"{path}: ")
+
+
 @pytest.mark.parametrize(
     "expression",
     ["9**(9**7)", "'x' | center(2000000000)", "'x' * 2000000000", "[1] * 2000000000", "9**(9**7) ~ 'x'"],

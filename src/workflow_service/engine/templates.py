@@ -302,6 +302,10 @@ _BINOP_CHECKS: dict[str, Callable[[Any, Any], None]] = {
 # --- calls and filters ---------------------------------------------------------------------------
 
 
+_SIZE_ARGUMENTS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "to_bytes", "indent", "batch", "slice"})
+"""Methods and filters whose integer arguments are sizes of what they build (`"x".ljust(n)`)."""
+
+
 def _check_int_args(args: Iterable[Any], what: str) -> None:
     budget = _current()
     for arg in args:
@@ -351,7 +355,8 @@ def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     """Checks before a builtin method of str/bytes runs; returns its (possibly materialised) args."""
     owner = getattr(method, "__self__", None)
     name = getattr(method, "__name__", "")
-    _check_int_args((*args, *kwargs.values()), f"`{name}`")
+    if name in _SIZE_ARGUMENTS:
+        _check_int_args((*args, *kwargs.values()), f"`{name}`")
     if not isinstance(owner, str | bytes):
         return args
     if name == "replace" and len(args) >= 2:
@@ -433,7 +438,8 @@ def _filter_checks(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[st
     """Checks before the filter `name` runs on `value`; returns (value, *args) to call it with."""
     budget = _current()
     cap = budget.limits.max_size
-    _check_int_args((*args, *kwargs.values()), f"the `{name}` filter")
+    if name in _SIZE_ARGUMENTS:
+        _check_int_args((*args, *kwargs.values()), f"the `{name}` filter")
     if name not in _CHEAP_FILTERS and isinstance(value, list | tuple | dict | set | frozenset | Namespace):
         budget.size(_measure(value, cap), f"the value given to the `{name}` filter")
     if name == "replace" and len(args) >= 2:
@@ -530,10 +536,12 @@ def _wrap_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 @pass_context
 def _finalize(context: Context, value: Any) -> Any:
-    """Every piece of output (literal text included) counts against the size limit."""
+    """Every piece of output (literal text included) counts against the size limit, and checks the clock."""
     budget = _current()
     budget.output += _measure(value, budget.limits.max_size)
     budget.size(budget.output, "the rendered text")
+    if time.monotonic() > budget.deadline:
+        raise _time_limit(budget.limits)
     return value
 
 
@@ -783,14 +791,13 @@ def _bounded(limits: TemplateLimits, render: Callable[[], Any]) -> Any:
         _budget.reset(token)
 
 
-async def _off_loop(limits: TemplateLimits, path: str, render: Callable[[], Any]) -> Any:
-    """`render` in a template thread; the event loop waits at most a little past the time limit (a
-    render checks its deadline as it goes, so it ends by itself soon after)."""
-    future = asyncio.get_running_loop().run_in_executor(_pool(), contextvars.Context().run, _bounded, limits, render)
-    try:
-        return await asyncio.wait_for(future, limits.time_s + 1.0)
-    except TimeoutError:
-        raise TemplateLimitError(str(_time_limit(limits)), path) from None
+async def _off_loop(limits: TemplateLimits, render: Callable[[], Any]) -> Any:
+    """`render` in a template thread, under a budget of its own that starts when the thread takes it
+    up (so time spent queued behind other renders never counts). The render checks its deadline as
+    it goes and ends by itself; no single step of it is unbounded, since sizes are capped."""
+    return await asyncio.get_running_loop().run_in_executor(
+        _pool(), contextvars.Context().run, _bounded, limits, render
+    )
 
 
 def _snapshot(ctx: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -839,7 +846,7 @@ class CompiledValue:
         if self.inline:
             return self.render(ctx, limits)
         snapshot = _snapshot(ctx)
-        return await _off_loop(limits, self.path, lambda: self._render(snapshot))
+        return await _off_loop(limits, lambda: self._render(snapshot))
 
 
 async def render_all(
@@ -855,8 +862,7 @@ async def render_all(
         rendered = _bounded(limits, lambda: render(ctx))
     else:
         snapshot = _snapshot(ctx)
-        path = next((value.path for value in compiled.values() if not value.inline), "$")
-        rendered = await _off_loop(limits, path, lambda: render(snapshot))
+        rendered = await _off_loop(limits, lambda: render(snapshot))
     return rendered
 
 
