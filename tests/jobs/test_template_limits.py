@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import WorkerFactory, wait_for_job
 from tests.jobs.conftest import deploy_workflow, submit
 
-# About 1,000,000 iterations of a loop body with two operators: many seconds of pure Python.
+# inputs.n ** 2 iterations of a loop body with two operators; with n = 2000, well over the 5 s time limit the
+# test sets on any machine (and tens of seconds of a blocked event loop before templates were bounded).
 RUNAWAY: dict[str, Any] = {
     "steps": [
         {
@@ -56,10 +57,10 @@ async def test_a_runaway_template_fails_with_template_limit_while_the_worker_kee
     await deploy_workflow(client, "runaway", RUNAWAY)
     await deploy_workflow(client, "quick", QUICK)
     # Time is the limit that stops the runaway here (not iterations), so it keeps rendering for a while.
-    await start_worker(concurrency=4, heartbeat_s=0.2, template_time_limit_s=4.0, template_max_iterations=10**9)
+    await start_worker(concurrency=4, heartbeat_s=0.2, template_time_limit_s=5.0, template_max_iterations=10**9)
     await wait_until(lambda: heartbeat_of_the_only_agent(client), "the worker registering")
 
-    runaway = await submit(client, "runaway", {"n": 1000})
+    runaway = await submit(client, "runaway", {"n": 2000})
     await wait_until(lambda: _is(client, runaway["id"], "running"), "the runaway job starting")
     beat_at_start = await heartbeat_of_the_only_agent(client)
 

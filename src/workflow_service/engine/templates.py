@@ -430,7 +430,7 @@ def _dict(*pairs: Any) -> dict[Any, Any]:
     return _check_value(dict(zip(pairs[::2], pairs[1::2], strict=True)), "a dict")
 
 
-_INTERNAL = frozenset({_loop_iter, _concat, _list, _tuple, _dict})
+_INTERNAL: frozenset[Callable[..., Any]] = frozenset({_loop_iter, _concat, _list, _tuple, _dict})
 _HERE = __name__
 
 
@@ -558,7 +558,7 @@ class _LimitedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = _current()
         budget.tick()
-        if __obj in _INTERNAL:
+        if isinstance(__obj, types.FunctionType) and __obj in _INTERNAL:  # our own checked helpers
             kwargs.pop("_loop_vars", None)  # what Jinja passes to every call made in a loop or block
             kwargs.pop("_block_vars", None)
             return __obj(*args, **kwargs)
