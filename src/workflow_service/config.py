@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from workflow_service.engine.steps.base import ModelSettings
+    from workflow_service.engine.templates import TemplateLimits
 
 
 class Price(BaseModel):
@@ -55,6 +56,15 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest step output (as JSON) a job keeps; a larger one fails the step with `output_too_large`. "
         "A step record's rendered input and model request/response details above it are stored truncated.",
+    )
+    template_time_limit_s: float = Field(
+        2.0, gt=0, le=600, description="How long one render of a step's templates may take (`template_limit`)."
+    )
+    template_max_iterations: int = Field(
+        100_000, ge=1, description="Loop iterations, calls and filter applications one render may make."
+    )
+    template_max_size: int = Field(
+        1_000_000, ge=1000, description="Characters or items of any value a template builds, and of its output."
     )
 
     lease_s: float = Field(15.0, gt=0, description="How long a claim holds a job without a heartbeat.")
@@ -139,6 +149,17 @@ class Settings(BaseSettings):
                        "anthropic_api_key": secret(self.anthropic_api_key)},
             timeout_s=self.llm_timeout_s, max_attempts=self.llm_max_attempts, backoff_s=self.llm_backoff_s,
         )  # fmt: skip
+
+    @property
+    def template_limits(self) -> TemplateLimits:
+        """What one render of a step's templates may use."""
+        from workflow_service.engine.templates import TemplateLimits
+
+        return TemplateLimits(
+            time_s=self.template_time_limit_s,
+            max_iterations=self.template_max_iterations,
+            max_size=self.template_max_size,
+        )
 
     @property
     def embedded(self) -> bool:

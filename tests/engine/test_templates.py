@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+import tracemalloc
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflow_service.engine.templates import CONTEXT_NAMES, CompiledValue, TemplateError
+from workflow_service.engine.templates import (
+    CONTEXT_NAMES,
+    TEMPLATE_LIMIT,
+    CompiledValue,
+    TemplateError,
+    TemplateLimitError,
+    TemplateLimits,
+    render_all,
+)
 
 
 def ctx(**inputs: Any) -> dict[str, Any]:
@@ -303,3 +315,285 @@ def test_any_string_compiles_or_is_a_template_error_never_a_crash(text: str) -> 
     if isinstance(outcome, TemplateError):
         assert outcome.path == "$.t"
         assert outcome.message
+
+
+# --- limits: time, iterations and the size of what a template builds ------------------------------
+
+LIMIT_WAIT_S = 20.0
+"""How long a bounded render may take on a loaded machine; an unbounded one takes minutes or hours."""
+
+
+def bounded(template: Any, context: dict[str, Any], limits: TemplateLimits | None = None) -> tuple[Any, int]:
+    """Compile and render in a helper thread, failing the test if it has not ended within LIMIT_WAIT_S
+    (a runaway render is left behind in its daemon thread). Returns the value or the TemplateError, and
+    the peak of memory allocated meanwhile (traced, which slows Python down: tests expecting another
+    limit than time give a generous time limit)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            compiled = CompiledValue(template, "$.steps[0].output")
+            box["value"] = compiled.render(context) if limits is None else compiled.render(context, limits)
+        except BaseException as exc:  # the test inspects it
+            box["value"] = exc
+
+    tracemalloc.start()
+    try:
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(LIMIT_WAIT_S)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not thread.is_alive(), f"the render of {template!r} did not end within {LIMIT_WAIT_S} s"
+    return box["value"], peak
+
+
+def assert_limit(outcome: Any, *words: str) -> TemplateLimitError:
+    assert isinstance(outcome, TemplateLimitError), outcome
+    assert outcome.code == TEMPLATE_LIMIT == "template_limit"
+    assert outcome.path == "$.steps[0].output"
+    for word in words:
+        assert word in outcome.message
+    return outcome
+
+
+MB = 1024 * 1024
+SLOW_OK = TemplateLimits(time_s=LIMIT_WAIT_S / 2)
+
+
+def test_nested_ranges_stop_at_the_iteration_limit() -> None:
+    template = "{% for i in range(100000) %}{% for j in range(100000) %}{{ i }}{% endfor %}{% endfor %}"
+    outcome, _ = bounded(template, ctx(), SLOW_OK)
+    assert_limit(outcome, "100000 loop iterations and calls", "WFS_TEMPLATE_MAX_ITERATIONS")
+
+
+def test_a_loop_over_the_inputs_counts_too() -> None:
+    limits = TemplateLimits(time_s=LIMIT_WAIT_S / 2, max_iterations=10_000)
+    template = "{% for a in inputs.xs %}{% for b in inputs.xs %}.{% endfor %}{% endfor %}"
+    outcome, _ = bounded(template, ctx(xs=list(range(5000))), limits)
+    assert_limit(outcome, "10000 loop iterations", "WFS_TEMPLATE_MAX_ITERATIONS")
+
+
+def test_a_slow_render_stops_at_the_time_limit() -> None:
+    template = (
+        "{% set ns = namespace(n=0) %}{% for i in range(100000) %}{% for j in range(100000) %}"
+        "{% set ns.n = ns.n + i * j %}{% endfor %}{% endfor %}{{ ns.n }}"
+    )
+    started = time.monotonic()
+    outcome, _ = bounded(template, ctx(), TemplateLimits(time_s=0.3, max_iterations=10**12))
+    assert_limit(outcome, "longer than 0.3 s", "WFS_TEMPLATE_TIME_LIMIT_S")
+    assert time.monotonic() - started < LIMIT_WAIT_S
+
+
+@pytest.mark.parametrize(
+    ("template", "inputs"),
+    [
+        ('{{ ("x" * inputs.n) | length }}', {"n": 2_000_000_000}),
+        ("{{ inputs.n * 'x' }}", {"n": 2_000_000_000}),
+        ("size: {{ ('x' * inputs.n) | length }}", {"n": 2_000_000_000}),
+        ("{{ [inputs.s] * inputs.n }}", {"s": "y" * 1000, "n": 2_000_000_000}),
+        ("{{ inputs.s * 100 }}", {"s": "y" * 100_000}),
+        ("{{ (inputs.xs * 100) | length }}", {"xs": list(range(100_000))}),
+        ("{{ (inputs.s + inputs.s) | length }}", {"s": "y" * 600_000}),
+        ('{{ "x".ljust(inputs.n) }}', {"n": 2_000_000_000}),
+        ('{{ "x" | center(inputs.n) }}', {"n": 2_000_000_000}),
+        ('{{ "%" ~ inputs.n ~ "s" }}{{ ("%" ~ inputs.n ~ "s") % 1 }}', {"n": 2_000_000_000}),
+        ('{{ "%2000000000s" | format(1) }}', {}),
+        ('{{ "{:>2000000000}".format(1) }}', {}),
+        ('{{ inputs.s.replace("", inputs.s) }}', {"s": "y" * 100_000}),
+        ('{{ inputs.s | replace("", inputs.s) }}', {"s": "y" * 100_000}),
+        ("{{ inputs.s | indent(100000) }}", {"s": "y\n" * 10_000}),
+        ('{{ (1).to_bytes(inputs.n, "big") }}', {"n": 2_000_000_000}),
+        ("{{ [1] | batch(inputs.n, 0) | list | length }}", {"n": 2_000_000_000}),
+        ("{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}ok", {}),
+        (
+            "{% set ns = namespace(x=[1]) %}{% for i in range(64) %}{% set ns.x = [ns.x, ns.x] %}{% endfor %}"
+            "{{ ns.x | string | length }}",
+            {},
+        ),
+        ("{{ [inputs.s, inputs.s, inputs.s, inputs.s, inputs.s] }}", {"s": "y" * 300_000}),
+    ],
+)
+def test_values_are_refused_before_they_are_built(template: str, inputs: dict[str, Any]) -> None:
+    outcome, peak = bounded(template, ctx(**inputs), SLOW_OK)
+    assert_limit(outcome, "1000000 characters or items", "WFS_TEMPLATE_MAX_SIZE")
+    assert peak < 64 * MB, f"{peak / MB:.0f} MB allocated"
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 9 ** (9 ** 7) }}",
+        "{{ 9 ** (9 ** (9 ** 9)) }}",
+        "{{ inputs.n ** inputs.n }}",
+        "x = {{ 2 ** inputs.n }}",
+        "{{ (2 ** 60000) * (2 ** 60000) }}",
+    ],
+)
+def test_power_towers_are_refused_before_they_are_computed(template: str) -> None:
+    started = time.monotonic()
+    outcome, peak = bounded(template, ctx(n=10**7), SLOW_OK)
+    assert_limit(outcome, "65536 bits")
+    assert time.monotonic() - started < LIMIT_WAIT_S
+    assert peak < 64 * MB
+
+
+def test_a_huge_range_is_refused_at_once() -> None:
+    outcome, peak = bounded("{{ range(inputs.n) | list | length }}", ctx(n=10**9), SLOW_OK)
+    assert_limit(outcome, "range() of 1000000000 items", "100000 iterations", "WFS_TEMPLATE_MAX_ITERATIONS")
+    assert peak < 64 * MB
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% for i in range(100000) %}{{ inputs.s }}{% endfor %}",
+        "{% for i in range(100000) %}literal text of some length, repeated{% endfor %}",
+        "{% set s %}{% for i in range(100000) %}{{ inputs.s }}{% endfor %}{% endset %}{{ s | length }}",
+        "{% macro m() %}{% for i in range(100000) %}{{ inputs.s }}{% endfor %}{% endmacro %}{{ m() | length }}",
+    ],
+)
+def test_long_output_is_cut_off_at_the_size_limit(template: str) -> None:
+    outcome, peak = bounded(template, ctx(s="y" * 100), SLOW_OK)
+    assert_limit(outcome, "rendered text", "1000000 characters or items", "WFS_TEMPLATE_MAX_SIZE")
+    assert peak < 64 * MB
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ range(100000) | join(inputs.sep) }}",
+        "{{ inputs.sep.join(range(100000) | map('string')) }}",
+        "{% for i in range(100000) %}{{ range(100000) | join(',') }}{% endfor %}",
+        "{{ range(100000) | join(',') }}{{ range(100000) | join(',') }}",
+    ],
+)
+def test_join_over_big_ranges_ends_with_a_limit(template: str) -> None:
+    outcome, peak = bounded(template, ctx(sep="-" * 100), SLOW_OK)
+    assert_limit(outcome, "WFS_TEMPLATE_")
+    assert peak < 64 * MB
+
+
+def test_a_quadratic_sum_of_lists_is_bounded() -> None:
+    outcome, _ = bounded("{{ inputs.xs | sum(start=[]) | length }}", ctx(xs=[[1]] * 200_000), SLOW_OK)
+    assert_limit(outcome, "WFS_TEMPLATE_MAX_ITERATIONS")
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("{{ range(3) | list }}", [0, 1, 2]),
+        ("{{ 'ab' * 3 }}", "ababab"),
+        ("{{ [1, 2] + [3] }}", [1, 2, 3]),
+        ("{{ [0] * 3 }}", [0, 0, 0]),
+        ("{{ 2 ** 64 }}", 2**64),
+        ("{{ inputs.n * inputs.n }}", 49),
+        ("{{ '%5s|%-3d|%.2f' % ('a', 7, 1.5) }}", "    a|7  |1.50"),
+        ("{{ '{:>4}-{}'.format(1, 'x') }}", "   1-x"),
+        ("{{ 'a' ~ inputs.n ~ 'b' }}", "a7b"),
+        ("{{ {'a': inputs.n, 'b': [inputs.n]} }}", {"a": 7, "b": [7]}),
+        ("{{ (1, 'x') }}", (1, "x")),
+        ("{{ inputs.tags | join('-') }}", "a-b-c"),
+        ("{{ [[1], [2]] | sum(start=[]) }}", [1, 2]),
+        ("{{ [1, 2, 3] | sum }}", 6),
+        ("{{ 'a-b'.replace('-', '+') }}", "a+b"),
+        ("{{ {'k': [1]} | tojson(indent=2) }}", '{\n  "k": [\n    1\n  ]\n}'),
+        ("{% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{{ loop.length }};{% endfor %}", "32;72;"),
+        ("{% for t in inputs.tags %}{{ loop.index }}{{ t }}{% endfor %}", "1a2b3c"),
+        ("{% set ns = namespace(n=0) %}{% for i in range(10) %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}", "45"),
+        ("{% macro hi(n) %}hi {{ n }}{% endmacro %}{{ hi(inputs.n) }}", "hi 7"),
+        ("{{ inputs.obj.get('timeout_ms', 3600000) }}", 3600000),
+        ("{{ inputs.missing | default(5000000) }}", 5000000),
+        ("{{ 'x'.ljust(3) ~ '|' }}", "x  |"),
+        ("{{ inputs.tags | batch(2, '-') | list }}", [["a", "b"], ["c", "-"]]),
+    ],
+)
+def test_ordinary_templates_are_unaffected_by_the_limits(template: str, expected: Any) -> None:
+    assert render(template, ctx(n=7, tags=["a", "b", "c"], obj={"k": 1})) == expected
+
+
+def test_a_value_read_as_is_is_not_limited() -> None:
+    document = "y" * 3_000_000
+    assert render("{{ inputs.doc }}", ctx(doc=document)) is document
+    rendered = render({"a": "{{ inputs.doc }}", "b": "{{ inputs.doc | length }}"}, ctx(doc=document))
+    assert rendered == {"a": document, "b": 3_000_000}
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 9 ** (9 ** 7) }}",
+        "n = {{ 9 ** (9 ** 7) }}",
+        "{{ 'x' | center(200000000) }}",
+        "{{ 'x' * 200000000 }}",
+        "{{ ('x' ~ 'y') * 200000000 }}",
+        "{% for i in range(10) %}{{ 'x' | center(200000000) }}{% endfor %}",
+        "{{ [1] * 200000000 }}",
+    ],
+)
+def test_compiling_never_evaluates_an_expression(template: str) -> None:
+    box: dict[str, Any] = {}
+    tracemalloc.start()
+    try:
+        thread = threading.Thread(target=lambda: box.update(c=CompiledValue(template, "$.x")), daemon=True)
+        thread.start()
+        thread.join(LIMIT_WAIT_S)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert not thread.is_alive(), "compiling did not end"
+    assert peak < 16 * MB, f"compiling allocated {peak / MB:.0f} MB"
+    with pytest.raises(TemplateLimitError):
+        box["c"].render(ctx())
+
+
+def test_an_integer_literal_too_long_is_a_template_error_at_compile_time() -> None:
+    with pytest.raises(TemplateError, match="template syntax error") as caught:
+        CompiledValue("{{ " + "9" * 5000 + " }}", "$.x")
+    assert caught.value.path == "$.x"
+
+
+def test_lookups_render_inline_and_loops_in_a_thread() -> None:
+    assert CompiledValue({"a": "{{ inputs.x }}", "b": "n={{ steps.s.output['k'] | length }}"}, "$").inline
+    assert CompiledValue("{{ inputs.n * 2 > 3 and vars.greeting }}", "$").inline
+    for template in ("{% for i in inputs.xs %}{{ i }}{% endfor %}", "{{ inputs.s.upper() }}", "{{ inputs.xs | join }}"):
+        assert not CompiledValue(template, "$").inline
+
+
+async def test_a_runaway_render_does_not_hold_up_the_event_loop() -> None:
+    template = "{% for i in range(100000) %}{% for j in range(100000) %}{{ i * j }}{% endfor %}{% endfor %}"
+    compiled = CompiledValue({"x": template}, "$.steps[0].output")
+    limits = TemplateLimits(time_s=1.0, max_iterations=10**12, max_size=10**12)
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    started = loop.time()
+    try:
+        with pytest.raises(TemplateLimitError) as caught:
+            await asyncio.wait_for(render_all({"output": compiled}, ctx(), limits), LIMIT_WAIT_S)
+    finally:
+        done.set()
+        await ticking
+    assert caught.value.path == "$.steps[0].output.x"
+    assert "WFS_TEMPLATE_TIME_LIMIT_S" in caught.value.message
+    assert loop.time() - started >= 1.0
+    assert len(gaps) > 10
+    assert max(gaps) < 0.5, f"the event loop stalled for {max(gaps):.2f} s"
+
+
+async def test_render_all_renders_every_field() -> None:
+    fields = {"a": CompiledValue("{{ inputs.n }}", "$.a"), "b": CompiledValue("{{ range(inputs.n) | list }}", "$.b")}
+    assert await render_all(fields, ctx(n=3)) == {"a": 3, "b": [0, 1, 2]}
+    assert await render_all({"a": fields["a"]}, ctx(n=3)) == {"a": 3}
+    assert await fields["b"].render_async(ctx(n=2)) == [0, 1]

@@ -17,7 +17,7 @@ from workflow_service.engine.definition import Plan, PlannedStep
 from workflow_service.engine.guardrails import GUARDRAIL_BLOCKED, guard_answer
 from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFailure, StepResult, StepRuntime
 from workflow_service.engine.steps.condition import END, ConditionConfig
-from workflow_service.engine.templates import TemplateError
+from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimits, render_all
 
 
 @dataclass(slots=True)
@@ -161,6 +161,7 @@ class Tools:
     children: ChildJobs | None = None
     max_output_bytes: int | None = None
     """WFS_MAX_STEP_OUTPUT_BYTES (None: no limit)."""
+    template_limits: TemplateLimits = DEFAULT_LIMITS
 
 
 async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
@@ -190,12 +191,10 @@ async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoin
                 skip = sid in forced_skip or (planned.needs and all(state[n] == "skipped" for n in planned.needs))
                 if not skip and planned.when is not None:
                     try:
-                        skip = not planned.when.render(ctx)
+                        skip = not await planned.when.render_async(ctx, tools.template_limits)
                     except TemplateError as exc:
-                        outcome.records.append(
-                            _failed_record(planned, run, "template_error", f"{exc.path}: {exc.message}")
-                        )
-                        outcome.error = {"code": "template_error", "message": f"{exc.path}: {exc.message}", "step": sid}
+                        outcome.records.append(_failed_record(planned, run, exc.code, f"{exc.path}: {exc.message}"))
+                        outcome.error = {"code": exc.code, "message": f"{exc.path}: {exc.message}", "step": sid}
                         return
                 if skip:
                     outcome.records.append(_skipped_record(planned, run))
@@ -235,9 +234,12 @@ async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoin
     last = plan.steps[-1].config.id if plan.steps else None
     last_output = steps.get(last, {}).get("output") if last else None
     try:
-        outcome.output = _json_safe(plan.output.render(ctx)) if plan.output is not None else last_output
+        if plan.output is not None:
+            outcome.output = _json_safe(await plan.output.render_async(ctx, tools.template_limits))
+        else:
+            outcome.output = last_output
     except TemplateError as exc:
-        outcome.error = {"code": "template_error", "message": f"{exc.path}: {exc.message}", "step": None}
+        outcome.error = {"code": exc.code, "message": f"{exc.path}: {exc.message}", "step": None}
     except StepFailure as exc:
         outcome.error = {"code": exc.code, "message": exc.message, "step": None}
 
@@ -292,7 +294,7 @@ async def _run_step(
 ) -> dict[str, Any] | None:
     sid = planned.config.id
     try:
-        rendered = {name: compiled.render(ctx) for name, compiled in planned.templates.items()}
+        rendered = await render_all(planned.templates, ctx, tools.template_limits)
         record.input = _json_safe(rendered)
         runtime = StepRuntime(
             job_id=run.job_id, step_id=sid, attempt=run.attempt, http=tools.http,
@@ -316,7 +318,7 @@ async def _run_step(
         return None
     except TemplateError as exc:
         message = f"{exc.path}: {exc.message}"
-        code = "template_error"
+        code = exc.code
     except StepFailure as exc:
         message, code = exc.message, exc.code
         record.output = exc.output

@@ -104,6 +104,7 @@ class JobRunner:
             max_response_bytes=settings.http_max_response_bytes,
             default_timeout_s=settings.http_default_timeout_s,
             models=settings.model_settings,
+            template_limits=settings.template_limits,
             children=ChildRunner(engine, settings, plans, dispatcher, self.notifier) if dispatcher else None,
             max_output_bytes=settings.max_step_output_bytes,
         )
