@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -19,7 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -28,6 +29,7 @@ from tests.jobs.conftest import GREETER, deploy_workflow
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.core.db import is_db_unavailable, make_engine, unit_of_work
+from workflow_service.deps import UowDep
 from workflow_service.jobs import pg as jobs_pg
 from workflow_service.problems import install_problem_handlers
 
@@ -368,33 +370,40 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout_wit
         await eng.dispose()
 
 
-async def test_an_unavailable_database_while_committing_in_a_dependency_is_a_503() -> None:
+async def test_the_connection_lost_before_the_unit_of_work_commits_is_a_503(
+    engine: AsyncEngine, proxy: TcpProxy
+) -> None:
+    """The request's unit of work (deps.get_uow) commits after the route returns; the database goes away
+    in between. Plus the other two cases the handlers tell apart: a refused connection, and a bug."""
+    eng = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{TEST_DB}", pool_size=1)
     app = FastAPI()
     install_problem_handlers(app)
+    app.state.services = SimpleNamespace(engine=eng)
+    committed_pids: list[int] = []
 
-    async def failing_commit() -> AsyncIterator[None]:
-        yield
-        raise sa.exc.OperationalError("COMMIT", None, ConnectionResetError("reset"), connection_invalidated=True)
-
-    @app.get("/commit", dependencies=[Depends(failing_commit, scope="function")])
-    async def route() -> dict[str, Any]:
+    @app.post("/write")
+    async def write(uow: UowDep) -> dict[str, Any]:
+        committed_pids.append(await backend_pid(uow.conn))  # the transaction is open
+        await proxy.cut()
         return {}
 
-    @app.get("/raw")
-    async def raw_error() -> dict[str, Any]:
-        raise ConnectionRefusedError(111, "Connect call failed")
-
     @app.get("/bug")
-    async def bug() -> dict[str, Any]:
-        raise sa.exc.ProgrammingError("SELECT nope", None, ValueError("syntax"))
+    async def bug(uow: UowDep) -> dict[str, Any]:
+        await uow.conn.execute(sa.text("SELECT no_such_column FROM job"))
+        return {}
 
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        assert_database_unavailable(await client.get("/commit"), "commit in a dependency")
-        assert_database_unavailable(await client.get("/raw"), "connection refused")
-        bug_response = await client.get("/bug")
-        assert bug_response.status_code == 500
-        assert bug_response.json()["code"] == "internal"
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert_database_unavailable(await client.post("/write"), "commit after the connection was lost")
+            assert committed_pids
+            assert_database_unavailable(await client.get("/bug"), "no connection to be had")
+            await proxy.restore()
+            bug_response = await client.get("/bug")  # a broken statement is still a 500, not a 503
+            assert bug_response.status_code == 500, bug_response.text
+            assert bug_response.json()["code"] == "internal"
+    finally:
+        await eng.dispose()
 
 
 def _chained(outer: Exception, inner: BaseException) -> Exception:
