@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
@@ -426,6 +427,19 @@ def _during(outer: Exception, inner: BaseException) -> Exception:
         return raised
 
 
+def _as_sqlalchemy_raises(error: Exception) -> Exception:
+    """`error` from asyncpg as SQLAlchemy raises it (translated by the dialect's adapter, then wrapped)."""
+    dbapi: Any = pg_asyncpg.AsyncAdapt_asyncpg_dbapi(asyncpg)  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
+    try:
+        try:
+            pg_asyncpg.AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, error)
+        except Exception as translated:
+            raise sa.exc.DBAPIError.instance("SELECT 1", None, translated, dbapi.Error) from translated
+    except Exception as raised:
+        return raised
+    raise AssertionError("the adapter did not raise")
+
+
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
@@ -433,6 +447,10 @@ def _during(outer: Exception, inner: BaseException) -> Exception:
         (ConnectionRefusedError(111, "Connect call failed"), True),
         (sa.exc.OperationalError("SELECT 1", None, ConnectionResetError("reset")), True),
         (asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation"), True),
+        # While PostgreSQL restarts: shutting down, then starting up.
+        (_as_sqlalchemy_raises(asyncpg.exceptions.AdminShutdownError("terminating connection")), True),
+        (_as_sqlalchemy_raises(asyncpg.exceptions.CannotConnectNowError("the database system is starting up")), True),
+        (_as_sqlalchemy_raises(asyncpg.exceptions.UniqueViolationError("duplicate key value")), False),
         # Another library's connection error is not the database's, whatever it wraps.
         (_chained(httpx.ConnectError("All connection attempts failed"), ConnectionRefusedError(111, "refused")), False),
         (_during(ValueError("a bug while handling a socket error"), OSError("socket")), False),
