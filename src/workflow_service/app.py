@@ -36,7 +36,7 @@ from workflow_service.deps import (
     resolve_principal,
 )
 from workflow_service.engine.definition import PlanCache
-from workflow_service.errors import Unauthorized
+from workflow_service.errors import DatabaseUnavailable, Unauthorized
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
@@ -330,7 +330,11 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         """Liveness: the process is up."""
         return Health(status="ok", version=__version__)
 
-    @health.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    retry_after = {
+        "Retry-After": {"description": "Seconds to wait before asking again.", "schema": {"type": "integer"}}
+    }
+
+    @health.get("/readyz", response_model=Health, responses={503: {"model": Health, "headers": retry_after}})
     async def readyz(services: ServicesDep) -> Any:
         """Readiness: the database (and Redis, when configured) answer."""
         checks = {}
@@ -344,7 +348,11 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
             checks["redis"] = "ok" if await services.dispatcher.ping() else "error: no answer"
         ok = all(v == "ok" for v in checks.values())
         body = Health(status="ok" if ok else "unavailable", version=__version__, checks=checks)
-        return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+        if ok:
+            return JSONResponse(body.model_dump())
+        return JSONResponse(
+            body.model_dump(), status_code=503, headers={"Retry-After": str(DatabaseUnavailable.retry_after_s)}
+        )
 
     app.include_router(health)
     # Every /v1 request authenticates (admin token or API key). Routers that only the admin may use are

@@ -9,6 +9,8 @@ class ServiceError(Exception):
     status: int = 500
     code: str = "internal"
     title: str = "Internal error"
+    retry_after_s: int | None = None
+    """Sent as `Retry-After` when set."""
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -58,6 +60,14 @@ class OutboundRefused(ServiceError):
 
 class Unavailable(ServiceError):
     status, code, title = 503, "unavailable", "A dependency is unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database is unreachable or dropped the connection (core.db.is_db_unavailable): any route,
+    at any point of the request, including its commit. The service reconnects by itself."""
+
+    status, code, title = 503, "database_unavailable", "The database is unavailable"
+    retry_after_s = 2
 
 
 class PushNotConfigured(ServiceError):

@@ -6,13 +6,15 @@ import logging
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from workflow_service.errors import ServiceError
+from workflow_service.core.db import is_db_unavailable
+from workflow_service.errors import DatabaseUnavailable, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +123,28 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        # RFC 9110 §11.6.1: a 401 must say which authentication scheme to use.
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {}
+        if exc.status == 401:  # RFC 9110 §11.6.1: a 401 must say which authentication scheme to use.
+            headers["WWW-Authenticate"] = "Bearer"
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
         return problem_response(exc.status, exc.code, exc.title, exc.detail, request, headers=headers, **exc.extra)
+
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _first_line(exc))
+        return await service_error(
+            request,
+            DatabaseUnavailable(
+                "the database is unreachable or dropped the connection; retry shortly (a submission with an "
+                "Idempotency-Key is safe to retry)"
+            ),
+        )
+
+    async def database_error(request: Request, exc: Exception) -> Response:
+        # Database and socket errors: 503 when the database is not there, else a bug like any other.
+        if is_db_unavailable(exc):
+            return await database_unavailable(request, exc)
+        raise exc
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -138,18 +159,40 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(exc.status_code, code, title, str(exc.detail), request, headers=dict(exc.headers or {}))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if is_db_unavailable(exc):  # e.g. raised as another type than those handled by database_error
+            return await database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "internal", "Internal error", "An unexpected error occurred.", request)
 
     app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    for db_error in (sa.exc.SQLAlchemyError, OSError):
+        app.add_exception_handler(db_error, database_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries declaring problem+json for the given statuses."""
     return {s: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem"} for s in statuses}
+
+
+def _database_unavailable_response() -> dict[str, Any]:
+    return {
+        "description": "The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "integer"},
+            }
+        },
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 def install_openapi_problems(app: FastAPI) -> None:
@@ -173,6 +216,11 @@ def install_openapi_problems(app: FastAPI) -> None:
                         response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                         if response.get("description") == "Validation Error":
                             response["description"] = "The request is not valid"
+        # Every /v1 request reaches the database (an API key is checked there before the route runs).
+        for path, item in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in item.values():
+                    operation.setdefault("responses", {}).setdefault("503", _database_unavailable_response())
         for unused in ("HTTPValidationError", "ValidationError"):
             components.pop(unused, None)
         app.openapi_schema = schema

@@ -19,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
@@ -94,25 +95,74 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
         pool_size=pool_size,
         max_overflow=pool_size,
+        # No ping per checkout (a round trip on every request): see _discard_if_closed.
         pool_pre_ping=False,
     )
+    event.listen(engine.sync_engine, "checkout", _discard_if_closed)
+    return engine
+
+
+def _discard_if_closed(_dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Checkout-time liveness at no cost: asyncpg marks a connection closed as soon as the server ends it
+    (restart, `pg_terminate_backend`, a proxy or network closing it) even while it sits idle in the pool.
+    Raising DisconnectionError makes the pool drop it and hand out a new connection instead. A connection
+    that dies while in use is invalidated by whoever notices (SQLAlchemy, or DriverConnection below)."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise sa.exc.DisconnectionError("the database closed this pooled connection")
 
 
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-async def driver_connection(conn: AsyncConnection) -> Any:
-    """The DBAPI driver's own connection (asyncpg) under `conn`, for the few statements on the hot
-    path where SQLAlchemy's per-statement overhead is most of the cost. Statements run on it join the
+class DriverConnection:
+    """The DBAPI driver's own connection (asyncpg) under an AsyncConnection, for the few statements on
+    the hot path where SQLAlchemy's per-statement overhead is most of the cost.
+
+    SQLAlchemy never sees these statements, so what it does for its own is done here: when one finds
+    the database gone, the SQLAlchemy connection is invalidated (the pool discards it and connects
+    afresh next time) and the error is raised as SQLAlchemy would raise it, a DBAPIError with
+    `connection_invalidated` set. Any other error is raised unchanged."""
+
+    __slots__ = ("_conn", "_raw")
+
+    def __init__(self, conn: AsyncConnection, raw: Any) -> None:
+        self._conn = conn
+        self._raw = raw
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        try:
+            return await self._raw.fetchval(query, *args)
+        except Exception as exc:
+            await self._raise_if_unavailable(query, exc)
+            raise
+
+    async def fetchrow(self, query: str, *args: Any) -> Any:
+        try:
+            return await self._raw.fetchrow(query, *args)
+        except Exception as exc:
+            await self._raise_if_unavailable(query, exc)
+            raise
+
+    async def _raise_if_unavailable(self, query: str, exc: Exception) -> None:
+        if not (self._raw.is_closed() or is_db_unavailable(exc)):
+            return
+        if not self._conn.invalidated:
+            await self._conn.invalidate(exc)
+        raise sa.exc.OperationalError(query, None, exc, hide_parameters=True, connection_invalidated=True) from exc
+
+
+async def driver_connection(conn: AsyncConnection) -> DriverConnection:
+    """The driver connection under `conn` (see DriverConnection). Statements run on it join the
     transaction `conn` has open, if any."""
     raw = await conn.get_raw_connection()
-    return raw.driver_connection
+    return DriverConnection(conn, raw.driver_connection)
 
 
 class UnitOfWork:
@@ -147,6 +197,7 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
 # SQLSTATE classes and codes that mean "the database is not there right now", not "your query is wrong":
 # 08 connection exceptions, 53 insufficient resources, 57P01-57P03 shutdown / crash recovery.
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")
+_DATABASE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite")
 _UNAVAILABLE_MESSAGES = ("connection is closed", "connection was closed", "database is locked", "shutting down")
 
 
@@ -155,12 +206,16 @@ def is_db_unavailable(exc: BaseException) -> bool:
     an infrastructure error to retry or answer with 503, never a user-visible failure.
 
     Covers SQLAlchemy's wrapped errors and the raw asyncpg errors the fast paths see on the driver
-    connection, whose classes SQLAlchemy never wrapped."""
+    connection, whose classes SQLAlchemy never wrapped. It looks inside database errors only: an HTTP
+    client's connect error wraps an OSError too, but says nothing about the database."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, sa.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        # The pool found a dead connection it could not replace, or no connection came free in time.
+        if isinstance(current, sa.exc.DisconnectionError | sa.exc.TimeoutError):
             return True
         if isinstance(current, ConnectionError | TimeoutError | OSError):
             return True
@@ -180,6 +235,8 @@ def is_db_unavailable(exc: BaseException) -> bool:
             text = str(current).lower()
             if any(m in text for m in _UNAVAILABLE_MESSAGES):
                 return True
+        if not module.startswith(_DATABASE_MODULES):
+            return False
         current = getattr(current, "orig", None) or current.__cause__ or current.__context__
     return False
 
