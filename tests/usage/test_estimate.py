@@ -3,7 +3,9 @@ rendered prompts, the step's max_tokens or default, or the version's history."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from typing import Any
 
 import httpx
@@ -122,3 +124,22 @@ async def test_a_workflow_key_may_estimate_its_workflow_only(client: httpx.Async
     assert own.status_code == 200, own.text
     assert foreign.status_code == 403
     assert anonymous.status_code == 401
+
+
+async def test_a_runaway_prompt_is_a_422_and_the_api_keeps_answering(client: httpx.AsyncClient) -> None:
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    definition = {**DEFINITION, "steps": [{"id": "ask", "type": "llm", "prompt": loops + "{{ inputs.topic }}"}]}
+    await deploy_workflow(client, "runaway", definition)
+
+    pending = asyncio.create_task(estimate(client, "runaway", inputs={"topic": "x"}))
+    started = time.monotonic()
+    while not pending.done():  # the event loop keeps serving while the render runs in a template thread
+        assert (await client.get("/healthz")).status_code == 200
+        await asyncio.sleep(0.05)
+    response = await pending
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["path"] == "$.steps[0].prompt"
+    assert "limit" in response.json()["errors"][0]["message"]
+    assert time.monotonic() - started < 30

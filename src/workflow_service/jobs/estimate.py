@@ -27,7 +27,8 @@ from workflow_service.config import Price
 from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.engine.definition import PlanCache, PlannedStep
 from workflow_service.engine.steps.llm import LlmConfig
-from workflow_service.engine.templates import TemplateError
+from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimitError, TemplateLimits
+from workflow_service.errors import InvalidInput
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs import usage
 from workflow_service.jobs.repository import job_t, step_t
@@ -51,14 +52,17 @@ def message_tokens(messages: list[str]) -> int:
     return sum(count_tokens(m) + MESSAGE_OVERHEAD_TOKENS for m in messages) + REPLY_PRIMING_TOKENS
 
 
-def _render(planned: PlannedStep, name: str, ctx: Mapping[str, Any]) -> tuple[str, bool]:
-    """The rendered template as text, and whether that text is exact."""
+async def _render(planned: PlannedStep, name: str, ctx: Mapping[str, Any], limits: TemplateLimits) -> tuple[str, bool]:
+    """The rendered template as text, and whether that text is exact. Rendered as a job would render it
+    (off the event loop when it loops, under the template limits)."""
     compiled = planned.templates.get(name)
     if compiled is None:
         return "", True
     exact = not compiled.step_refs
     try:
-        value = compiled.render(ctx)
+        value = await compiled.render_async(ctx, limits)
+    except TemplateLimitError as exc:  # these inputs would fail the job the same way
+        raise InvalidInput(f"{exc.path}: {exc.message}", errors=[{"path": exc.path, "message": exc.message}]) from exc
     except TemplateError:
         # What cannot be rendered without the earlier outputs counts as its template text.
         return str(getattr(planned.config, name) or ""), False
@@ -86,7 +90,8 @@ async def _history(conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uu
 
 
 async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: str, data: JobCreate, *,
-                   pricing: Mapping[str, Price], secrets: Secrets) -> Estimate:  # fmt: skip
+                   pricing: Mapping[str, Price], secrets: Secrets,
+                   limits: TemplateLimits = DEFAULT_LIMITS) -> Estimate:  # fmt: skip
     """Estimated tokens and credits of a job with these inputs; 422 on inputs a submission would refuse."""
     target = await workflows.resolve_target(conn, plans, ref, version)
     inputs = jobs.check_submission(target.plan, data.inputs, data.variables)  # as the job would see them
@@ -104,8 +109,8 @@ async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: s
         if not isinstance(config, LlmConfig) or config.model is None:
             continue
         spec = config.model
-        system, system_exact = _render(planned, "system", ctx)
-        prompt, prompt_exact = _render(planned, "prompt", ctx)
+        system, system_exact = await _render(planned, "system", ctx, limits)
+        prompt, prompt_exact = await _render(planned, "prompt", ctx, limits)
         input_tokens = message_tokens([m for m in (system, prompt) if m] or [""])
         basis: Literal["history", "max_tokens", "default"]
         if config.id in history:

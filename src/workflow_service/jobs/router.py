@@ -105,7 +105,7 @@ async def estimate_job(workflow: str, version: str, data: JobCreate, uow: UowDep
     docs/invocation.md for how)."""
     return await estimate.estimate(
         uow.conn, services.plans, workflow, version, data, pricing=services.settings.pricing,
-        secrets=secrets_for(services.settings),
+        secrets=secrets_for(services.settings), limits=services.settings.template_limits,
     )  # fmt: skip
 
 
