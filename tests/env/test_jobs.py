@@ -187,3 +187,30 @@ async def test_a_worker_without_the_key_fails_the_job_clearly(
     assert "secure variable S" in job["error"]["message"]
     assert "WFS_SECRET_KEY" in job["error"]["message"]
     assert job["steps"] == []
+
+
+async def test_a_secure_value_is_never_handed_to_a_child_job(
+    client: httpx.AsyncClient, start_worker: WorkerFactory, engine: AsyncEngine
+) -> None:
+    child = {"steps": [{"id": "echo", "type": "transform", "output": {"got": "{{ inputs.t }}"}}]}
+    parent = {
+        "steps": [
+            {"id": "call", "type": "workflow", "workflow": "kid", "inputs": {"t": "token {{ env.SECRET | urlencode }}"}}
+        ]
+    }
+    await deploy_workflow(client, "kid", child)
+    await deploy_workflow(client, "holder", parent)
+    assert (await put_var(client, "SECRET", SECRET + "/+=", slug="holder", secure=True)).status_code == 201
+    await start_worker()
+
+    job = await wait_for_job(client, (await submit(client, "holder"))["id"], wait_s=20)
+
+    assert job["status"] == "failed"
+    assert job["error"]["code"] == "secret_in_child_inputs"
+    assert job["error"]["step"] == "call"
+    assert "SECRET" in job["error"]["message"]
+    listed = (await client.get("/v1/jobs")).json()["items"]
+    assert [j["workflow"]["slug"] for j in listed] == ["holder"]  # no child job was created
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT inputs::text FROM job"))).scalars().all()
+    assert not any(SECRET in row for row in rows)

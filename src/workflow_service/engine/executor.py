@@ -13,6 +13,7 @@ import httpx
 import orjson
 
 from workflow_service.core.clock import utcnow
+from workflow_service.core.secrets import NO_REDACTION, Redactor
 from workflow_service.engine.definition import Plan, PlannedStep
 from workflow_service.engine.guardrails import GUARDRAIL_BLOCKED, guard_answer
 from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFailure, StepResult, StepRuntime
@@ -129,6 +130,8 @@ class RunInput:
     env: dict[str, Any]
     done: Mapping[str, Any]
     """Outputs of steps completed by an earlier attempt (or copied from a source job), by step id."""
+    redact: Redactor = NO_REDACTION
+    """Finds the workflow's secure variable values (a `workflow` step refuses to hand them to a child job)."""
 
 
 Checkpoint = Callable[[list[StepRecord]], Awaitable[None]]
@@ -299,7 +302,7 @@ async def _run_step(
         runtime = StepRuntime(
             job_id=run.job_id, step_id=sid, attempt=run.attempt, http=tools.http,
             max_response_bytes=tools.max_response_bytes, default_timeout_s=tools.default_timeout_s, env=run.env,
-            models=tools.models, children=tools.children,
+            models=tools.models, children=tools.children, redact=run.redact,
         )  # fmt: skip
         timeout = planned.config.timeout_s
         async with asyncio.timeout(timeout):

@@ -232,11 +232,11 @@ class JobRunner:
                     workflow_env.NO_ENV,
                     {"code": "secret_unavailable", "message": str(exc), "step": None},
                 )
+        redact = redactor_for(job_env.secure)
         run = RunInput(
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
-            done=done,
+            done=done, redact=redact,
         )  # fmt: skip
-        redact = redactor_for(job_env.secure)
         return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error,
                      cache_key=row.cache_key)  # fmt: skip
 

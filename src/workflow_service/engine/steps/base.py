@@ -9,6 +9,8 @@ from typing import Any, Literal, Protocol
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflow_service.core.secrets import NO_REDACTION, Redactor
+
 
 class RetryPolicy(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -79,6 +81,8 @@ class StepRuntime:
     env: Mapping[str, Any] = field(default_factory=dict)
     models: ModelSettings = field(default_factory=ModelSettings)
     children: ChildJobs | None = None
+    redact: Redactor = NO_REDACTION
+    """Finds the workflow's secure variable values in whatever the step is about to hand on."""
 
 
 @dataclass(slots=True)

@@ -6,8 +6,10 @@ A parent retried after a crash finds the child it already started instead of sta
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
+import orjson
 from pydantic import Field, field_validator
 
 from workflow_service.engine.steps.base import StepConfig, StepFailure, StepResult, StepRuntime, StepType
@@ -33,8 +35,23 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
     assert isinstance(config, WorkflowConfig)
     if runtime.children is None:
         raise StepFailure("workflow_unavailable", "sub-workflows cannot run here")
+    names = _secure_names(runtime.redact(rendered["inputs"]))
+    if names:
+        # The child job stores its inputs and is read through its own API; it would keep the value in clear.
+        raise StepFailure(
+            "secret_in_child_inputs",
+            f"the child's inputs carry the value of secure variable(s) {', '.join(names)}; a secure value cannot "
+            f"be passed to a sub-workflow: give workflow {config.workflow!r} its own secure variable instead",
+        )
     return await runtime.children.run(runtime.job_id, runtime.step_id, config.workflow, config.version,
                                       rendered["inputs"])  # fmt: skip
 
+
+def _secure_names(redacted: Any) -> list[str]:
+    """Names of the secure variables whose values redaction replaced somewhere in `redacted`."""
+    return sorted(set(_REDACTED_MARK.findall(orjson.dumps(redacted).decode())))
+
+
+_REDACTED_MARK = re.compile(r"\[redacted:([^\]]+)\]")
 
 STEP = StepType(name="workflow", config=WorkflowConfig, template_fields=("inputs",), pure=False, run=run)
