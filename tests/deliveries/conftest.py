@@ -233,6 +233,10 @@ class WebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def release(self) -> None:
+        """Answer the held requests now, and hold no later one (the receiver keeps serving)."""
+        self._release.set()
+
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:

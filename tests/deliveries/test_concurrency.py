@@ -71,6 +71,9 @@ async def test_a_hanging_receiver_does_not_delay_another_receivers_callback(
 async def test_sends_stay_within_the_worker_and_receiver_limits(
     client: httpx.AsyncClient, workers: Workers, hanging: WebhookReceiver
 ) -> None:
+    # Both receivers hold every request well past the test's watch window, so no slot frees meanwhile and
+    # what arrives is exactly what the limits let out (a receiver's own count of a request that the
+    # client abandoned would lag behind the client).
     other = WebhookReceiver()
     other.default = Reply(hang=True)
     other.start()
@@ -80,11 +83,23 @@ async def test_sends_stay_within_the_worker_and_receiver_limits(
         other.gauges.append(together)
         await push_workflow(client, hanging, "one")
         await push_workflow(client, other, "two")
-        await workers.start(delivery_concurrency=4, delivery_concurrency_per_receiver=3, delivery_timeout_s=0.5)
+        await workers.start(delivery_concurrency=4, delivery_concurrency_per_receiver=3, delivery_timeout_s=20)
         ids = await submit_many(client, "one", 6) + await submit_many(client, "two", 6)
-        # Every callback is tried (each hung one times out and frees its slot for the next).
+        deadline = asyncio.get_running_loop().time() + 15
+        while together.now < 4:
+            assert asyncio.get_running_loop().time() < deadline, f"only {together.now} sends under way"
+            await asyncio.sleep(0.05)
+        watch_until = asyncio.get_running_loop().time() + 1.0
+        while asyncio.get_running_loop().time() < watch_until:  # absence cannot be polled: watch a window
+            assert together.now == 4
+            assert hanging.in_flight.now <= 3
+            assert other.in_flight.now <= 3
+            await asyncio.sleep(0.05)
+        assert len(hanging.requests) + len(other.requests) == 4
+        hanging.release()  # both answer now; every callback then goes out and succeeds
+        other.release()
         for job_id in ids:
-            await wait_for_delivery(client, job_id, attempts=1, wait_s=30)
+            await wait_for_delivery(client, job_id, "succeeded", wait_s=30)
         assert together.most == 4
         assert hanging.in_flight.most <= 3
         assert other.in_flight.most <= 3
