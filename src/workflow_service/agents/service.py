@@ -1,4 +1,4 @@
-"""Agent registration and heartbeats. A heartbeat also extends the leases of the agent's jobs."""
+"""Agent registration and heartbeats. A heartbeat also extends the leases of the jobs the agent is running."""
 
 from __future__ import annotations
 
@@ -41,15 +41,18 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
 
 async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
                     running: list[uuid.UUID] | None = None) -> list[uuid.UUID]:  # fmt: skip
-    """I am alive: extend my leases. Returns which of my `running` jobs were canceled meanwhile."""
+    """I am alive: extend the leases of the jobs I am running right now (`running`), and only those.
+
+    Returns the jobs of `running` that are no longer mine to run (canceled meanwhile, ended by the
+    reconciler, or handed to another agent after my lease expired)."""
     async with engine.begin() as conn:
         await conn.execute(
             agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
         )
-        await jobs_repo.extend_leases(conn, agent_id, lease)
         if not running:
             return []
-        return await jobs_repo.canceled_among(conn, running)
+        extended = await jobs_repo.extend_leases(conn, agent_id, lease, running)
+        return [job_id for job_id in running if job_id not in extended]
 
 
 async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:
