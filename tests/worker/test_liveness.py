@@ -31,7 +31,7 @@ from tests.servers import EchoServer
 from workflow_service.core.clock import utcnow
 from workflow_service.core.dispatch import ArqDispatcher, queue_name
 from workflow_service.engine.executor import Outcome
-from workflow_service.jobs import repository
+from workflow_service.jobs import execution, repository
 from workflow_service.jobs.execution import Claim, JobRunner
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
@@ -175,6 +175,30 @@ async def test_a_refused_final_write_fails_the_job_with_a_clean_internal_error_a
         return bool((await the_agent(client))["last_heartbeat_at"] > heartbeat)
 
     await until(beating, "a later heartbeat")
+
+
+async def test_an_unexpected_error_preparing_a_claimed_job_fails_it_with_internal_error(
+    engine: AsyncEngine, client: httpx.AsyncClient, start_worker: WorkerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def plan_for(*args: Any) -> Any:  # e.g. a stored definition this code can no longer compile
+        raise RuntimeError("the definition cannot be compiled")
+
+    monkeypatch.setattr(execution, "plan_for", plan_for)
+    await deploy_workflow(client, "echo", ECHO_NAME)
+    await start_worker(**FAST_LEASES)
+    job_id = (await client.post("/v1/workflows/echo/versions/current/async", json={"inputs": {"name": "Ada"}})).json()[
+        "id"
+    ]
+
+    job = await wait_for_job(client, job_id, ("completed", "failed"), wait_s=15)
+
+    assert job["status"] == "failed", job
+    assert job["attempt"] == 1
+    assert job["error"] == {
+        "code": "internal_error",
+        "message": "unexpected error: RuntimeError: the definition cannot be compiled",
+        "step": None,
+    }
 
 
 # --- database connection errors -----------------------------------------------------------------------

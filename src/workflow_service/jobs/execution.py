@@ -93,6 +93,14 @@ class LostLease(Exception):
     """The job is no longer this agent's (lease expired and it moved on, or it was canceled)."""
 
 
+class _Unstartable(Exception):
+    """The job was claimed, but what running it needs could not be prepared (an unexpected error)."""
+
+    def __init__(self, attempt: int, mode: str, error: Exception) -> None:
+        super().__init__(f"attempt {attempt} could not start")
+        self.attempt, self.mode, self.error = attempt, mode, error
+
+
 @dataclass(slots=True)
 class Claim:
     job_id: uuid.UUID
@@ -183,20 +191,25 @@ class JobRunner:
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
-        claim = await self._claim(job_id)
-        if claim is None:
-            # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
-            # waits for its in-flight source, is completed from it, or computes when the source failed.
-            async with self.engine.begin() as conn:
-                gate = await cache.gate(conn, job_id, self.on_push_end)
-            if gate.action == "completed":
-                await self.notifier.job_ended(job_id)
-                return S.COMPLETED.value
-            if gate.action != "claim":
-                return None
-            claim = await self._claim(job_id, followers=True)
+        try:
+            claim = await self._claim(job_id)
             if claim is None:
-                return None
+                # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
+                # waits for its in-flight source, is completed from it, or computes when the source failed.
+                async with self.engine.begin() as conn:
+                    gate = await cache.gate(conn, job_id, self.on_push_end)
+                if gate.action == "completed":
+                    await self.notifier.job_ended(job_id)
+                    return S.COMPLETED.value
+                if gate.action != "claim":
+                    return None
+                claim = await self._claim(job_id, followers=True)
+                if claim is None:
+                    return None
+        except _Unstartable as unstartable:
+            log.error("job %s attempt %s: unexpected error while starting\n%s", job_id, unstartable.attempt,
+                      "".join(traceback.format_exception(unstartable.error)))  # fmt: skip
+            return await self._fail_internal(job_id, unstartable.attempt, unstartable.mode, unstartable.error)
         self._held.add(job_id)
         try:
             return await self._run_claimed(claim)
@@ -265,7 +278,9 @@ class JobRunner:
                 return None
             # E.g. the database refused a value of the result: end the job anyway, without it.
             self._log_unexpected(claim, exc)
-            status = await self._fail_internal(claim, exc)
+            return await self._fail_internal(
+                job_id, claim.attempt, claim.mode, exc, claim.redact, with_usage=claim.plan.has_model_calls
+            )
         if status is not None:
             await self.notifier.job_ended(job_id)
         return status
@@ -279,32 +294,42 @@ class JobRunner:
             claim.redact.text("".join(traceback.format_exception(exc))),
         )
 
-    async def _fail_internal(self, claim: Claim, exc: BaseException) -> str | None:
-        """End the attempt `failed` with an `internal_error` after the normal final write itself failed, in a
-        fresh transaction and without the result or step records (one of which may be what was refused).
-        None when even this cannot be written: the lease then expires and the reconciler takes over."""
+    async def _fail_internal(
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        mode: str,
+        exc: BaseException,
+        redact: Redactor = NO_REDACTION,
+        with_usage: bool = False,
+    ) -> str | None:
+        """End the attempt `failed` with an `internal_error` when it cannot go on or end as usual (what it
+        needs could not be prepared, or its final write was refused), in a fresh transaction and without
+        a result or step records (one of which may be what was refused). Announces the end. None when even
+        this cannot be written: the lease then expires and the reconciler takes over."""
         now = utcnow()
-        error = claim.redact({"code": "internal_error", "message": internal_error_message(exc), "step": None})
-        push = claim.mode == "push" and self.on_push_end is not None
+        error = redact({"code": "internal_error", "message": internal_error_message(exc), "step": None})
+        push = mode == "push" and self.on_push_end is not None
         try:
             async with self.engine.begin() as conn:
                 won = await repo.finish(
-                    conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=[S.RUNNING, S.FAILED],
-                    at=[now], output=None, error=error, actor=self.actor, records=[], single_statement=not push,
-                    with_usage=claim.plan.has_model_calls,
+                    conn, job_id, attempt=attempt, agent_id=self.agent_id, path=[S.RUNNING, S.FAILED], at=[now],
+                    output=None, error=error, actor=self.actor, records=[], single_statement=not push,
+                    with_usage=with_usage,
                 )  # fmt: skip
                 if won:
-                    await repo.fail_running_steps(conn, claim.job_id, error, now)
+                    await repo.fail_running_steps(conn, job_id, error, now)
                     if push:
                         assert self.on_push_end is not None
-                        await self.on_push_end(conn, claim.job_id)
+                        await self.on_push_end(conn, job_id)
         except Exception:
             log.error("job %s attempt %s: could not record its failure either; its lease will expire",
-                      claim.job_id, claim.attempt, exc_info=True)  # fmt: skip
+                      job_id, attempt, exc_info=True)  # fmt: skip
             return None
         if not won:
-            log.warning("job %s attempt %s: failed, but it is no longer ours", claim.job_id, claim.attempt)
+            log.warning("job %s attempt %s: failed, but it is no longer ours", job_id, attempt)
             return None
+        await self.notifier.job_ended(job_id)
         return S.FAILED.value
 
     async def _execute(self, claim: Claim, outcome: Outcome) -> None:
@@ -328,9 +353,16 @@ class JobRunner:
             )
             if row is None:
                 return None
-            plan = await plan_for(conn, self.plans, row.version_id)
-            # A retry skips what earlier attempts completed; a run-from-step job, the steps copied into it.
-            done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
+            try:
+                plan = await plan_for(conn, self.plans, row.version_id)
+                # A retry skips what earlier attempts completed; a run-from-step job, the steps copied into it.
+                done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
+            except Exception as exc:
+                if retryable(exc):
+                    raise
+                unstartable: Exception | None = exc
+            else:
+                unstartable = None
             setup_error = None
             try:
                 job_env = workflow_env.decrypted(row.env, self.secrets)
@@ -339,6 +371,8 @@ class JobRunner:
                     workflow_env.NO_ENV,
                     {"code": "secret_unavailable", "message": str(exc), "step": None},
                 )
+        if unstartable is not None:  # the claim is committed: the job is ours to end
+            raise _Unstartable(row.attempt, row.mode, unstartable)
         run = RunInput(
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
             done=done,
