@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -39,8 +40,16 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
     return agent_id
 
 
+class Lost(NamedTuple):
+    """What a heartbeat learnt about the jobs it was told are running but that are no longer the agent's."""
+
+    jobs: list[uuid.UUID]
+    canceled: list[uuid.UUID]
+    """Those of `jobs` that were canceled (the cancel notification was lost)."""
+
+
 async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
-                    running: list[uuid.UUID] | None = None) -> list[uuid.UUID]:  # fmt: skip
+                    running: list[uuid.UUID] | None = None) -> Lost:  # fmt: skip
     """I am alive: extend the leases of the jobs I am running right now (`running`), and only those.
 
     Returns the jobs of `running` that are no longer mine to run (canceled meanwhile, ended by the
@@ -50,9 +59,10 @@ async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
             agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
         )
         if not running:
-            return []
+            return Lost([], [])
         extended = await jobs_repo.extend_leases(conn, agent_id, lease, running)
-        return [job_id for job_id in running if job_id not in extended]
+        lost = [job_id for job_id in running if job_id not in extended]
+        return Lost(lost, await jobs_repo.canceled_among(conn, lost) if lost else [])
 
 
 async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:

@@ -431,6 +431,11 @@ async def update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:
     )
 
 
+async def canceled_among(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    stmt = sa.select(job_t.c.id).where(job_t.c.id.in_(ids), job_t.c.status == "canceled")
+    return [row.id for row in await conn.execute(stmt)]
+
+
 async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
     """Pending jobs past their queue deadline or push deadline."""
     stmt = (

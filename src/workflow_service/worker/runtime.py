@@ -83,8 +83,11 @@ class AgentRuntime:
                 # Only the jobs running here right now: a job this agent no longer runs (whatever left it
                 # behind) must not be kept alive by it; its lease expires and the reconciler takes over.
                 lost = await agents.heartbeat(self.engine, self.agent_id, lease, self._runner.running)
-                for job_id in lost:  # canceled (the notification was lost) or ended elsewhere: stop it now
-                    await self._runner.drop_local(job_id)
+                for job_id in lost.jobs:  # canceled (the notification was lost) or ended elsewhere: stop it now
+                    if job_id in lost.canceled:
+                        await self._runner.cancel_local(job_id)
+                    else:
+                        await self._runner.drop_local(job_id)
             except Exception:
                 log.warning("heartbeat failed; retrying", exc_info=True)
 
