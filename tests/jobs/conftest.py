@@ -65,7 +65,7 @@ class RecordingDispatcher:
     async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
         self.enqueued.append((job_id, pool, attempt))
 
-    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
         for item in items:
             await self.enqueue(*item)
 

@@ -287,17 +287,25 @@ async def test_an_agent_without_heartbeat_is_marked_offline(engine: AsyncEngine,
     assert sorted(online) == sorted([silent, alive])
 
 
-async def test_a_heartbeat_extends_the_leases_of_the_agents_jobs(
+async def test_a_heartbeat_extends_only_the_leases_of_the_jobs_the_agent_is_running(
     engine: AsyncEngine, make_runner: RunnerFactory
 ) -> None:
-    mine, theirs = await create_jobs(engine, GREETER, count=2, inputs={"name": "Ada"})
+    mine, left_behind, theirs, canceled = await create_jobs(engine, GREETER, count=4, inputs={"name": "Ada"})
     me, other = await make_runner(), await make_runner()
     await hold(engine, mine, me.agent_id, lease=timedelta(seconds=1))
+    await hold(engine, canceled, me.agent_id, lease=timedelta(seconds=1))
+    async with engine.begin() as conn:
+        assert await repo.transition(conn, canceled, [S.RUNNING, S.CANCELED], actor="api") is not None
+    await hold(engine, left_behind, me.agent_id, lease=timedelta(seconds=1))  # assigned to me, not running here
     await hold(engine, theirs, other.agent_id, lease=timedelta(seconds=1))
     before = utcnow()
-    await agents.heartbeat(engine, me.agent_id, timedelta(seconds=15))
+    lost = await agents.heartbeat(engine, me.agent_id, timedelta(seconds=15), [mine, theirs, canceled])
     assert (await job_row(engine, mine)).lease_expires_at >= before + timedelta(seconds=14)
+    assert (await job_row(engine, left_behind)).lease_expires_at < before + timedelta(seconds=2)
     assert (await job_row(engine, theirs)).lease_expires_at < before + timedelta(seconds=2)
+    assert lost == agents.Lost([theirs, canceled], [canceled])  # not mine (any more): the runner stops them
+    assert await agents.heartbeat(engine, me.agent_id, timedelta(seconds=15), []) == agents.Lost([], [])
+    assert (await job_row(engine, left_behind)).lease_expires_at < before + timedelta(seconds=2)
 
 
 # --- (d) checkpointed steps -------------------------------------------------------------------------

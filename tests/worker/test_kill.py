@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -129,3 +131,76 @@ async def test_sigterm_stops_a_worker_cleanly(engine: AsyncEngine, client: httpx
     assert await asyncio.to_thread(proc.wait, 15) == 0
     agent = await _agent(client, "polite")
     assert agent["status"] == "stopped"
+
+
+GREETER = {
+    "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    "steps": [{"id": "compose", "type": "transform", "output": {"text": "Hello, {{ inputs.name }}!"}}],
+    "output": {"greeting": "{{ steps.compose.output.text }}"},
+}
+
+
+async def _until(condition: Any, what: str, wait_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + wait_s
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {wait_s} s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.slow
+async def test_a_worker_killed_between_taking_a_message_and_claiming_the_job_does_not_strand_it(
+    engine: AsyncEngine, client: httpx.AsyncClient, redis_client: Any, workers: Workers
+) -> None:
+    """arq has taken the message (its in-progress key is set, for arq's seven-day job timeout) but the
+    database claim never commits: the job is pending, and only the reconciler can wake it again."""
+    assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).status_code == 201
+    assert (await client.post("/v1/workflows/greeter/deploy")).status_code == 201
+    job_id = (
+        await client.post("/v1/workflows/greeter/versions/current/async", json={"inputs": {"name": "Ada"}})
+    ).json()["id"]
+    in_progress = f"arq:in-progress:{job_id}:0"
+
+    # The test holds the job's row, so the doomed worker's claim waits, after arq handed it the message.
+    locker = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("SELECT 1 FROM job WHERE id = $1 FOR UPDATE", uuid.UUID(job_id))
+        doomed = workers.spawn("doomed")
+
+        async def claim_waiting() -> bool:
+            await locker.execute("SELECT pg_stat_clear_snapshot()")  # a transaction sees one snapshot of it
+            waiting = await locker.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE '%UPDATE job SET status%'"
+            )
+            return bool(waiting) and bool(await redis_client.exists(in_progress))
+
+        await _until(claim_waiting, "the doomed worker taking the message and waiting in its claim")
+        doomed.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(doomed.wait, 10)
+        killed_at = time.monotonic()
+        # Its claim dies with it (as it would have had the kill come a moment earlier): never committed.
+        await locker.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        await lock.rollback()
+    finally:
+        await locker.close()
+    assert (await client.get(f"/v1/jobs/{job_id}")).json()["status"] == "pending"
+    assert await redis_client.exists(in_progress)  # arq would keep the dead worker's message for days
+
+    workers.spawn("survivor")
+    survivor = await _agent(client, "survivor")
+    job = await wait_for_job(client, job_id, ("completed", "failed"), wait_s=30)
+    assert time.monotonic() - killed_at < 30
+    assert job["status"] == "completed", job
+    assert job["output"] == {"greeting": "Hello, Ada!"}
+    assert job["agent_id"] == survivor["id"]
+    events = (await client.get(f"/v1/jobs/{job_id}/events")).json()["items"]
+    assert [e["to_status"] for e in events].count("running") == 1  # one claim: the survivor's

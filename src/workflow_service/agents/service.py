@@ -1,4 +1,4 @@
-"""Agent registration and heartbeats. A heartbeat also extends the leases of the agent's jobs."""
+"""Agent registration and heartbeats. A heartbeat also extends the leases of the jobs the agent is running."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -39,17 +40,29 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
     return agent_id
 
 
+class Lost(NamedTuple):
+    """What a heartbeat learnt about the jobs it was told are running but that are no longer the agent's."""
+
+    jobs: list[uuid.UUID]
+    canceled: list[uuid.UUID]
+    """Those of `jobs` that were canceled (the cancel notification was lost)."""
+
+
 async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
-                    running: list[uuid.UUID] | None = None) -> list[uuid.UUID]:  # fmt: skip
-    """I am alive: extend my leases. Returns which of my `running` jobs were canceled meanwhile."""
+                    running: list[uuid.UUID] | None = None) -> Lost:  # fmt: skip
+    """I am alive: extend the leases of the jobs I am running right now (`running`), and only those.
+
+    Returns the jobs of `running` that are no longer mine to run (canceled meanwhile, ended by the
+    reconciler, or handed to another agent after my lease expired)."""
     async with engine.begin() as conn:
         await conn.execute(
             agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
         )
-        await jobs_repo.extend_leases(conn, agent_id, lease)
         if not running:
-            return []
-        return await jobs_repo.canceled_among(conn, running)
+            return Lost([], [])
+        extended = await jobs_repo.extend_leases(conn, agent_id, lease, running)
+        lost = [job_id for job_id in running if job_id not in extended]
+        return Lost(lost, await jobs_repo.canceled_among(conn, lost) if lost else [])
 
 
 async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:

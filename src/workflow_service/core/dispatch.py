@@ -1,10 +1,13 @@
 """Waking workers. The database says what work exists; a dispatcher only says "look at job X".
 
 - ArqDispatcher: an arq message per job attempt on the pool's queue (Redis). The arq job id is
-  `{job_id}:{attempt}`, so re-enqueueing a job that is still queued is a no-op.
+  `{job_id}:{attempt}`, so submitting enqueues a job once however often it is asked to.
 - InProcessDispatcher: the embedded mode's asyncio queues, consumed in the same process.
 
-Losing a message loses nothing: the reconciler re-enqueues pending jobs nobody picked up.
+Losing a message loses nothing: the reconciler wakes pending jobs nobody claimed again, with
+`replace=True`: whatever Redis still holds for that message (e.g. taken by a worker killed before its
+claim, which arq would otherwise leave "in progress" for days) is replaced by a fresh one. The database
+stays the only judge: a duplicate message is harmless, as only one guarded claim can win.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ def queue_name(pool: str) -> str:
 class Dispatcher(Protocol):
     async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None: ...
 
-    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None: ...
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
+        """Wake each job. `replace`: override a message already there (the reconciler, once the database
+        says nobody claimed the job), instead of leaving it as it is."""
 
     async def ping(self) -> bool: ...
 
@@ -55,6 +60,16 @@ redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
 """
 
+# The reconciler's wake-up, also one round trip: whatever is left of the message (queued, or taken by a
+# worker that died before its claim, whose in-progress key would block every other worker for arq's job
+# timeout) is replaced by a fresh message, due now, that any worker can take.
+_REPLACE_LUA = """
+redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+return 1
+"""
+
 
 class ArqDispatcher:
     """Enqueues arq messages exactly as `ArqRedis.enqueue_job` would, in one round trip."""
@@ -62,6 +77,7 @@ class ArqDispatcher:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
+        self._replace = redis.register_script(_REPLACE_LUA)
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqDispatcher:
@@ -75,22 +91,26 @@ class ArqDispatcher:
         )
         return cls(pool)
 
-    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int) -> None:
-        from arq.constants import expires_extra_ms, job_key_prefix, result_key_prefix
+    async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int, *, replace: bool = False) -> None:
+        from arq.constants import expires_extra_ms, in_progress_key_prefix, job_key_prefix, result_key_prefix
         from arq.jobs import serialize_job
 
         message_id = f"{job_id}:{attempt}"
         now_ms = int(time.time() * 1000)
         payload = serialize_job(TASK_NAME, (str(job_id),), {}, None, now_ms, serializer=json_serializer)
         keys = [job_key_prefix + message_id, queue_name(pool), result_key_prefix + message_id]
+        script = self._enqueue
+        if replace:
+            keys.append(in_progress_key_prefix + message_id)
+            script = self._replace
         try:
-            await self._enqueue(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id])
+            await script(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id])
         except Exception:  # the reconciler will enqueue it again; the job is safe in the database
             log.warning("could not enqueue job %s; the reconciler will retry", job_id, exc_info=True)
 
-    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
         for job_id, pool, attempt in items:
-            await self.enqueue(job_id, pool, attempt)
+            await self.enqueue(job_id, pool, attempt, replace=replace)
 
     async def ping(self) -> bool:
         try:
@@ -123,7 +143,8 @@ class InProcessDispatcher:
         self._queued.add(key)
         self._queue(pool).put_nowait(key)
 
-    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]]) -> None:
+    async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
+        # `replace` needs nothing here: a queued key is always consumed by a live task of this process.
         for job_id, pool, attempt in items:
             await self.enqueue(job_id, pool, attempt)
 

@@ -19,10 +19,11 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
+from workflow_service.core.db import is_db_unavailable
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, redact_logs, redactor_for, secrets_for
@@ -39,11 +40,65 @@ from workflow_service.workflows.service import plan_for
 
 log = logging.getLogger(__name__)
 S = JobStatus
-INFRA_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, ConnectionError, OSError)
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of the database error `exc` is or wraps, if any."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return None
+
+
+def retryable(exc: BaseException) -> bool:
+    """An infrastructure error, never the job's fault: the database is unavailable (connection refused or
+    dropped, shutting down, see core.db.is_db_unavailable) or rolled the transaction back (serialization
+    failure, deadlock: SQLSTATE class 40). The attempt is retried, never failed, for it."""
+    return is_db_unavailable(exc) or (_sqlstate(exc) or "").startswith("40")
+
+
+def _database_error(exc: BaseException) -> BaseException | None:
+    """The driver's exception when `exc` is (or wraps) a database error, else None."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    found: BaseException | None = None
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa.exc.StatementError | sa.exc.DBAPIError):
+            found = current.orig if isinstance(current.orig, BaseException) else current
+        elif type(current).__module__.startswith(("asyncpg", "sqlite3", "aiosqlite")):
+            return current
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return found
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """The message of the `internal_error` a job fails with for an unexpected `exc`: its kind, and for a
+    database error its SQLSTATE, never the SQL statement or its parameters (the traceback is in the log)."""
+    db = _database_error(exc)
+    if db is not None:
+        code = _sqlstate(db)
+        return (f"unexpected error: a database statement failed ({type(db).__name__}"
+                f"{f', SQLSTATE {code}' if code else ''}); the worker log has the details")  # fmt: skip
+    text = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
+    return f"unexpected error: {type(exc).__name__}: {text}" if text else f"unexpected error: {type(exc).__name__}"
 
 
 class LostLease(Exception):
     """The job is no longer this agent's (lease expired and it moved on, or it was canceled)."""
+
+
+class _Unstartable(Exception):
+    """The job was claimed, but what running it needs could not be prepared (an unexpected error)."""
+
+    def __init__(self, attempt: int, mode: str, error: Exception) -> None:
+        super().__init__(f"attempt {attempt} could not start")
+        self.attempt, self.mode, self.error = attempt, mode, error
 
 
 @dataclass(slots=True)
@@ -109,10 +164,14 @@ class JobRunner:
             max_output_bytes=settings.max_step_output_bytes,
         )
         self._canceled: set[uuid.UUID] = set()
+        self._dropped: set[uuid.UUID] = set()
+        self._held: set[uuid.UUID] = set()
 
     @property
     def running(self) -> list[uuid.UUID]:
-        return list(self._executing)
+        """The jobs this runner holds right now, from their claim to their final write: the only ones
+        whose leases a heartbeat extends."""
+        return list(self._held)
 
     async def cancel_local(self, job_id: uuid.UUID) -> None:
         """Interrupt `job_id` if it runs here (it was canceled; its status is already written)."""
@@ -121,25 +180,46 @@ class JobRunner:
             self._canceled.add(job_id)
             task.cancel()
 
+    async def drop_local(self, job_id: uuid.UUID) -> None:
+        """Stop executing `job_id` if it runs here: it is no longer ours (canceled, ended by the reconciler
+        for its timeout, or retried elsewhere after our lease expired), so nothing we do would be kept."""
+        task = self._executing.get(job_id)
+        if task is not None and not task.done():
+            self._dropped.add(job_id)
+            task.cancel()
+
     def _fence(self, attempt: int) -> list[sa.ColumnElement[bool]]:
         return [job_t.c.attempt == attempt, job_t.c.agent_id == self.agent_id]
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
-        claim = await self._claim(job_id)
-        if claim is None:
-            # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
-            # waits for its in-flight source, is completed from it, or computes when the source failed.
-            async with self.engine.begin() as conn:
-                gate = await cache.gate(conn, job_id, self.on_push_end)
-            if gate.action == "completed":
-                await self.notifier.job_ended(job_id)
-                return S.COMPLETED.value
-            if gate.action != "claim":
-                return None
-            claim = await self._claim(job_id, followers=True)
+        try:
+            claim = await self._claim(job_id)
             if claim is None:
-                return None
+                # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
+                # waits for its in-flight source, is completed from it, or computes when the source failed.
+                async with self.engine.begin() as conn:
+                    gate = await cache.gate(conn, job_id, self.on_push_end)
+                if gate.action == "completed":
+                    await self.notifier.job_ended(job_id)
+                    return S.COMPLETED.value
+                if gate.action != "claim":
+                    return None
+                claim = await self._claim(job_id, followers=True)
+                if claim is None:
+                    return None
+        except _Unstartable as unstartable:
+            log.error("job %s attempt %s: unexpected error while starting\n%s", job_id, unstartable.attempt,
+                      "".join(traceback.format_exception(unstartable.error)))  # fmt: skip
+            return await self._fail_internal(job_id, unstartable.attempt, unstartable.mode, unstartable.error)
+        self._held.add(job_id)
+        try:
+            return await self._run_claimed(claim)
+        finally:
+            self._held.discard(job_id)
+
+    async def _run_claimed(self, claim: Claim) -> str | None:
+        job_id = claim.job_id
         outcome = Outcome()
         remaining, timeout_code, timeout_message = claim.time_left()
         try:
@@ -161,43 +241,98 @@ class JobRunner:
             finally:
                 self._executing.pop(job_id, None)
         except asyncio.CancelledError:
+            if job_id in self._dropped:
+                self._dropped.discard(job_id)
+                log.warning("job %s attempt %s: no longer ours (canceled, timed out or retried elsewhere); "
+                            "stopped", job_id, claim.attempt)  # fmt: skip
+                return None
             if job_id not in self._canceled:
                 raise  # the worker itself is shutting down: the lease brings the job back
             self._canceled.discard(job_id)
             log.info("job %s: canceled while running; stopped", job_id)
             return JobStatus.CANCELED.value
-        except TimeoutError:
+        except TimeoutError:  # before the infrastructure check, which counts a TimeoutError as one
             outcome.interrupt(timeout_code, timeout_message)
         except LostLease:
             log.warning("job %s attempt %s: lost its lease; another agent has it", job_id, claim.attempt)
             return None
-        except INFRA_ERRORS:
-            log.warning(
-                "job %s attempt %s: infrastructure error; it will be retried when its lease expires",
-                job_id,
-                claim.attempt,
-                exc_info=True,
-            )
-            return None
         except Exception as exc:
-            # Formatted and redacted here: an exception's message may carry a secure variable's value.
-            log.error(
-                "job %s: unexpected error\n%s", job_id, claim.redact.text("".join(traceback.format_exception(exc)))
-            )
-            outcome.interrupt("internal_error", f"unexpected error: {type(exc).__name__}: {exc}")
+            if retryable(exc):
+                log.warning(
+                    "job %s attempt %s: infrastructure error; it will be retried when its lease expires",
+                    job_id,
+                    claim.attempt,
+                    exc_info=True,
+                )
+                return None
+            self._log_unexpected(claim, exc)
+            outcome.interrupt("internal_error", internal_error_message(exc))
         try:
             status = await self._finish(claim, outcome)
-        except INFRA_ERRORS:
-            log.warning(
-                "job %s attempt %s: could not record its end; it will be retried when its lease expires",
-                job_id,
-                claim.attempt,
-                exc_info=True,
+        except Exception as exc:
+            if retryable(exc):
+                log.warning(
+                    "job %s attempt %s: could not record its end; it will be retried when its lease expires",
+                    job_id,
+                    claim.attempt,
+                    exc_info=True,
+                )
+                return None
+            # E.g. the database refused a value of the result: end the job anyway, without it.
+            self._log_unexpected(claim, exc)
+            return await self._fail_internal(
+                job_id, claim.attempt, claim.mode, exc, claim.redact, with_usage=claim.plan.has_model_calls
             )
-            return None
         if status is not None:
             await self.notifier.job_ended(job_id)
         return status
+
+    def _log_unexpected(self, claim: Claim, exc: BaseException) -> None:
+        # Formatted and redacted here: an exception's message may carry a secure variable's value.
+        log.error(
+            "job %s attempt %s: unexpected error\n%s",
+            claim.job_id,
+            claim.attempt,
+            claim.redact.text("".join(traceback.format_exception(exc))),
+        )
+
+    async def _fail_internal(
+        self,
+        job_id: uuid.UUID,
+        attempt: int,
+        mode: str,
+        exc: BaseException,
+        redact: Redactor = NO_REDACTION,
+        with_usage: bool = False,
+    ) -> str | None:
+        """End the attempt `failed` with an `internal_error` when it cannot go on or end as usual (what it
+        needs could not be prepared, or its final write was refused), in a fresh transaction and without
+        a result or step records (one of which may be what was refused). Announces the end. None when even
+        this cannot be written: the lease then expires and the reconciler takes over."""
+        now = utcnow()
+        error = redact({"code": "internal_error", "message": internal_error_message(exc), "step": None})
+        push = mode == "push" and self.on_push_end is not None
+        try:
+            async with self.engine.begin() as conn:
+                won = await repo.finish(
+                    conn, job_id, attempt=attempt, agent_id=self.agent_id, path=[S.RUNNING, S.FAILED], at=[now],
+                    output=None, error=error, actor=self.actor, records=[], single_statement=not push,
+                    with_usage=with_usage,
+                )  # fmt: skip
+                if won:
+                    await repo.fail_running_steps(conn, job_id, error, now)
+                    if push:
+                        assert self.on_push_end is not None
+                        await self.on_push_end(conn, job_id)
+        except Exception:
+            log.error("job %s attempt %s: could not record its failure either; its lease will expire",
+                      job_id, attempt, exc_info=True)  # fmt: skip
+            return None
+        if not won:
+            log.warning("job %s attempt %s: failed, but it is no longer ours", job_id, attempt)
+            return None
+        await self.notifier.job_ended(job_id)
+        return S.FAILED.value
 
     async def _execute(self, claim: Claim, outcome: Outcome) -> None:
         redact_logs(claim.redact)  # this task's context: every line logged while the steps run
@@ -221,9 +356,16 @@ class JobRunner:
             )
             if row is None:
                 return None
-            plan = await plan_for(conn, self.plans, row.version_id)
-            # A retry skips what earlier attempts completed; a run-from-step job, the steps copied into it.
-            done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
+            try:
+                plan = await plan_for(conn, self.plans, row.version_id)
+                # A retry skips what earlier attempts completed; a run-from-step job, the steps copied into it.
+                done = await repo.completed_outputs(conn, job_id) if row.attempt > 1 or row.from_step else {}
+            except Exception as exc:
+                if retryable(exc):
+                    raise
+                unstartable: Exception | None = exc
+            else:
+                unstartable = None
             setup_error = None
             try:
                 job_env = workflow_env.decrypted(row.env, self.secrets)
@@ -232,6 +374,8 @@ class JobRunner:
                     workflow_env.NO_ENV,
                     {"code": "secret_unavailable", "message": str(exc), "step": None},
                 )
+        if unstartable is not None:  # the claim is committed: the job is ours to end
+            raise _Unstartable(row.attempt, row.mode, unstartable)
         redact = redactor_for(job_env.secure)
         run = RunInput(
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
@@ -281,7 +425,7 @@ class JobRunner:
             stop=stop_after_attempt(4),
             reraise=True,
             wait=wait_exponential(multiplier=0.5, max=4),
-            retry=retry_if_exception_type(INFRA_ERRORS),
+            retry=retry_if_exception(retryable),
         ):
             with attempt:
                 push = claim.mode == "push" and self.on_push_end is not None
@@ -314,7 +458,7 @@ class JobRunner:
                     for follower in await cache.pending_followers(conn, job_id)
                     if await cache.complete_from(conn, follower, job_id, on_push_end=self.on_push_end)
                 ]
-        except INFRA_ERRORS:
+        except Exception:  # the job itself has ended: never let this undo that
             log.warning("job %s: could not complete the jobs waiting for its result", job_id, exc_info=True)
             return
         for follower in done:

@@ -17,8 +17,12 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import driver_connection, json_text
+from workflow_service.engine.definition import DefinitionModel
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs.states import JobStatus, check_path
+
+DEFAULT_TIMEOUT_S = float(DefinitionModel.model_fields["timeout_s"].default)
+"""A definition's job timeout when it sets none."""
 
 _INSERT_JOB = """
 WITH j AS (
@@ -39,7 +43,11 @@ RETURNING job_id
 _CLAIM = """
 WITH moved AS (
   UPDATE job SET status = 'running', attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
-                 started_at = COALESCE(started_at, $4)
+                 started_at = COALESCE(started_at, $4),
+                 -- the first start plus the definition's timeout ($10 when it has none), or the push deadline
+                 run_deadline_at = COALESCE(run_deadline_at, LEAST(deadline_at, COALESCE(started_at, $4)
+                   + make_interval(secs => COALESCE((SELECT (v.definition ->> 'timeout_s')::float8
+                                                     FROM workflow_version v WHERE v.id = job.version_id), $10))))
   WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
     AND ($9::bool OR source_kind IS DISTINCT FROM 'cache')
@@ -146,7 +154,7 @@ async def claim(
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _CLAIM, job_id, agent_id, lease_until, now, list(pools), actor,
-        [s.value for s in path[:-1]], [s.value for s in path[1:]], followers,
+        [s.value for s in path[:-1]], [s.value for s in path[1:]], followers, DEFAULT_TIMEOUT_S,
     )  # fmt: skip
     return None if row is None else ClaimedRow(*row)
 

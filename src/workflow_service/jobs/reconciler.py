@@ -1,10 +1,14 @@
 """The reconciler: periodic, idempotent repair of everything Redis or a dead agent may have lost.
 
+- a claimed/running job past its own run deadline (its first start plus the definition's timeout,
+  or its push deadline if sooner) by more than a lease fails with `job_timeout` / `push_timeout`,
+  even when a stuck agent keeps its lease alive;
 - a claimed/running job whose lease expired goes back to pending (a retry) or, past its
   max attempts, fails with `lease_expired`;
-- a pending job that no agent claimed within `requeue_after_s` is enqueued again;
+- a pending job that no agent claimed within `requeue_after_s` is woken again, replacing whatever
+  message Redis may still hold for it (the database is the only judge of what is pending);
 - a pending job past its queue deadline fails with `queue_timeout` (past its push deadline, `push_timeout`);
-- a push job failed here gets its callback delivery, in the same transaction;
+- a push job failed here gets its callback delivery, in the same transaction, and waiters are told;
 - agents silent for `agent_offline_after_s` are marked offline.
 
 Safe to run in every worker at once: rows are locked with SKIP LOCKED and every change is a
@@ -53,6 +57,27 @@ async def reconcile(
     ended: list[uuid.UUID] = []
     async with unit_of_work(engine) as uow:
         conn = uow.conn
+        # The agent enforces the timeout itself; this catches an agent that cannot (stuck, or a job left
+        # behind), a lease later, so that an agent ending its job on time is never raced.
+        for row in await repo.past_run_deadline(conn, now - timedelta(seconds=settings.lease_s), limit=500):
+            status = S(row.status)
+            if row.deadline_at is not None and row.deadline_at <= row.run_deadline_at:
+                code, message = "push_timeout", "the job did not end within the push timeout"
+            else:
+                timeout_s = (row.run_deadline_at - row.started_at).total_seconds()
+                code, message = "job_timeout", f"the job did not finish within its timeout of {timeout_s} s"
+            error = {"code": code, "message": message, "step": None}
+            won = await repo.transition(
+                conn, row.id, [status, S.FAILED], actor="reconciler",
+                reason=code, guards=[job_t.c.attempt == row.attempt],
+                values={"lease_expires_at": None, "finished_at": now, "error": error},
+            )  # fmt: skip
+            if won is not None:
+                await repo.fail_running_steps(conn, row.id, {"code": code, "message": message}, now)
+                report.failed += 1
+                ended.append(row.id)
+                if row.mode == "push":
+                    await jobs.create_push_delivery(conn, row.id)
         for row in await repo.expired_leases(conn, now, limit=500):
             status = S(row.status)
             expired = [job_t.c.lease_expires_at < now]
@@ -116,7 +141,7 @@ async def reconcile(
         report.agents_offline = await agents.mark_offline(conn, now - timedelta(seconds=settings.agent_offline_after_s))
 
         async def enqueue() -> None:
-            await dispatcher.enqueue_many(wake)
+            await dispatcher.enqueue_many(wake, replace=True)
 
         if wake:
             uow.after_commit(enqueue)

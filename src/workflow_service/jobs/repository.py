@@ -217,6 +217,21 @@ async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> Se
     return (await conn.execute(stmt)).all()
 
 
+async def past_run_deadline(conn: AsyncConnection, before: datetime, limit: int) -> Sequence[AnyRow]:
+    """Jobs an agent still holds although their run deadline passed before `before`."""
+    stmt = (
+        sa.select(
+            job_t.c.id, job_t.c.status, job_t.c.attempt, job_t.c.agent_id, job_t.c.mode, job_t.c.started_at,
+            job_t.c.deadline_at, job_t.c.run_deadline_at,
+        )
+        .where(job_t.c.status.in_(("claimed", "running", "validating", "uploading")), job_t.c.run_deadline_at < before)
+        .order_by(job_t.c.run_deadline_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )  # fmt: skip
+    return (await conn.execute(stmt)).all()
+
+
 async def stale_pending(conn: AsyncConnection, older_than: datetime, limit: int) -> Sequence[AnyRow]:
     stmt = (
         sa.select(job_t.c.id, job_t.c.pool, job_t.c.attempt)
@@ -232,13 +247,24 @@ async def mark_enqueued(conn: AsyncConnection, ids: Sequence[uuid.UUID], at: dat
     await conn.execute(job_t.update().where(job_t.c.id.in_(ids), job_t.c.status == "pending").values(enqueued_at=at))
 
 
-async def extend_leases(conn: AsyncConnection, agent_id: uuid.UUID, lease: timedelta) -> None:
-    now = utcnow()
-    await conn.execute(
+async def extend_leases(
+    conn: AsyncConnection, agent_id: uuid.UUID, lease: timedelta, job_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Extend the leases of `job_ids` (the jobs the agent is running now) that are still the agent's and
+    active. Returns those extended. A job assigned to the agent but not among `job_ids` is left to expire."""
+    if not job_ids:
+        return set()
+    result = await conn.execute(
         job_t.update()
-        .where(job_t.c.agent_id == agent_id, job_t.c.status.in_(("claimed", "running", "validating", "uploading")))
-        .values(lease_expires_at=now + lease)
+        .where(
+            job_t.c.id.in_(job_ids),
+            job_t.c.agent_id == agent_id,
+            job_t.c.status.in_(("claimed", "running", "validating", "uploading")),
+        )
+        .values(lease_expires_at=utcnow() + lease)
+        .returning(job_t.c.id)
     )
+    return {row.id for row in result}
 
 
 def _is_postgres(conn: AsyncConnection) -> bool:
@@ -308,10 +334,20 @@ async def claim(
         values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
                 "started_at": sa.func.coalesce(job_t.c.started_at, now)},
         returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at,
-                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step, job_t.c.cache_key, job_t.c.workflow_id),
+                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step, job_t.c.cache_key, job_t.c.workflow_id,
+                   job_t.c.run_deadline_at),
     )  # fmt: skip
     if row is None:
         return None
+    if row.run_deadline_at is None:  # the first claim (PostgreSQL computes this within its one statement)
+        definition = (
+            await conn.execute(sa.select(version_t.c.definition).where(version_t.c.id == row.version_id))
+        ).scalar_one()
+        timeout_s = float(definition.get("timeout_s", pg.DEFAULT_TIMEOUT_S))
+        deadline = row.started_at + timedelta(seconds=timeout_s)
+        if row.deadline_at is not None:
+            deadline = min(deadline, row.deadline_at)
+        await conn.execute(job_t.update().where(job_t.c.id == job_id).values(run_deadline_at=deadline))
     env_rows = await conn.execute(
         sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == row.workflow_id)
     )

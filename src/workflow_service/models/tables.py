@@ -126,6 +126,9 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(sa.Integer)
     agent_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Set at the first claim: the first start plus the definition's timeout, or the push deadline if
+    sooner. The reconciler fails a job still held past it, whoever keeps its lease alive."""
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,7 +27,7 @@ from workflow_service.core.dispatch import (
     queue_name,
 )
 from workflow_service.core.notify import RedisNotifier
-from workflow_service.jobs.execution import INFRA_ERRORS
+from workflow_service.jobs.execution import retryable
 from workflow_service.worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,10 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> None:
     runtime: AgentRuntime = ctx["runtime"]
     try:
         await runtime.run_job(uuid.UUID(job_id))
-    except INFRA_ERRORS as exc:  # could not even claim: try again shortly
-        raise Retry(defer=2) from exc
+    except Exception as exc:
+        if retryable(exc):  # could not even claim (the database is unavailable): try again shortly
+            raise Retry(defer=2) from exc
+        raise
 
 
 def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurrency: int) -> Worker:

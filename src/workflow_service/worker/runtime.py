@@ -80,9 +80,14 @@ class AgentRuntime:
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
-                canceled = await agents.heartbeat(self.engine, self.agent_id, lease, self._runner.running)
-                for job_id in canceled:  # the cancel notification was lost: stop it now
-                    await self._runner.cancel_local(job_id)
+                # Only the jobs running here right now: a job this agent no longer runs (whatever left it
+                # behind) must not be kept alive by it; its lease expires and the reconciler takes over.
+                lost = await agents.heartbeat(self.engine, self.agent_id, lease, self._runner.running)
+                for job_id in lost.jobs:  # canceled (the notification was lost) or ended elsewhere: stop it now
+                    if job_id in lost.canceled:
+                        await self._runner.cancel_local(job_id)
+                    else:
+                        await self._runner.drop_local(job_id)
             except Exception:
                 log.warning("heartbeat failed; retrying", exc_info=True)
 
