@@ -162,10 +162,19 @@ async def require_caller_for_workflow(workflow: str, principal: PrincipalDep) ->
     return principal
 
 
-async def require_job_reader(job_id: str, principal: PrincipalDep, uow: UowDep) -> Principal:
+async def require_job_reader(
+    job_id: str, principal: PrincipalDep, services: Annotated[Services, Depends(get_services)]
+) -> Principal:
     """Job reads (`/v1/jobs/{job_id}...`): the admin, or the key that submitted the job. Any other
-    job is 404 to a key, exactly like a missing one, so a key learns nothing about others' jobs."""
-    if principal.kind != "admin" and await jobs.caller_of(uow.conn, job_id) != principal.actor:
+    job is 404 to a key, exactly like a missing one, so a key learns nothing about others' jobs.
+
+    A key's check reads in a short transaction of its own, never the route's unit of work: a route may
+    have none (redeliver), and on SQLite an open one holds the one write lock."""
+    if principal.kind == "admin":
+        return principal
+    async with services.engine.connect() as conn:
+        caller = await jobs.caller_of(conn, job_id)
+    if caller != principal.actor:
         raise NotFound(f"job {job_id!r} does not exist")
     return principal
 

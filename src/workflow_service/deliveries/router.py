@@ -26,15 +26,15 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     return await service.list_for_job(uow.conn, jid)
 
 
-# No request unit of work here (the admin may read every job, so `require_job_reader` has nothing to check):
-# the service reads, sends and records in short transactions of its own, none open across the callback,
+# No request unit of work here (`require_job_reader` reads in its own short transaction, and for the admin
+# not at all): the service reads, sends and records in short transactions of its own, none open across the callback,
 # which on SQLite would hold the one write lock that its own record (and every submission) waits for.
 @router.post(
     "/redeliver",
     status_code=201,
     response_model=AttemptRead,
     responses=problem_responses(401, 403, 404, 409),
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_job_reader), Depends(require_admin)],
 )
 async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""
