@@ -14,7 +14,7 @@ from tests.conftest import REDIS_URL
 from workflow_service.core.dispatch import TASK_NAME, ArqDispatcher, queue_name
 
 
-async def test_enqueue_writes_one_arq_message_per_attempt_and_is_idempotent(
+async def test_enqueue_writes_one_arq_message_per_job_and_is_idempotent(
     engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> None:
     dispatcher = await ArqDispatcher.connect(REDIS_URL)
@@ -22,13 +22,13 @@ async def test_enqueue_writes_one_arq_message_per_attempt_and_is_idempotent(
         job_id = uuid.uuid4()
         await dispatcher.enqueue(job_id, "gpu", 0)
         await dispatcher.enqueue(job_id, "gpu", 0)  # still queued: no second message
-        await dispatcher.enqueue(job_id, "gpu", 1)  # a retry is a new message
+        await dispatcher.enqueue(job_id, "gpu", 1)  # still queued: a retry replaces it only when asked to
         queued = await redis_client.zrange(queue_name("gpu"), 0, -1)
-        assert sorted(queued) == sorted([f"{job_id}:0".encode(), f"{job_id}:1".encode()])
-        message = orjson.loads(await redis_client.get(job_key_prefix + f"{job_id}:0"))
+        assert queued == [str(job_id).encode()]
+        message = orjson.loads(await redis_client.get(job_key_prefix + str(job_id)))
         assert message["f"] == TASK_NAME
         assert message["a"] == [str(job_id)]
-        assert 0 < await redis_client.pttl(job_key_prefix + f"{job_id}:0") <= 86_400_000
+        assert 0 < await redis_client.pttl(job_key_prefix + str(job_id)) <= 86_400_000
         assert await redis_client.zcard(queue_name("default")) == 0
     finally:
         await dispatcher.close()

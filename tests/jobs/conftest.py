@@ -69,6 +69,12 @@ class RecordingDispatcher:
         for item in items:
             await self.enqueue(*item)
 
+    async def stranded(self, pool: str, limit: int) -> list[str]:
+        return []
+
+    async def discard(self, pool: str, message_ids: list[str]) -> None:
+        pass
+
     async def ping(self) -> bool:
         return True
 

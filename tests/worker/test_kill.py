@@ -162,7 +162,7 @@ async def test_a_worker_killed_between_taking_a_message_and_claiming_the_job_doe
     job_id = (
         await client.post("/v1/workflows/greeter/versions/current/async", json={"inputs": {"name": "Ada"}})
     ).json()["id"]
-    in_progress = f"arq:in-progress:{job_id}:0"
+    in_progress = f"arq:in-progress:{job_id}"
 
     # The test holds the job's row, so the doomed worker's claim waits, after arq handed it the message.
     locker = await asyncpg.connect(DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1))

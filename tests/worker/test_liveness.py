@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import DATABASE_URL, REDIS_URL, WorkerFactory, wait_for_job
-from tests.jobs.conftest import GREETER, create_jobs, deploy_workflow
+from tests.jobs.conftest import GREETER, create_jobs, deploy_workflow, submit
 from tests.servers import EchoServer
 from workflow_service.core.clock import utcnow
 from workflow_service.core.dispatch import ArqDispatcher, queue_name
@@ -356,8 +356,8 @@ async def test_a_job_its_stuck_worker_never_ends_is_failed_by_the_reconciler_at_
 async def test_submit_enqueues_once_and_the_reconcilers_wake_up_replaces_a_stale_message(
     redis_client: aioredis.Redis, engine: AsyncEngine
 ) -> None:
-    job_id, message = uuid.uuid4(), None
-    message = f"{job_id}:0"
+    job_id = uuid.uuid4()
+    message = str(job_id)  # one message per job, whatever its attempt
     dispatcher = await ArqDispatcher.connect(REDIS_URL)
     try:
         await dispatcher.enqueue(job_id, "default", 0)
@@ -377,8 +377,46 @@ async def test_submit_enqueues_once_and_the_reconcilers_wake_up_replaces_a_stale
         assert await redis_client.exists(f"arq:job:{message}")
         assert await redis_client.zcard(queue_name("default")) == 1
         assert (await redis_client.zscore(queue_name("default"), message) or 0) > (first_score or 0)
+        # The retry of a later attempt replaces the same message too: nothing is left of the one before.
+        await redis_client.set(f"arq:in-progress:{message}", b"1", px=7 * 86400 * 1000)
+        await dispatcher.enqueue_many([(job_id, "default", 1)], replace=True)
+        assert not await redis_client.exists(f"arq:in-progress:{message}")
+        assert await redis_client.zrange(queue_name("default"), 0, -1) == [message.encode()]
     finally:
         await dispatcher.close()
+
+
+async def test_messages_stranded_in_progress_by_dead_workers_never_block_the_queue(
+    engine: AsyncEngine, client: httpx.AsyncClient, redis_client: aioredis.Redis, start_worker: WorkerFactory
+) -> None:
+    """arq reads only the first due messages of a queue on each poll and skips those marked in progress.
+    Messages that dead workers left in progress after their jobs ended sit at the head of the queue; with
+    enough of them no worker would ever reach the messages behind them."""
+    assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).status_code == 201
+    assert (await client.post("/v1/workflows/greeter/deploy")).status_code == 201
+    ended = []
+    for _ in range(3):
+        ended.append((await submit(client, "greeter", {"name": "old"}))["id"])
+    await start_worker(concurrency=2)
+    for job_id in ended:
+        assert (await wait_for_job(client, job_id))["status"] == "completed"
+    # 250 messages older than anything queued now, each taken by a worker that died after its job ended
+    # (three real ended jobs, and ids that no longer exist); arq's own read limit here is 100.
+    stale = [*ended, *(str(uuid.uuid4()) for _ in range(247))]
+    for message in stale:
+        await redis_client.set(f"arq:job:{message}", b"{}", px=86_400_000)
+        await redis_client.set(f"arq:in-progress:{message}", b"1", px=7 * 86400 * 1000)
+    await redis_client.zadd(queue_name("default"), {message: 1_000 + i for i, message in enumerate(stale)})
+
+    fresh = await submit(client, "greeter", {"name": "Ada"})
+    job = await wait_for_job(client, fresh["id"], wait_s=20)
+
+    assert job["status"] == "completed"
+    deadline = time.monotonic() + 10  # each reconciler pass discards up to 200 of them
+    while await redis_client.zcard(queue_name("default")):
+        assert time.monotonic() < deadline, "stranded messages left in the queue"
+        await asyncio.sleep(0.1)
+    assert not await redis_client.exists(*(f"arq:in-progress:{m}" for m in stale))
 
 
 async def test_duplicate_messages_for_one_job_run_it_once(

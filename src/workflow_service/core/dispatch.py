@@ -1,7 +1,8 @@
 """Waking workers. The database says what work exists; a dispatcher only says "look at job X".
 
-- ArqDispatcher: an arq message per job attempt on the pool's queue (Redis). The arq job id is
-  `{job_id}:{attempt}`, so submitting enqueues a job once however often it is asked to.
+- ArqDispatcher: one arq message per job on the pool's queue (Redis). The arq message id is the job
+  id, so submitting enqueues a job once however often it is asked to, and a retry replaces the message
+  of the attempt before it (taken by a worker that died, it would otherwise stay "in progress").
 - InProcessDispatcher: the embedded mode's asyncio queues, consumed in the same process.
 
 Losing a message loses nothing: the reconciler wakes pending jobs nobody claimed again, with
@@ -37,9 +38,23 @@ class Dispatcher(Protocol):
         """Wake each job. `replace`: override a message already there (the reconciler, once the database
         says nobody claimed the job), instead of leaving it as it is."""
 
+    async def stranded(self, pool: str, limit: int) -> list[str]:
+        """Message ids at the head of `pool`'s queue that are due but marked taken (in progress)."""
+
+    async def discard(self, pool: str, message_ids: list[str]) -> None:
+        """Remove these messages for good (their jobs have ended)."""
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+
+def job_of(message_id: str) -> uuid.UUID | None:
+    """The job a message wakes (message ids written before they were plain job ids were `{job_id}:{attempt}`)."""
+    try:
+        return uuid.UUID(message_id.split(":", 1)[0])
+    except ValueError:
+        return None
 
 
 def json_serializer(obj: dict[str, Any]) -> bytes:
@@ -64,10 +79,23 @@ return 1
 # worker that died before its claim, whose in-progress key would block every other worker for arq's job
 # timeout) is replaced by a fresh message, due now, that any worker can take.
 _REPLACE_LUA = """
-redis.call('DEL', KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[3], KEYS[4], KEYS[5])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 return 1
+"""
+
+# arq reads only the first `queue_read_limit` due messages of a queue on each poll and skips those in
+# progress, so messages left "in progress" by workers that died would, once there are that many, stop
+# every worker from reaching the messages behind them. The reconciler asks for them by this script and
+# discards those whose jobs have ended (the others are woken again, replacing their message).
+_STRANDED_LUA = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local out = {}
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[3] .. id) == 1 then out[#out + 1] = id end
+end
+return out
 """
 
 
@@ -78,6 +106,7 @@ class ArqDispatcher:
         self.redis = redis
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
         self._replace = redis.register_script(_REPLACE_LUA)
+        self._stranded = redis.register_script(_STRANDED_LUA)
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqDispatcher:
@@ -92,16 +121,22 @@ class ArqDispatcher:
         return cls(pool)
 
     async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int, *, replace: bool = False) -> None:
-        from arq.constants import expires_extra_ms, in_progress_key_prefix, job_key_prefix, result_key_prefix
+        from arq.constants import (
+            expires_extra_ms,
+            in_progress_key_prefix,
+            job_key_prefix,
+            result_key_prefix,
+            retry_key_prefix,
+        )
         from arq.jobs import serialize_job
 
-        message_id = f"{job_id}:{attempt}"
+        message_id = str(job_id)
         now_ms = int(time.time() * 1000)
         payload = serialize_job(TASK_NAME, (str(job_id),), {}, None, now_ms, serializer=json_serializer)
         keys = [job_key_prefix + message_id, queue_name(pool), result_key_prefix + message_id]
         script = self._enqueue
         if replace:
-            keys.append(in_progress_key_prefix + message_id)
+            keys += [in_progress_key_prefix + message_id, retry_key_prefix + message_id]
             script = self._replace
         try:
             await script(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id])
@@ -111,6 +146,24 @@ class ArqDispatcher:
     async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
         for job_id, pool, attempt in items:
             await self.enqueue(job_id, pool, attempt, replace=replace)
+
+    async def stranded(self, pool: str, limit: int) -> list[str]:
+        from arq.constants import in_progress_key_prefix
+
+        now_ms = int(time.time() * 1000)
+        found = await self._stranded(keys=[queue_name(pool)], args=[now_ms, limit, in_progress_key_prefix])
+        return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
+
+    async def discard(self, pool: str, message_ids: list[str]) -> None:
+        from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+
+        if not message_ids:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(queue_name(pool), *message_ids)
+            for prefix in (job_key_prefix, in_progress_key_prefix, retry_key_prefix, result_key_prefix):
+                pipe.delete(*(prefix + m for m in message_ids))
+            await pipe.execute()
 
     async def ping(self) -> bool:
         try:
@@ -147,6 +200,12 @@ class InProcessDispatcher:
         # `replace` needs nothing here: a queued key is always consumed by a live task of this process.
         for job_id, pool, attempt in items:
             await self.enqueue(job_id, pool, attempt)
+
+    async def stranded(self, pool: str, limit: int) -> list[str]:
+        return []  # nothing is ever taken by a task that is gone: they live and die with this process
+
+    async def discard(self, pool: str, message_ids: list[str]) -> None:
+        pass
 
     async def ping(self) -> bool:
         return True

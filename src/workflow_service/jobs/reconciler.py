@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ from workflow_service.agents import service as agents
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
-from workflow_service.core.dispatch import Dispatcher
+from workflow_service.core.dispatch import Dispatcher, job_of
 from workflow_service.core.notify import Notifier
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs import service as jobs
@@ -45,12 +46,22 @@ class ReconcileReport:
     failed: int = 0
     requeued: int = 0
     agents_offline: int = 0
+    discarded: int = 0
+
+
+STRANDED_SCAN = 200
+"""How many due messages at the head of each queue a pass looks at for ones stranded in progress."""
 
 
 async def reconcile(
-    engine: AsyncEngine, dispatcher: Dispatcher, settings: Settings, notifier: Notifier | None = None
+    engine: AsyncEngine,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    notifier: Notifier | None = None,
+    pools: Sequence[str] = (),
 ) -> ReconcileReport:
-    """One pass. Returns what it did."""
+    """One pass over the database; then, for each of `pools`, the queue's stranded messages. Returns what
+    it did."""
     report = ReconcileReport()
     now = utcnow()
     wake: list[tuple[uuid.UUID, str, int]] = []
@@ -152,6 +163,24 @@ async def reconcile(
 
         if ended and notifier is not None:
             uow.after_commit(announce)
-    if report.retried or report.failed or report.requeued:
+    for pool in pools:
+        report.discarded += await discard_stranded(engine, dispatcher, pool)
+    if report.retried or report.failed or report.requeued or report.discarded:
         log.info("reconciler: %s", report)
     return report
+
+
+async def discard_stranded(engine: AsyncEngine, dispatcher: Dispatcher, pool: str) -> int:
+    """Discard the messages at the head of `pool`'s queue that a dead worker left in progress and whose jobs
+    have ended (a worker killed after its job's final write, before arq's own bookkeeping). Were enough of
+    them left there, no worker would reach the messages behind them. Messages of jobs that have not ended
+    are left alone: a live worker runs them, or the passes above wake them again, replacing the message."""
+    stranded = await dispatcher.stranded(pool, STRANDED_SCAN)
+    if not stranded:
+        return 0
+    jobs = {message: job_of(message) for message in stranded}
+    async with engine.connect() as conn:
+        unfinished = await repo.unfinished_among(conn, [j for j in jobs.values() if j is not None])
+    ended = [message for message, job in jobs.items() if job not in unfinished]
+    await dispatcher.discard(pool, ended)
+    return len(ended)

@@ -20,7 +20,7 @@ from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import pg, usage
-from workflow_service.jobs.states import JobStatus, check_path
+from workflow_service.jobs.states import TERMINAL, JobStatus, check_path
 from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
@@ -434,6 +434,12 @@ async def update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:
 async def canceled_among(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     stmt = sa.select(job_t.c.id).where(job_t.c.id.in_(ids), job_t.c.status == "canceled")
     return [row.id for row in await conn.execute(stmt)]
+
+
+async def unfinished_among(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `ids` are jobs that exist and have not ended."""
+    stmt = sa.select(job_t.c.id).where(job_t.c.id.in_(ids), job_t.c.status.not_in([s.value for s in TERMINAL]))
+    return {row.id for row in await conn.execute(stmt)}
 
 
 async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:

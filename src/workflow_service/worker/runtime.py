@@ -116,7 +116,7 @@ class AgentRuntime:
     async def _reconcile_loop(self) -> None:
         while True:
             try:
-                await reconcile(self.engine, self.dispatcher, self.settings, self.notifier)
+                await reconcile(self.engine, self.dispatcher, self.settings, self.notifier, self.pools)
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
             await asyncio.sleep(self.settings.reconcile_interval_s)
