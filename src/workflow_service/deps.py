@@ -135,8 +135,8 @@ async def reject_nul(request: Request) -> None:
         if _NUL_ESCAPE in body:
             try:
                 parsed = await request.json()  # parsed once: FastAPI's parse of the body is cached
-            except ValueError:
-                parsed = None  # not JSON: the route answers for the body as it would
+            except (ValueError, RecursionError):
+                parsed = None  # not JSON (or nested too deeply to parse): the route answers for the body as it would
             locations += _nul_locations(parsed, ("body",))
     if locations:
         raise RequestValidationError(

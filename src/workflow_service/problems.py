@@ -154,6 +154,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        unreadable = _unreadable_body(exc)
+        if unreadable is not None:
+            return problem_response(
+                422,
+                "invalid_request",
+                "The request is not valid",
+                f"$: {unreadable}",
+                request,
+                errors=[{"path": "$", "message": unreadable}],
+            )
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         title = code.replace("_", " ").capitalize()
         return problem_response(exc.status_code, code, title, str(exc.detail), request, headers=dict(exc.headers or {}))
@@ -170,6 +180,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     for db_error in (sa.exc.SQLAlchemyError, OSError):
         app.add_exception_handler(db_error, database_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why a JSON body could not be decoded, when FastAPI's 400 "There was an error parsing the body" is for
+    one. FastAPI makes a JSON syntax error a validation error (422) but any other failure of its parse a 400:
+    bytes that are not UTF-8, and nesting deeper than the parser's recursion limit. Both are the body's
+    fault just as a syntax error is, so they get the same 422 `invalid_request` at `$`."""
+    if exc.status_code != 400:
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not UTF-8 encoded JSON (invalid byte {cause.start})"
+    if isinstance(cause, RecursionError):
+        return "the JSON body is nested too deeply"
+    return None
 
 
 def _first_line(exc: BaseException) -> str:

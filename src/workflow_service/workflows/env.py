@@ -119,7 +119,8 @@ async def put_var(
 
 async def delete_var(conn: AsyncConnection, ref: str, name: str) -> None:
     """Remove a variable; 404 when there is none by that name."""
-    workflow_id = await _workflow_id(conn, ref)
+    # Under the workflow row lock, like put_var: a replace never finds its variable gone halfway through.
+    workflow_id = await _workflow_id(conn, ref, for_update=True)
     result = await conn.execute(env_t.delete().where(env_t.c.workflow_id == workflow_id, env_t.c.name == name))
     if result.rowcount == 0:
         raise NotFound(f"workflow {ref!r} has no variable {name!r}")
