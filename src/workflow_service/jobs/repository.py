@@ -31,6 +31,10 @@ version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
 
 
+ENDED_COLUMNS = (job_t.c.mode, job_t.c.cache_key, job_t.c.cache_hit, job_t.c.parent_job_id)
+"""What the follow-ups of an end learn about the job (jobs/lifecycle.py), from the transition's RETURNING."""
+
+
 def _events(
     job_id: uuid.UUID, path: Sequence[JobStatus], at: Sequence[datetime], actor: str, reason: str | None
 ) -> list[dict[str, Any]]:
@@ -372,12 +376,12 @@ async def finish(
     records: Sequence[StepRecord],
     single_statement: bool = True,
     with_usage: bool = True,
-) -> bool:
+) -> Any:
     """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
 
-    False when the job is no longer this agent's (its lease expired and it moved on, or it was canceled).
-    With `single_statement=False` the writes join `conn`'s transaction, so the caller can add its own
-    (a push job's delivery) to the same commit.
+    Returns the job's ENDED_COLUMNS; None when the job is no longer this agent's (its lease expired and
+    it moved on, or it was canceled). With `single_statement=False` the writes join `conn`'s transaction,
+    so the caller can add its own (a push job's delivery) to the same commit.
     """
     reason = error["code"] if error else None
     if single_statement and _is_postgres(conn):
@@ -405,13 +409,14 @@ async def finish(
         values=values,
         at=at,
         guards=[job_t.c.attempt == attempt, job_t.c.agent_id == agent_id],
+        returning=ENDED_COLUMNS,
     )
     if won is None:
-        return False
+        return None
     await upsert_steps(conn, job_id, records)
     if with_usage:
         await update_usage(conn, job_id)
-    return True
+    return won
 
 
 async def update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:
