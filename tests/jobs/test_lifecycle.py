@@ -24,7 +24,9 @@ from tests.jobs.conftest import deploy_workflow
 from tests.servers import EchoServer
 from workflow_service.agents import service as agents
 from workflow_service.core.clock import utcnow
+from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.jobs import execution, lifecycle
+from workflow_service.jobs import pg as jobs_pg
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.lifecycle import Context, Ended, FollowUp
 from workflow_service.jobs.repository import job_t, workflow_t
@@ -106,7 +108,8 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
             now=now, actor=f"agent:{agent_id}",
         )  # fmt: skip
         assert claimed is not None
-        await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
+        if then:
+            await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
 
 
 async def _set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
@@ -251,3 +254,52 @@ async def test_every_end_runs_each_follow_up_exactly_once(
 async def _status_is(client: httpx.AsyncClient, job_id: str, status: str) -> bool:
     job = (await client.get(f"/v1/jobs/{job_id}")).json()
     return bool(job["status"] == status)
+
+
+async def test_a_push_job_ends_in_one_statement_that_commits_with_its_delivery_or_not_at_all(
+    engine: AsyncEngine, client: httpx.AsyncClient, echo_server: EchoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await deploy_workflow(client, "pushy", GREETER)
+    await enable_push(client, "pushy", f"{echo_server.url}/hook")
+    stuck = await agents.register(engine, ("elsewhere",), "stuck")
+    job_id = await _submit(client, "pushy", {"inputs": {"name": "Ada"}, "pool": "elsewhere"}, mode="push")
+    await _claim_elsewhere(engine, stuck, job_id)
+    fast: list[str] = []
+    real_finish = jobs_pg.finish
+
+    async def counted_finish(conn: AsyncConnection, job: uuid.UUID, **kwargs: Any) -> Any:
+        fast.append(str(job))
+        return await real_finish(conn, job, **kwargs)
+
+    monkeypatch.setattr(jobs_pg, "finish", counted_finish)
+    path = [JobStatus.RUNNING, JobStatus.VALIDATING, JobStatus.UPLOADING, JobStatus.COMPLETED]
+
+    async def finish(uow: UnitOfWork) -> Ended | None:
+        return await lifecycle.finish(
+            uow, uuid.UUID(job_id), mode="push", attempt=1, agent_id=stuck, path=path, at=[utcnow()] * 3,
+            output={"greeting": "Hello, Ada!"}, error=None, actor=f"agent:{stuck}", records=[], notifier=None,
+        )  # fmt: skip
+
+    class Abandon(Exception):
+        pass
+
+    async def abandoned() -> None:
+        async with unit_of_work(engine) as uow:
+            assert await finish(uow) is not None
+            delivered = sa.text("SELECT count(*) FROM delivery WHERE job_id = :j")
+            assert await uow.conn.scalar(delivered, {"j": uuid.UUID(job_id)}) == 1
+            raise Abandon  # whatever fails before the commit takes the end back with the delivery
+
+    with pytest.raises(Abandon):
+        await abandoned()
+
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert (job["status"], job["output"]) == ("running", None)
+    assert await _delivery_count(engine, job_id) == 0
+
+    async with unit_of_work(engine) as uow:
+        assert await finish(uow) is not None
+    job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert (job["status"], job["output"]) == ("completed", {"greeting": "Hello, Ada!"})
+    assert await _delivery_count(engine, job_id) == 1
+    assert fast == [job_id, job_id]  # the single-statement finish, both times

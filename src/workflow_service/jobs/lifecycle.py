@@ -190,7 +190,7 @@ async def finish(
     atomic = writes is not None or FOLLOW_UPS.needs_transaction([path[-1]], mode)
     row = await repo.finish(
         uow.conn, job_id, attempt=attempt, agent_id=agent_id, path=path, at=at, output=output, error=error,
-        actor=actor, records=records, single_statement=not atomic, with_usage=with_usage,
+        actor=actor, records=records, in_transaction=atomic, with_usage=with_usage,
     )  # fmt: skip
     if row is None:
         return None

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
-from workflow_service.core.db import AnyRow
+from workflow_service.core.db import AnyRow, begin_now
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import JobStatus, check_path
@@ -374,17 +374,20 @@ async def finish(
     error: dict[str, Any] | None,
     actor: str,
     records: Sequence[StepRecord],
-    single_statement: bool = True,
+    in_transaction: bool = False,
     with_usage: bool = True,
 ) -> Any:
     """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
 
     Returns the job's ENDED_COLUMNS; None when the job is no longer this agent's (its lease expired and
-    it moved on, or it was canceled). With `single_statement=False` the writes join `conn`'s transaction,
-    so the caller can add its own (a push job's delivery) to the same commit.
+    it moved on, or it was canceled). On PostgreSQL it is one statement, which commits on its own unless
+    `in_transaction`: then `conn`'s transaction is opened first (one BEGIN), so the caller can add its own
+    writes (a push job's delivery) to the same commit.
     """
     reason = error["code"] if error else None
-    if single_statement and _is_postgres(conn):
+    if _is_postgres(conn):
+        if in_transaction:
+            await begin_now(conn)
         return await pg.finish(
             conn,
             job_id,
