@@ -113,8 +113,6 @@ class Claim:
     """Replaces the workflow's secure variable values in everything the attempt stores or sends."""
     setup_error: dict[str, Any] | None = None
     """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
-    cache_key: str | None = None
-    """Set when the job's result is cached: once it completes, jobs waiting for it complete from it."""
 
     def time_left(self) -> tuple[float, str, str]:
         """Seconds left, and the error code and message to use when they run out (the tighter limit wins)."""
@@ -364,8 +362,7 @@ class JobRunner:
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
             done=done, redact=redact,
         )  # fmt: skip
-        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error,
-                     cache_key=row.cache_key)  # fmt: skip
+        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
