@@ -104,9 +104,14 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
     now = utcnow()
     async with engine.begin() as conn:
         claimed = await repo.claim(
-            conn, uuid.UUID(job_id), agent_id=agent_id, pools=("elsewhere",), lease_until=now + timedelta(seconds=60),
-            now=now, actor=f"agent:{agent_id}",
-        )  # fmt: skip
+            conn,
+            uuid.UUID(job_id),
+            agent_id=agent_id,
+            pools=("elsewhere",),
+            lease_until=now + timedelta(seconds=60),
+            now=now,
+            actor=f"agent:{agent_id}",
+        )
         assert claimed is not None
         if then:
             await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
@@ -163,9 +168,10 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     await deploy_workflow(client, "cached", http_workflow(http_step("slow", f"{echo_server.url}/slow/2")))
     await deploy_workflow(client, "child", GREETER)
     await deploy_workflow(
-        client, "parent",
+        client,
+        "parent",
         {"steps": [{"id": "call", "type": "workflow", "workflow": "child", "inputs": {"name": "Bo"}}]},
-    )  # fmt: skip
+    )
     await start_worker()
     stuck = await agents.register(engine, ("elsewhere",), "stuck")
 
@@ -276,9 +282,19 @@ async def test_a_push_job_ends_in_one_statement_that_commits_with_its_delivery_o
 
     async def finish(uow: UnitOfWork) -> Ended | None:
         return await lifecycle.finish(
-            uow, uuid.UUID(job_id), mode="push", attempt=1, agent_id=stuck, path=path, at=[utcnow()] * 3,
-            output={"greeting": "Hello, Ada!"}, error=None, actor=f"agent:{stuck}", records=[], notifier=None,
-        )  # fmt: skip
+            uow,
+            uuid.UUID(job_id),
+            mode="push",
+            attempt=1,
+            agent_id=stuck,
+            path=path,
+            at=[utcnow()] * 3,
+            output={"greeting": "Hello, Ada!"},
+            error=None,
+            actor=f"agent:{stuck}",
+            records=[],
+            notifier=None,
+        )
 
     class Abandon(Exception):
         pass

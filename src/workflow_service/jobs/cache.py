@@ -126,8 +126,7 @@ async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -
     return Source(running, False) if running is not None else None
 
 
-async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID, *,
-                        notifier: Notifier | None) -> bool:  # fmt: skip
+async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID, *, notifier: Notifier | None) -> bool:
     """Complete the pending job `job_id` from the completed job `source_id` (see the module docstring),
     through jobs/lifecycle.py like every end.
 
@@ -144,10 +143,14 @@ async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID
     async def copy_steps(conn: AsyncConnection) -> None:
         columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
         rows = [
-            {**row._asdict(), "job_id": job_id, "cost": 0.0 if row.model is not None else None,
-             "detail": {**(row.detail or {}), "cached_from": str(source_id)}}
+            {
+                **row._asdict(),
+                "job_id": job_id,
+                "cost": 0.0 if row.model is not None else None,
+                "detail": {**(row.detail or {}), "cached_from": str(source_id)},
+            }
             for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
-        ]  # fmt: skip
+        ]
         if rows:
             await conn.execute(step_t.insert(), rows)
 

@@ -69,10 +69,15 @@ class ChildRunner:
                 async with unit_of_work(self.engine) as uow:
                     target = await workflows.resolve_target(uow.conn, self.plans, workflow, version)
                     spec = intake.JobSpec(
-                        target=target, origin=intake.Origin.CHILD, caller=parent.caller,
-                        max_attempts=self.settings.max_attempts, inputs=inputs, pool=parent.pool,
-                        cache=CHILD_CACHE, parent=(parent_id, step_id),
-                    )  # fmt: skip
+                        target=target,
+                        origin=intake.Origin.CHILD,
+                        caller=parent.caller,
+                        max_attempts=self.settings.max_attempts,
+                        inputs=inputs,
+                        pool=parent.pool,
+                        cache=CHILD_CACHE,
+                        parent=(parent_id, step_id),
+                    )
                     created = await intake.create(uow, self.dispatcher, spec)
             except ServiceError as exc:
                 raise StepFailure("workflow_error", f"cannot start workflow {workflow!r}: {exc.detail}") from exc

@@ -302,13 +302,28 @@ class JobRunner:
         try:
             async with unit_of_work(self.engine) as uow:
                 won = await lifecycle.finish(
-                    uow, job_id, mode=mode, attempt=attempt, agent_id=self.agent_id, path=[S.RUNNING, S.FAILED],
-                    at=[now], output=None, error=error, actor=self.actor, records=[], notifier=self.notifier,
-                    with_usage=with_usage, writes=lifecycle.failing_steps(job_id, error, now),
-                )  # fmt: skip
+                    uow,
+                    job_id,
+                    mode=mode,
+                    attempt=attempt,
+                    agent_id=self.agent_id,
+                    path=[S.RUNNING, S.FAILED],
+                    at=[now],
+                    output=None,
+                    error=error,
+                    actor=self.actor,
+                    records=[],
+                    notifier=self.notifier,
+                    with_usage=with_usage,
+                    writes=lifecycle.failing_steps(job_id, error, now),
+                )
         except Exception:
-            log.error("job %s attempt %s: could not record its failure either; its lease will expire",
-                      job_id, attempt, exc_info=True)  # fmt: skip
+            log.error(
+                "job %s attempt %s: could not record its failure either; its lease will expire",
+                job_id,
+                attempt,
+                exc_info=True,
+            )
             return None
         if won is None:
             log.warning("job %s attempt %s: failed, but it is no longer ours", job_id, attempt)
@@ -410,10 +425,20 @@ class JobRunner:
             with attempt:
                 async with unit_of_work(self.engine) as uow:
                     won = await lifecycle.finish(
-                        uow, claim.job_id, mode=claim.mode, attempt=claim.attempt, agent_id=self.agent_id, path=path,
-                        at=times, output=output, error=error, actor=self.actor, records=records,
-                        notifier=self.notifier, with_usage=claim.plan.has_model_calls,
-                    )  # fmt: skip
+                        uow,
+                        claim.job_id,
+                        mode=claim.mode,
+                        attempt=claim.attempt,
+                        agent_id=self.agent_id,
+                        path=path,
+                        at=times,
+                        output=output,
+                        error=error,
+                        actor=self.actor,
+                        records=records,
+                        notifier=self.notifier,
+                        with_usage=claim.plan.has_model_calls,
+                    )
                 if won is None:
                     log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
                     return None

@@ -146,12 +146,24 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
     push_timeout = endpoint_settings.push_timeout(settings) if spec.mode == "push" else None
     lineage = spec.origin in LINEAGE
     return {
-        "id": job_id, "workflow_id": spec.target.workflow_id, "version_id": spec.target.version_id,
-        "version_number": spec.target.number, "name": spec.name,
-        "status": (JobStatus.PENDING if spec.start else JobStatus.NEW).value, "pool": spec.pool, "inputs": inputs,
-        "variables": spec.variables, "metadata": spec.metadata, "attempt": 0, "max_attempts": spec.max_attempts,
-        "created_at": now, "enqueued_at": now, "caller": spec.caller, "mode": spec.mode,
-        "idempotency_key": spec.idempotency_key, "request_hash": spec.request_hash,
+        "id": job_id,
+        "workflow_id": spec.target.workflow_id,
+        "version_id": spec.target.version_id,
+        "version_number": spec.target.number,
+        "name": spec.name,
+        "status": (JobStatus.PENDING if spec.start else JobStatus.NEW).value,
+        "pool": spec.pool,
+        "inputs": inputs,
+        "variables": spec.variables,
+        "metadata": spec.metadata,
+        "attempt": 0,
+        "max_attempts": spec.max_attempts,
+        "created_at": now,
+        "enqueued_at": now,
+        "caller": spec.caller,
+        "mode": spec.mode,
+        "idempotency_key": spec.idempotency_key,
+        "request_hash": spec.request_hash,
         "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
         "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
         "cache_key": cache_key,
@@ -160,7 +172,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "from_step": spec.from_step,
         "parent_job_id": spec.parent[0] if spec.parent else None,
         "parent_step": spec.parent[1] if spec.parent else None,
-    }  # fmt: skip
+    }
 
 
 async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
@@ -178,8 +190,9 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
     inputs = check_submission(target.plan, spec.inputs, spec.variables)
     cache_key, source = None, None
     if cache.cacheable(target.plan, spec.cache):
-        cache_key = await cache.key_for(uow.conn, target.workflow_id, target.plan, inputs, spec.variables,
-                                        secrets or Secrets([]))  # fmt: skip
+        cache_key = await cache.key_for(
+            uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or Secrets([])
+        )
     if cache_key is not None:
         await cache.lock(uow.conn, cache_key)
         source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
@@ -194,8 +207,9 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
     if spec.copy_steps:
         assert spec.source_job_id is not None
-        await repo.copy_steps(uow.conn, spec.source_job_id, job_id, spec.copy_steps,
-                              {"copied_from": str(spec.source_job_id)})  # fmt: skip
+        await repo.copy_steps(
+            uow.conn, spec.source_job_id, job_id, spec.copy_steps, {"copied_from": str(spec.source_job_id)}
+        )
     if source is not None and source.completed:
         won = await cache.complete_from(uow, job_id, source.job_id, notifier=None)  # no one can wait for it yet
         assert won, "the job was inserted pending in this transaction and the source is completed"
@@ -207,6 +221,10 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
 
         uow.after_commit(wake)
     return Created(
-        job_id, False, JobStatus.PENDING if spec.start else JobStatus.NEW, inputs, values["created_at"],
+        job_id,
+        False,
+        JobStatus.PENDING if spec.start else JobStatus.NEW,
+        inputs,
+        values["created_at"],
         waits_for=source.job_id if source is not None else None,
-    )  # fmt: skip
+    )

@@ -155,9 +155,16 @@ async def move(
     won, make `writes` (what belongs to the end itself, e.g. the step records) and run the follow-ups.
     None when someone else moved the job first."""
     row = await repo.transition(
-        uow.conn, job_id, path, actor=actor, reason=reason, values=values, guards=guards, at=at,
+        uow.conn,
+        job_id,
+        path,
+        actor=actor,
+        reason=reason,
+        values=values,
+        guards=guards,
+        at=at,
         returning=repo.ENDED_COLUMNS,
-    )  # fmt: skip
+    )
     if row is None:
         return None
     if writes is not None:
@@ -189,9 +196,19 @@ async def finish(
     install()
     atomic = writes is not None or FOLLOW_UPS.needs_transaction([path[-1]], mode)
     row = await repo.finish(
-        uow.conn, job_id, attempt=attempt, agent_id=agent_id, path=path, at=at, output=output, error=error,
-        actor=actor, records=records, in_transaction=atomic, with_usage=with_usage,
-    )  # fmt: skip
+        uow.conn,
+        job_id,
+        attempt=attempt,
+        agent_id=agent_id,
+        path=path,
+        at=at,
+        output=output,
+        error=error,
+        actor=actor,
+        records=records,
+        in_transaction=atomic,
+        with_usage=with_usage,
+    )
     if row is None:
         return None
     if writes is not None:

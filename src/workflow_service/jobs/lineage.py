@@ -60,10 +60,20 @@ async def _create(
     copy: list[str] | None = None,
 ) -> JobRead:
     spec = intake.JobSpec(
-        target=target, origin=origin, caller=actor, max_attempts=max_attempts, inputs=inputs, variables=variables,
-        name=name, pool=source.pool, metadata=source.metadata, start=start, source_job_id=source.id,
-        from_step=from_step, copy_steps=tuple(copy or ()),
-    )  # fmt: skip
+        target=target,
+        origin=origin,
+        caller=actor,
+        max_attempts=max_attempts,
+        inputs=inputs,
+        variables=variables,
+        name=name,
+        pool=source.pool,
+        metadata=source.metadata,
+        start=start,
+        source_job_id=source.id,
+        from_step=from_step,
+        copy_steps=tuple(copy or ()),
+    )
     created = await intake.create(uow, dispatcher, spec)
     return await jobs.get(uow.conn, str(created.job_id))
 
@@ -85,9 +95,17 @@ async def rerun(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_i
     source = await _source(uow, job_id)
     target = await _same_version(uow, plans, source)
     return await _create(
-        uow, dispatcher, target, source, origin=intake.Origin.RERUN, inputs=source.inputs, variables=source.variables,
-        name=source.name, actor=actor, max_attempts=max_attempts,
-    )  # fmt: skip
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.RERUN,
+        inputs=source.inputs,
+        variables=source.variables,
+        name=source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+    )
 
 
 async def duplicate(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, data: JobDuplicate, *,
@@ -97,10 +115,18 @@ async def duplicate(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, j
     source = await _source(uow, job_id)
     target = await _same_version(uow, plans, source)
     return await _create(
-        uow, dispatcher, target, source, origin=intake.Origin.DUPLICATE, inputs=source.inputs,
-        variables={**source.variables, **data.variables}, name=data.name if data.name is not None else source.name,
-        actor=actor, max_attempts=max_attempts, start=data.start,
-    )  # fmt: skip
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.DUPLICATE,
+        inputs=source.inputs,
+        variables={**source.variables, **data.variables},
+        name=data.name if data.name is not None else source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+        start=data.start,
+    )
 
 
 async def _steps_of(uow: UnitOfWork, version_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -146,11 +172,19 @@ async def run_from_step(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatche
             missing=missing,
         )
     return await _create(
-        uow, dispatcher, target, source, origin=intake.Origin.FROM_STEP,
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.FROM_STEP,
         inputs=data.inputs if data.inputs is not None else source.inputs,
-        variables={**source.variables, **data.variables}, name=source.name, actor=actor,
-        max_attempts=max_attempts, from_step=data.step, copy=[str(s.get("id")) for s in earlier],
-    )  # fmt: skip
+        variables={**source.variables, **data.variables},
+        name=source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+        from_step=data.step,
+        copy=[str(s.get("id")) for s in earlier],
+    )
 
 
 async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: str) -> JobRead:
@@ -166,9 +200,14 @@ async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: 
     queue_timeout = ((workflow.settings if workflow is not None else None) or {}).get("queue_timeout_s")
     deadline = now + timedelta(seconds=queue_timeout) if queue_timeout else None
     won = await lifecycle.move(
-        uow, jid, [JobStatus.NEW, JobStatus.PENDING], actor=actor, notifier=None, reason=f"started by {actor}",
+        uow,
+        jid,
+        [JobStatus.NEW, JobStatus.PENDING],
+        actor=actor,
+        notifier=None,
+        reason=f"started by {actor}",
         values={"enqueued_at": now, "queue_deadline_at": deadline},
-    )  # fmt: skip
+    )
     assert won is not None, "the row is locked, so its status cannot have moved"
     _wake_after_commit(uow, dispatcher, jid, row.pool)
     return await jobs.get(uow.conn, job_id)

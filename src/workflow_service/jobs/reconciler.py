@@ -68,11 +68,16 @@ async def reconcile(
                 code, message = "job_timeout", f"the job did not finish within its timeout of {timeout_s} s"
             error = {"code": code, "message": message, "step": None}
             won = await lifecycle.move(
-                uow, row.id, [status, S.FAILED], actor="reconciler", notifier=notifier,
-                reason=code, guards=[job_t.c.attempt == row.attempt],
+                uow,
+                row.id,
+                [status, S.FAILED],
+                actor="reconciler",
+                notifier=notifier,
+                reason=code,
+                guards=[job_t.c.attempt == row.attempt],
                 values={"lease_expires_at": None, "finished_at": now, "error": error},
                 writes=lifecycle.failing_steps(row.id, {"code": code, "message": message}, now),
-            )  # fmt: skip
+            )
             if won is not None:
                 report.failed += 1
         for row in await repo.expired_leases(conn, now, limit=500):
@@ -121,9 +126,14 @@ async def reconcile(
             message = ("no agent claimed the job within the workflow's queue timeout" if queue_expired
                        else "the job did not end within the push timeout")  # fmt: skip
             won = await lifecycle.move(
-                uow, row.id, [S.PENDING, S.FAILED], actor="reconciler", notifier=notifier, reason=code,
+                uow,
+                row.id,
+                [S.PENDING, S.FAILED],
+                actor="reconciler",
+                notifier=notifier,
+                reason=code,
                 values={"finished_at": now, "error": {"code": code, "message": message, "step": None}},
-            )  # fmt: skip
+            )
             if won is not None:
                 report.failed += 1
         stale = await repo.stale_pending(conn, now - timedelta(seconds=settings.requeue_after_s), limit=1000)

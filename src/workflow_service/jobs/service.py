@@ -90,22 +90,45 @@ async def submit(
     target = await workflows.resolve_target(uow.conn, plans, ref, version)
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
     spec = intake.JobSpec(
-        target=target, origin=intake.Origin.API, caller=actor, max_attempts=max_attempts, inputs=data.inputs,
-        variables=data.variables, name=data.name, pool=data.pool, metadata=data.metadata, mode=mode,
-        cache=data.cache, idempotency_key=idempotency_key,
+        target=target,
+        origin=intake.Origin.API,
+        caller=actor,
+        max_attempts=max_attempts,
+        inputs=data.inputs,
+        variables=data.variables,
+        name=data.name,
+        pool=data.pool,
+        metadata=data.metadata,
+        mode=mode,
+        cache=data.cache,
+        idempotency_key=idempotency_key,
         request_hash=request_hash(version, mode, data) if idempotency_key is not None else None,
-    )  # fmt: skip
+    )
     created = await intake.create(uow, dispatcher, spec, secrets=secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
         return Submitted(await get(uow.conn, str(created.job_id)), created.replayed, sync_timeout)
     assert created.created_at is not None
     job = JobRead(
-        id=created.job_id, workflow=WorkflowRef(id=target.workflow_id, slug=target.slug), version=target.number,
-        name=data.name, status=JobStatus.PENDING.value, pool=data.pool, error=None, attempt=0, agent_id=None,
-        created_at=created.created_at, started_at=None, finished_at=None, duration=None,
-        inputs=created.inputs, variables=data.variables, metadata=data.metadata, output=None,
-        max_attempts=max_attempts, steps=[],
-    )  # fmt: skip
+        id=created.job_id,
+        workflow=WorkflowRef(id=target.workflow_id, slug=target.slug),
+        version=target.number,
+        name=data.name,
+        status=JobStatus.PENDING.value,
+        pool=data.pool,
+        error=None,
+        attempt=0,
+        agent_id=None,
+        created_at=created.created_at,
+        started_at=None,
+        finished_at=None,
+        duration=None,
+        inputs=created.inputs,
+        variables=data.variables,
+        metadata=data.metadata,
+        output=None,
+        max_attempts=max_attempts,
+        steps=[],
+    )
     if created.waits_for is not None:  # waits for the identical job in flight
         job.source = JobSource(job_id=created.waits_for, kind=cache.KIND, from_step=None)
     return Submitted(job, False, sync_timeout)
@@ -132,10 +155,15 @@ async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str
     now = utcnow()
     error = {"code": "canceled", "message": f"canceled by {actor}", "step": None}
     won = await lifecycle.move(
-        uow, jid, [status, JobStatus.CANCELED], actor=actor, notifier=notifier, reason=f"canceled by {actor}",
+        uow,
+        jid,
+        [status, JobStatus.CANCELED],
+        actor=actor,
+        notifier=notifier,
+        reason=f"canceled by {actor}",
         values={"finished_at": now, "lease_expires_at": None, "error": error},
         writes=lifecycle.failing_steps(jid, {"code": "canceled", "message": f"canceled by {actor}"}, now),
-    )  # fmt: skip
+    )
     assert won is not None, "the row is locked, so its status cannot have moved"
     return await get(uow.conn, job_id)
 
