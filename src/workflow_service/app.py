@@ -37,6 +37,7 @@ from workflow_service.deps import (
 )
 from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import DatabaseUnavailable, Unauthorized
+from workflow_service.jobs import lifecycle
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
@@ -272,6 +273,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lifecycle.install()  # what follows every job's end (jobs/follow_ups.py)
         engine = make_engine(settings.effective_database_url, settings.db_pool_size)
         plans = PlanCache()
         policy = OutboundPolicy.from_settings(settings.allow_private_networks, settings.outbound_allowlist)

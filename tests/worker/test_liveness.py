@@ -124,7 +124,7 @@ def refused_results(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     real_finish = repository.finish
     raised: list[BaseException] = []
 
-    async def finish(conn: AsyncConnection, job_id: uuid.UUID, **kwargs: Any) -> bool:
+    async def finish(conn: AsyncConnection, job_id: uuid.UUID, **kwargs: Any) -> Any:
         if b"poison" in orjson.dumps([kwargs["output"], [r.as_row() for r in kwargs["records"]]], default=str):
             try:
                 await conn.execute(sa.text("SELECT CAST(CAST(:value AS text) AS integer)"), {"value": "poison"})

@@ -165,6 +165,16 @@ async def driver_connection(conn: AsyncConnection) -> DriverConnection:
     return DriverConnection(conn, raw.driver_connection)
 
 
+async def begin_now(conn: AsyncConnection) -> None:
+    """Open `conn`'s database transaction now rather than at its first SQLAlchemy statement (the asyncpg
+    adapter begins lazily), so that statements run on the driver connection (see DriverConnection) join
+    it and commit or roll back with it. One BEGIN round trip; nothing when it is already open."""
+    raw = await conn.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    if getattr(adapted, "_transaction", False) is None:
+        await adapted._start_transaction()
+
+
 class UnitOfWork:
     """One transaction plus the work to do once it has committed (enqueues, notifications).
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,10 +37,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
+from workflow_service.core.db import UnitOfWork
+from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.engine.definition import Plan
 from workflow_service.engine.steps.llm import LlmConfig
-from workflow_service.jobs import repository as repo
+from workflow_service.jobs import lifecycle
 from workflow_service.jobs.repository import job_t, step_t
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import env as workflow_env
@@ -50,8 +52,6 @@ ACTOR = "cache"
 KIND = "cache"
 IN_FLIGHT = (S.PENDING.value, S.CLAIMED.value, S.RUNNING.value, S.VALIDATING.value, S.UPLOADING.value)
 HIT_PATH = [S.PENDING, S.CLAIMED, S.RUNNING, S.VALIDATING, S.UPLOADING, S.COMPLETED]
-
-EndHook = Callable[[AsyncConnection, uuid.UUID], Awaitable[None]]
 
 
 def cacheable(plan: Plan, mode: str) -> bool:
@@ -126,40 +126,43 @@ async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -
     return Source(running, False) if running is not None else None
 
 
-async def complete_from(conn: AsyncConnection, job_id: uuid.UUID, source_id: uuid.UUID, *,
-                        on_push_end: EndHook | None = None) -> bool:  # fmt: skip
-    """Complete the pending job `job_id` from the completed job `source_id` (see the module docstring).
+async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID, *, notifier: Notifier | None) -> bool:
+    """Complete the pending job `job_id` from the completed job `source_id` (see the module docstring),
+    through jobs/lifecycle.py like every end.
 
     False when the source is not completed or the job is no longer pending (someone else moved it).
     """
     output = (
-        await conn.execute(
+        await uow.conn.execute(
             sa.select(job_t.c.output).where(job_t.c.id == source_id, job_t.c.status == S.COMPLETED.value)
         )
     ).first()
     if output is None:
         return False
+
+    async def copy_steps(conn: AsyncConnection) -> None:
+        columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
+        rows = [
+            {
+                **row._asdict(),
+                "job_id": job_id,
+                "cost": 0.0 if row.model is not None else None,
+                "detail": {**(row.detail or {}), "cached_from": str(source_id)},
+            }
+            for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
+        ]
+        if rows:
+            await conn.execute(step_t.insert(), rows)
+
     now = utcnow()
-    won = await repo.transition(
-        conn, job_id, HIT_PATH, actor=ACTOR, reason=f"cache hit: the result of job {source_id}",
-        at=[now] * (len(HIT_PATH) - 1), returning=(job_t.c.mode,),
+    ended = await lifecycle.move(
+        uow, job_id, HIT_PATH, actor=ACTOR, notifier=notifier, reason=f"cache hit: the result of job {source_id}",
+        at=[now] * (len(HIT_PATH) - 1), writes=copy_steps,
         values={"output": output.output, "error": None, "started_at": now, "finished_at": now,
                 "lease_expires_at": None, "cache_hit": True, "source_job_id": source_id, "source_kind": KIND,
                 "input_tokens": 0, "output_tokens": 0, "cost": 0.0},
     )  # fmt: skip
-    if won is None:
-        return False
-    columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
-    rows = [
-        {**row._asdict(), "job_id": job_id, "cost": 0.0 if row.model is not None else None,
-         "detail": {**(row.detail or {}), "cached_from": str(source_id)}}
-        for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
-    ]  # fmt: skip
-    if rows:
-        await conn.execute(step_t.insert(), rows)
-    if won.mode == "push" and on_push_end is not None:
-        await on_push_end(conn, job_id)
-    return True
+    return ended is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +172,12 @@ class Gate:
     action: Literal["claim", "wait", "completed", "lost"]
 
 
-async def gate(conn: AsyncConnection, job_id: uuid.UUID, on_push_end: EndHook | None = None) -> Gate:
+async def gate(uow: UnitOfWork, job_id: uuid.UUID, notifier: Notifier | None) -> Gate:
     """For a job the usual claim refused: a follower waits for its in-flight source (left pending), or is
     completed from it when it has completed; everything else may be claimed."""
     source = job_t.alias("cache_source")
     row = (
-        await conn.execute(
+        await uow.conn.execute(
             sa.select(job_t.c.status, job_t.c.source_job_id, source.c.status.label("source_status"))
             .select_from(
                 job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == KIND))
@@ -187,7 +190,7 @@ async def gate(conn: AsyncConnection, job_id: uuid.UUID, on_push_end: EndHook | 
     if row.source_status in IN_FLIGHT:
         return Gate("wait")
     if row.source_status == S.COMPLETED.value:
-        won = await complete_from(conn, job_id, row.source_job_id, on_push_end=on_push_end)
+        won = await complete_from(uow, job_id, row.source_job_id, notifier=notifier)
         return Gate("completed" if won else "lost")
     return Gate("claim")  # the source failed or was canceled: compute
 

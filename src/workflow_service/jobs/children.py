@@ -15,13 +15,17 @@ from workflow_service.core.notify import Notifier
 from workflow_service.engine.definition import PlanCache
 from workflow_service.engine.steps.base import StepFailure, StepResult
 from workflow_service.errors import ServiceError
+from workflow_service.jobs import intake
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.schemas import JobCreate
 from workflow_service.jobs.states import is_terminal
+from workflow_service.workflows import service as workflows
 
 MAX_DEPTH = 5
 """How deep sub-workflows may nest (a workflow calling itself through others stops here)."""
+CHILD_CACHE = JobCreate.model_fields["cache"].default
+"""A child job is cached like a submission that does not say (`auto`)."""
 
 
 class ChildRunner:
@@ -63,13 +67,21 @@ class ChildRunner:
                 raise StepFailure("workflow_too_deep", f"sub-workflows nest at most {MAX_DEPTH} deep")
             try:
                 async with unit_of_work(self.engine) as uow:
-                    submitted = await jobs.submit(
-                        uow, self.plans, self.dispatcher, workflow, version, JobCreate(inputs=inputs, pool=parent.pool),
-                        actor=parent.caller, max_attempts=self.settings.max_attempts, parent=(parent_id, step_id),
-                    )  # fmt: skip
+                    target = await workflows.resolve_target(uow.conn, self.plans, workflow, version)
+                    spec = intake.JobSpec(
+                        target=target,
+                        origin=intake.Origin.CHILD,
+                        caller=parent.caller,
+                        max_attempts=self.settings.max_attempts,
+                        inputs=inputs,
+                        pool=parent.pool,
+                        cache=CHILD_CACHE,
+                        parent=(parent_id, step_id),
+                    )
+                    created = await intake.create(uow, self.dispatcher, spec)
             except ServiceError as exc:
                 raise StepFailure("workflow_error", f"cannot start workflow {workflow!r}: {exc.detail}") from exc
-            child_id = submitted.job.id
+            child_id = created.job_id
         while True:  # the step's and the job's timeouts bound this wait
             child = await jobs.wait_for_end(self.engine, self.notifier, child_id, wait_s=60)
             if is_terminal(child.status):

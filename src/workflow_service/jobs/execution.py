@@ -11,25 +11,24 @@ import dataclasses
 import logging
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
-from workflow_service.core.db import is_db_unavailable
+from workflow_service.core.db import is_db_unavailable, unit_of_work
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, redact_logs, redactor_for, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
-from workflow_service.jobs import cache, usage
+from workflow_service.jobs import cache, lifecycle, usage
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.children import ChildRunner
 from workflow_service.jobs.repository import job_t
@@ -114,8 +113,6 @@ class Claim:
     """Replaces the workflow's secure variable values in everything the attempt stores or sends."""
     setup_error: dict[str, Any] | None = None
     """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
-    cache_key: str | None = None
-    """Set when the job's result is cached: once it completes, jobs waiting for it complete from it."""
 
     def time_left(self) -> tuple[float, str, str]:
         """Seconds left, and the error code and message to use when they run out (the tighter limit wins)."""
@@ -126,9 +123,6 @@ class Claim:
             if push_left < left:
                 left, code, message = push_left, "push_timeout", "the job did not end within the push timeout"
         return left, code, message
-
-
-EndHook = Callable[[AsyncConnection, uuid.UUID], Awaitable[None]]
 
 
 class JobRunner:
@@ -143,7 +137,6 @@ class JobRunner:
         agent_id: uuid.UUID,
         pools: tuple[str, ...],
         notifier: Notifier | None = None,
-        on_push_end: EndHook | None = None,
         dispatcher: Dispatcher | None = None,
     ) -> None:
         self.engine, self.settings, self.plans, self.http = engine, settings, plans, http
@@ -151,7 +144,6 @@ class JobRunner:
         self.actor = f"agent:{agent_id}"
         self.lease = timedelta(seconds=settings.lease_s)
         self.notifier = notifier or Notifier()
-        self.on_push_end = on_push_end
         self.secrets = secrets_for(settings)
         self._executing: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.tools = Tools(
@@ -198,10 +190,9 @@ class JobRunner:
             if claim is None:
                 # Not claimable as usual: taken by another agent, or a cache follower (jobs/cache.py) that
                 # waits for its in-flight source, is completed from it, or computes when the source failed.
-                async with self.engine.begin() as conn:
-                    gate = await cache.gate(conn, job_id, self.on_push_end)
+                async with unit_of_work(self.engine) as uow:
+                    gate = await cache.gate(uow, job_id, self.notifier)
                 if gate.action == "completed":
-                    await self.notifier.job_ended(job_id)
                     return S.COMPLETED.value
                 if gate.action != "claim":
                     return None
@@ -268,7 +259,7 @@ class JobRunner:
             self._log_unexpected(claim, exc)
             outcome.interrupt("internal_error", internal_error_message(exc))
         try:
-            status = await self._finish(claim, outcome)
+            return await self._finish(claim, outcome)
         except Exception as exc:
             if retryable(exc):
                 log.warning(
@@ -283,9 +274,6 @@ class JobRunner:
             return await self._fail_internal(
                 job_id, claim.attempt, claim.mode, exc, claim.redact, with_usage=claim.plan.has_model_calls
             )
-        if status is not None:
-            await self.notifier.job_ended(job_id)
-        return status
 
     def _log_unexpected(self, claim: Claim, exc: BaseException) -> None:
         # Formatted and redacted here: an exception's message may carry a secure variable's value.
@@ -307,31 +295,39 @@ class JobRunner:
     ) -> str | None:
         """End the attempt `failed` with an `internal_error` when it cannot go on or end as usual (what it
         needs could not be prepared, or its final write was refused), in a fresh transaction and without
-        a result or step records (one of which may be what was refused). Announces the end. None when even
-        this cannot be written: the lease then expires and the reconciler takes over."""
+        a result or step records (one of which may be what was refused). Its follow-ups announce the end.
+        None when even this cannot be written: the lease then expires and the reconciler takes over."""
         now = utcnow()
         error = redact({"code": "internal_error", "message": internal_error_message(exc), "step": None})
-        push = mode == "push" and self.on_push_end is not None
         try:
-            async with self.engine.begin() as conn:
-                won = await repo.finish(
-                    conn, job_id, attempt=attempt, agent_id=self.agent_id, path=[S.RUNNING, S.FAILED], at=[now],
-                    output=None, error=error, actor=self.actor, records=[], single_statement=not push,
+            async with unit_of_work(self.engine) as uow:
+                won = await lifecycle.finish(
+                    uow,
+                    job_id,
+                    mode=mode,
+                    attempt=attempt,
+                    agent_id=self.agent_id,
+                    path=[S.RUNNING, S.FAILED],
+                    at=[now],
+                    output=None,
+                    error=error,
+                    actor=self.actor,
+                    records=[],
+                    notifier=self.notifier,
                     with_usage=with_usage,
-                )  # fmt: skip
-                if won:
-                    await repo.fail_running_steps(conn, job_id, error, now)
-                    if push:
-                        assert self.on_push_end is not None
-                        await self.on_push_end(conn, job_id)
+                    writes=lifecycle.failing_steps(job_id, error, now),
+                )
         except Exception:
-            log.error("job %s attempt %s: could not record its failure either; its lease will expire",
-                      job_id, attempt, exc_info=True)  # fmt: skip
+            log.error(
+                "job %s attempt %s: could not record its failure either; its lease will expire",
+                job_id,
+                attempt,
+                exc_info=True,
+            )
             return None
-        if not won:
+        if won is None:
             log.warning("job %s attempt %s: failed, but it is no longer ours", job_id, attempt)
             return None
-        await self.notifier.job_ended(job_id)
         return S.FAILED.value
 
     async def _execute(self, claim: Claim, outcome: Outcome) -> None:
@@ -381,8 +377,7 @@ class JobRunner:
             job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
             done=done, redact=redact,
         )  # fmt: skip
-        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error,
-                     cache_key=row.cache_key)  # fmt: skip
+        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
@@ -428,41 +423,29 @@ class JobRunner:
             retry=retry_if_exception(retryable),
         ):
             with attempt:
-                push = claim.mode == "push" and self.on_push_end is not None
-                async with self.engine.begin() as conn:
-                    won = await repo.finish(
-                        conn, claim.job_id, attempt=claim.attempt, agent_id=self.agent_id, path=path, at=times,
-                        output=output, error=error, actor=self.actor, records=records, single_statement=not push,
+                async with unit_of_work(self.engine) as uow:
+                    won = await lifecycle.finish(
+                        uow,
+                        claim.job_id,
+                        mode=claim.mode,
+                        attempt=claim.attempt,
+                        agent_id=self.agent_id,
+                        path=path,
+                        at=times,
+                        output=output,
+                        error=error,
+                        actor=self.actor,
+                        records=records,
+                        notifier=self.notifier,
                         with_usage=claim.plan.has_model_calls,
-                    )  # fmt: skip
-                    if won and push:
-                        assert self.on_push_end is not None
-                        await self.on_push_end(conn, claim.job_id)
-                if not won:
+                    )
+                if won is None:
                     log.warning("job %s attempt %s: finished, but it is no longer ours", claim.job_id, claim.attempt)
                     return None
-        if path[-1] is S.COMPLETED and claim.cache_key is not None:
-            await self._complete_followers(claim.job_id)
         return path[-1].value
 
     def _priced(self, records: list[StepRecord]) -> list[StepRecord]:
         return usage.priced(self.settings.pricing, records) if self.settings.pricing else records
-
-    async def _complete_followers(self, job_id: uuid.UUID) -> None:
-        """Complete the identical jobs that waited for this one, from its result. Best effort: one left
-        pending is completed by the gate when the reconciler hands it to a worker again."""
-        try:
-            async with self.engine.begin() as conn:
-                done = [
-                    follower
-                    for follower in await cache.pending_followers(conn, job_id)
-                    if await cache.complete_from(conn, follower, job_id, on_push_end=self.on_push_end)
-                ]
-        except Exception:  # the job itself has ended: never let this undo that
-            log.warning("job %s: could not complete the jobs waiting for its result", job_id, exc_info=True)
-            return
-        for follower in done:
-            await self.notifier.job_ended(follower)
 
 
 REDACTED_FIELDS = ("input", "output", "error", "detail")

@@ -16,9 +16,10 @@ from typing import Any
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, UnitOfWork
 from workflow_service.core.dispatch import Dispatcher
-from workflow_service.core.ids import parse_uuid, uuid7
+from workflow_service.core.ids import parse_uuid
 from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import InvalidInput, JobNotNew, NotFound, StepsDiffer, StepsNotCompleted
+from workflow_service.jobs import intake, lifecycle
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.schemas import JobDuplicate, JobRead, RunFromStep
@@ -48,7 +49,7 @@ async def _create(
     target: Target,
     source: AnyRow,
     *,
-    kind: str,
+    origin: intake.Origin,
     inputs: dict[str, Any],
     variables: dict[str, Any],
     name: str | None,
@@ -58,26 +59,23 @@ async def _create(
     from_step: str | None = None,
     copy: list[str] | None = None,
 ) -> JobRead:
-    inputs = jobs.check_submission(target.plan, inputs, variables)
-    now = utcnow()
-    job_id = uuid7()
-    queue_timeout = target.settings.get("queue_timeout_s")
-    status = JobStatus.PENDING if start else JobStatus.NEW
-    values = {
-        "id": job_id, "workflow_id": target.workflow_id, "version_id": target.version_id,
-        "version_number": target.number, "name": name, "status": status.value, "pool": source.pool,
-        "inputs": inputs, "variables": variables, "metadata": source.metadata, "attempt": 0,
-        "max_attempts": max_attempts, "created_at": now, "enqueued_at": now, "caller": actor, "mode": "async",
-        "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout and start else None,
-        "source_job_id": source.id, "source_kind": kind, "from_step": from_step,
-    }  # fmt: skip
-    inserted = await repo.insert_job_fast(uow.conn, values, actor)
-    assert inserted, "no idempotency key, so the insert cannot conflict"
-    if copy:
-        await repo.copy_steps(uow.conn, source.id, job_id, copy, {"copied_from": str(source.id)})
-    if start:
-        _wake_after_commit(uow, dispatcher, job_id, source.pool)
-    return await jobs.get(uow.conn, str(job_id))
+    spec = intake.JobSpec(
+        target=target,
+        origin=origin,
+        caller=actor,
+        max_attempts=max_attempts,
+        inputs=inputs,
+        variables=variables,
+        name=name,
+        pool=source.pool,
+        metadata=source.metadata,
+        start=start,
+        source_job_id=source.id,
+        from_step=from_step,
+        copy_steps=tuple(copy or ()),
+    )
+    created = await intake.create(uow, dispatcher, spec)
+    return await jobs.get(uow.conn, str(created.job_id))
 
 
 def _wake_after_commit(uow: UnitOfWork, dispatcher: Dispatcher, job_id: uuid.UUID, pool: str) -> None:
@@ -97,9 +95,17 @@ async def rerun(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_i
     source = await _source(uow, job_id)
     target = await _same_version(uow, plans, source)
     return await _create(
-        uow, dispatcher, target, source, kind="rerun", inputs=source.inputs, variables=source.variables,
-        name=source.name, actor=actor, max_attempts=max_attempts,
-    )  # fmt: skip
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.RERUN,
+        inputs=source.inputs,
+        variables=source.variables,
+        name=source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+    )
 
 
 async def duplicate(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, data: JobDuplicate, *,
@@ -109,10 +115,18 @@ async def duplicate(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, j
     source = await _source(uow, job_id)
     target = await _same_version(uow, plans, source)
     return await _create(
-        uow, dispatcher, target, source, kind="duplicate", inputs=source.inputs,
-        variables={**source.variables, **data.variables}, name=data.name if data.name is not None else source.name,
-        actor=actor, max_attempts=max_attempts, start=data.start,
-    )  # fmt: skip
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.DUPLICATE,
+        inputs=source.inputs,
+        variables={**source.variables, **data.variables},
+        name=data.name if data.name is not None else source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+        start=data.start,
+    )
 
 
 async def _steps_of(uow: UnitOfWork, version_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -158,11 +172,19 @@ async def run_from_step(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatche
             missing=missing,
         )
     return await _create(
-        uow, dispatcher, target, source, kind="run_from_step",
+        uow,
+        dispatcher,
+        target,
+        source,
+        origin=intake.Origin.FROM_STEP,
         inputs=data.inputs if data.inputs is not None else source.inputs,
-        variables={**source.variables, **data.variables}, name=source.name, actor=actor,
-        max_attempts=max_attempts, from_step=data.step, copy=[str(s.get("id")) for s in earlier],
-    )  # fmt: skip
+        variables={**source.variables, **data.variables},
+        name=source.name,
+        actor=actor,
+        max_attempts=max_attempts,
+        from_step=data.step,
+        copy=[str(s.get("id")) for s in earlier],
+    )
 
 
 async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: str) -> JobRead:
@@ -177,10 +199,15 @@ async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: 
     workflow = await workflow_repo.get(uow.conn, str(row.workflow_id))
     queue_timeout = ((workflow.settings if workflow is not None else None) or {}).get("queue_timeout_s")
     deadline = now + timedelta(seconds=queue_timeout) if queue_timeout else None
-    won = await repo.transition(
-        uow.conn, jid, [JobStatus.NEW, JobStatus.PENDING], actor=actor, reason=f"started by {actor}",
+    won = await lifecycle.move(
+        uow,
+        jid,
+        [JobStatus.NEW, JobStatus.PENDING],
+        actor=actor,
+        notifier=None,
+        reason=f"started by {actor}",
         values={"enqueued_at": now, "queue_deadline_at": deadline},
-    )  # fmt: skip
+    )
     assert won is not None, "the row is locked, so its status cannot have moved"
     _wake_after_commit(uow, dispatcher, jid, row.pool)
     return await jobs.get(uow.conn, job_id)

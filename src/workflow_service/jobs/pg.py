@@ -84,7 +84,7 @@ WITH records AS (
                  input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, cost = usage.cost
   FROM usage
   WHERE job.id = $1 AND job.status = 'running' AND job.attempt = $2 AND job.agent_id = $3
-  RETURNING job.id
+  RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, e.at, $8, $9
@@ -102,7 +102,7 @@ WITH records AS (
     output_tokens = EXCLUDED.output_tokens, latency_ms = EXCLUDED.latency_ms, detail = EXCLUDED.detail,
     cost = EXCLUDED.cost
 )
-SELECT id FROM moved
+SELECT mode, cache_key, cache_hit, parent_job_id FROM moved
 """
 
 
@@ -159,6 +159,15 @@ async def claim(
     return None if row is None else ClaimedRow(*row)
 
 
+class EndedRow(NamedTuple):
+    """repository.ENDED_COLUMNS of a finished job."""
+
+    mode: str
+    cache_key: str | None
+    cache_hit: bool
+    parent_job_id: uuid.UUID | None
+
+
 async def finish(
     conn: AsyncConnection,
     job_id: uuid.UUID,
@@ -173,8 +182,8 @@ async def finish(
     reason: str | None,
     records: Sequence[StepRecord],
     with_usage: bool = True,
-) -> bool:
-    """running -> ... -> completed|failed, with events and step records; False if the job is not ours.
+) -> EndedRow | None:
+    """running -> ... -> completed|failed, with events and step records; None if the job is not ours.
 
     `with_usage` False (a plan without model calls) skips summing the steps' usage: it would be null."""
     check_path(list(path))
@@ -185,4 +194,4 @@ async def finish(
         _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,
         [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps), with_usage,
     )  # fmt: skip
-    return row is not None
+    return None if row is None else EndedRow(*row)

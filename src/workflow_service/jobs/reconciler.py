@@ -8,7 +8,8 @@
 - a pending job that no agent claimed within `requeue_after_s` is woken again, replacing whatever
   message Redis may still hold for it (the database is the only judge of what is pending);
 - a pending job past its queue deadline fails with `queue_timeout` (past its push deadline, `push_timeout`);
-- a push job failed here gets its callback delivery, in the same transaction, and waiters are told;
+- every end and retry goes through jobs/lifecycle.py, which runs the follow-ups (a push job's callback
+  delivery in the same transaction, the notice to waiters after commit);
 - agents silent for `agent_offline_after_s` are marked offline.
 
 Safe to run in every worker at once: rows are locked with SKIP LOCKED and every change is a
@@ -31,8 +32,8 @@ from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.dispatch import Dispatcher, job_of
 from workflow_service.core.notify import Notifier
+from workflow_service.jobs import lifecycle
 from workflow_service.jobs import repository as repo
-from workflow_service.jobs import service as jobs
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import RETRY_TRANSITIONS, JobStatus
 
@@ -65,7 +66,6 @@ async def reconcile(
     report = ReconcileReport()
     now = utcnow()
     wake: list[tuple[uuid.UUID, str, int]] = []
-    ended: list[uuid.UUID] = []
     async with unit_of_work(engine) as uow:
         conn = uow.conn
         # The agent enforces the timeout itself; this catches an agent that cannot (stuck, or a job left
@@ -78,26 +78,29 @@ async def reconcile(
                 timeout_s = (row.run_deadline_at - row.started_at).total_seconds()
                 code, message = "job_timeout", f"the job did not finish within its timeout of {timeout_s} s"
             error = {"code": code, "message": message, "step": None}
-            won = await repo.transition(
-                conn, row.id, [status, S.FAILED], actor="reconciler",
-                reason=code, guards=[job_t.c.attempt == row.attempt],
+            won = await lifecycle.move(
+                uow,
+                row.id,
+                [status, S.FAILED],
+                actor="reconciler",
+                notifier=notifier,
+                reason=code,
+                guards=[job_t.c.attempt == row.attempt],
                 values={"lease_expires_at": None, "finished_at": now, "error": error},
-            )  # fmt: skip
+                writes=lifecycle.failing_steps(row.id, {"code": code, "message": message}, now),
+            )
             if won is not None:
-                await repo.fail_running_steps(conn, row.id, {"code": code, "message": message}, now)
                 report.failed += 1
-                ended.append(row.id)
-                if row.mode == "push":
-                    await jobs.create_push_delivery(conn, row.id)
         for row in await repo.expired_leases(conn, now, limit=500):
             status = S(row.status)
             expired = [job_t.c.lease_expires_at < now]
             if (status, S.PENDING) in RETRY_TRANSITIONS and row.attempt < row.max_attempts:
-                won = await repo.transition(
-                    conn,
+                won = await lifecycle.move(
+                    uow,
                     row.id,
                     [status, S.PENDING],
                     actor="reconciler",
+                    notifier=notifier,
                     guards=expired,
                     reason=f"lease expired (agent {row.agent_id} stopped responding); retrying",
                     # It was claimed in time: the queue timeout (first claim only) no longer applies.
@@ -112,11 +115,12 @@ async def reconcile(
                     if status in (S.CLAIMED, S.RUNNING)
                     else f"the agent stopped responding while the job was {status}"
                 )
-                won = await repo.transition(
-                    conn,
+                won = await lifecycle.move(
+                    uow,
                     row.id,
                     [status, S.FAILED],
                     actor="reconciler",
+                    notifier=notifier,
                     guards=expired,
                     reason="lease_expired",
                     values={
@@ -127,23 +131,22 @@ async def reconcile(
                 )
                 if won is not None:
                     report.failed += 1
-                    ended.append(row.id)
-                    if row.mode == "push":
-                        await jobs.create_push_delivery(conn, row.id)
         for row in await repo.past_deadline(conn, now, limit=500):
             queue_expired = row.queue_deadline_at is not None and row.queue_deadline_at < now
             code = "queue_timeout" if queue_expired else "push_timeout"
             message = ("no agent claimed the job within the workflow's queue timeout" if queue_expired
                        else "the job did not end within the push timeout")  # fmt: skip
-            won = await repo.transition(
-                conn, row.id, [S.PENDING, S.FAILED], actor="reconciler", reason=code,
+            won = await lifecycle.move(
+                uow,
+                row.id,
+                [S.PENDING, S.FAILED],
+                actor="reconciler",
+                notifier=notifier,
+                reason=code,
                 values={"finished_at": now, "error": {"code": code, "message": message, "step": None}},
-            )  # fmt: skip
+            )
             if won is not None:
                 report.failed += 1
-                ended.append(row.id)
-                if row.mode == "push":
-                    await jobs.create_push_delivery(conn, row.id)
         stale = await repo.stale_pending(conn, now - timedelta(seconds=settings.requeue_after_s), limit=1000)
         if stale:
             await repo.mark_enqueued(conn, [r.id for r in stale], now)
@@ -156,13 +159,6 @@ async def reconcile(
 
         if wake:
             uow.after_commit(enqueue)
-
-        async def announce() -> None:
-            for job_id in ended:
-                await notifier.job_ended(job_id)  # type: ignore[union-attr]
-
-        if ended and notifier is not None:
-            uow.after_commit(announce)
     for pool in pools:
         report.discarded += await discard_stranded(engine, dispatcher, pool)
     if report.retried or report.failed or report.requeued or report.discarded:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
-from workflow_service.core.db import AnyRow
+from workflow_service.core.db import AnyRow, begin_now
 from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import TERMINAL, JobStatus, check_path
@@ -29,6 +29,10 @@ step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
+
+
+ENDED_COLUMNS = (job_t.c.mode, job_t.c.cache_key, job_t.c.cache_hit, job_t.c.parent_job_id)
+"""What the follow-ups of an end learn about the job (jobs/lifecycle.py), from the transition's RETURNING."""
 
 
 def _events(
@@ -370,17 +374,20 @@ async def finish(
     error: dict[str, Any] | None,
     actor: str,
     records: Sequence[StepRecord],
-    single_statement: bool = True,
+    in_transaction: bool = False,
     with_usage: bool = True,
-) -> bool:
+) -> Any:
     """Move a running job to its end along `path`, with its step records, fenced by attempt and agent.
 
-    False when the job is no longer this agent's (its lease expired and it moved on, or it was canceled).
-    With `single_statement=False` the writes join `conn`'s transaction, so the caller can add its own
-    (a push job's delivery) to the same commit.
+    Returns the job's ENDED_COLUMNS; None when the job is no longer this agent's (its lease expired and
+    it moved on, or it was canceled). On PostgreSQL it is one statement, which commits on its own unless
+    `in_transaction`: then `conn`'s transaction is opened first (one BEGIN), so the caller can add its own
+    writes (a push job's delivery) to the same commit.
     """
     reason = error["code"] if error else None
-    if single_statement and _is_postgres(conn):
+    if _is_postgres(conn):
+        if in_transaction:
+            await begin_now(conn)
         return await pg.finish(
             conn,
             job_id,
@@ -405,13 +412,14 @@ async def finish(
         values=values,
         at=at,
         guards=[job_t.c.attempt == attempt, job_t.c.agent_id == agent_id],
+        returning=ENDED_COLUMNS,
     )
     if won is None:
-        return False
+        return None
     await upsert_steps(conn, job_id, records)
     if with_usage:
         await update_usage(conn, job_id)
-    return True
+    return won
 
 
 async def update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:

@@ -8,7 +8,6 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -17,21 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
 from workflow_service.core.dispatch import Dispatcher
-from workflow_service.core.ids import parse_uuid, uuid7
+from workflow_service.core.ids import parse_uuid
 from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
-from workflow_service.deliveries import service as deliveries
-from workflow_service.engine.definition import Plan, PlanCache, input_problems
+from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import (
-    GuardrailBlocked,
-    IdempotencyKeyReused,
     InvalidInput,
     JobEnded,
     NotFound,
-    PushNotConfigured,
 )
-from workflow_service.jobs import cache
+from workflow_service.jobs import cache, intake, lifecycle
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
     JobCreate,
@@ -46,7 +41,6 @@ from workflow_service.jobs.schemas import (
     StepRead,
 )
 from workflow_service.jobs.states import JobStatus, is_terminal
-from workflow_service.problems import ProblemItem
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows import settings as endpoint_settings
@@ -84,9 +78,9 @@ async def submit(
     mode: str = "async",
     idempotency_key: str | None = None,
     secrets: Secrets | None = None,
-    parent: tuple[uuid.UUID, str] | None = None,
 ) -> Submitted:
-    """Store a pending job locked to the resolved version; wake a worker once it is committed.
+    """A job submitted through the API (jobs/intake.py makes it): pending and locked to the resolved
+    version, a worker woken once it is committed.
 
     With an Idempotency-Key, the same key and body (for the same caller and workflow) return the job
     the first request made, even under concurrent identical requests; a different body is a 422.
@@ -95,105 +89,52 @@ async def submit(
     """
     target = await workflows.resolve_target(uow.conn, plans, ref, version)
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
-    if mode == "push" and not endpoint_settings.push_ready(target.settings):
-        raise PushNotConfigured(
-            f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
-            "token in PATCH /v1/workflows/{workflow}/settings"
-        )
-    digest = request_hash(version, mode, data) if idempotency_key is not None else None
-    if idempotency_key is not None:
-        replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
-        if replay is not None:
-            return Submitted(replay, True, sync_timeout)
-    # From here on `data.inputs` are what the job stores and sees: with the input guardrails' redactions.
-    data = data.model_copy(update={"inputs": check_submission(target.plan, data.inputs, data.variables)})
-    cache_key, source = None, None
-    if cache.cacheable(target.plan, data.cache):
-        cache_key = await cache.key_for(uow.conn, target.workflow_id, target.plan, data.inputs, data.variables,
-                                        secrets or Secrets([]))  # fmt: skip
-    if cache_key is not None:
-        await cache.lock(uow.conn, cache_key)
-        source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
-    now = utcnow()
-    job_id = uuid7()
-    queue_timeout = target.settings.get("queue_timeout_s")
-    push_timeout = endpoint_settings.push_timeout(target.settings) if mode == "push" else None
-    values = {
-        "id": job_id, "workflow_id": target.workflow_id, "version_id": target.version_id,
-        "version_number": target.number, "name": data.name, "status": JobStatus.PENDING.value, "pool": data.pool,
-        "inputs": data.inputs, "variables": data.variables, "metadata": data.metadata, "attempt": 0,
-        "max_attempts": max_attempts, "created_at": now, "enqueued_at": now, "caller": actor, "mode": mode,
-        "idempotency_key": idempotency_key, "request_hash": digest,
-        "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
-        "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
-        "cache_key": cache_key,
-        "parent_job_id": parent[0] if parent else None, "parent_step": parent[1] if parent else None,
-    }  # fmt: skip
-    if source is not None:
-        values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
-    if not await repo.insert_job_fast(uow.conn, values, actor):
-        # A concurrent request with the same key won the insert: answer with its job.
-        assert idempotency_key is not None
-        replay = await _replay(uow.conn, target.workflow_id, actor, idempotency_key, digest)
-        assert replay is not None, "the conflicting job must be visible once its insert has won"
-        return Submitted(replay, True, sync_timeout)
-    if source is not None and source.completed:
-        won = await cache.complete_from(uow.conn, job_id, source.job_id, on_push_end=create_push_delivery)
-        assert won, "the job was inserted pending in this transaction and the source is completed"
-        return Submitted(await get(uow.conn, str(job_id)), False, sync_timeout)
-
-    async def wake() -> None:
-        await dispatcher.enqueue(job_id, data.pool, 0)
-
-    uow.after_commit(wake)
+    spec = intake.JobSpec(
+        target=target,
+        origin=intake.Origin.API,
+        caller=actor,
+        max_attempts=max_attempts,
+        inputs=data.inputs,
+        variables=data.variables,
+        name=data.name,
+        pool=data.pool,
+        metadata=data.metadata,
+        mode=mode,
+        cache=data.cache,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash(version, mode, data) if idempotency_key is not None else None,
+    )
+    created = await intake.create(uow, dispatcher, spec, secrets=secrets)
+    if created.replayed or created.status is not JobStatus.PENDING:
+        return Submitted(await get(uow.conn, str(created.job_id)), created.replayed, sync_timeout)
+    assert created.created_at is not None
     job = JobRead(
-        id=job_id, workflow=WorkflowRef(id=target.workflow_id, slug=target.slug), version=target.number,
-        name=data.name, status=JobStatus.PENDING.value, pool=data.pool, error=None, attempt=0, agent_id=None,
-        created_at=now, started_at=None, finished_at=None, duration=None, inputs=data.inputs,
-        variables=data.variables, metadata=data.metadata, output=None, max_attempts=max_attempts, steps=[],
-    )  # fmt: skip
-    if source is not None:  # waits for the identical job in flight
-        job.source = JobSource(job_id=source.job_id, kind=cache.KIND, from_step=None)
+        id=created.job_id,
+        workflow=WorkflowRef(id=target.workflow_id, slug=target.slug),
+        version=target.number,
+        name=data.name,
+        status=JobStatus.PENDING.value,
+        pool=data.pool,
+        error=None,
+        attempt=0,
+        agent_id=None,
+        created_at=created.created_at,
+        started_at=None,
+        finished_at=None,
+        duration=None,
+        inputs=created.inputs,
+        variables=data.variables,
+        metadata=data.metadata,
+        output=None,
+        max_attempts=max_attempts,
+        steps=[],
+    )
+    if created.waits_for is not None:  # waits for the identical job in flight
+        job.source = JobSource(job_id=created.waits_for, kind=cache.KIND, from_step=None)
     return Submitted(job, False, sync_timeout)
 
 
-def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
-    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines,
-    and no `block` input guardrail matches (422 `guardrail_blocked`). Returns the inputs to store: with the
-    `redact` input guardrails applied (the schema is checked on the inputs as sent)."""
-    problems = input_problems(plan, inputs)
-    defined = ", ".join(sorted(plan.variables)) or "none"
-    problems += [
-        ProblemItem(path=f"$.variables.{name}", message=f"unknown variable {name!r}; the workflow defines: {defined}")
-        for name in sorted(set(variables) - set(plan.variables))
-    ]
-    if problems:
-        raise InvalidInput(
-            "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
-        )
-    if not plan.guardrails.inputs:
-        return inputs
-    scan = plan.guardrails.inputs.scan(inputs, ("inputs",))
-    if scan.blocked:
-        raise GuardrailBlocked(
-            "; ".join(f"{b.path}: {b.message}" for b in scan.blocked[:5]),
-            errors=[{"path": b.path, "message": b.message} for b in scan.blocked],
-        )
-    redacted: dict[str, Any] = scan.value
-    return redacted
-
-
-async def _replay(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str,
-                  digest: str | None) -> JobRead | None:  # fmt: skip
-    existing = await repo.find_idempotent(conn, workflow_id, caller, key)
-    if existing is None:
-        return None
-    if existing.request_hash != digest:
-        raise IdempotencyKeyReused(
-            "this Idempotency-Key was used for a different request (another body, version or endpoint); use a new key",
-            errors=[{"path": "header:Idempotency-Key", "message": "already used with a different request"}],
-        )
-    return await get(conn, str(existing.id))
+check_submission = intake.check_submission
 
 
 async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str) -> JobRead:
@@ -206,29 +147,25 @@ async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str
     status = JobStatus(row.status)
     if is_terminal(status):
         raise JobEnded(f"job {job_id} has already ended: it is {status}", job_status=status.value)
+
+    async def stop_agent() -> None:  # before the end is announced, as the agent may be mid-step
+        await notifier.cancel_job(jid)
+
+    uow.after_commit(stop_agent)
     now = utcnow()
     error = {"code": "canceled", "message": f"canceled by {actor}", "step": None}
-    won = await repo.transition(
-        uow.conn, jid, [status, JobStatus.CANCELED], actor=actor, reason=f"canceled by {actor}",
+    won = await lifecycle.move(
+        uow,
+        jid,
+        [status, JobStatus.CANCELED],
+        actor=actor,
+        notifier=notifier,
+        reason=f"canceled by {actor}",
         values={"finished_at": now, "lease_expires_at": None, "error": error},
-    )  # fmt: skip
+        writes=lifecycle.failing_steps(jid, {"code": "canceled", "message": f"canceled by {actor}"}, now),
+    )
     assert won is not None, "the row is locked, so its status cannot have moved"
-    await repo.fail_running_steps(uow.conn, jid, {"code": "canceled", "message": f"canceled by {actor}"}, now)
-    if row.mode == "push":
-        await create_push_delivery(uow.conn, jid)
-
-    async def announce() -> None:
-        await notifier.cancel_job(jid)
-        await notifier.job_ended(jid)
-
-    uow.after_commit(announce)
     return await get(uow.conn, job_id)
-
-
-async def create_push_delivery(conn: AsyncConnection, job_id: uuid.UUID) -> None:
-    """The callback for an ended push job, in the transaction that ended it."""
-    job = await get(conn, str(job_id))
-    await deliveries.create(conn, job.model_dump(mode="json"))
 
 
 async def wait_for_end(engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float,

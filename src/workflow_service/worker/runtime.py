@@ -9,9 +9,10 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
@@ -20,7 +21,7 @@ from workflow_service.core.http import OutboundPolicy, make_client
 from workflow_service.core.notify import Notifier
 from workflow_service.deliveries.sender import DeliverySender
 from workflow_service.engine.definition import PlanCache
-from workflow_service.jobs import service as jobs
+from workflow_service.jobs import lifecycle
 from workflow_service.jobs.execution import JobRunner
 from workflow_service.jobs.reconciler import reconcile
 
@@ -50,13 +51,19 @@ class AgentRuntime:
         self._loops: list[asyncio.Task[None]] = []
         self.agent_id: uuid.UUID | None = None
         self._runner: JobRunner | None = None
+        self._unregister: Callable[[], None] | None = None
 
     async def start(self) -> None:
         self.agent_id = await agents.register(self.engine, self.pools, self.name)
         self._runner = JobRunner(
             self.engine, self.settings, self.plans, self.http, self.agent_id, self.pools, notifier=self.notifier,
-            on_push_end=self._push_ended, dispatcher=self.dispatcher,
+            dispatcher=self.dispatcher,
         )  # fmt: skip
+        lifecycle.install()
+        # A push job that ended in this process has a callback to send: wake the delivery loop now.
+        self._unregister = lifecycle.FOLLOW_UPS.register(
+            "wake_deliveries", after_commit=self._push_ended, modes=("push",)
+        )
         self.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -65,9 +72,9 @@ class AgentRuntime:
         ]
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
 
-    async def _push_ended(self, conn: AsyncConnection, job_id: uuid.UUID) -> None:
-        await jobs.create_push_delivery(conn, job_id)
-        self._deliveries_due.set()  # a little early (before commit); the loop re-checks after its poll delay
+    async def _push_ended(self, ended: lifecycle.Ended, _context: lifecycle.Context) -> None:
+        if ended.mode == "push":  # its delivery is committed with the end
+            self._deliveries_due.set()
 
     async def run_job(self, job_id: uuid.UUID) -> str | None:
         assert self._runner is not None, "start() first"
@@ -122,6 +129,9 @@ class AgentRuntime:
             await asyncio.sleep(self.settings.reconcile_interval_s)
 
     async def stop(self) -> None:
+        if self._unregister is not None:
+            self._unregister()
+            self._unregister = None
         for task in self._loops:
             task.cancel()
         for task in self._loops:

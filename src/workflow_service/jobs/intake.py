@@ -1,0 +1,230 @@
+"""One way in: every job is created by `create` from a `JobSpec`, whatever its origin.
+
+An API submission, a rerun, a run from a step, a duplicate and a child job of a `workflow` step differ
+only in the spec they build (see jobs/service.py, jobs/lineage.py, jobs/children.py). A new origin
+(a schedule, an event trigger) is a new `Origin` value and a spec; `create` does the rest:
+
+1. a push job needs the workflow's push configuration (409 otherwise);
+2. with an Idempotency-Key, the job an earlier identical request made is answered instead (a different
+   request with the same key is a 422);
+3. the inputs and variables are checked against the version (422) and the input guardrails applied;
+4. a cacheable request is matched against earlier identical jobs (jobs/cache.py): completed at once
+   from a completed one, or stored as a follower of one in flight;
+5. the row and its first event are inserted (one statement on PostgreSQL), step records copied for a
+   run from a step, and a worker is woken once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from workflow_service.core.clock import utcnow
+from workflow_service.core.db import UnitOfWork
+from workflow_service.core.dispatch import Dispatcher
+from workflow_service.core.ids import uuid7
+from workflow_service.core.secrets import Secrets
+from workflow_service.engine.definition import Plan, input_problems
+from workflow_service.errors import GuardrailBlocked, IdempotencyKeyReused, InvalidInput, PushNotConfigured
+from workflow_service.jobs import cache
+from workflow_service.jobs import repository as repo
+from workflow_service.jobs.states import JobStatus
+from workflow_service.problems import ProblemItem
+from workflow_service.workflows import settings as endpoint_settings
+from workflow_service.workflows.service import Target
+
+
+class Origin(StrEnum):
+    """Where a job comes from. The lineage origins are also its `source.kind`."""
+
+    API = "api"
+    RERUN = "rerun"
+    FROM_STEP = "run_from_step"
+    DUPLICATE = "duplicate"
+    CHILD = "child"
+
+
+LINEAGE = frozenset({Origin.RERUN, Origin.FROM_STEP, Origin.DUPLICATE})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """Everything a new job is made of."""
+
+    target: Target
+    """The workflow version it runs (resolved by the caller: `current`, a number, the source's version)."""
+    origin: Origin
+    caller: str
+    """Who the job belongs to (`admin`, `key:<id>`, a parent job's caller)."""
+    max_attempts: int
+    inputs: dict[str, Any]
+    variables: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    pool: str = "default"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    mode: str = "async"
+    """sync, async or push (push: a callback when it ends)."""
+    start: bool = True
+    """False: stored `new`, queued only by `start` (jobs/lineage.py)."""
+    cache: str = "never"
+    """JobCreate.cache: auto, always or never."""
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    """What makes two requests with the same idempotency key the same request (service.request_hash)."""
+    source_job_id: uuid.UUID | None = None
+    """The job a lineage origin was made from."""
+    from_step: str | None = None
+    copy_steps: tuple[str, ...] = ()
+    """Step records of the source copied in as completed (a run from a step)."""
+    parent: tuple[uuid.UUID, str] | None = None
+    """The parent job and its `workflow` step, for a child job."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    job_id: uuid.UUID
+    replayed: bool
+    """True when an earlier request with the same Idempotency-Key made the job (nothing was created)."""
+    status: JobStatus
+    inputs: dict[str, Any]
+    """The inputs as stored: with the input guardrails' redactions."""
+    created_at: datetime | None = None
+    waits_for: uuid.UUID | None = None
+    """The identical job in flight whose result this one waits for (a cache follower)."""
+
+
+def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines,
+    and no `block` input guardrail matches (422 `guardrail_blocked`). Returns the inputs to store: with the
+    `redact` input guardrails applied (the schema is checked on the inputs as sent)."""
+    problems = input_problems(plan, inputs)
+    defined = ", ".join(sorted(plan.variables)) or "none"
+    problems += [
+        ProblemItem(path=f"$.variables.{name}", message=f"unknown variable {name!r}; the workflow defines: {defined}")
+        for name in sorted(set(variables) - set(plan.variables))
+    ]
+    if problems:
+        raise InvalidInput(
+            "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
+        )
+    if not plan.guardrails.inputs:
+        return inputs
+    scan = plan.guardrails.inputs.scan(inputs, ("inputs",))
+    if scan.blocked:
+        raise GuardrailBlocked(
+            "; ".join(f"{b.path}: {b.message}" for b in scan.blocked[:5]),
+            errors=[{"path": b.path, "message": b.message} for b in scan.blocked],
+        )
+    redacted: dict[str, Any] = scan.value
+    return redacted
+
+
+async def _replayed(uow: UnitOfWork, spec: JobSpec) -> uuid.UUID | None:
+    """The job an earlier request with the spec's idempotency key made; 422 if that was another request."""
+    if spec.idempotency_key is None:
+        return None
+    existing = await repo.find_idempotent(uow.conn, spec.target.workflow_id, spec.caller, spec.idempotency_key)
+    if existing is None:
+        return None
+    if existing.request_hash != spec.request_hash:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used for a different request (another body, version or endpoint); use a new key",
+            errors=[{"path": "header:Idempotency-Key", "message": "already used with a different request"}],
+        )
+    existing_id: uuid.UUID = existing.id
+    return existing_id
+
+
+def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key: str | None) -> dict[str, Any]:
+    """The job row: the one place it is built."""
+    now = utcnow()
+    settings = spec.target.settings
+    queue_timeout = settings.get("queue_timeout_s") if spec.start else None
+    push_timeout = endpoint_settings.push_timeout(settings) if spec.mode == "push" else None
+    lineage = spec.origin in LINEAGE
+    return {
+        "id": job_id,
+        "workflow_id": spec.target.workflow_id,
+        "version_id": spec.target.version_id,
+        "version_number": spec.target.number,
+        "name": spec.name,
+        "status": (JobStatus.PENDING if spec.start else JobStatus.NEW).value,
+        "pool": spec.pool,
+        "inputs": inputs,
+        "variables": spec.variables,
+        "metadata": spec.metadata,
+        "attempt": 0,
+        "max_attempts": spec.max_attempts,
+        "created_at": now,
+        "enqueued_at": now,
+        "caller": spec.caller,
+        "mode": spec.mode,
+        "idempotency_key": spec.idempotency_key,
+        "request_hash": spec.request_hash,
+        "deadline_at": now + timedelta(seconds=push_timeout) if push_timeout else None,
+        "queue_deadline_at": now + timedelta(seconds=queue_timeout) if queue_timeout else None,
+        "cache_key": cache_key,
+        "source_job_id": spec.source_job_id if lineage else None,
+        "source_kind": spec.origin.value if lineage else None,
+        "from_step": spec.from_step,
+        "parent_job_id": spec.parent[0] if spec.parent else None,
+        "parent_step": spec.parent[1] if spec.parent else None,
+    }
+
+
+async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
+    """Create the job `spec` describes (see the module docstring). `secrets` decrypts secure variables
+    for the cache key (without them, a workflow with secure variables is not cached)."""
+    target = spec.target
+    if spec.mode == "push" and not endpoint_settings.push_ready(target.settings):
+        raise PushNotConfigured(
+            f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
+            "token in PATCH /v1/workflows/{workflow}/settings"
+        )
+    replayed = await _replayed(uow, spec)
+    if replayed is not None:
+        return Created(replayed, True, JobStatus.PENDING, spec.inputs)
+    inputs = check_submission(target.plan, spec.inputs, spec.variables)
+    cache_key, source = None, None
+    if cache.cacheable(target.plan, spec.cache):
+        cache_key = await cache.key_for(
+            uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or Secrets([])
+        )
+    if cache_key is not None:
+        await cache.lock(uow.conn, cache_key)
+        source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
+    job_id = uuid7()
+    values = _values(spec, job_id, inputs, cache_key)
+    if source is not None:
+        values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
+    if not await repo.insert_job_fast(uow.conn, values, spec.caller):
+        # A concurrent request with the same key won the insert: answer with its job.
+        replayed = await _replayed(uow, spec)
+        assert replayed is not None, "the conflicting job must be visible once its insert has won"
+        return Created(replayed, True, JobStatus.PENDING, spec.inputs)
+    if spec.copy_steps:
+        assert spec.source_job_id is not None
+        await repo.copy_steps(
+            uow.conn, spec.source_job_id, job_id, spec.copy_steps, {"copied_from": str(spec.source_job_id)}
+        )
+    if source is not None and source.completed:
+        won = await cache.complete_from(uow, job_id, source.job_id, notifier=None)  # no one can wait for it yet
+        assert won, "the job was inserted pending in this transaction and the source is completed"
+        return Created(job_id, False, JobStatus.COMPLETED, inputs, values["created_at"])
+    if spec.start:
+
+        async def wake() -> None:
+            await dispatcher.enqueue(job_id, spec.pool, 0)
+
+        uow.after_commit(wake)
+    return Created(
+        job_id,
+        False,
+        JobStatus.PENDING if spec.start else JobStatus.NEW,
+        inputs,
+        values["created_at"],
+        waits_for=source.job_id if source is not None else None,
+    )
