@@ -23,7 +23,7 @@ from tests.access.conftest import ClientFactory, issue_key
 from tests.jobs.conftest import GREETER, deploy_workflow, submit
 from tests.workflows.conftest import assert_problem
 from workflow_service.access.policy import Action
-from workflow_service.access.routes import ResourceLoader, declared, job, service, workflow
+from workflow_service.access.routes import ResourceLoader, declared, job, job_own_transaction, service, workflow
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.app import create_app
@@ -66,7 +66,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/jobs/{job_id}/duplicate"): (Action.JOB_RERUN, job),
     ("POST", "/v1/jobs/{job_id}/start"): (Action.JOB_START, job),
     ("GET", "/v1/jobs/{job_id}/deliveries"): (Action.JOB_READ, job),
-    ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"): (Action.JOB_REDELIVER, job),
+    ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"): (Action.JOB_REDELIVER, job_own_transaction),
     ("GET", "/v1/agents"): (Action.AGENT_READ, service),
     ("GET", "/v1/tools"): (Action.TOOL_READ, service),
 }
@@ -128,8 +128,9 @@ async def test_the_admin_reads_jobs_without_looking_up_who_submitted_them(
 
 
 async def test_a_key_on_job_routes_on_sqlite(tmp_path: Path) -> None:
-    """The job loader's lookup is a transaction of its own, closed before the route's: on SQLite (one write
-    lock) a key's job routes answer at once, whether the route keeps a request transaction or not."""
+    """On SQLite (one write lock) a key's job routes answer at once, whether the route keeps a request
+    transaction (the lookup runs in it) or not (redeliver: the lookup is a transaction of its own, closed
+    before the route's own ones open)."""
     settings = Settings(data_dir=tmp_path, admin_token=SecretStr("embedded-admin"), database_url=None, redis_url=None)
     await asyncio.to_thread(upgrade, settings.effective_database_url)
     app = create_app(settings)

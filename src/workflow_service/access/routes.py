@@ -2,8 +2,8 @@
 
 The loader names the resource from the route's path (`service`, `workflow`, `job`); `require` asks
 `policy.allowed` and answers 403 or 404 as it decides. Declared in `dependencies`, the check runs before
-the route's own parameters are resolved, so before the request's unit of work opens, and before the body
-is validated (a caller that may not call the route gets 403/404, never 422).
+the route's own parameters are resolved, so before the body is validated (a caller that may not call the
+route gets 403/404, never 422).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Depends
 from fastapi.params import Depends as DependsParam
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.access.policy import (
     SERVICE,
@@ -27,7 +28,7 @@ from workflow_service.access.policy import (
 from workflow_service.access.principal import Principal
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.ids import parse_uuid
-from workflow_service.deps import PrincipalDep, ServicesDep
+from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
 from workflow_service.errors import Forbidden, NotFound
 from workflow_service.jobs import repository as jobs_repo
 
@@ -47,19 +48,24 @@ async def workflow(workflow: str) -> WorkflowResource:
     return WorkflowResource(ref=workflow)
 
 
-async def job(job_id: str, principal: PrincipalDep, services: ServicesDep) -> JobResource:
-    """The job in the path (`{job_id}`) with who submitted it, looked up only when the policy reads it.
+async def job(job_id: str, principal: PrincipalDep, uow: UowDep) -> JobResource:
+    """The job in the path (`{job_id}`) with who submitted it, looked up in the request's unit of work, and
+    only when the policy reads it (`reads_submitter`)."""
+    return await _job(uow.conn, job_id, principal) if reads_submitter(principal) else JobResource(id=job_id)
 
-    The lookup is a short transaction of its own, closed before the route runs: the route may keep no
-    request transaction at all (redeliver), and on SQLite one transaction inside another would wait for the
-    only write lock that the outer one holds."""
+
+async def job_own_transaction(job_id: str, principal: PrincipalDep, services: ServicesDep) -> JobResource:
+    """`job`, for a route that keeps no request unit of work (redeliver): the lookup is a short transaction
+    of its own, closed before the route runs, and opened only when the policy reads the submitter."""
     if not reads_submitter(principal):
         return JobResource(id=job_id)
-    jid = parse_uuid(job_id)
-    if jid is None:
-        return JobResource(id=job_id)
     async with unit_of_work(services.engine) as uow:
-        submitted_by = await jobs_repo.get_caller(uow.conn, jid)
+        return await _job(uow.conn, job_id, principal)
+
+
+async def _job(conn: AsyncConnection, job_id: str, principal: Principal) -> JobResource:
+    jid = parse_uuid(job_id)
+    submitted_by = None if jid is None else await jobs_repo.get_caller(conn, jid)
     return JobResource(id=job_id, submitted_by=submitted_by)
 
 

@@ -28,15 +28,15 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     return await service.list_for_job(uow.conn, jid)
 
 
-# No request unit of work here (the access check looks the job up, for a key only, in a short transaction
-# of its own): the service reads, sends and records in short transactions of its own, none open across the callback,
-# which on SQLite would hold the one write lock that its own record (and every submission) waits for.
+# No request unit of work here (the access check looks the job up, for a key only, in a short transaction of
+# its own): the service reads, sends and records in short transactions of its own, none open across the
+# callback, which on SQLite would hold the one write lock that its own record (and every submission) waits for.
 @router.post(
     "/redeliver",
     status_code=201,
     response_model=AttemptRead,
     responses=problem_responses(401, 403, 404, 409),
-    dependencies=[access.require(Action.JOB_REDELIVER, on=access.job)],
+    dependencies=[access.require(Action.JOB_REDELIVER, on=access.job_own_transaction)],
 )
 async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""
