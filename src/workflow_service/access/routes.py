@@ -51,7 +51,7 @@ async def workflow(workflow: str) -> WorkflowResource:
 async def job(job_id: str, principal: PrincipalDep, uow: UowDep) -> JobResource:
     """The job in the path (`{job_id}`) with who submitted it, looked up in the request's unit of work, and
     only when the policy reads it (`reads_submitter`)."""
-    return await _job(uow.conn, job_id, principal) if reads_submitter(principal) else JobResource(id=job_id)
+    return await _job(uow.conn, job_id) if reads_submitter(principal) else JobResource(id=job_id)
 
 
 async def job_own_transaction(job_id: str, principal: PrincipalDep, services: ServicesDep) -> JobResource:
@@ -60,10 +60,10 @@ async def job_own_transaction(job_id: str, principal: PrincipalDep, services: Se
     if not reads_submitter(principal):
         return JobResource(id=job_id)
     async with unit_of_work(services.engine) as uow:
-        return await _job(uow.conn, job_id, principal)
+        return await _job(uow.conn, job_id)
 
 
-async def _job(conn: AsyncConnection, job_id: str, principal: Principal) -> JobResource:
+async def _job(conn: AsyncConnection, job_id: str) -> JobResource:
     jid = parse_uuid(job_id)
     submitted_by = None if jid is None else await jobs_repo.get_caller(conn, jid)
     return JobResource(id=job_id, submitted_by=submitted_by)
