@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
+from workflow_service.access.credentials import resolve_principal
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
@@ -32,8 +33,6 @@ from workflow_service.deps import (
     ServicesDep,
     authenticate,
     reject_nul,
-    require_admin,
-    resolve_principal,
 )
 from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import DatabaseUnavailable, Unauthorized
@@ -357,16 +356,17 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         )
 
     app.include_router(health)
-    # Every /v1 request authenticates (admin token or API key). Routers that only the admin may use are
-    # marked here; jobs_router marks its routes one by one, since API keys may submit and read jobs.
+    # Every /v1 request authenticates (admin token or API key); every route declares its access rule
+    # itself (access.routes.require). These routers' routes are all refused to some callers: their 403
+    # is declared here once.
     v1 = APIRouter(dependencies=[Depends(authenticate)])
-    admin_only: dict[str, Any] = {"dependencies": [Depends(require_admin)], "responses": problem_responses(403)}
-    v1.include_router(workflows_router, **admin_only)
-    v1.include_router(apikeys_router, **admin_only)
+    refusable: dict[str, Any] = {"responses": problem_responses(403)}
+    v1.include_router(workflows_router, **refusable)
+    v1.include_router(apikeys_router, **refusable)
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)
-    v1.include_router(agents_router, **admin_only)
-    v1.include_router(tools_router, **admin_only)
+    v1.include_router(agents_router, **refusable)
+    v1.include_router(tools_router, **refusable)
     app.include_router(v1)
     install_openapi_problems(app)
     return app

@@ -1,8 +1,9 @@
-"""Request dependencies: the service container, the unit of work, authentication, the NUL check."""
+"""Request dependencies: the service container, the unit of work, authentication, the NUL check.
+
+Access rules are not here: routes declare them with `access.routes.require` (see access/policy.py)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -11,19 +12,16 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from workflow_service.apikeys import service as apikeys
-from workflow_service.apikeys.service import ADMIN, Principal
+from workflow_service.access.credentials import resolve_principal
+from workflow_service.access.principal import Principal
 from workflow_service.config import Settings
 from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.notify import Notifier
 from workflow_service.engine.definition import PlanCache
-from workflow_service.errors import Forbidden, NotFound, Unauthorized
-from workflow_service.jobs import service as jobs
 
 
 @dataclass
@@ -58,23 +56,6 @@ PRINCIPAL_SCOPE_KEY = "workflow_service.principal"
 AUTH_ERROR_SCOPE_KEY = "workflow_service.auth_error"
 """Where it leaves an unexpected error met while resolving (database unavailable): `authenticate` raises it
 inside the app, so that the problem handlers answer it as they answer every other error."""
-
-
-async def resolve_principal(engine: AsyncEngine, admin_token: str, authorization: str | None) -> Principal:
-    """The caller an `Authorization` header names: the admin token or an active API key, else Unauthorized."""
-    scheme, token = get_authorization_scheme_param(authorization)
-    if not (authorization and token) or scheme.lower() != "bearer":
-        raise Unauthorized("send `Authorization: Bearer <token>`")
-    if hmac.compare_digest(token.encode(), admin_token.encode()):
-        return ADMIN
-    if token.startswith(apikeys.KEY_START):
-        # Its own short transaction, so that recording the use never waits on (or holds a row lock
-        # for) the route's unit of work; the connection is back in the pool before the route runs.
-        async with unit_of_work(engine) as uow:
-            principal = await apikeys.authenticate(uow.conn, token)
-        if principal is not None:
-            return principal
-    raise Unauthorized("the token is not valid")
 
 
 async def authenticate(
@@ -145,38 +126,7 @@ async def reject_nul(request: Request) -> None:
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
-
-
-async def require_admin(principal: PrincipalDep) -> Principal:
-    """Routes that manage the service (workflows, keys, agents, job listings) are the admin's only."""
-    if principal.kind != "admin":
-        raise Forbidden("an API key may only call its workflow's endpoints and read the jobs it submitted")
-    return principal
-
-
-async def require_caller_for_workflow(workflow: str, principal: PrincipalDep) -> Principal:
-    """Invocation endpoints (`/v1/workflows/{workflow}/versions/{version}/...`): the admin, or a key of
-    that workflow; a key of another workflow gets 403 whether or not `workflow` exists."""
-    if not principal.may_call(workflow):
-        raise Forbidden("this API key belongs to another workflow")
-    return principal
-
-
-async def require_job_reader(
-    job_id: str, principal: PrincipalDep, services: Annotated[Services, Depends(get_services)]
-) -> Principal:
-    """Job reads (`/v1/jobs/{job_id}...`): the admin, or the key that submitted the job. Any other
-    job is 404 to a key, exactly like a missing one, so a key learns nothing about others' jobs.
-
-    A key's check reads in a short transaction of its own, never the route's unit of work: a route may
-    have none (redeliver), and on SQLite an open one holds the one write lock."""
-    if principal.kind == "admin":
-        return principal
-    async with services.engine.connect() as conn:
-        caller = await jobs.caller_of(conn, job_id)
-    if caller != principal.actor:
-        raise NotFound(f"job {job_id!r} does not exist")
-    return principal
+"""Who is calling (authenticated, not yet authorized: routes declare `access.routes.require`)."""
 
 
 async def base_url(request: Request) -> str:
@@ -186,9 +136,5 @@ async def base_url(request: Request) -> str:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
-AdminDep = Annotated[Principal, Depends(require_admin)]
-CallerDep = Annotated[Principal, Depends(require_caller_for_workflow)]
-"""The caller of an invocation endpoint; pass `.actor` to jobs.service.submit."""
-JobReaderDep = Annotated[Principal, Depends(require_job_reader)]
 
 BaseUrlDep = Annotated[str, Depends(base_url)]

@@ -4,6 +4,8 @@ from typing import Literal
 
 from fastapi import APIRouter
 
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
 from workflow_service.agents import service
 from workflow_service.agents.schemas import AgentList
 from workflow_service.deps import UowDep
@@ -12,7 +14,12 @@ from workflow_service.problems import problem_responses
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
 
 
-@router.get("", response_model=AgentList, responses=problem_responses(401, 422))
+@router.get(
+    "",
+    dependencies=[access.require(Action.AGENT_READ)],
+    response_model=AgentList,
+    responses=problem_responses(401, 422),
+)
 async def list_agents(uow: UowDep, status: Literal["online", "offline", "stopped"] | None = None) -> AgentList:
     """List the agents (worker processes) with their pools and last heartbeat."""
     return await service.list_agents(uow.conn, status)

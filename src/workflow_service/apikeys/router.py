@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
 from workflow_service.apikeys import service
 from workflow_service.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList
 from workflow_service.deps import UowDep
@@ -10,19 +12,36 @@ from workflow_service.problems import problem_responses
 router = APIRouter(prefix="/v1/workflows/{workflow}/api-keys", tags=["api-keys"])
 
 
-@router.post("", status_code=201, response_model=ApiKeyCreated, responses=problem_responses(401, 403, 404, 422))
+@router.post(
+    "",
+    dependencies=[access.require(Action.APIKEY_MANAGE, on=access.workflow)],
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def create_api_key(workflow: str, data: ApiKeyCreate, uow: UowDep) -> ApiKeyCreated:
     """Issue an API key for the workflow's endpoints; the response is the only time the key is shown."""
     return await service.create(uow.conn, workflow, data)
 
 
-@router.get("", response_model=ApiKeyList, responses=problem_responses(401, 403, 404))
+@router.get(
+    "",
+    dependencies=[access.require(Action.APIKEY_MANAGE, on=access.workflow)],
+    response_model=ApiKeyList,
+    responses=problem_responses(401, 403, 404),
+)
 async def list_api_keys(workflow: str, uow: UowDep) -> ApiKeyList:
     """List the workflow's active API keys: name, prefix and last use, never the key."""
     return await service.list_keys(uow.conn, workflow)
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response, responses=problem_responses(401, 403, 404))
+@router.delete(
+    "/{key_id}",
+    dependencies=[access.require(Action.APIKEY_MANAGE, on=access.workflow)],
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(401, 403, 404),
+)
 async def revoke_api_key(workflow: str, key_id: str, uow: UowDep) -> Response:
     """Revoke an API key; requests using it are refused from the next one on."""
     await service.revoke(uow.conn, workflow, key_id)

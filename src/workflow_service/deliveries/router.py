@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deliveries import service
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList
-from workflow_service.deps import ServicesDep, UowDep, require_admin, require_job_reader
+from workflow_service.deps import ServicesDep, UowDep
 from workflow_service.errors import NotFound
 from workflow_service.problems import problem_responses
 
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/v1/jobs/{job_id}/deliveries", tags=["deliveries"])
     "",
     response_model=DeliveryList,
     responses=problem_responses(401, 403, 404),
-    dependencies=[Depends(require_job_reader)],
+    dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
 async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     """The job's push callback with every attempt (time, status code, response snippet, error, duration)."""
@@ -26,15 +28,15 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     return await service.list_for_job(uow.conn, jid)
 
 
-# No request unit of work here (`require_job_reader` reads in its own short transaction, and for the admin
-# not at all): the service reads, sends and records in short transactions of its own, none open across the callback,
-# which on SQLite would hold the one write lock that its own record (and every submission) waits for.
+# No request unit of work here (the access check looks the job up, for a key only, in a short transaction of
+# its own): the service reads, sends and records in short transactions of its own, none open across the
+# callback, which on SQLite would hold the one write lock that its own record (and every submission) waits for.
 @router.post(
     "/redeliver",
     status_code=201,
     response_model=AttemptRead,
     responses=problem_responses(401, 403, 404, 409),
-    dependencies=[Depends(require_job_reader), Depends(require_admin)],
+    dependencies=[access.require(Action.JOB_REDELIVER, on=access.job_own_transaction)],
 )
 async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""

@@ -2,20 +2,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from workflow_service.apikeys.service import Principal
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
+from workflow_service.access.principal import Principal
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.secrets import secrets_for
-from workflow_service.deps import (
-    CallerDep,
-    PrincipalDep,
-    Services,
-    ServicesDep,
-    UowDep,
-    require_admin,
-    require_job_reader,
-)
+from workflow_service.deps import PrincipalDep, Services, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
@@ -35,6 +29,9 @@ IdempotencyKey = Annotated[
 ]
 Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
 INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+CallerDep = Annotated[Principal, access.require(Action.JOB_SUBMIT, on=access.workflow)]
+"""The caller of a submission endpoint, allowed to submit to the workflow in the path."""
+EstimatorDep = Annotated[Principal, access.require(Action.JOB_ESTIMATE, on=access.workflow)]
 
 
 def _prefer_wait(prefer: str | None) -> int | None:
@@ -100,7 +97,7 @@ async def submit_sync(workflow: str, version: str, data: JobCreate, services: Se
 @router.post("/v1/workflows/{workflow}/versions/{version}/estimate", response_model=Estimate,
              responses=INVOKE_RESPONSES)  # fmt: skip
 async def estimate_job(workflow: str, version: str, data: JobCreate, uow: UowDep, services: ServicesDep,
-                       caller: CallerDep) -> Estimate:  # fmt: skip
+                       caller: EstimatorDep) -> Estimate:  # fmt: skip
     """Estimate a job's input and output tokens and credits per llm step, without running it (see
     docs/invocation.md for how)."""
     return await estimate.estimate(
@@ -110,7 +107,7 @@ async def estimate_job(workflow: str, version: str, data: JobCreate, uow: UowDep
 
 
 @router.post("/v1/jobs/{job_id}/cancel", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
-             dependencies=[Depends(require_admin)])  # fmt: skip
+             dependencies=[access.require(Action.JOB_CANCEL, on=access.job)])  # fmt: skip
 async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
@@ -126,7 +123,7 @@ def _created(response: Response, job: JobRead) -> JobRead:
 
 
 @router.post("/v1/jobs/{job_id}/rerun", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[Depends(require_admin)])  # fmt: skip
+             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
 async def rerun_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep,
                     response: Response) -> JobRead:  # fmt: skip
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
@@ -136,7 +133,7 @@ async def rerun_job(job_id: str, uow: UowDep, services: ServicesDep, principal: 
 
 
 @router.post("/v1/jobs/{job_id}/run-from-step", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[Depends(require_admin)])  # fmt: skip
+             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
 async def run_job_from_step(job_id: str, data: RunFromStep, uow: UowDep, services: ServicesDep,
                             principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
@@ -147,7 +144,7 @@ async def run_job_from_step(job_id: str, data: RunFromStep, uow: UowDep, service
 
 
 @router.post("/v1/jobs/{job_id}/duplicate", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[Depends(require_admin)])  # fmt: skip
+             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
 async def duplicate_job(job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep,
                         principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
@@ -157,7 +154,7 @@ async def duplicate_job(job_id: str, data: JobDuplicate, uow: UowDep, services: 
 
 
 @router.post("/v1/jobs/{job_id}/start", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
-             dependencies=[Depends(require_admin)])  # fmt: skip
+             dependencies=[access.require(Action.JOB_START, on=access.job)])  # fmt: skip
 async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
     return await lineage.start(uow, services.dispatcher, job_id, actor=principal.actor)
@@ -167,7 +164,7 @@ async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: 
     "/v1/jobs",
     response_model=JobPage,
     responses=problem_responses(401, 403, 404, 422),
-    dependencies=[Depends(require_admin)],
+    dependencies=[access.require(Action.JOB_LIST)],
 )
 async def list_jobs(
     uow: UowDep,
@@ -188,7 +185,7 @@ async def list_jobs(
     "/v1/jobs/{job_id}",
     response_model=JobRead,
     responses=problem_responses(401, 404),
-    dependencies=[Depends(require_job_reader)],
+    dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
 async def get_job(
     job_id: str,
@@ -206,7 +203,7 @@ async def get_job(
     "/v1/jobs/{job_id}/events",
     response_model=JobEventList,
     responses=problem_responses(401, 404),
-    dependencies=[Depends(require_job_reader)],
+    dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
 async def job_events(job_id: str, uow: UowDep) -> JobEventList:
     """The job's status history: every transition with its time, actor and reason."""

@@ -286,9 +286,3 @@ async def events(conn: AsyncConnection, job_id: str) -> JobEventList:
     if not rows:
         raise NotFound(f"job {job_id!r} does not exist")
     return JobEventList(items=[JobEventRead.model_validate(r, from_attributes=True) for r in rows])
-
-
-async def caller_of(conn: AsyncConnection, job_id: str) -> str | None:
-    """Who submitted the job (`admin` or `key:<id>`), or None when there is no such job."""
-    jid = parse_uuid(job_id)
-    return None if jid is None else await repo.get_caller(conn, jid)

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
 from workflow_service.engine import tools
 from workflow_service.problems import problem_responses
 from workflow_service.tools.schemas import ToolList, ToolLoadError, ToolRead
@@ -9,7 +11,9 @@ from workflow_service.tools.schemas import ToolList, ToolLoadError, ToolRead
 router = APIRouter(prefix="/v1/tools", tags=["tools"])
 
 
-@router.get("", response_model=ToolList, responses=problem_responses(401))
+@router.get(
+    "", dependencies=[access.require(Action.TOOL_READ)], response_model=ToolList, responses=problem_responses(401)
+)
 async def list_tools() -> ToolList:
     """List the tools `tool` steps can call, with their args schema, and entry points that failed to load."""
     registry = tools.registry()

@@ -4,6 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from workflow_service.access import routes as access
+from workflow_service.access.policy import Action
 from workflow_service.core.secrets import secrets_for
 from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
 from workflow_service.problems import problem_responses
@@ -26,6 +28,7 @@ YAML_BODY = {"requestBody": {"content": {"application/yaml": {"schema": {"type":
 
 @router.post(
     "",
+    dependencies=[access.require(Action.WORKFLOW_CREATE)],
     status_code=201,
     response_model=WorkflowRead,
     responses=problem_responses(401, 409, 422),
@@ -38,7 +41,12 @@ async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, r
     return workflow
 
 
-@router.get("", response_model=WorkflowPage, responses=problem_responses(401, 422))
+@router.get(
+    "",
+    dependencies=[access.require(Action.WORKFLOW_LIST)],
+    response_model=WorkflowPage,
+    responses=problem_responses(401, 422),
+)
 async def list_workflows(
     uow: UowDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> WorkflowPage:
@@ -46,7 +54,12 @@ async def list_workflows(
     return await service.list_page(uow.conn, cursor, limit)
 
 
-@router.get("/{workflow}", response_model=WorkflowRead, responses=problem_responses(401, 404))
+@router.get(
+    "/{workflow}",
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    response_model=WorkflowRead,
+    responses=problem_responses(401, 404),
+)
 async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
     """Get a workflow (by id or slug) with its draft and the draft's problems."""
     return await service.get(uow.conn, workflow, base)
@@ -54,6 +67,7 @@ async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> Workflow
 
 @router.put(
     "/{workflow}/draft",
+    dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
     response_model=WorkflowRead,
     responses=problem_responses(401, 404, 422),
     openapi_extra=YAML_BODY,
@@ -63,14 +77,23 @@ async def update_draft(workflow: str, data: DraftUpdate, uow: UowDep, base: Base
     return await service.update_draft(uow.conn, workflow, data.definition, base)
 
 
-@router.post("/{workflow}/validate", response_model=ValidationReport, responses=problem_responses(401, 404))
+@router.post(
+    "/{workflow}/validate",
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    response_model=ValidationReport,
+    responses=problem_responses(401, 404),
+)
 async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
     """Validate the draft and list every problem with its JSON path."""
     return await service.validate(uow.conn, workflow)
 
 
 @router.post(
-    "/{workflow}/deploy", status_code=201, response_model=VersionRead, responses=problem_responses(401, 404, 422)
+    "/{workflow}/deploy",
+    dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
+    status_code=201,
+    response_model=VersionRead,
+    responses=problem_responses(401, 404, 422),
 )
 async def deploy(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
     """Deploy the draft as a new immutable version and make it `current`."""
@@ -79,35 +102,57 @@ async def deploy(workflow: str, uow: UowDep, base: BaseUrlDep, response: Respons
     return version
 
 
-@router.get("/{workflow}/versions", response_model=VersionList, responses=problem_responses(401, 404))
+@router.get(
+    "/{workflow}/versions",
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    response_model=VersionList,
+    responses=problem_responses(401, 404),
+)
 async def list_versions(workflow: str, uow: UowDep) -> VersionList:
     """List deployed versions, newest first."""
     return await service.list_versions(uow.conn, workflow)
 
 
 @router.get(
-    "/{workflow}/versions/{version}", response_model=VersionRead, responses=problem_responses(401, 404, 409, 422)
+    "/{workflow}/versions/{version}",
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    response_model=VersionRead,
+    responses=problem_responses(401, 404, 409, 422),
 )
 async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep) -> VersionRead:
     """Get one deployed version (a number or `current`)."""
     return await service.get_version(uow.conn, workflow, version, base)
 
 
-@router.get("/{workflow}/settings", response_model=SettingsRead, responses=problem_responses(401, 403, 404))
+@router.get(
+    "/{workflow}/settings",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    response_model=SettingsRead,
+    responses=problem_responses(401, 403, 404),
+)
 async def get_settings(workflow: str, uow: UowDep) -> SettingsRead:
     """Endpoint settings: sync timeout, queue timeout, push (the access token and secrets are never shown)."""
     return await service.get_settings(uow.conn, workflow)
 
 
-@router.patch("/{workflow}/settings", response_model=SettingsRead, responses=problem_responses(401, 403, 404, 422))
+@router.patch(
+    "/{workflow}/settings",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    response_model=SettingsRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
     return await service.update_settings(uow.conn, workflow, data, services.policy, secrets_for(services.settings))
 
 
-@router.post("/{workflow}/settings/rotate-signing-secret", response_model=SettingsRead,
-             responses=problem_responses(401, 403, 404, 409))  # fmt: skip
+@router.post(
+    "/{workflow}/settings/rotate-signing-secret",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    response_model=SettingsRead,
+    responses=problem_responses(401, 403, 404, 409),
+)
 async def rotate_signing_secret(workflow: str, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
     return await service.rotate_signing_secret(uow.conn, workflow, secrets_for(services.settings))
@@ -118,13 +163,23 @@ EnvName = Annotated[
 ]
 
 
-@router.get("/{workflow}/env", response_model=env.EnvVarList, responses=problem_responses(401, 403, 404))
+@router.get(
+    "/{workflow}/env",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    response_model=env.EnvVarList,
+    responses=problem_responses(401, 403, 404),
+)
 async def list_env(workflow: str, uow: UowDep) -> env.EnvVarList:
     """List the workflow's environment variables (secure values are never shown)."""
     return await env.list_vars(uow.conn, workflow)
 
 
-@router.get("/{workflow}/env/{name}", response_model=env.EnvVarRead, responses=problem_responses(401, 403, 404, 422))
+@router.get(
+    "/{workflow}/env/{name}",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    response_model=env.EnvVarRead,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def get_env(workflow: str, name: EnvName, uow: UowDep) -> env.EnvVarRead:
     """Get one environment variable (a secure value is never shown)."""
     return await env.get_var(uow.conn, workflow, name)
@@ -132,6 +187,7 @@ async def get_env(workflow: str, name: EnvName, uow: UowDep) -> env.EnvVarRead:
 
 @router.put(
     "/{workflow}/env/{name}",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=env.EnvVarRead,
     responses={201: {"model": env.EnvVarRead, "description": "Created"}, **problem_responses(401, 403, 404, 409, 422)},
 )
@@ -147,7 +203,12 @@ async def put_env(
     return var
 
 
-@router.delete("/{workflow}/env/{name}", status_code=204, responses=problem_responses(401, 403, 404, 422))
+@router.delete(
+    "/{workflow}/env/{name}",
+    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 422),
+)
 async def delete_env(workflow: str, name: EnvName, uow: UowDep) -> None:
     """Delete an environment variable; jobs claimed afterwards no longer see it."""
     await env.delete_var(uow.conn, workflow, name)

@@ -1,0 +1,7 @@
+"""The API key tests' fixtures: the app with one client per bearer token."""
+
+from __future__ import annotations
+
+from tests.apikeys.conftest import ClientFactory, admin, connect, issue_key
+
+__all__ = ["ClientFactory", "admin", "connect", "issue_key"]

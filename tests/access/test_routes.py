@@ -1,0 +1,168 @@
+"""Every /v1 route declares its access rule with `access.routes.require`, and the rules hold through the app:
+on PostgreSQL, on SQLite, and without a query for callers whose answer does not depend on one."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.access.conftest import ClientFactory, issue_key
+from tests.jobs.conftest import GREETER, deploy_workflow, submit
+from tests.workflows.conftest import assert_problem
+from workflow_service.access.policy import Action
+from workflow_service.access.routes import ResourceLoader, declared, job, job_own_transaction, service, workflow
+from workflow_service.agents.router import router as agents_router
+from workflow_service.apikeys.router import router as apikeys_router
+from workflow_service.app import create_app
+from workflow_service.config import Settings
+from workflow_service.deliveries.router import router as deliveries_router
+from workflow_service.jobs.router import router as jobs_router
+from workflow_service.migrate import upgrade
+from workflow_service.tools.router import router as tools_router
+from workflow_service.workflows.router import router as workflows_router
+
+RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
+    ("POST", "/v1/workflows"): (Action.WORKFLOW_CREATE, service),
+    ("GET", "/v1/workflows"): (Action.WORKFLOW_LIST, service),
+    ("GET", "/v1/workflows/{workflow}"): (Action.WORKFLOW_READ, workflow),
+    ("PUT", "/v1/workflows/{workflow}/draft"): (Action.WORKFLOW_EDIT, workflow),
+    ("POST", "/v1/workflows/{workflow}/validate"): (Action.WORKFLOW_READ, workflow),
+    ("POST", "/v1/workflows/{workflow}/deploy"): (Action.WORKFLOW_EDIT, workflow),
+    ("GET", "/v1/workflows/{workflow}/versions"): (Action.WORKFLOW_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/versions/{version}"): (Action.WORKFLOW_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_MANAGE, workflow),
+    ("PATCH", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/settings/rotate-signing-secret"): (Action.WORKFLOW_MANAGE, workflow),
+    ("GET", "/v1/workflows/{workflow}/env"): (Action.WORKFLOW_MANAGE, workflow),
+    ("GET", "/v1/workflows/{workflow}/env/{name}"): (Action.WORKFLOW_MANAGE, workflow),
+    ("PUT", "/v1/workflows/{workflow}/env/{name}"): (Action.WORKFLOW_MANAGE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/env/{name}"): (Action.WORKFLOW_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/api-keys"): (Action.APIKEY_MANAGE, workflow),
+    ("GET", "/v1/workflows/{workflow}/api-keys"): (Action.APIKEY_MANAGE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/api-keys/{key_id}"): (Action.APIKEY_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/versions/{version}/async"): (Action.JOB_SUBMIT, workflow),
+    ("POST", "/v1/workflows/{workflow}/versions/{version}/push"): (Action.JOB_SUBMIT, workflow),
+    ("POST", "/v1/workflows/{workflow}/versions/{version}/sync"): (Action.JOB_SUBMIT, workflow),
+    ("POST", "/v1/workflows/{workflow}/versions/{version}/estimate"): (Action.JOB_ESTIMATE, workflow),
+    ("GET", "/v1/jobs"): (Action.JOB_LIST, service),
+    ("GET", "/v1/jobs/{job_id}"): (Action.JOB_READ, job),
+    ("GET", "/v1/jobs/{job_id}/events"): (Action.JOB_READ, job),
+    ("POST", "/v1/jobs/{job_id}/cancel"): (Action.JOB_CANCEL, job),
+    ("POST", "/v1/jobs/{job_id}/rerun"): (Action.JOB_RERUN, job),
+    ("POST", "/v1/jobs/{job_id}/run-from-step"): (Action.JOB_RERUN, job),
+    ("POST", "/v1/jobs/{job_id}/duplicate"): (Action.JOB_RERUN, job),
+    ("POST", "/v1/jobs/{job_id}/start"): (Action.JOB_START, job),
+    ("GET", "/v1/jobs/{job_id}/deliveries"): (Action.JOB_READ, job),
+    ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"): (Action.JOB_REDELIVER, job_own_transaction),
+    ("GET", "/v1/agents"): (Action.AGENT_READ, service),
+    ("GET", "/v1/tools"): (Action.TOOL_READ, service),
+}
+ROUTERS = (workflows_router, apikeys_router, jobs_router, deliveries_router, agents_router, tools_router)
+
+
+def _rules(dependant: Dependant) -> Iterator[tuple[Action, ResourceLoader]]:
+    for sub in dependant.dependencies:
+        rule = declared(sub.call)
+        if rule is not None:
+            yield rule
+        yield from _rules(sub)
+
+
+def test_every_v1_route_declares_exactly_its_one_rule() -> None:
+    found: dict[tuple[str, str], list[tuple[Action, ResourceLoader]]] = {}
+    for router in ROUTERS:
+        for route in router.routes:
+            assert isinstance(route, APIRoute)
+            for method in route.methods or ():
+                found[(method, route.path)] = list(_rules(route.dependant))
+    assert found == {operation: [rule] for operation, rule in RULES.items()}
+    # and these routers are all the /v1 routes there are
+    schema = create_app(Settings(admin_token=SecretStr("x"))).openapi()
+    operations = {(m.upper(), p) for p, item in schema["paths"].items() if p.startswith("/v1/") for m in item}
+    assert operations == set(RULES)
+
+
+@pytest.fixture
+def job_caller_lookups() -> Iterator[list[str]]:
+    """The `SELECT job.caller ...` statements any engine runs meanwhile (the job loader's lookup)."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("SELECT job.caller \nFROM job"):
+            seen.append(statement)
+
+    sa.event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    sa.event.remove(Engine, "before_cursor_execute", record)
+
+
+JOB_READS = ("", "/events", "/deliveries")
+ADA = {"inputs": {"name": "Ada"}}
+
+
+async def test_the_admin_reads_jobs_without_looking_up_who_submitted_them(
+    connect: ClientFactory, admin: httpx.AsyncClient, engine: AsyncEngine, job_caller_lookups: list[str]
+) -> None:
+    await deploy_workflow(admin, "greeter", GREETER)
+    key = connect((await issue_key(admin, "greeter"))["key"])
+    by_key = await submit(key, "greeter", {"name": "Ada"})
+    for suffix in JOB_READS:
+        assert (await admin.get(f"/v1/jobs/{by_key['id']}{suffix}")).status_code == 200
+    assert job_caller_lookups == []
+    for suffix in JOB_READS:
+        assert (await key.get(f"/v1/jobs/{by_key['id']}{suffix}")).status_code == 200
+    assert len(job_caller_lookups) == len(JOB_READS)  # one lookup per request a key makes, no more
+
+
+async def test_a_key_on_job_routes_on_sqlite(tmp_path: Path) -> None:
+    """On SQLite (one write lock) a key's job routes answer at once, whether the route keeps a request
+    transaction (the lookup runs in it) or not (redeliver: the lookup is a transaction of its own, closed
+    before the route's own ones open)."""
+    settings = Settings(data_dir=tmp_path, admin_token=SecretStr("embedded-admin"), database_url=None, redis_url=None)
+    await asyncio.to_thread(upgrade, settings.effective_database_url)
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+
+        def connect(token: str) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {token}"}
+            return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+        async with connect("embedded-admin") as admin:
+            await deploy_workflow(admin, "greeter", GREETER)
+            created = (await admin.post("/v1/workflows/greeter/api-keys", json={"name": "ci"})).json()
+            admins = (await admin.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
+            async with connect(created["key"]) as key:
+                own = (await key.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
+                cases = [
+                    ("GET", own["id"], "", 200, None),
+                    ("GET", own["id"], "/deliveries", 200, None),
+                    ("POST", own["id"], "/deliveries/redeliver", 403, "forbidden"),
+                    ("POST", own["id"], "/cancel", 403, "forbidden"),
+                    ("GET", admins["id"], "", 404, "not_found"),
+                    ("GET", admins["id"], "/deliveries", 404, "not_found"),
+                    ("POST", admins["id"], "/deliveries/redeliver", 404, "not_found"),
+                    ("POST", admins["id"], "/cancel", 403, "forbidden"),
+                    ("GET", str(uuid.uuid4()), "/events", 404, "not_found"),
+                ]
+                for method, job_id, suffix, status, code in cases:
+                    # Far below the 30 s busy timeout that nested transactions would wait out.
+                    response = await asyncio.wait_for(key.request(method, f"/v1/jobs/{job_id}{suffix}"), 10)
+                    if code is None:
+                        assert response.status_code == status, (method, suffix, response.text)
+                    else:
+                        assert_problem(response, status, code)
+            assert (await admin.get(f"/v1/jobs/{admins['id']}")).json()["status"] != "canceled"
