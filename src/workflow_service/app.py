@@ -294,9 +294,14 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
             dispatcher.start(settings.worker_pools, settings.worker_concurrency, runtime.run_job)
         http = make_client(policy, settings.http_default_timeout_s)
         app.state.services = Services(
-            settings=settings, engine=engine, dispatcher=dispatcher, plans=plans, notifier=notifier, http=http,
+            settings=settings,
+            engine=engine,
+            dispatcher=dispatcher,
+            plans=plans,
+            notifier=notifier,
+            http=http,
             policy=policy,
-        )  # fmt: skip
+        )
         try:
             yield
         finally:

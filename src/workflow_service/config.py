@@ -144,11 +144,16 @@ class Settings(BaseSettings):
             return value.get_secret_value() if value is not None else None
 
         return ModelSettings(
-            providers={"openai_base_url": self.openai_base_url, "openai_api_key": secret(self.openai_api_key),
-                       "anthropic_base_url": self.anthropic_base_url,
-                       "anthropic_api_key": secret(self.anthropic_api_key)},
-            timeout_s=self.llm_timeout_s, max_attempts=self.llm_max_attempts, backoff_s=self.llm_backoff_s,
-        )  # fmt: skip
+            providers={
+                "openai_base_url": self.openai_base_url,
+                "openai_api_key": secret(self.openai_api_key),
+                "anthropic_base_url": self.anthropic_base_url,
+                "anthropic_api_key": secret(self.anthropic_api_key),
+            },
+            timeout_s=self.llm_timeout_s,
+            max_attempts=self.llm_max_attempts,
+            backoff_s=self.llm_backoff_s,
+        )
 
     @property
     def template_limits(self) -> TemplateLimits:

@@ -48,8 +48,9 @@ class Lost(NamedTuple):
     """Those of `jobs` that were canceled (the cancel notification was lost)."""
 
 
-async def heartbeat(engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta,
-                    running: list[uuid.UUID] | None = None) -> Lost:  # fmt: skip
+async def heartbeat(
+    engine: AsyncEngine, agent_id: uuid.UUID, lease: timedelta, running: list[uuid.UUID] | None = None
+) -> Lost:
     """I am alive: extend the leases of the jobs I am running right now (`running`), and only those.
 
     Returns the jobs of `running` that are no longer mine to run (canceled meanwhile, ended by the

@@ -53,12 +53,18 @@ async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
     event_type = EVENT_TYPES[job["status"]]
     await conn.execute(
         delivery_t.insert().values(
-            id=delivery_id, job_id=uuid.UUID(str(job["id"])), workflow_id=uuid.UUID(str(job["workflow"]["id"])),
-            webhook_id=f"msg_{delivery_id.hex}", event_type=event_type,
+            id=delivery_id,
+            job_id=uuid.UUID(str(job["id"])),
+            workflow_id=uuid.UUID(str(job["workflow"]["id"])),
+            webhook_id=f"msg_{delivery_id.hex}",
+            event_type=event_type,
             payload={"type": event_type, "timestamp": now.isoformat(), "data": job},
-            status="pending", attempts=0, next_attempt_at=now, created_at=now,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
         )
-    )  # fmt: skip
+    )
     return delivery_id
 
 
@@ -200,8 +206,16 @@ async def attempt(
         error = f"{type(exc).__name__}: {exc}"
     duration_ms = (time.perf_counter() - started) * 1000
     succeeded = error is None
-    record = {"delivery_id": delivery_id, "at": now, "url": url, "status_code": status_code,
-              "response_snippet": snippet, "error": error, "duration_ms": duration_ms, "trigger": trigger}  # fmt: skip
+    record = {
+        "delivery_id": delivery_id,
+        "at": now,
+        "url": url,
+        "status_code": status_code,
+        "response_snippet": snippet,
+        "error": error,
+        "duration_ms": duration_ms,
+        "trigger": trigger,
+    }
     async with engine.begin() as conn:
         # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
         number = (
@@ -256,10 +270,15 @@ async def attempt(
 
 def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:
     return DeliveryRead(
-        id=delivery.id, webhook_id=delivery.webhook_id, event_type=delivery.event_type, status=delivery.status,
+        id=delivery.id,
+        webhook_id=delivery.webhook_id,
+        event_type=delivery.event_type,
+        status=delivery.status,
         attempts=[AttemptRead.model_validate(a, from_attributes=True) for a in attempts],
-        next_attempt_at=delivery.next_attempt_at, created_at=delivery.created_at, finished_at=delivery.finished_at,
-    )  # fmt: skip
+        next_attempt_at=delivery.next_attempt_at,
+        created_at=delivery.created_at,
+        finished_at=delivery.finished_at,
+    )
 
 
 async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList:

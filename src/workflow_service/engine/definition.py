@@ -126,16 +126,21 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
             more += guardrail_problems(raw["guardrails"])
         return None, _problems_from_pydantic(exc, ()) + more
     steps, output, problems = _check_parts(
-        model.input_schema, model.output_schema, model.steps, model.output,
+        model.input_schema,
+        model.output_schema,
+        model.steps,
+        model.output,
         defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
-    )  # fmt: skip
+    )
     guardrails, guard_problems = compile_guardrails(model.guardrails)
     problems += guard_problems
     if problems:
         return None, problems
     if guardrails.llm_outputs:
-        steps = [dataclasses.replace(s, output_guardrails=guardrails.llm_outputs) if s.kind.name == "llm" else s
-                 for s in steps]  # fmt: skip
+        steps = [
+            dataclasses.replace(s, output_guardrails=guardrails.llm_outputs) if s.kind.name == "llm" else s
+            for s in steps
+        ]
     plan = Plan(
         content_hash=content_hash(raw),
         description=model.description,
@@ -237,8 +242,9 @@ def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list
                 if target == END:
                     continue
                 if order.get(target, -1) <= n:
-                    problems.append(ProblemItem(path=f"$.steps[{i}].{field}",
-                                                message=f"{target!r} is not a later step (or `end`)"))  # fmt: skip
+                    problems.append(
+                        ProblemItem(path=f"$.steps[{i}].{field}", message=f"{target!r} is not a later step (or `end`)")
+                    )
                 else:
                     branch_of.setdefault(target, []).append(config.id)
 

@@ -46,12 +46,24 @@ class StepRecord:
     def as_row(self) -> dict[str, Any]:
         """The job_step columns this record fills (all but job_id), each JSON field within `max_bytes`."""
         output = self.output if self.status == "completed" else _capped(self.output, self.max_bytes)
-        return {"step_id": self.step_id, "position": self.position, "type": self.type, "status": self.status,
-                "input": _capped(self.input, self.max_bytes), "output": output, "error": self.error,
-                "attempt": self.attempt, "started_at": self.started_at, "finished_at": self.finished_at,
-                "model": _text(self.model), "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                "latency_ms": self.latency_ms, "detail": _capped(self.detail, self.max_bytes),
-                "cost": self.cost}  # fmt: skip
+        return {
+            "step_id": self.step_id,
+            "position": self.position,
+            "type": self.type,
+            "status": self.status,
+            "input": _capped(self.input, self.max_bytes),
+            "output": output,
+            "error": self.error,
+            "attempt": self.attempt,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "model": _text(self.model),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "latency_ms": self.latency_ms,
+            "detail": _capped(self.detail, self.max_bytes),
+            "cost": self.cost,
+        }
 
 
 TRUNCATED = "$truncated"
@@ -249,23 +261,45 @@ async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoin
 
 def _skipped_record(planned: PlannedStep, run: RunInput) -> StepRecord:
     now = utcnow()
-    return StepRecord(step_id=planned.config.id, position=planned.position, type=planned.kind.name,
-                      status="skipped", attempt=run.attempt, started_at=now, finished_at=now)  # fmt: skip
+    return StepRecord(
+        step_id=planned.config.id,
+        position=planned.position,
+        type=planned.kind.name,
+        status="skipped",
+        attempt=run.attempt,
+        started_at=now,
+        finished_at=now,
+    )
 
 
 def _failed_record(planned: PlannedStep, run: RunInput, code: str, message: str) -> StepRecord:
     now = utcnow()
-    return StepRecord(step_id=planned.config.id, position=planned.position, type=planned.kind.name,
-                      status="failed", attempt=run.attempt, started_at=now, finished_at=now,
-                      error={"code": code, "message": message})  # fmt: skip
+    return StepRecord(
+        step_id=planned.config.id,
+        position=planned.position,
+        type=planned.kind.name,
+        status="failed",
+        attempt=run.attempt,
+        started_at=now,
+        finished_at=now,
+        error={"code": code, "message": message},
+    )
 
 
-async def _run_planned(planned: PlannedStep, ctx: dict[str, Any], run: RunInput, tools: Tools,
-                       checkpoint: Checkpoint, outcome: Outcome) -> dict[str, Any] | None:  # fmt: skip
+async def _run_planned(
+    planned: PlannedStep, ctx: dict[str, Any], run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome
+) -> dict[str, Any] | None:
     """One step with its retries and checkpoints. Returns None when it completed, else its error."""
     sid = planned.config.id
-    record = StepRecord(step_id=sid, position=planned.position, type=planned.kind.name, status="running",
-                        attempt=run.attempt, started_at=utcnow(), max_bytes=tools.max_output_bytes)  # fmt: skip
+    record = StepRecord(
+        step_id=sid,
+        position=planned.position,
+        type=planned.kind.name,
+        status="running",
+        attempt=run.attempt,
+        started_at=utcnow(),
+        max_bytes=tools.max_output_bytes,
+    )
     if not planned.kind.pure:
         # Make earlier results durable and show this step as running before its side effect.
         flushed, outcome.records = outcome.records, []
@@ -300,16 +334,26 @@ async def _run_step(
         rendered = await render_all(planned.templates, ctx, tools.template_limits)
         record.input = _json_safe(rendered)
         runtime = StepRuntime(
-            job_id=run.job_id, step_id=sid, attempt=run.attempt, http=tools.http,
-            max_response_bytes=tools.max_response_bytes, default_timeout_s=tools.default_timeout_s, env=run.env,
-            models=tools.models, children=tools.children, redact=run.redact,
-        )  # fmt: skip
+            job_id=run.job_id,
+            step_id=sid,
+            attempt=run.attempt,
+            http=tools.http,
+            max_response_bytes=tools.max_response_bytes,
+            default_timeout_s=tools.default_timeout_s,
+            env=run.env,
+            models=tools.models,
+            children=tools.children,
+            redact=run.redact,
+        )
         timeout = planned.config.timeout_s
         async with asyncio.timeout(timeout):
             output = await planned.kind.run(planned.config, rendered, runtime)
         if isinstance(output, StepResult):
             record.model, record.input_tokens, record.output_tokens = (
-                output.model, output.input_tokens, output.output_tokens)  # fmt: skip
+                output.model,
+                output.input_tokens,
+                output.output_tokens,
+            )
             record.latency_ms, record.detail = output.latency_ms, _json_safe(output.detail)
             output = output.output
         if planned.kind.name == "llm" and planned.output_guardrails:

@@ -143,8 +143,16 @@ def _classify(response: httpx.Response) -> StepFailure | _Transient:
     return StepFailure("llm_bad_request", f"the provider refused the request ({status}): {snippet}")
 
 
-async def complete(http: httpx.AsyncClient, call: ModelCall, config: ProviderConfig, *, timeout_s: float,
-                   max_attempts: int, max_response_bytes: int, backoff_s: float = 0.5) -> ModelAnswer:  # fmt: skip
+async def complete(
+    http: httpx.AsyncClient,
+    call: ModelCall,
+    config: ProviderConfig,
+    *,
+    timeout_s: float,
+    max_attempts: int,
+    max_response_bytes: int,
+    backoff_s: float = 0.5,
+) -> ModelAnswer:
     """Call the model, retrying transient failures; raise StepFailure with a classified code."""
     url, headers, body = _REQUESTS[call.provider](call, config)
     content = orjson.dumps(body)
@@ -153,9 +161,12 @@ async def complete(http: httpx.AsyncClient, call: ModelCall, config: ProviderCon
     for attempt in range(1, max_attempts + 1):
         try:
             request = http.build_request(
-                "POST", url, content=content, timeout=timeout_s,
+                "POST",
+                url,
+                content=content,
+                timeout=timeout_s,
                 headers={**headers, "Content-Type": "application/json"},
-            )  # fmt: skip
+            )
             response = await send_capped(http, request, max_response_bytes)
             if response.status_code >= 400:
                 raise _classify(response)
@@ -167,10 +178,16 @@ async def complete(http: httpx.AsyncClient, call: ModelCall, config: ProviderCon
                     "llm_bad_response", f"the provider's answer is not a {call.provider} response: {exc}"
                 ) from exc
             return ModelAnswer(
-                text=text, model=model or call.model, input_tokens=tokens_in, output_tokens=tokens_out,
+                text=text,
+                model=model or call.model,
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
                 latency_ms=(time.perf_counter() - started) * 1000,
-                request={"url": url, "body": body}, response=data, attempts=attempt, errors=errors,
-            )  # fmt: skip
+                request={"url": url, "body": body},
+                response=data,
+                attempts=attempt,
+                errors=errors,
+            )
         except _Transient as exc:
             failure: _Transient = exc
         except httpx.TimeoutException:

@@ -71,13 +71,23 @@ def _digest(value: Any) -> str:
 def key_of(plan: Plan, inputs: Mapping[str, Any], variables: Mapping[str, Any], env: Mapping[str, str]) -> str:
     """The cache key of a request (see the module docstring)."""
     return _digest(
-        {"content_hash": plan.content_hash, "inputs": inputs, "variables": {**plan.variables, **variables},
-         "env": _digest(env)}
-    )  # fmt: skip
+        {
+            "content_hash": plan.content_hash,
+            "inputs": inputs,
+            "variables": {**plan.variables, **variables},
+            "env": _digest(env),
+        }
+    )
 
 
-async def key_for(conn: AsyncConnection, workflow_id: uuid.UUID, plan: Plan, inputs: Mapping[str, Any],
-                  variables: Mapping[str, Any], secrets: Secrets) -> str | None:  # fmt: skip
+async def key_for(
+    conn: AsyncConnection,
+    workflow_id: uuid.UUID,
+    plan: Plan,
+    inputs: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    secrets: Secrets,
+) -> str | None:
     """The key with the workflow's current environment; None when a secure value cannot be decrypted
     (such a job fails before running anyway, so it is not cached)."""
     try:
@@ -156,12 +166,28 @@ async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID
 
     now = utcnow()
     ended = await lifecycle.move(
-        uow, job_id, HIT_PATH, actor=ACTOR, notifier=notifier, reason=f"cache hit: the result of job {source_id}",
-        at=[now] * (len(HIT_PATH) - 1), writes=copy_steps,
-        values={"output": output.output, "error": None, "started_at": now, "finished_at": now,
-                "lease_expires_at": None, "cache_hit": True, "source_job_id": source_id, "source_kind": KIND,
-                "input_tokens": 0, "output_tokens": 0, "cost": 0.0},
-    )  # fmt: skip
+        uow,
+        job_id,
+        HIT_PATH,
+        actor=ACTOR,
+        notifier=notifier,
+        reason=f"cache hit: the result of job {source_id}",
+        at=[now] * (len(HIT_PATH) - 1),
+        writes=copy_steps,
+        values={
+            "output": output.output,
+            "error": None,
+            "started_at": now,
+            "finished_at": now,
+            "lease_expires_at": None,
+            "cache_hit": True,
+            "source_job_id": source_id,
+            "source_kind": KIND,
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cost": 0.0,
+        },
+    )
     return ended is not None
 
 

@@ -29,10 +29,16 @@ CHILD_CACHE = JobCreate.model_fields["cache"].default
 
 
 class ChildRunner:
-    def __init__(self, engine: AsyncEngine, settings: Settings, plans: PlanCache, dispatcher: Dispatcher,
-                 notifier: Notifier) -> None:  # fmt: skip
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, plans: PlanCache, dispatcher: Dispatcher, notifier: Notifier
+    ) -> None:
         self.engine, self.settings, self.plans, self.dispatcher, self.notifier = (
-            engine, settings, plans, dispatcher, notifier)  # fmt: skip
+            engine,
+            settings,
+            plans,
+            dispatcher,
+            notifier,
+        )
 
     async def _lineage(self, parent_id: uuid.UUID, step_id: str) -> tuple[Any, uuid.UUID | None, int]:
         """The parent's row, the child already started for this step (a retried parent), and the depth."""
@@ -58,8 +64,9 @@ class ChildRunner:
                 depth += 1
         return parent, existing, depth
 
-    async def run(self, parent_job_id: str, step_id: str, workflow: str, version: str,
-                  inputs: dict[str, Any]) -> StepResult:  # fmt: skip
+    async def run(
+        self, parent_job_id: str, step_id: str, workflow: str, version: str, inputs: dict[str, Any]
+    ) -> StepResult:
         parent_id = uuid.UUID(parent_job_id)
         parent, child_id, depth = await self._lineage(parent_id, step_id)
         if child_id is None:

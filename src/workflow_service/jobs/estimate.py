@@ -75,12 +75,16 @@ async def _history(conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uu
     """Mean output tokens per llm step over the version's last completed jobs (rounded up)."""
     recent = (
         sa.select(job_t.c.id)
-        .where(job_t.c.workflow_id == workflow_id, job_t.c.version_id == version_id,
-               job_t.c.status == "completed", job_t.c.cache_hit.is_(False))
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.version_id == version_id,
+            job_t.c.status == "completed",
+            job_t.c.cache_hit.is_(False),
+        )
         .order_by(job_t.c.id.desc())
         .limit(HISTORY_JOBS)
         .subquery()
-    )  # fmt: skip
+    )
     stmt = (
         sa.select(step_t.c.step_id, sa.func.avg(step_t.c.output_tokens).label("mean"))
         .where(step_t.c.job_id.in_(sa.select(recent.c.id)), step_t.c.output_tokens.is_not(None))
@@ -89,9 +93,17 @@ async def _history(conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uu
     return {row.step_id: math.ceil(float(row.mean)) for row in await conn.execute(stmt)}
 
 
-async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: str, data: JobCreate, *,
-                   pricing: Mapping[str, Price], secrets: Secrets,
-                   limits: TemplateLimits = DEFAULT_LIMITS) -> Estimate:  # fmt: skip
+async def estimate(
+    conn: AsyncConnection,
+    plans: PlanCache,
+    ref: str,
+    version: str,
+    data: JobCreate,
+    *,
+    pricing: Mapping[str, Price],
+    secrets: Secrets,
+    limits: TemplateLimits = DEFAULT_LIMITS,
+) -> Estimate:
     """Estimated tokens and credits of a job with these inputs; 422 on inputs a submission would refuse."""
     target = await workflows.resolve_target(conn, plans, ref, version)
     inputs = jobs.check_submission(target.plan, data.inputs, data.variables)  # as the job would see them
@@ -100,8 +112,12 @@ async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: s
         env_known = True
     except SecretsError:
         env, env_known = {}, False
-    ctx = {"inputs": inputs, "vars": {**target.plan.variables, **data.variables}, "env": env,
-           "steps": jinja2.ChainableUndefined(name="steps")}  # fmt: skip
+    ctx = {
+        "inputs": inputs,
+        "vars": {**target.plan.variables, **data.variables},
+        "env": env,
+        "steps": jinja2.ChainableUndefined(name="steps"),
+    }
     history = await _history(conn, target.workflow_id, target.version_id)
     steps: list[StepEstimate] = []
     for planned in target.plan.steps:
@@ -123,14 +139,21 @@ async def estimate(conn: AsyncConnection, plans: PlanCache, ref: str, version: s
         credits = usage.cost_of(usage.price_for(pricing, usage.model_names(model)), input_tokens, output_tokens)
         steps.append(
             StepEstimate(
-                id=config.id, model=model, input_tokens=input_tokens, output_tokens=output_tokens, credits=credits,
-                basis=basis, approximate=not (system_exact and prompt_exact and env_known),
+                id=config.id,
+                model=model,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                credits=credits,
+                basis=basis,
+                approximate=not (system_exact and prompt_exact and env_known),
             )
-        )  # fmt: skip
+        )
     total = None
     if all(s.credits is not None for s in steps):
         total = round(sum(s.credits or 0.0 for s in steps), usage.COST_DIGITS)
     return Estimate(
-        steps=steps, input_tokens=sum(s.input_tokens for s in steps),
-        output_tokens=sum(s.output_tokens for s in steps), credits=total,
-    )  # fmt: skip
+        steps=steps,
+        input_tokens=sum(s.input_tokens for s in steps),
+        output_tokens=sum(s.output_tokens for s in steps),
+        credits=total,
+    )

@@ -82,8 +82,10 @@ def internal_error_message(exc: BaseException) -> str:
     db = _database_error(exc)
     if db is not None:
         code = _sqlstate(db)
-        return (f"unexpected error: a database statement failed ({type(db).__name__}"
-                f"{f', SQLSTATE {code}' if code else ''}); the worker log has the details")  # fmt: skip
+        return (
+            f"unexpected error: a database statement failed ({type(db).__name__}"
+            f"{f', SQLSTATE {code}' if code else ''}); the worker log has the details"
+        )
     text = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else ""
     return f"unexpected error: {type(exc).__name__}: {text}" if text else f"unexpected error: {type(exc).__name__}"
 
@@ -200,8 +202,12 @@ class JobRunner:
                 if claim is None:
                     return None
         except _Unstartable as unstartable:
-            log.error("job %s attempt %s: unexpected error while starting\n%s", job_id, unstartable.attempt,
-                      "".join(traceback.format_exception(unstartable.error)))  # fmt: skip
+            log.error(
+                "job %s attempt %s: unexpected error while starting\n%s",
+                job_id,
+                unstartable.attempt,
+                "".join(traceback.format_exception(unstartable.error)),
+            )
             return await self._fail_internal(job_id, unstartable.attempt, unstartable.mode, unstartable.error)
         self._held.add(job_id)
         try:
@@ -234,8 +240,11 @@ class JobRunner:
         except asyncio.CancelledError:
             if job_id in self._dropped:
                 self._dropped.discard(job_id)
-                log.warning("job %s attempt %s: no longer ours (canceled, timed out or retried elsewhere); "
-                            "stopped", job_id, claim.attempt)  # fmt: skip
+                log.warning(
+                    "job %s attempt %s: no longer ours (canceled, timed out or retried elsewhere); stopped",
+                    job_id,
+                    claim.attempt,
+                )
                 return None
             if job_id not in self._canceled:
                 raise  # the worker itself is shutting down: the lease brings the job back
@@ -374,9 +383,14 @@ class JobRunner:
             raise _Unstartable(row.attempt, row.mode, unstartable)
         redact = redactor_for(job_env.secure)
         run = RunInput(
-            job_id=str(job_id), attempt=row.attempt, inputs=row.inputs, variables=row.variables, env=job_env.values,
-            done=done, redact=redact,
-        )  # fmt: skip
+            job_id=str(job_id),
+            attempt=row.attempt,
+            inputs=row.inputs,
+            variables=row.variables,
+            env=job_env.values,
+            done=done,
+            redact=redact,
+        )
         return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:

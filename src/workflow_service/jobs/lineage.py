@@ -89,8 +89,9 @@ async def _same_version(uow: UnitOfWork, plans: PlanCache, source: AnyRow) -> Ta
     return await workflows.resolve_target(uow.conn, plans, str(source.workflow_id), str(source.version_number))
 
 
-async def rerun(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, *, actor: str,
-                max_attempts: int) -> JobRead:  # fmt: skip
+async def rerun(
+    uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, *, actor: str, max_attempts: int
+) -> JobRead:
     """A new pending job with the source's inputs, variables, version, pool, metadata and name."""
     source = await _source(uow, job_id)
     target = await _same_version(uow, plans, source)
@@ -108,8 +109,16 @@ async def rerun(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_i
     )
 
 
-async def duplicate(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, data: JobDuplicate, *,
-                    actor: str, max_attempts: int) -> JobRead:  # fmt: skip
+async def duplicate(
+    uow: UnitOfWork,
+    plans: PlanCache,
+    dispatcher: Dispatcher,
+    job_id: str,
+    data: JobDuplicate,
+    *,
+    actor: str,
+    max_attempts: int,
+) -> JobRead:
     """A new job with the source's configuration (variables overrides merged): pending and queued, or
     `new` until started."""
     source = await _source(uow, job_id)
@@ -137,8 +146,16 @@ async def _steps_of(uow: UnitOfWork, version_id: uuid.UUID) -> list[dict[str, An
     return steps
 
 
-async def run_from_step(uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, data: RunFromStep,
-                        *, actor: str, max_attempts: int) -> JobRead:  # fmt: skip
+async def run_from_step(
+    uow: UnitOfWork,
+    plans: PlanCache,
+    dispatcher: Dispatcher,
+    job_id: str,
+    data: RunFromStep,
+    *,
+    actor: str,
+    max_attempts: int,
+) -> JobRead:
     """A new job that copies the source's results for the steps before `data.step` (in definition order)
     and runs from it; on another version only if those earlier steps are identical there."""
     source = await _source(uow, job_id)

@@ -114,13 +114,33 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
     """False when a job with the same idempotency key (same workflow and caller) already exists."""
     apg = await driver_connection(conn)
     inserted = await apg.fetchval(
-        _INSERT_JOB, values["id"], values["workflow_id"], values["version_id"], values["version_number"],
-        values["name"], values["pool"], _json(values["inputs"]), _json(values["variables"]),
-        _json(values["metadata"]), values["max_attempts"], values["created_at"], actor, values["caller"],
-        values["mode"], values.get("idempotency_key"), values.get("request_hash"), values.get("deadline_at"),
-        values.get("queue_deadline_at"), values["status"], values.get("source_job_id"), values.get("source_kind"),
-        values.get("from_step"), values.get("cache_key"), values.get("parent_job_id"), values.get("parent_step"),
-    )  # fmt: skip
+        _INSERT_JOB,
+        values["id"],
+        values["workflow_id"],
+        values["version_id"],
+        values["version_number"],
+        values["name"],
+        values["pool"],
+        _json(values["inputs"]),
+        _json(values["variables"]),
+        _json(values["metadata"]),
+        values["max_attempts"],
+        values["created_at"],
+        actor,
+        values["caller"],
+        values["mode"],
+        values.get("idempotency_key"),
+        values.get("request_hash"),
+        values.get("deadline_at"),
+        values.get("queue_deadline_at"),
+        values["status"],
+        values.get("source_job_id"),
+        values.get("source_kind"),
+        values.get("from_step"),
+        values.get("cache_key"),
+        values.get("parent_job_id"),
+        values.get("parent_step"),
+    )
     return inserted is not None
 
 
@@ -153,9 +173,18 @@ async def claim(
     check_path(path)
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
-        _CLAIM, job_id, agent_id, lease_until, now, list(pools), actor,
-        [s.value for s in path[:-1]], [s.value for s in path[1:]], followers, DEFAULT_TIMEOUT_S,
-    )  # fmt: skip
+        _CLAIM,
+        job_id,
+        agent_id,
+        lease_until,
+        now,
+        list(pools),
+        actor,
+        [s.value for s in path[:-1]],
+        [s.value for s in path[1:]],
+        followers,
+        DEFAULT_TIMEOUT_S,
+    )
     return None if row is None else ClaimedRow(*row)
 
 
@@ -191,7 +220,20 @@ async def finish(
     steps = [r.as_row() for r in records]
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
-        _FINISH, job_id, attempt, agent_id, path[-1].value, _json(output), _json(error), at[-1], actor, reason,
-        [s.value for s in path[:-1]], [s.value for s in path[1:]], list(at), _json(steps), with_usage,
-    )  # fmt: skip
+        _FINISH,
+        job_id,
+        attempt,
+        agent_id,
+        path[-1].value,
+        _json(output),
+        _json(error),
+        at[-1],
+        actor,
+        reason,
+        [s.value for s in path[:-1]],
+        [s.value for s in path[1:]],
+        list(at),
+        _json(steps),
+        with_usage,
+    )
     return None if row is None else EndedRow(*row)

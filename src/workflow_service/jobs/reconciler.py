@@ -134,8 +134,11 @@ async def reconcile(
         for row in await repo.past_deadline(conn, now, limit=500):
             queue_expired = row.queue_deadline_at is not None and row.queue_deadline_at < now
             code = "queue_timeout" if queue_expired else "push_timeout"
-            message = ("no agent claimed the job within the workflow's queue timeout" if queue_expired
-                       else "the job did not end within the push timeout")  # fmt: skip
+            message = (
+                "no agent claimed the job within the workflow's queue timeout"
+                if queue_expired
+                else "the job did not end within the push timeout"
+            )
             won = await lifecycle.move(
                 uow,
                 row.id,

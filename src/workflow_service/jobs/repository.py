@@ -126,15 +126,37 @@ async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequen
 
 
 SUMMARY_COLUMNS = (
-    job_t.c.id, job_t.c.workflow_id, workflow_t.c.slug, job_t.c.version_number, job_t.c.name, job_t.c.status,
-    job_t.c.pool, job_t.c.error, job_t.c.attempt, job_t.c.agent_id, job_t.c.created_at, job_t.c.started_at,
-    job_t.c.finished_at, job_t.c.source_job_id, job_t.c.source_kind, job_t.c.from_step,
-    job_t.c.cache_hit, job_t.c.input_tokens, job_t.c.output_tokens, job_t.c.cost,
-)  # fmt: skip
+    job_t.c.id,
+    job_t.c.workflow_id,
+    workflow_t.c.slug,
+    job_t.c.version_number,
+    job_t.c.name,
+    job_t.c.status,
+    job_t.c.pool,
+    job_t.c.error,
+    job_t.c.attempt,
+    job_t.c.agent_id,
+    job_t.c.created_at,
+    job_t.c.started_at,
+    job_t.c.finished_at,
+    job_t.c.source_job_id,
+    job_t.c.source_kind,
+    job_t.c.from_step,
+    job_t.c.cache_hit,
+    job_t.c.input_tokens,
+    job_t.c.output_tokens,
+    job_t.c.cost,
+)
 JOB_COLUMNS = (
-    *SUMMARY_COLUMNS, job_t.c.inputs, job_t.c.variables, job_t.c.metadata, job_t.c.output, job_t.c.max_attempts,
-    job_t.c.parent_job_id, job_t.c.parent_step,
-)  # fmt: skip
+    *SUMMARY_COLUMNS,
+    job_t.c.inputs,
+    job_t.c.variables,
+    job_t.c.metadata,
+    job_t.c.output,
+    job_t.c.max_attempts,
+    job_t.c.parent_job_id,
+    job_t.c.parent_step,
+)
 _FROM = job_t.join(workflow_t, workflow_t.c.id == job_t.c.workflow_id)
 
 
@@ -157,13 +179,25 @@ async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
     stmt = (
         sa.select(
-            step_t.c.step_id, step_t.c.type, step_t.c.status, step_t.c.input, step_t.c.output, step_t.c.error,
-            step_t.c.attempt, step_t.c.started_at, step_t.c.finished_at, step_t.c.model, step_t.c.input_tokens,
-            step_t.c.output_tokens, step_t.c.latency_ms, step_t.c.detail, step_t.c.cost,
+            step_t.c.step_id,
+            step_t.c.type,
+            step_t.c.status,
+            step_t.c.input,
+            step_t.c.output,
+            step_t.c.error,
+            step_t.c.attempt,
+            step_t.c.started_at,
+            step_t.c.finished_at,
+            step_t.c.model,
+            step_t.c.input_tokens,
+            step_t.c.output_tokens,
+            step_t.c.latency_ms,
+            step_t.c.detail,
+            step_t.c.cost,
         )
         .where(step_t.c.job_id == job_id)
         .order_by(step_t.c.position)
-    )  # fmt: skip
+    )
     return (await conn.execute(stmt)).all()
 
 
@@ -225,14 +259,20 @@ async def past_run_deadline(conn: AsyncConnection, before: datetime, limit: int)
     """Jobs an agent still holds although their run deadline passed before `before`."""
     stmt = (
         sa.select(
-            job_t.c.id, job_t.c.status, job_t.c.attempt, job_t.c.agent_id, job_t.c.mode, job_t.c.started_at,
-            job_t.c.deadline_at, job_t.c.run_deadline_at,
+            job_t.c.id,
+            job_t.c.status,
+            job_t.c.attempt,
+            job_t.c.agent_id,
+            job_t.c.mode,
+            job_t.c.started_at,
+            job_t.c.deadline_at,
+            job_t.c.run_deadline_at,
         )
         .where(job_t.c.status.in_(("claimed", "running", "validating", "uploading")), job_t.c.run_deadline_at < before)
         .order_by(job_t.c.run_deadline_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )  # fmt: skip
+    )
     return (await conn.execute(stmt)).all()
 
 
@@ -327,20 +367,46 @@ async def claim(
     unless `followers` is true: the runner asks jobs/cache.gate about it first.
     """
     if _is_postgres(conn):
-        return await pg.claim(conn, job_id, agent_id=agent_id, pools=pools, lease_until=lease_until, now=now,
-                              actor=actor, followers=followers)  # fmt: skip
+        return await pg.claim(
+            conn,
+            job_id,
+            agent_id=agent_id,
+            pools=pools,
+            lease_until=lease_until,
+            now=now,
+            actor=actor,
+            followers=followers,
+        )
     guards = [job_t.c.pool.in_(pools), sa.or_(job_t.c.queue_deadline_at.is_(None), job_t.c.queue_deadline_at > now)]
     if not followers:
         guards.append(sa.or_(job_t.c.source_kind.is_(None), job_t.c.source_kind != "cache"))
     row = await transition(
-        conn, job_id, [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING], actor=actor, at=[now, now],
+        conn,
+        job_id,
+        [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING],
+        actor=actor,
+        at=[now, now],
         guards=guards,
-        values={"attempt": job_t.c.attempt + 1, "agent_id": agent_id, "lease_expires_at": lease_until,
-                "started_at": sa.func.coalesce(job_t.c.started_at, now)},
-        returning=(job_t.c.attempt, job_t.c.version_id, job_t.c.inputs, job_t.c.variables, job_t.c.started_at,
-                   job_t.c.mode, job_t.c.deadline_at, job_t.c.from_step, job_t.c.cache_key, job_t.c.workflow_id,
-                   job_t.c.run_deadline_at),
-    )  # fmt: skip
+        values={
+            "attempt": job_t.c.attempt + 1,
+            "agent_id": agent_id,
+            "lease_expires_at": lease_until,
+            "started_at": sa.func.coalesce(job_t.c.started_at, now),
+        },
+        returning=(
+            job_t.c.attempt,
+            job_t.c.version_id,
+            job_t.c.inputs,
+            job_t.c.variables,
+            job_t.c.started_at,
+            job_t.c.mode,
+            job_t.c.deadline_at,
+            job_t.c.from_step,
+            job_t.c.cache_key,
+            job_t.c.workflow_id,
+            job_t.c.run_deadline_at,
+        ),
+    )
     if row is None:
         return None
     if row.run_deadline_at is None:  # the first claim (PostgreSQL computes this within its one statement)
@@ -356,10 +422,17 @@ async def claim(
         sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == row.workflow_id)
     )
     return pg.ClaimedRow(
-        attempt=row.attempt, version_id=row.version_id, inputs=row.inputs, variables=row.variables,
-        started_at=row.started_at, mode=row.mode, deadline_at=row.deadline_at, from_step=row.from_step,
-        cache_key=row.cache_key, env=[dict(r._mapping) for r in env_rows],
-    )  # fmt: skip
+        attempt=row.attempt,
+        version_id=row.version_id,
+        inputs=row.inputs,
+        variables=row.variables,
+        started_at=row.started_at,
+        mode=row.mode,
+        deadline_at=row.deadline_at,
+        from_step=row.from_step,
+        cache_key=row.cache_key,
+        env=[dict(r._mapping) for r in env_rows],
+    )
 
 
 async def finish(
@@ -467,9 +540,16 @@ async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Seq
 async def get_source(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     """What a rerun, run-from-step or duplicate copies from a job."""
     stmt = sa.select(
-        job_t.c.id, job_t.c.workflow_id, job_t.c.version_id, job_t.c.version_number, job_t.c.name, job_t.c.pool,
-        job_t.c.inputs, job_t.c.variables, job_t.c.metadata,
-    ).where(job_t.c.id == job_id)  # fmt: skip
+        job_t.c.id,
+        job_t.c.workflow_id,
+        job_t.c.version_id,
+        job_t.c.version_number,
+        job_t.c.name,
+        job_t.c.pool,
+        job_t.c.inputs,
+        job_t.c.variables,
+        job_t.c.metadata,
+    ).where(job_t.c.id == job_id)
     return (await conn.execute(stmt)).first()
 
 

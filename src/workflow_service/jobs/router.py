@@ -42,43 +42,90 @@ def _prefer_wait(prefer: str | None) -> int | None:
     return None
 
 
-async def _submit(services: Services, workflow: str, version: str, data: JobCreate, caller: Principal, mode: str,
-                  key: str | None, response: Response) -> service.Submitted:  # fmt: skip
+async def _submit(
+    services: Services,
+    workflow: str,
+    version: str,
+    data: JobCreate,
+    caller: Principal,
+    mode: str,
+    key: str | None,
+    response: Response,
+) -> service.Submitted:
     async with unit_of_work(services.engine) as uow:
         submitted = await service.submit(
-            uow, services.plans, services.dispatcher, workflow, version, data, actor=caller.actor,
-            max_attempts=services.settings.max_attempts, mode=mode, idempotency_key=key,
+            uow,
+            services.plans,
+            services.dispatcher,
+            workflow,
+            version,
+            data,
+            actor=caller.actor,
+            max_attempts=services.settings.max_attempts,
+            mode=mode,
+            idempotency_key=key,
             secrets=secrets_for(services.settings),
-        )  # fmt: skip
+        )
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return submitted
 
 
-@router.post("/v1/workflows/{workflow}/versions/{version}/async", status_code=202, response_model=JobRead,
-             responses=INVOKE_RESPONSES)  # fmt: skip
-async def submit_async(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
-                       response: Response, idempotency_key: IdempotencyKey = None) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/workflows/{workflow}/versions/{version}/async",
+    status_code=202,
+    response_model=JobRead,
+    responses=INVOKE_RESPONSES,
+)
+async def submit_async(
+    workflow: str,
+    version: str,
+    data: JobCreate,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobRead:
     """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
     return (await _submit(services, workflow, version, data, caller, "async", idempotency_key, response)).job
 
 
-@router.post("/v1/workflows/{workflow}/versions/{version}/push", status_code=202, response_model=JobRead,
-             responses=INVOKE_RESPONSES)  # fmt: skip
-async def submit_push(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
-                      response: Response, idempotency_key: IdempotencyKey = None) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/workflows/{workflow}/versions/{version}/push",
+    status_code=202,
+    response_model=JobRead,
+    responses=INVOKE_RESPONSES,
+)
+async def submit_push(
+    workflow: str,
+    version: str,
+    data: JobCreate,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobRead:
     """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
     is not configured)."""
     return (await _submit(services, workflow, version, data, caller, "push", idempotency_key, response)).job
 
 
-@router.post("/v1/workflows/{workflow}/versions/{version}/sync", response_model=JobRead,
-             responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"},
-                        **INVOKE_RESPONSES})  # fmt: skip
-async def submit_sync(workflow: str, version: str, data: JobCreate, services: ServicesDep, caller: CallerDep,
-                      response: Response, idempotency_key: IdempotencyKey = None,
-                      prefer: Prefer = None) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/workflows/{workflow}/versions/{version}/sync",
+    response_model=JobRead,
+    responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"}, **INVOKE_RESPONSES},
+)
+async def submit_sync(
+    workflow: str,
+    version: str,
+    data: JobCreate,
+    services: ServicesDep,
+    caller: CallerDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    prefer: Prefer = None,
+) -> JobRead:
     """Submit a job and wait for it: 200 with the job once it ends (whatever its status), or 202 with
     Location if it is still going after the workflow's sync timeout or `Prefer: wait=N`. The job keeps
     running either way; disconnecting does not cancel it."""
@@ -94,20 +141,32 @@ async def submit_sync(workflow: str, version: str, data: JobCreate, services: Se
     return job
 
 
-@router.post("/v1/workflows/{workflow}/versions/{version}/estimate", response_model=Estimate,
-             responses=INVOKE_RESPONSES)  # fmt: skip
-async def estimate_job(workflow: str, version: str, data: JobCreate, uow: UowDep, services: ServicesDep,
-                       caller: EstimatorDep) -> Estimate:  # fmt: skip
+@router.post(
+    "/v1/workflows/{workflow}/versions/{version}/estimate", response_model=Estimate, responses=INVOKE_RESPONSES
+)
+async def estimate_job(
+    workflow: str, version: str, data: JobCreate, uow: UowDep, services: ServicesDep, caller: EstimatorDep
+) -> Estimate:
     """Estimate a job's input and output tokens and credits per llm step, without running it (see
     docs/invocation.md for how)."""
     return await estimate.estimate(
-        uow.conn, services.plans, workflow, version, data, pricing=services.settings.pricing,
-        secrets=secrets_for(services.settings), limits=services.settings.template_limits,
-    )  # fmt: skip
+        uow.conn,
+        services.plans,
+        workflow,
+        version,
+        data,
+        pricing=services.settings.pricing,
+        secrets=secrets_for(services.settings),
+        limits=services.settings.template_limits,
+    )
 
 
-@router.post("/v1/jobs/{job_id}/cancel", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
-             dependencies=[access.require(Action.JOB_CANCEL, on=access.job)])  # fmt: skip
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    response_model=JobRead,
+    responses=problem_responses(401, 403, 404, 409),
+    dependencies=[access.require(Action.JOB_CANCEL, on=access.job)],
+)
 async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
@@ -122,39 +181,81 @@ def _created(response: Response, job: JobRead) -> JobRead:
     return job
 
 
-@router.post("/v1/jobs/{job_id}/rerun", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
-async def rerun_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep,
-                    response: Response) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/jobs/{job_id}/rerun",
+    status_code=201,
+    response_model=JobRead,
+    responses=LINEAGE_RESPONSES,
+    dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
+)
+async def rerun_job(
+    job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
-    job = await lineage.rerun(uow, services.plans, services.dispatcher, job_id, actor=principal.actor,
-                              max_attempts=services.settings.max_attempts)  # fmt: skip
+    job = await lineage.rerun(
+        uow,
+        services.plans,
+        services.dispatcher,
+        job_id,
+        actor=principal.actor,
+        max_attempts=services.settings.max_attempts,
+    )
     return _created(response, job)
 
 
-@router.post("/v1/jobs/{job_id}/run-from-step", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
-async def run_job_from_step(job_id: str, data: RunFromStep, uow: UowDep, services: ServicesDep,
-                            principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/jobs/{job_id}/run-from-step",
+    status_code=201,
+    response_model=JobRead,
+    responses=LINEAGE_RESPONSES,
+    dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
+)
+async def run_job_from_step(
+    job_id: str, data: RunFromStep, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> JobRead:
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
-    job = await lineage.run_from_step(uow, services.plans, services.dispatcher, job_id, data, actor=principal.actor,
-                                      max_attempts=services.settings.max_attempts)  # fmt: skip
+    job = await lineage.run_from_step(
+        uow,
+        services.plans,
+        services.dispatcher,
+        job_id,
+        data,
+        actor=principal.actor,
+        max_attempts=services.settings.max_attempts,
+    )
     return _created(response, job)
 
 
-@router.post("/v1/jobs/{job_id}/duplicate", status_code=201, response_model=JobRead, responses=LINEAGE_RESPONSES,
-             dependencies=[access.require(Action.JOB_RERUN, on=access.job)])  # fmt: skip
-async def duplicate_job(job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep,
-                        principal: PrincipalDep, response: Response) -> JobRead:  # fmt: skip
+@router.post(
+    "/v1/jobs/{job_id}/duplicate",
+    status_code=201,
+    response_model=JobRead,
+    responses=LINEAGE_RESPONSES,
+    dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
+)
+async def duplicate_job(
+    job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
-    job = await lineage.duplicate(uow, services.plans, services.dispatcher, job_id, data, actor=principal.actor,
-                                  max_attempts=services.settings.max_attempts)  # fmt: skip
+    job = await lineage.duplicate(
+        uow,
+        services.plans,
+        services.dispatcher,
+        job_id,
+        data,
+        actor=principal.actor,
+        max_attempts=services.settings.max_attempts,
+    )
     return _created(response, job)
 
 
-@router.post("/v1/jobs/{job_id}/start", response_model=JobRead, responses=problem_responses(401, 403, 404, 409),
-             dependencies=[access.require(Action.JOB_START, on=access.job)])  # fmt: skip
+@router.post(
+    "/v1/jobs/{job_id}/start",
+    response_model=JobRead,
+    responses=problem_responses(401, 403, 404, 409),
+    dependencies=[access.require(Action.JOB_START, on=access.job)],
+)
 async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
     return await lineage.start(uow, services.dispatcher, job_id, actor=principal.actor)

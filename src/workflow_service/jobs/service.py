@@ -168,8 +168,9 @@ async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str
     return await get(uow.conn, job_id)
 
 
-async def wait_for_end(engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float,
-                       poll_s: float = 2.0) -> JobRead:  # fmt: skip
+async def wait_for_end(
+    engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float, poll_s: float = 2.0
+) -> JobRead:
     """The job once it has ended, or as it is after `wait_s`. Woken by the notifier; a slow database
     poll is the safety net for a lost notification."""
     deadline = asyncio.get_running_loop().time() + wait_s
@@ -220,13 +221,24 @@ def _summary_fields(row: Any) -> dict[str, Any]:
 def _steps(rows: Sequence[Any]) -> list[StepRead]:
     return [
         StepRead(
-            id=s.step_id, type=s.type, status=s.status, input=s.input, output=s.output, error=s.error,
-            attempt=s.attempt, started_at=s.started_at, finished_at=s.finished_at, model=s.model,
-            input_tokens=s.input_tokens, output_tokens=s.output_tokens, latency_ms=s.latency_ms, detail=s.detail,
+            id=s.step_id,
+            type=s.type,
+            status=s.status,
+            input=s.input,
+            output=s.output,
+            error=s.error,
+            attempt=s.attempt,
+            started_at=s.started_at,
+            finished_at=s.finished_at,
+            model=s.model,
+            input_tokens=s.input_tokens,
+            output_tokens=s.output_tokens,
+            latency_ms=s.latency_ms,
+            detail=s.detail,
             cost=s.cost,
         )
         for s in rows
-    ]  # fmt: skip
+    ]
 
 
 async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) -> JobRead:

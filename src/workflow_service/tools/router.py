@@ -19,9 +19,14 @@ async def list_tools() -> ToolList:
     registry = tools.registry()
     return ToolList(
         items=[
-            ToolRead(name=t.name, version=t.version, description=t.description, pure=t.pure,
-                     args_schema=t.args.model_json_schema())
+            ToolRead(
+                name=t.name,
+                version=t.version,
+                description=t.description,
+                pure=t.pure,
+                args_schema=t.args.model_json_schema(),
+            )
             for t in registry.all()
         ],
         errors=[ToolLoadError(entry_point=e.entry_point, value=e.value, error=e.error) for e in registry.errors],
-    )  # fmt: skip
+    )

@@ -50,12 +50,20 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> None:
 def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurrency: int) -> Worker:
     assert settings.redis_url
     return Worker(
-        functions=[func(run_job, name=TASK_NAME)], queue_name=queue_name(pool),
-        redis_settings=RedisSettings.from_dsn(settings.redis_url), max_jobs=concurrency,
-        poll_delay=settings.worker_poll_delay_s, job_timeout=ARQ_JOB_TIMEOUT_S, keep_result=0, max_tries=1_000_000,
-        handle_signals=False, ctx={"runtime": runtime}, job_serializer=json_serializer,
-        job_deserializer=json_deserializer, log_results=False,
-    )  # fmt: skip
+        functions=[func(run_job, name=TASK_NAME)],
+        queue_name=queue_name(pool),
+        redis_settings=RedisSettings.from_dsn(settings.redis_url),
+        max_jobs=concurrency,
+        poll_delay=settings.worker_poll_delay_s,
+        job_timeout=ARQ_JOB_TIMEOUT_S,
+        keep_result=0,
+        max_tries=1_000_000,
+        handle_signals=False,
+        ctx={"runtime": runtime},
+        job_serializer=json_serializer,
+        job_deserializer=json_deserializer,
+        log_results=False,
+    )
 
 
 class SupervisedWorker:

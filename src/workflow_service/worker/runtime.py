@@ -56,9 +56,15 @@ class AgentRuntime:
     async def start(self) -> None:
         self.agent_id = await agents.register(self.engine, self.pools, self.name)
         self._runner = JobRunner(
-            self.engine, self.settings, self.plans, self.http, self.agent_id, self.pools, notifier=self.notifier,
+            self.engine,
+            self.settings,
+            self.plans,
+            self.http,
+            self.agent_id,
+            self.pools,
+            notifier=self.notifier,
             dispatcher=self.dispatcher,
-        )  # fmt: skip
+        )
         lifecycle.install()
         # A push job that ended in this process has a callback to send: wake the delivery loop now.
         self._unregister = lifecycle.FOLLOW_UPS.register(

@@ -64,9 +64,14 @@ class EnvVarList(BaseModel):
 
 def _read(row: Any) -> EnvVarRead:
     return EnvVarRead(
-        name=row.name, secure=row.secure, value=None if row.secure else row.value, has_value=True,
-        notes=row.notes, created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
+        name=row.name,
+        secure=row.secure,
+        value=None if row.secure else row.value,
+        has_value=True,
+        notes=row.notes,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 async def _workflow_id(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> uuid.UUID:

@@ -58,13 +58,15 @@ async def definition_problems(conn: AsyncConnection, row: Any) -> tuple[Plan | N
         if found is None:
             problems.append(ProblemItem(path=where, message=f"there is no workflow {target!r}"))
         elif found.current_version is None:
-            problems.append(ProblemItem(path=where, message=f"workflow {target!r} has never been deployed; "
-                                        "a draft cannot be run"))  # fmt: skip
+            problems.append(
+                ProblemItem(path=where, message=f"workflow {target!r} has never been deployed; a draft cannot be run")
+            )
         elif str(step.get("version", "current")).isdigit():
             number = int(step["version"])
             if await repo.get_version(conn, found.id, number) is None:
-                problems.append(ProblemItem(path=f"$.steps[{i}].version",
-                                            message=f"workflow {target!r} has no version {number}"))  # fmt: skip
+                problems.append(
+                    ProblemItem(path=f"$.steps[{i}].version", message=f"workflow {target!r} has no version {number}")
+                )
     return (plan if not problems else None), problems
 
 
@@ -271,8 +273,9 @@ async def get_settings(conn: AsyncConnection, ref: str) -> endpoint_settings.Set
     return endpoint_settings.read((await _get(conn, ref)).settings or {})
 
 
-async def update_settings(conn: AsyncConnection, ref: str, update: endpoint_settings.SettingsUpdate,
-                          policy: OutboundPolicy, secrets: Secrets) -> endpoint_settings.SettingsRead:  # fmt: skip
+async def update_settings(
+    conn: AsyncConnection, ref: str, update: endpoint_settings.SettingsUpdate, policy: OutboundPolicy, secrets: Secrets
+) -> endpoint_settings.SettingsRead:
     """Apply a partial update; the callback URL must pass the outbound policy now (and again at send time)."""
     row = await _get(conn, ref, for_update=True)
     new, secret = await endpoint_settings.apply(row.settings or {}, update, policy, secrets)

@@ -29,20 +29,24 @@ class PushSettingsRead(BaseModel):
     enabled: bool
     callback_url: str | None
     has_access_token: bool = Field(description="Whether an access token is set (it is never returned).")
-    timeout_s: int | None = Field(description="A push job not ended this long after submission fails with "
-                                  "`push_timeout`; null means no limit.")  # fmt: skip
-    disabled_reason: str | None = Field(description="Why push was turned off by the service (a 410 from the "
-                                        "callback URL), if it was.")  # fmt: skip
+    timeout_s: int | None = Field(
+        description="A push job not ended this long after submission fails with `push_timeout`; null means no limit."
+    )
+    disabled_reason: str | None = Field(
+        description="Why push was turned off by the service (a 410 from the callback URL), if it was."
+    )
     signing_secrets: int = Field(description="How many signing secrets currently sign callbacks (2 during a rotation).")
 
 
 class SettingsRead(BaseModel):
     sync_timeout_s: int = Field(description="How long the sync endpoint waits before answering 202.")
-    queue_timeout_s: float | None = Field(description="A job not claimed this long after submission fails with "
-                                          "`queue_timeout`; null means no limit.")  # fmt: skip
+    queue_timeout_s: float | None = Field(
+        description="A job not claimed this long after submission fails with `queue_timeout`; null means no limit."
+    )
     push: PushSettingsRead
-    signing_secret: str | None = Field(None, description="A new signing secret (`whsec_…`), shown only in the "
-                                       "response that created it.")  # fmt: skip
+    signing_secret: str | None = Field(
+        None, description="A new signing secret (`whsec_…`), shown only in the response that created it."
+    )
 
 
 class PushSettingsUpdate(BaseModel):
@@ -141,12 +145,15 @@ def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsR
         sync_timeout_s=stored.get("sync_timeout_s", SYNC_TIMEOUT_DEFAULT),
         queue_timeout_s=stored.get("queue_timeout_s"),
         push=PushSettingsRead(
-            enabled=bool(push.get("enabled")), callback_url=push.get("callback_url"),
-            has_access_token=bool(push.get("access_token")), timeout_s=push.get("timeout_s", PUSH_TIMEOUT_DEFAULT),
-            disabled_reason=push.get("disabled_reason"), signing_secrets=len(_active_entries(stored)),
+            enabled=bool(push.get("enabled")),
+            callback_url=push.get("callback_url"),
+            has_access_token=bool(push.get("access_token")),
+            timeout_s=push.get("timeout_s", PUSH_TIMEOUT_DEFAULT),
+            disabled_reason=push.get("disabled_reason"),
+            signing_secrets=len(_active_entries(stored)),
         ),
         signing_secret=signing_secret,
-    )  # fmt: skip
+    )
 
 
 async def apply(
@@ -168,8 +175,9 @@ async def apply(
                 try:
                     await check_url(policy, update.push.callback_url)
                 except OutboundError as exc:
-                    raise InvalidInput(f"callback_url: {exc}", errors=[{"path": "$.push.callback_url",
-                                                                        "message": str(exc)}]) from exc  # fmt: skip
+                    raise InvalidInput(
+                        f"callback_url: {exc}", errors=[{"path": "$.push.callback_url", "message": str(exc)}]
+                    ) from exc
             push["callback_url"] = update.push.callback_url
         if "access_token" in given:
             token = update.push.access_token

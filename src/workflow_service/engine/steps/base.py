@@ -63,8 +63,9 @@ class ModelSettings:
 class ChildJobs(Protocol):
     """Runs another deployed workflow as a child job of the running one (the `workflow` step)."""
 
-    async def run(self, parent_job_id: str, step_id: str, workflow: str, version: str,
-                  inputs: dict[str, Any]) -> StepResult: ...  # fmt: skip
+    async def run(
+        self, parent_job_id: str, step_id: str, workflow: str, version: str, inputs: dict[str, Any]
+    ) -> StepResult: ...
 
 
 @dataclass(frozen=True, slots=True)

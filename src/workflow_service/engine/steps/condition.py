@@ -25,5 +25,6 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
     return {"result": result, "next": config.then if result else config.else_}
 
 
-STEP = StepType(name="condition", config=ConditionConfig, template_fields=("if_",), pure=True, run=run,
-                expression_fields=("if_",))  # fmt: skip
+STEP = StepType(
+    name="condition", config=ConditionConfig, template_fields=("if_",), pure=True, run=run, expression_fields=("if_",)
+)

@@ -66,8 +66,9 @@ def _parse_json(text: str) -> Any:
     try:
         return orjson.loads(match.group(1) if match else text)
     except orjson.JSONDecodeError as exc:
-        raise StepFailure("model_output_invalid", f"the model did not answer with JSON: {exc}; it said: {text[:300]}",
-                          output=text) from exc  # fmt: skip
+        raise StepFailure(
+            "model_output_invalid", f"the model did not answer with JSON: {exc}; it said: {text[:300]}", output=text
+        ) from exc
 
 
 async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime) -> StepResult:
@@ -79,31 +80,54 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
     assert model_name is not None, "finalize() sets the name"
     json_mode = spec.response_format == "json"
     call = providers.ModelCall(
-        provider=provider_name, model=model_name, system=rendered.get("system"), prompt=str(rendered["prompt"]),
-        temperature=spec.temperature, max_tokens=spec.max_tokens, json_mode=json_mode,
-    )  # fmt: skip
+        provider=provider_name,
+        model=model_name,
+        system=rendered.get("system"),
+        prompt=str(rendered["prompt"]),
+        temperature=spec.temperature,
+        max_tokens=spec.max_tokens,
+        json_mode=json_mode,
+    )
     provider = providers.resolve(provider_name, runtime.models.providers, runtime.env)
     timeout = min(config.timeout_s or runtime.models.timeout_s, runtime.models.timeout_s)
     answer = await providers.complete(
-        runtime.http, call, provider, timeout_s=timeout, max_attempts=runtime.models.max_attempts,
-        max_response_bytes=runtime.max_response_bytes, backoff_s=runtime.models.backoff_s,
-    )  # fmt: skip
+        runtime.http,
+        call,
+        provider,
+        timeout_s=timeout,
+        max_attempts=runtime.models.max_attempts,
+        max_response_bytes=runtime.max_response_bytes,
+        backoff_s=runtime.models.backoff_s,
+    )
     output: Any = answer.text
     if json_mode:
         output = _parse_json(answer.text)
         if config.output_schema is not None:
-            problems = [f"${''.join(f'[{p}]' if isinstance(p, int) else f'.{p}' for p in e.absolute_path)}: {e.message}"
-                        for e in Draft202012Validator(config.output_schema).iter_errors(output)]  # fmt: skip
+            problems = [
+                f"${''.join(f'[{p}]' if isinstance(p, int) else f'.{p}' for p in e.absolute_path)}: {e.message}"
+                for e in Draft202012Validator(config.output_schema).iter_errors(output)
+            ]
             if problems:
-                raise StepFailure("output_invalid", "the model's JSON does not match the step's output_schema: "
-                                  + "; ".join(problems[:5]), output=output)  # fmt: skip
+                raise StepFailure(
+                    "output_invalid",
+                    "the model's JSON does not match the step's output_schema: " + "; ".join(problems[:5]),
+                    output=output,
+                )
     return StepResult(
-        output=output, model=f"{provider_name}/{answer.model}", input_tokens=answer.input_tokens,
-        output_tokens=answer.output_tokens, latency_ms=round(answer.latency_ms, 2),
-        detail={"request": answer.request, "response": answer.response, "attempts": answer.attempts,
-                "retried_errors": answer.errors},
-    )  # fmt: skip
+        output=output,
+        model=f"{provider_name}/{answer.model}",
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        latency_ms=round(answer.latency_ms, 2),
+        detail={
+            "request": answer.request,
+            "response": answer.response,
+            "attempts": answer.attempts,
+            "retried_errors": answer.errors,
+        },
+    )
 
 
-STEP = StepType(name="llm", config=LlmConfig, template_fields=("prompt", "system"), pure=False, run=run,
-                finalize=finalize)  # fmt: skip
+STEP = StepType(
+    name="llm", config=LlmConfig, template_fields=("prompt", "system"), pure=False, run=run, finalize=finalize
+)

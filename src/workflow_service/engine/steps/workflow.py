@@ -43,8 +43,9 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
             f"the child's inputs carry the value of secure variable(s) {', '.join(names)}; a secure value cannot "
             f"be passed to a sub-workflow: give workflow {config.workflow!r} its own secure variable instead",
         )
-    return await runtime.children.run(runtime.job_id, runtime.step_id, config.workflow, config.version,
-                                      rendered["inputs"])  # fmt: skip
+    return await runtime.children.run(
+        runtime.job_id, runtime.step_id, config.workflow, config.version, rendered["inputs"]
+    )
 
 
 def _secure_names(redacted: Any) -> list[str]:

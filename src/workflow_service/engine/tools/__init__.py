@@ -142,8 +142,11 @@ class Registry:
 
     def all(self) -> list[Tool[Any]]:
         """Every tool, by name, then version (highest last)."""
-        return [t for name in sorted(self.tools) for t in sorted(self.tools[name].values(),
-                                                                  key=lambda t: version_key(t.version))]  # fmt: skip
+        return [
+            t
+            for name in sorted(self.tools)
+            for t in sorted(self.tools[name].values(), key=lambda t: version_key(t.version))
+        ]
 
 
 def discover() -> Iterable[importlib.metadata.EntryPoint]:
