@@ -109,7 +109,9 @@ class Settings(BaseSettings):
     worker_poll_delay_s: float = Field(0.005, gt=0, description="arq queue poll interval.")
     worker_pools: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
 
-    db_pool_size: int = Field(10, ge=1)
+    db_pool_size: int = Field(
+        20, ge=1, description="Database connections each process keeps; more concurrent requests wait for one."
+    )
     log_level: str = "INFO"
 
     @field_validator("outbound_allowlist", "worker_pools", mode="before")
