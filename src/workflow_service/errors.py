@@ -1,8 +1,34 @@
-"""Domain errors. Each class carries its HTTP status, a stable code and a title; problems.py renders them."""
+"""Domain errors. Each class carries its HTTP status, a stable code and a title; problems.py renders them.
+
+Free of the web framework, so that the engine and the services can say what is wrong and where
+(`ProblemItem`, `json_path`) without importing FastAPI."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
+
+class ProblemItem(BaseModel):
+    """One thing wrong with the request, with where it is (a JSON path such as `$.inputs.name`)."""
+
+    path: str
+    message: str
+
+
+def json_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """Render a location tuple as a JSON path: ('inputs', 'items', 0) -> `$.inputs.items[0]`."""
+    out = "$"
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{orjson.dumps(part).decode()}]"
+    return out
 
 
 class ServiceError(Exception):

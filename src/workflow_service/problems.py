@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from workflow_service.core.db import is_db_unavailable
-from workflow_service.errors import DatabaseUnavailable, ServiceError
+from workflow_service.errors import DatabaseUnavailable, ProblemItem, ServiceError, json_path
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,6 @@ _HTTP_CODES = {
     415: "unsupported_media_type",
     429: "too_many_requests",
 }
-
-
-class ProblemItem(BaseModel):
-    """One thing wrong with the request, with where it is (a JSON path such as `$.inputs.name`)."""
-
-    path: str
-    message: str
 
 
 class Problem(BaseModel):
@@ -89,19 +82,6 @@ def payload_too_large(limit: int, request: Request | None = None) -> Response:
         headers={"Connection": "close"},
         limit=limit,
     )
-
-
-def json_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """Render a location tuple as a JSON path: ('inputs', 'items', 0) -> `$.inputs.items[0]`."""
-    out = "$"
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part.isidentifier():
-            out += f".{part}"
-        else:
-            out += f"[{orjson.dumps(part).decode()}]"
-    return out
 
 
 def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ from workflow_service.engine.definition import (
     input_problems,
 )
 from workflow_service.engine.steps import STEP_TYPES
-from workflow_service.problems import ProblemItem, json_path
+from workflow_service.errors import ProblemItem, json_path
 
 VALID: dict[str, Any] = {
     "description": "Greets",

@@ -30,7 +30,7 @@ from workflow_service.engine.steps.base import StepConfig, StepConfigProblems
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.steps.llm import ModelSpec
 from workflow_service.engine.templates import CompiledValue, TemplateError, compile_expression
-from workflow_service.problems import ProblemItem, json_path
+from workflow_service.errors import ProblemItem, json_path
 
 FORMAT_VERSION = 1
 

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workflow_service.engine.steps.base import StepFailure
-from workflow_service.problems import ProblemItem, json_path
+from workflow_service.errors import ProblemItem, json_path
 
 Path = tuple[int | str, ...]
 Span = tuple[int, int]

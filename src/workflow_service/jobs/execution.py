@@ -28,12 +28,12 @@ from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, redact_logs, redactor_for, secrets_for
 from workflow_service.engine.definition import Plan, PlanCache
 from workflow_service.engine.executor import Outcome, RunInput, StepRecord, Tools, execute
+from workflow_service.errors import json_path
 from workflow_service.jobs import cache, lifecycle, usage
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.children import ChildRunner
 from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
-from workflow_service.problems import json_path
 from workflow_service.workflows import env as workflow_env
 from workflow_service.workflows.service import plan_for
 

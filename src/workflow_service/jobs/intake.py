@@ -28,11 +28,10 @@ from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import uuid7
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, input_problems
-from workflow_service.errors import GuardrailBlocked, IdempotencyKeyReused, InvalidInput, PushNotConfigured
+from workflow_service.errors import GuardrailBlocked, IdempotencyKeyReused, InvalidInput, ProblemItem, PushNotConfigured
 from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
-from workflow_service.problems import ProblemItem
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.service import Target
 

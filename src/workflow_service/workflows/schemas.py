@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_service.core.db import StorableDict
-from workflow_service.problems import ProblemItem
+from workflow_service.errors import ProblemItem
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 

@@ -15,8 +15,7 @@ from workflow_service.core.ids import parse_uuid, uuid7
 from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
-from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound
-from workflow_service.problems import ProblemItem
+from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound, ProblemItem
 from workflow_service.workflows import repository as repo
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.schemas import (
