@@ -13,11 +13,11 @@ import logging
 import re
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 
-from workflow_service.config import Settings
 from workflow_service.errors import ServiceError
 
 REDACT_MIN_LENGTH = 4
@@ -91,7 +91,14 @@ def _secrets(raw: str) -> Secrets:
     return Secrets(parse_keys(raw))
 
 
-def secrets_for(settings: Settings) -> Secrets:
+class _HasSecretKey(Protocol):
+    """What `secrets_for` reads of the settings (so that this module does not import the settings)."""
+
+    @property
+    def secret_key(self) -> SecretStr | None: ...
+
+
+def secrets_for(settings: _HasSecretKey) -> Secrets:
     """The Secrets for these settings (built once per key list)."""
     return _secrets(settings.secret_key.get_secret_value() if settings.secret_key is not None else "")
 
