@@ -574,3 +574,69 @@ async def copy_steps(
 async def lock_for_start(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     stmt = sa.select(job_t.c.status, job_t.c.pool, job_t.c.workflow_id).where(job_t.c.id == job_id).with_for_update()
     return (await conn.execute(stmt)).first()
+
+
+async def extend_lease(
+    conn: AsyncConnection, job_id: uuid.UUID, attempt: int, agent_id: uuid.UUID, until: datetime
+) -> bool:
+    """A checkpoint's lease extension, fenced by attempt and agent; False when the job is no longer ours."""
+    stmt = (
+        job_t.update()
+        .where(
+            job_t.c.id == job_id,
+            job_t.c.status == JobStatus.RUNNING.value,
+            job_t.c.attempt == attempt,
+            job_t.c.agent_id == agent_id,
+        )
+        .values(lease_expires_at=until)
+        .returning(job_t.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def get_parent(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow:
+    """What a child job takes from its parent: pool, caller, and the parent's own parent."""
+    stmt = sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id).where(job_t.c.id == job_id)
+    return (await conn.execute(stmt)).one()
+
+
+async def child_of(conn: AsyncConnection, parent_id: uuid.UUID, step_id: str) -> uuid.UUID | None:
+    """The newest child job the parent's step `step_id` started, if any."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(job_t.c.parent_job_id == parent_id, job_t.c.parent_step == step_id)
+        .order_by(job_t.c.id.desc())
+        .limit(1)
+    )
+    child: uuid.UUID | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return child
+
+
+async def parent_of(conn: AsyncConnection, job_id: uuid.UUID) -> uuid.UUID | None:
+    stmt = sa.select(job_t.c.parent_job_id).where(job_t.c.id == job_id)
+    parent: uuid.UUID | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return parent
+
+
+async def mean_output_tokens(
+    conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uuid.UUID, jobs: int
+) -> dict[str, float]:
+    """Mean output tokens per step over the version's last `jobs` completed (not cached) jobs."""
+    recent = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.version_id == version_id,
+            job_t.c.status == "completed",
+            job_t.c.cache_hit.is_(False),
+        )
+        .order_by(job_t.c.id.desc())
+        .limit(jobs)
+        .subquery()
+    )
+    stmt = (
+        sa.select(step_t.c.step_id, sa.func.avg(step_t.c.output_tokens).label("mean"))
+        .where(step_t.c.job_id.in_(sa.select(recent.c.id)), step_t.c.output_tokens.is_not(None))
+        .group_by(step_t.c.step_id)
+    )
+    return {row.step_id: float(row.mean) for row in await conn.execute(stmt)}
