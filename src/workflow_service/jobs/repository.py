@@ -640,3 +640,99 @@ async def mean_output_tokens(
         .group_by(step_t.c.step_id)
     )
     return {row.step_id: float(row.mean) for row in await conn.execute(stmt)}
+
+
+# The result cache's queries (jobs/cache.py): `kind` is the source_kind of a cache follower.
+
+
+async def advisory_lock(conn: AsyncConnection, key: int) -> None:
+    """Hold a transaction-scoped advisory lock on `key` (PostgreSQL only; a no-op elsewhere)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def newest_cached_result(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -> uuid.UUID | None:
+    """The newest completed job that computed the result of `key` itself (not from the cache)."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.cache_key == key,
+            job_t.c.status == JobStatus.COMPLETED.value,
+            job_t.c.cache_hit.is_(False),
+        )
+        .order_by(job_t.c.id.desc())
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await conn.execute(stmt)).scalar()
+    return found
+
+
+async def oldest_in_flight(
+    conn: AsyncConnection, workflow_id: uuid.UUID, key: str, in_flight: Sequence[str], kind: str
+) -> uuid.UUID | None:
+    """The oldest job computing `key` right now (statuses `in_flight`), not counting waiting followers."""
+    not_a_waiting_follower = sa.or_(
+        job_t.c.source_kind.is_(None), job_t.c.source_kind != kind, job_t.c.status != JobStatus.PENDING.value
+    )
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.cache_key == key,
+            job_t.c.status.in_(in_flight),
+            not_a_waiting_follower,
+        )
+        .order_by(job_t.c.id)
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await conn.execute(stmt)).scalar()
+    return found
+
+
+async def completed_output(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    """The row (its `output`) of `job_id` if it is completed, else None."""
+    stmt = sa.select(job_t.c.output).where(job_t.c.id == job_id, job_t.c.status == JobStatus.COMPLETED.value)
+    return (await conn.execute(stmt)).first()
+
+
+async def copy_cached_steps(conn: AsyncConnection, source_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """Copy all of the source's step records into `job_id`, marked `cached_from` (priced at 0 for model calls)."""
+    columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
+    rows = [
+        {
+            **row._asdict(),
+            "job_id": job_id,
+            "cost": 0.0 if row.model is not None else None,
+            "detail": {**(row.detail or {}), "cached_from": str(source_id)},
+        }
+        for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
+    ]
+    if rows:
+        await conn.execute(step_t.insert(), rows)
+
+
+async def with_cache_source(conn: AsyncConnection, job_id: uuid.UUID, kind: str) -> AnyRow | None:
+    """The job's status and source, with its source's status when it is a cache follower (else null)."""
+    source = job_t.alias("cache_source")
+    stmt = (
+        sa.select(job_t.c.status, job_t.c.source_job_id, source.c.status.label("source_status"))
+        .select_from(
+            job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == kind))
+        )
+        .where(job_t.c.id == job_id)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID, kind: str) -> list[uuid.UUID]:
+    """Pending jobs following `source_id` (locked; ones another transaction holds are skipped)."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.source_job_id == source_id, job_t.c.source_kind == kind, job_t.c.status == JobStatus.PENDING.value
+        )
+        .order_by(job_t.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.id for row in await conn.execute(stmt)]
