@@ -171,6 +171,10 @@ async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     return (await conn.execute(stmt)).first()
 
 
+async def exists(conn: AsyncConnection, job_id: uuid.UUID) -> bool:
+    return (await conn.execute(sa.select(job_t.c.id).where(job_t.c.id == job_id))).first() is not None
+
+
 async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
     caller: str | None = (await conn.execute(sa.select(job_t.c.caller).where(job_t.c.id == job_id))).scalar()
     return caller

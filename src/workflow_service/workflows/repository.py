@@ -152,3 +152,10 @@ async def env_rows(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[dict[s
 async def lock_secure_env_vars(conn: AsyncConnection) -> Sequence[AnyRow]:
     """Every secure variable's id and stored value, locked (the secret key rotation rewrites them)."""
     return (await conn.execute(sa.select(env_t.c.id, env_t.c.value).where(env_t.c.secure).with_for_update())).all()
+
+
+async def lock_settings(conn: AsyncConnection, workflow_id: uuid.UUID) -> dict[str, Any] | None:
+    """The workflow's endpoint settings, its row locked until the transaction ends."""
+    stmt = sa.select(workflow_t.c.settings).where(workflow_t.c.id == workflow_id).with_for_update()
+    settings: dict[str, Any] | None = (await conn.execute(stmt)).scalar_one()
+    return settings
