@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, begin_now
-from workflow_service.engine.executor import StepRecord
+from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import TERMINAL, JobStatus, check_path
 from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
@@ -94,23 +94,8 @@ def _upsert(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-_STEP_UPDATE = (
-    "status",
-    "input",
-    "output",
-    "error",
-    "attempt",
-    "started_at",
-    "finished_at",
-    "position",
-    "type",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "detail",
-    "cost",
-)
+_STEP_UPDATE = tuple(c for c in STEP_RECORD_COLUMNS if c != "step_id")
+"""What a conflicting upsert of a step record replaces (the key is job_id, step_id)."""
 
 
 async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
@@ -182,23 +167,7 @@ async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
 
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
     stmt = (
-        sa.select(
-            step_t.c.step_id,
-            step_t.c.type,
-            step_t.c.status,
-            step_t.c.input,
-            step_t.c.output,
-            step_t.c.error,
-            step_t.c.attempt,
-            step_t.c.started_at,
-            step_t.c.finished_at,
-            step_t.c.model,
-            step_t.c.input_tokens,
-            step_t.c.output_tokens,
-            step_t.c.latency_ms,
-            step_t.c.detail,
-            step_t.c.cost,
-        )
+        sa.select(*(step_t.c[name] for name in STEP_RECORD_COLUMNS))
         .where(step_t.c.job_id == job_id)
         .order_by(step_t.c.position)
     )
@@ -564,7 +533,7 @@ async def copy_steps(
     if not step_ids:
         return
     # cost stays null: the copy spent nothing in this job.
-    columns = [c for c in step_t.c if c.name not in ("id", "job_id", "detail", "cost")]
+    columns = [step_t.c[name] for name in STEP_RECORD_COLUMNS if name not in ("detail", "cost")]
     stmt = sa.select(*columns, step_t.c.detail).where(
         step_t.c.job_id == source_id, step_t.c.step_id.in_(step_ids), step_t.c.status == "completed"
     )
@@ -702,7 +671,7 @@ async def completed_output(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow |
 
 async def copy_cached_steps(conn: AsyncConnection, source_id: uuid.UUID, job_id: uuid.UUID) -> None:
     """Copy all of the source's step records into `job_id`, marked `cached_from` (priced at 0 for model calls)."""
-    columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
+    columns = [step_t.c[name] for name in STEP_RECORD_COLUMNS]
     rows = [
         {
             **row._asdict(),
