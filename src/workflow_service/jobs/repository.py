@@ -90,6 +90,16 @@ async def transition(
     return row
 
 
+def attempt_is(attempt: int) -> list[sa.ColumnElement[bool]]:
+    """A `transition` guard: the job is still at attempt `attempt`."""
+    return [job_t.c.attempt == attempt]
+
+
+def lease_expired(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """A `transition` guard: the job's lease expired before `now`."""
+    return [job_t.c.lease_expires_at < now]
+
+
 def _upsert(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
