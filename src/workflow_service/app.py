@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
 import yaml
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
@@ -21,7 +20,7 @@ from workflow_service.access.credentials import resolve_principal
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
-from workflow_service.core.db import make_engine
+from workflow_service.core.db import make_engine, ping
 from workflow_service.core.dispatch import ArqDispatcher, Dispatcher, InProcessDispatcher
 from workflow_service.core.http import OutboundPolicy, make_client
 from workflow_service.core.notify import Notifier, RedisNotifier
@@ -346,7 +345,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         checks = {}
         try:
             async with services.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+                await ping(conn)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"

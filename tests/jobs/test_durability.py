@@ -26,7 +26,7 @@ from tests.jobs.conftest import (
 )
 from tests.servers import EchoServer
 from workflow_service.agents import service as agents
-from workflow_service.agents.service import agent_t
+from workflow_service.agents.repository import agent_t
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, make_engine

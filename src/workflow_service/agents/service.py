@@ -8,16 +8,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from workflow_service.agents import repository as agents_repo
 from workflow_service.agents.schemas import AgentList, AgentRead
 from workflow_service.core.clock import utcnow
 from workflow_service.core.ids import uuid7
 from workflow_service.jobs import repository as jobs_repo
-from workflow_service.models import Agent
-
-agent_t: sa.Table = Agent.__table__  # type: ignore[assignment]
 
 
 async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None = None) -> uuid.UUID:
@@ -25,17 +22,8 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
     agent_id, now = uuid7(), utcnow()
     host, pid = socket.gethostname(), os.getpid()
     async with engine.begin() as conn:
-        await conn.execute(
-            agent_t.insert().values(
-                id=agent_id,
-                name=name or f"{host}:{pid}",
-                pools=list(pools),
-                host=host,
-                pid=pid,
-                status="online",
-                started_at=now,
-                last_heartbeat_at=now,
-            )
+        await agents_repo.insert(
+            conn, agent_id=agent_id, name=name or f"{host}:{pid}", pools=list(pools), host=host, pid=pid, now=now
         )
     return agent_id
 
@@ -56,9 +44,7 @@ async def heartbeat(
     Returns the jobs of `running` that are no longer mine to run (canceled meanwhile, ended by the
     reconciler, or handed to another agent after my lease expired)."""
     async with engine.begin() as conn:
-        await conn.execute(
-            agent_t.update().where(agent_t.c.id == agent_id).values(last_heartbeat_at=utcnow(), status="online")
-        )
+        await agents_repo.touch(conn, agent_id, utcnow())
         if not running:
             return Lost([], [])
         extended = await jobs_repo.extend_leases(conn, agent_id, lease, running)
@@ -68,22 +54,14 @@ async def heartbeat(
 
 async def stop(engine: AsyncEngine, agent_id: uuid.UUID) -> None:
     async with engine.begin() as conn:
-        await conn.execute(agent_t.update().where(agent_t.c.id == agent_id).values(status="stopped"))
+        await agents_repo.set_status(conn, agent_id, "stopped")
 
 
 async def mark_offline(conn: AsyncConnection, silent_since: datetime) -> int:
-    result = await conn.execute(
-        agent_t.update()
-        .where(agent_t.c.status == "online", agent_t.c.last_heartbeat_at < silent_since)
-        .values(status="offline")
-    )
-    return int(result.rowcount)
+    return await agents_repo.mark_offline(conn, silent_since)
 
 
 async def list_agents(conn: AsyncConnection, status: str | None) -> AgentList:
     """Agents, most recently started first."""
-    stmt = sa.select(agent_t).order_by(agent_t.c.started_at.desc())
-    if status is not None:
-        stmt = stmt.where(agent_t.c.status == status)
-    rows = (await conn.execute(stmt)).all()
+    rows = await agents_repo.list_rows(conn, status)
     return AgentList(items=[AgentRead.model_validate(r, from_attributes=True) for r in rows])

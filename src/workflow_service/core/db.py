@@ -168,6 +168,11 @@ async def driver_connection(conn: AsyncConnection) -> DriverConnection:
     return DriverConnection(conn, raw.driver_connection)
 
 
+async def ping(conn: AsyncConnection) -> None:
+    """One trivial round trip: raises when the database does not answer (readiness)."""
+    await conn.execute(sa.text("SELECT 1"))
+
+
 async def begin_now(conn: AsyncConnection) -> None:
     """Open `conn`'s database transaction now rather than at its first SQLAlchemy statement (the asyncpg
     adapter begins lazily), so that statements run on the driver connection (see DriverConnection) join

@@ -20,26 +20,20 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, loggable_url, send_capped
 from workflow_service.core.secrets import SecretsError, secrets_for
-from workflow_service.deliveries import schedule
+from workflow_service.deliveries import repository, schedule
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
 from workflow_service.deliveries.signing import signature_header
 from workflow_service.errors import Conflict, NotFound
-from workflow_service.models import Delivery, DeliveryAttempt, Job, Workflow
+from workflow_service.jobs import repository as jobs_repo
 from workflow_service.workflows import settings as endpoint_settings
 
 log = logging.getLogger(__name__)
-
-delivery_t: sa.Table = Delivery.__table__  # type: ignore[assignment]
-attempt_t: sa.Table = DeliveryAttempt.__table__  # type: ignore[assignment]
-workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
-job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 
 CLAIM_FOR = timedelta(seconds=60)
 SNIPPET_BYTES = 1024
@@ -51,19 +45,20 @@ async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
     now = utcnow()
     delivery_id = uuid.uuid4()
     event_type = EVENT_TYPES[job["status"]]
-    await conn.execute(
-        delivery_t.insert().values(
-            id=delivery_id,
-            job_id=uuid.UUID(str(job["id"])),
-            workflow_id=uuid.UUID(str(job["workflow"]["id"])),
-            webhook_id=f"msg_{delivery_id.hex}",
-            event_type=event_type,
-            payload={"type": event_type, "timestamp": now.isoformat(), "data": job},
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
+    await repository.insert(
+        conn,
+        {
+            "id": delivery_id,
+            "job_id": uuid.UUID(str(job["id"])),
+            "workflow_id": uuid.UUID(str(job["workflow"]["id"])),
+            "webhook_id": f"msg_{delivery_id.hex}",
+            "event_type": event_type,
+            "payload": {"type": event_type, "timestamp": now.isoformat(), "data": job},
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        },
     )
     return delivery_id
 
@@ -107,19 +102,7 @@ async def claim_due(
     async with engine.begin() as conn:
         for _ in range(max_scans):
             wanted = limit - len(picked)
-            query = (
-                sa.select(delivery_t.c.id, delivery_t.c.workflow_id, workflow_t.c.settings)
-                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
-                .where(delivery_t.c.status == "pending", delivery_t.c.next_attempt_at <= now)
-                .order_by(delivery_t.c.next_attempt_at)
-                .limit(wanted)
-                .with_for_update(of=delivery_t, skip_locked=True)
-            )
-            if seen:
-                query = query.where(delivery_t.c.id.not_in(seen))
-            if full:
-                query = query.where(delivery_t.c.workflow_id.not_in(full))
-            rows = (await conn.execute(query)).all()
+            rows = await repository.lock_due(conn, now, wanted, skip=seen, skip_workflows=full)
             for row in rows:
                 seen.append(row.id)
                 receiver = receiver_of(row.settings)
@@ -131,11 +114,7 @@ async def claim_due(
             if len(rows) < wanted or len(picked) >= limit:
                 break  # nothing else is due, or the slots are filled
         if picked:
-            await conn.execute(
-                delivery_t.update()
-                .where(delivery_t.c.id.in_([d.id for d in picked]))
-                .values(next_attempt_at=now + claim_for(settings))
-            )
+            await repository.postpone(conn, [d.id for d in picked], now + claim_for(settings))
     return picked
 
 
@@ -144,13 +123,7 @@ async def attempt(
 ) -> AttemptRead | None:
     """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send."""
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(delivery_t, workflow_t.c.settings)
-                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
-                .where(delivery_t.c.id == delivery_id)
-            )
-        ).first()
+        row = await repository.get_with_settings(conn, delivery_id)
     if row is None:
         return None
     stored = row.settings or {}
@@ -158,11 +131,7 @@ async def attempt(
     now = utcnow()
     if not endpoint_settings.push_ready(stored):
         async with engine.begin() as conn:
-            await conn.execute(
-                delivery_t.update()
-                .where(delivery_t.c.id == delivery_id, delivery_t.c.status == "pending")
-                .values(status="failed", next_attempt_at=None, finished_at=now)
-            )
+            await repository.fail_pending(conn, delivery_id, now)
         return None
     url = str(push["callback_url"])
     body = orjson.dumps(row.payload)
@@ -218,16 +187,9 @@ async def attempt(
     }
     async with engine.begin() as conn:
         # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
-        number = (
-            await conn.execute(
-                delivery_t.update()
-                .where(delivery_t.c.id == delivery_id)
-                .values(attempts=delivery_t.c.attempts + 1)
-                .returning(delivery_t.c.attempts)
-            )
-        ).scalar_one()
+        number = await repository.next_attempt_number(conn, delivery_id)
         record["number"] = number
-        await conn.execute(attempt_t.insert().values(record))
+        await repository.insert_attempt(conn, record)
         values: dict[str, Any] = {}
         if succeeded:
             values.update(status="succeeded", next_attempt_at=None, finished_at=utcnow())
@@ -235,13 +197,7 @@ async def attempt(
             values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
         elif trigger == "schedule":
             # The schedule counts its own attempts only: redeliveries do not use up its slots.
-            scheduled = (
-                await conn.execute(
-                    sa.select(sa.func.count()).where(
-                        attempt_t.c.delivery_id == delivery_id, attempt_t.c.trigger == "schedule"
-                    )
-                )
-            ).scalar_one()
+            scheduled = await repository.count_attempts(conn, delivery_id, "schedule")
             delay = schedule.next_delay(scheduled, settings.delivery_schedule_scale, retry_after)
             if delay is None:
                 values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
@@ -249,20 +205,11 @@ async def attempt(
                 values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
         # A redelivery that fails leaves the schedule as it was.
         if values:
-            await conn.execute(delivery_t.update().where(delivery_t.c.id == delivery_id).values(values))
+            await repository.update(conn, delivery_id, values)
         if status_code == 410:
             # The consumer says this endpoint is gone: stop pushing until someone enables it again.
             reason = f"the callback URL answered 410 Gone at {now.isoformat()}"
-            current = (
-                await conn.execute(
-                    sa.select(workflow_t.c.settings).where(workflow_t.c.id == row.workflow_id).with_for_update()
-                )
-            ).scalar_one()
-            await conn.execute(
-                workflow_t.update()
-                .where(workflow_t.c.id == row.workflow_id)
-                .values(settings=endpoint_settings.disable_push(current or {}, reason))
-            )
+            await endpoint_settings.stop_push(conn, row.workflow_id, reason)
     if not succeeded:
         log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, loggable_url(url), error)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
@@ -283,18 +230,12 @@ def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:
 
 async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList:
     """The job's deliveries with every attempt, oldest first."""
-    if (await conn.execute(sa.select(job_t.c.id).where(job_t.c.id == job_id))).first() is None:
+    if not await jobs_repo.exists(conn, job_id):
         raise NotFound(f"job {job_id} does not exist")
-    deliveries = (
-        await conn.execute(sa.select(delivery_t).where(delivery_t.c.job_id == job_id).order_by(delivery_t.c.created_at))
-    ).all()
+    deliveries = await repository.list_for_job(conn, job_id)
     items = []
     for delivery in deliveries:
-        attempts = (
-            await conn.execute(
-                sa.select(attempt_t).where(attempt_t.c.delivery_id == delivery.id).order_by(attempt_t.c.number)
-            )
-        ).all()
+        attempts = await repository.list_attempts(conn, delivery.id)
         items.append(_read(delivery, list(attempts)))
     return DeliveryList(items=items)
 
@@ -302,15 +243,7 @@ async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList
 async def redeliver(engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, job_id: uuid.UUID) -> AttemptRead:
     """Send the job's callback again now (a new attempt, the same webhook-id)."""
     async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(delivery_t.c.id, workflow_t.c.settings)
-                .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
-                .where(delivery_t.c.job_id == job_id)
-                .order_by(delivery_t.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
+        row = await repository.latest_for_job(conn, job_id)
     if row is None:
         raise NotFound("this job has no delivery: it was not submitted to the push endpoint, or has not ended")
     if not endpoint_settings.push_ready(row.settings or {}):

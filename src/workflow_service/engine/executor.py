@@ -20,6 +20,28 @@ from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFai
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimits, render_all
 
+STEP_RECORD_COLUMNS = (
+    "step_id",
+    "position",
+    "type",
+    "status",
+    "input",
+    "output",
+    "error",
+    "attempt",
+    "started_at",
+    "finished_at",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "latency_ms",
+    "detail",
+    "cost",
+)
+"""The job_step columns a step record fills (all but the row id and job_id), in `StepRecord.as_row`'s
+order; jobs/repository.py reads, writes and copies step records by this list (jobs/pg.py spells it out
+in its statements, and tests/jobs/test_step_columns.py holds the two together)."""
+
 
 @dataclass(slots=True)
 class StepRecord:

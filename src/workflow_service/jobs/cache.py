@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
@@ -42,8 +41,7 @@ from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.engine.definition import Plan
 from workflow_service.engine.steps.llm import LlmConfig
-from workflow_service.jobs import lifecycle
-from workflow_service.jobs.repository import job_t, step_t
+from workflow_service.jobs import lifecycle, repository
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import env as workflow_env
 
@@ -99,8 +97,7 @@ async def key_for(
 
 async def lock(conn: AsyncConnection, key: str) -> None:
     """Serialise submissions with this key until the transaction ends (PostgreSQL only)."""
-    if conn.dialect.name == "postgresql":
-        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(int(key[:15], 16))))
+    await repository.advisory_lock(conn, int(key[:15], 16))
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,28 +108,10 @@ class Source:
 
 async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -> Source | None:
     """The newest completed job that computed this key's result, else the in-flight job computing it."""
-    same = [job_t.c.workflow_id == workflow_id, job_t.c.cache_key == key]
-    done = (
-        await conn.execute(
-            sa.select(job_t.c.id)
-            .where(*same, job_t.c.status == S.COMPLETED.value, job_t.c.cache_hit.is_(False))
-            .order_by(job_t.c.id.desc())
-            .limit(1)
-        )
-    ).scalar()
+    done = await repository.newest_cached_result(conn, workflow_id, key)
     if done is not None:
         return Source(done, True)
-    not_a_waiting_follower = sa.or_(
-        job_t.c.source_kind.is_(None), job_t.c.source_kind != KIND, job_t.c.status != S.PENDING.value
-    )
-    running = (
-        await conn.execute(
-            sa.select(job_t.c.id)
-            .where(*same, job_t.c.status.in_(IN_FLIGHT), not_a_waiting_follower)
-            .order_by(job_t.c.id)
-            .limit(1)
-        )
-    ).scalar()
+    running = await repository.oldest_in_flight(conn, workflow_id, key, IN_FLIGHT, KIND)
     return Source(running, False) if running is not None else None
 
 
@@ -142,27 +121,12 @@ async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID
 
     False when the source is not completed or the job is no longer pending (someone else moved it).
     """
-    output = (
-        await uow.conn.execute(
-            sa.select(job_t.c.output).where(job_t.c.id == source_id, job_t.c.status == S.COMPLETED.value)
-        )
-    ).first()
+    output = await repository.completed_output(uow.conn, source_id)
     if output is None:
         return False
 
     async def copy_steps(conn: AsyncConnection) -> None:
-        columns = [c for c in step_t.c if c.name not in ("id", "job_id")]
-        rows = [
-            {
-                **row._asdict(),
-                "job_id": job_id,
-                "cost": 0.0 if row.model is not None else None,
-                "detail": {**(row.detail or {}), "cached_from": str(source_id)},
-            }
-            for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
-        ]
-        if rows:
-            await conn.execute(step_t.insert(), rows)
+        await repository.copy_cached_steps(conn, source_id, job_id)
 
     now = utcnow()
     ended = await lifecycle.move(
@@ -201,16 +165,7 @@ class Gate:
 async def gate(uow: UnitOfWork, job_id: uuid.UUID, notifier: Notifier | None) -> Gate:
     """For a job the usual claim refused: a follower waits for its in-flight source (left pending), or is
     completed from it when it has completed; everything else may be claimed."""
-    source = job_t.alias("cache_source")
-    row = (
-        await uow.conn.execute(
-            sa.select(job_t.c.status, job_t.c.source_job_id, source.c.status.label("source_status"))
-            .select_from(
-                job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == KIND))
-            )
-            .where(job_t.c.id == job_id)
-        )
-    ).first()
+    row = await repository.with_cache_source(uow.conn, job_id, KIND)
     if row is None or row.source_status is None or row.status != S.PENDING.value:
         return Gate("claim")
     if row.source_status in IN_FLIGHT:
@@ -223,10 +178,4 @@ async def gate(uow: UnitOfWork, job_id: uuid.UUID, notifier: Notifier | None) ->
 
 async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID) -> list[uuid.UUID]:
     """Jobs waiting for `source_id`'s result (locked; ones another transaction holds are skipped)."""
-    stmt = (
-        sa.select(job_t.c.id)
-        .where(job_t.c.source_job_id == source_id, job_t.c.source_kind == KIND, job_t.c.status == S.PENDING.value)
-        .order_by(job_t.c.id)
-        .with_for_update(skip_locked=True)
-    )
-    return [row.id for row in await conn.execute(stmt)]
+    return await repository.pending_followers(conn, source_id, KIND)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.config import Settings
@@ -15,9 +14,8 @@ from workflow_service.core.notify import Notifier
 from workflow_service.engine.definition import PlanCache
 from workflow_service.engine.steps.base import StepFailure, StepResult
 from workflow_service.errors import ServiceError
-from workflow_service.jobs import intake
+from workflow_service.jobs import intake, repository
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.schemas import JobCreate
 from workflow_service.jobs.states import is_terminal
 from workflow_service.workflows import service as workflows
@@ -43,24 +41,11 @@ class ChildRunner:
     async def _lineage(self, parent_id: uuid.UUID, step_id: str) -> tuple[Any, uuid.UUID | None, int]:
         """The parent's row, the child already started for this step (a retried parent), and the depth."""
         async with self.engine.connect() as conn:
-            parent = (
-                await conn.execute(
-                    sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id).where(job_t.c.id == parent_id)
-                )
-            ).one()
-            existing = (
-                await conn.execute(
-                    sa.select(job_t.c.id)
-                    .where(job_t.c.parent_job_id == parent_id, job_t.c.parent_step == step_id)
-                    .order_by(job_t.c.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
+            parent = await repository.get_parent(conn, parent_id)
+            existing = await repository.child_of(conn, parent_id, step_id)
             depth, ancestor = 1, parent.parent_job_id
             while ancestor is not None and depth <= MAX_DEPTH:
-                ancestor = (
-                    await conn.execute(sa.select(job_t.c.parent_job_id).where(job_t.c.id == ancestor))
-                ).scalar_one_or_none()
+                ancestor = await repository.parent_of(conn, ancestor)
                 depth += 1
         return parent, existing, depth
 

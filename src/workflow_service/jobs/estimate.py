@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import jinja2
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.config import Price
@@ -29,9 +28,8 @@ from workflow_service.engine.definition import PlanCache, PlannedStep
 from workflow_service.engine.steps.llm import LlmConfig
 from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimitError, TemplateLimits
 from workflow_service.errors import InvalidInput
+from workflow_service.jobs import repository, usage
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs import usage
-from workflow_service.jobs.repository import job_t, step_t
 from workflow_service.jobs.schemas import Estimate, JobCreate, StepEstimate
 from workflow_service.workflows import env as workflow_env
 from workflow_service.workflows import service as workflows
@@ -73,24 +71,8 @@ async def _render(planned: PlannedStep, name: str, ctx: Mapping[str, Any], limit
 
 async def _history(conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uuid.UUID) -> dict[str, int]:
     """Mean output tokens per llm step over the version's last completed jobs (rounded up)."""
-    recent = (
-        sa.select(job_t.c.id)
-        .where(
-            job_t.c.workflow_id == workflow_id,
-            job_t.c.version_id == version_id,
-            job_t.c.status == "completed",
-            job_t.c.cache_hit.is_(False),
-        )
-        .order_by(job_t.c.id.desc())
-        .limit(HISTORY_JOBS)
-        .subquery()
-    )
-    stmt = (
-        sa.select(step_t.c.step_id, sa.func.avg(step_t.c.output_tokens).label("mean"))
-        .where(step_t.c.job_id.in_(sa.select(recent.c.id)), step_t.c.output_tokens.is_not(None))
-        .group_by(step_t.c.step_id)
-    )
-    return {row.step_id: math.ceil(float(row.mean)) for row in await conn.execute(stmt)}
+    means = await repository.mean_output_tokens(conn, workflow_id, version_id, HISTORY_JOBS)
+    return {step_id: math.ceil(mean) for step_id, mean in means.items()}
 
 
 async def estimate(

@@ -32,7 +32,6 @@ from workflow_service.errors import json_path
 from workflow_service.jobs import cache, lifecycle, usage
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.children import ChildRunner
-from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import env as workflow_env
 from workflow_service.workflows.service import plan_for
@@ -181,9 +180,6 @@ class JobRunner:
         if task is not None and not task.done():
             self._dropped.add(job_id)
             task.cancel()
-
-    def _fence(self, attempt: int) -> list[sa.ColumnElement[bool]]:
-        return [job_t.c.attempt == attempt, job_t.c.agent_id == self.agent_id]
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
@@ -395,13 +391,8 @@ class JobRunner:
 
     async def _checkpoint(self, claim: Claim, records: list[StepRecord]) -> None:
         async with self.engine.begin() as conn:
-            stmt = (
-                job_t.update()
-                .where(job_t.c.id == claim.job_id, job_t.c.status == S.RUNNING.value, *self._fence(claim.attempt))
-                .values(lease_expires_at=utcnow() + self.lease)
-                .returning(job_t.c.id)
-            )
-            if (await conn.execute(stmt)).first() is None:
+            until = utcnow() + self.lease
+            if not await repo.extend_lease(conn, claim.job_id, claim.attempt, self.agent_id, until):
                 raise LostLease
             await repo.upsert_steps(conn, claim.job_id, _redact_records(claim.redact, self._priced(records)))
 

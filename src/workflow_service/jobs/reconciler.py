@@ -34,7 +34,6 @@ from workflow_service.core.dispatch import Dispatcher, job_of
 from workflow_service.core.notify import Notifier
 from workflow_service.jobs import lifecycle
 from workflow_service.jobs import repository as repo
-from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import RETRY_TRANSITIONS, JobStatus
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ async def reconcile(
                 actor="reconciler",
                 notifier=notifier,
                 reason=code,
-                guards=[job_t.c.attempt == row.attempt],
+                guards=repo.attempt_is(row.attempt),
                 values={"lease_expires_at": None, "finished_at": now, "error": error},
                 writes=lifecycle.failing_steps(row.id, {"code": code, "message": message}, now),
             )
@@ -93,7 +92,7 @@ async def reconcile(
                 report.failed += 1
         for row in await repo.expired_leases(conn, now, limit=500):
             status = S(row.status)
-            expired = [job_t.c.lease_expires_at < now]
+            expired = repo.lease_expired(now)
             if (status, S.PENDING) in RETRY_TRANSITIONS and row.attempt < row.max_attempts:
                 won = await lifecycle.move(
                     uow,

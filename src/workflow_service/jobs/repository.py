@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, begin_now
-from workflow_service.engine.executor import StepRecord
+from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
 from workflow_service.jobs import pg, usage
 from workflow_service.jobs.states import TERMINAL, JobStatus, check_path
 from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
@@ -90,27 +90,22 @@ async def transition(
     return row
 
 
+def attempt_is(attempt: int) -> list[sa.ColumnElement[bool]]:
+    """A `transition` guard: the job is still at attempt `attempt`."""
+    return [job_t.c.attempt == attempt]
+
+
+def lease_expired(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """A `transition` guard: the job's lease expired before `now`."""
+    return [job_t.c.lease_expires_at < now]
+
+
 def _upsert(conn: AsyncConnection) -> Any:
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
-_STEP_UPDATE = (
-    "status",
-    "input",
-    "output",
-    "error",
-    "attempt",
-    "started_at",
-    "finished_at",
-    "position",
-    "type",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "detail",
-    "cost",
-)
+_STEP_UPDATE = tuple(c for c in STEP_RECORD_COLUMNS if c != "step_id")
+"""What a conflicting upsert of a step record replaces (the key is job_id, step_id)."""
 
 
 async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
@@ -171,6 +166,10 @@ async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     return (await conn.execute(stmt)).first()
 
 
+async def exists(conn: AsyncConnection, job_id: uuid.UUID) -> bool:
+    return (await conn.execute(sa.select(job_t.c.id).where(job_t.c.id == job_id))).first() is not None
+
+
 async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
     caller: str | None = (await conn.execute(sa.select(job_t.c.caller).where(job_t.c.id == job_id))).scalar()
     return caller
@@ -178,23 +177,7 @@ async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
 
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
     stmt = (
-        sa.select(
-            step_t.c.step_id,
-            step_t.c.type,
-            step_t.c.status,
-            step_t.c.input,
-            step_t.c.output,
-            step_t.c.error,
-            step_t.c.attempt,
-            step_t.c.started_at,
-            step_t.c.finished_at,
-            step_t.c.model,
-            step_t.c.input_tokens,
-            step_t.c.output_tokens,
-            step_t.c.latency_ms,
-            step_t.c.detail,
-            step_t.c.cost,
-        )
+        sa.select(*(step_t.c[name] for name in STEP_RECORD_COLUMNS))
         .where(step_t.c.job_id == job_id)
         .order_by(step_t.c.position)
     )
@@ -560,7 +543,7 @@ async def copy_steps(
     if not step_ids:
         return
     # cost stays null: the copy spent nothing in this job.
-    columns = [c for c in step_t.c if c.name not in ("id", "job_id", "detail", "cost")]
+    columns = [step_t.c[name] for name in STEP_RECORD_COLUMNS if name not in ("detail", "cost")]
     stmt = sa.select(*columns, step_t.c.detail).where(
         step_t.c.job_id == source_id, step_t.c.step_id.in_(step_ids), step_t.c.status == "completed"
     )
@@ -574,3 +557,165 @@ async def copy_steps(
 async def lock_for_start(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     stmt = sa.select(job_t.c.status, job_t.c.pool, job_t.c.workflow_id).where(job_t.c.id == job_id).with_for_update()
     return (await conn.execute(stmt)).first()
+
+
+async def extend_lease(
+    conn: AsyncConnection, job_id: uuid.UUID, attempt: int, agent_id: uuid.UUID, until: datetime
+) -> bool:
+    """A checkpoint's lease extension, fenced by attempt and agent; False when the job is no longer ours."""
+    stmt = (
+        job_t.update()
+        .where(
+            job_t.c.id == job_id,
+            job_t.c.status == JobStatus.RUNNING.value,
+            job_t.c.attempt == attempt,
+            job_t.c.agent_id == agent_id,
+        )
+        .values(lease_expires_at=until)
+        .returning(job_t.c.id)
+    )
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def get_parent(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow:
+    """What a child job takes from its parent: pool, caller, and the parent's own parent."""
+    stmt = sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id).where(job_t.c.id == job_id)
+    return (await conn.execute(stmt)).one()
+
+
+async def child_of(conn: AsyncConnection, parent_id: uuid.UUID, step_id: str) -> uuid.UUID | None:
+    """The newest child job the parent's step `step_id` started, if any."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(job_t.c.parent_job_id == parent_id, job_t.c.parent_step == step_id)
+        .order_by(job_t.c.id.desc())
+        .limit(1)
+    )
+    child: uuid.UUID | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return child
+
+
+async def parent_of(conn: AsyncConnection, job_id: uuid.UUID) -> uuid.UUID | None:
+    stmt = sa.select(job_t.c.parent_job_id).where(job_t.c.id == job_id)
+    parent: uuid.UUID | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return parent
+
+
+async def mean_output_tokens(
+    conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uuid.UUID, jobs: int
+) -> dict[str, float]:
+    """Mean output tokens per step over the version's last `jobs` completed (not cached) jobs."""
+    recent = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.version_id == version_id,
+            job_t.c.status == "completed",
+            job_t.c.cache_hit.is_(False),
+        )
+        .order_by(job_t.c.id.desc())
+        .limit(jobs)
+        .subquery()
+    )
+    stmt = (
+        sa.select(step_t.c.step_id, sa.func.avg(step_t.c.output_tokens).label("mean"))
+        .where(step_t.c.job_id.in_(sa.select(recent.c.id)), step_t.c.output_tokens.is_not(None))
+        .group_by(step_t.c.step_id)
+    )
+    return {row.step_id: float(row.mean) for row in await conn.execute(stmt)}
+
+
+# The result cache's queries (jobs/cache.py): `kind` is the source_kind of a cache follower.
+
+
+async def advisory_lock(conn: AsyncConnection, key: int) -> None:
+    """Hold a transaction-scoped advisory lock on `key` (PostgreSQL only; a no-op elsewhere)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
+async def newest_cached_result(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -> uuid.UUID | None:
+    """The newest completed job that computed the result of `key` itself (not from the cache)."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.cache_key == key,
+            job_t.c.status == JobStatus.COMPLETED.value,
+            job_t.c.cache_hit.is_(False),
+        )
+        .order_by(job_t.c.id.desc())
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await conn.execute(stmt)).scalar()
+    return found
+
+
+async def oldest_in_flight(
+    conn: AsyncConnection, workflow_id: uuid.UUID, key: str, in_flight: Sequence[str], kind: str
+) -> uuid.UUID | None:
+    """The oldest job computing `key` right now (statuses `in_flight`), not counting waiting followers."""
+    not_a_waiting_follower = sa.or_(
+        job_t.c.source_kind.is_(None), job_t.c.source_kind != kind, job_t.c.status != JobStatus.PENDING.value
+    )
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.cache_key == key,
+            job_t.c.status.in_(in_flight),
+            not_a_waiting_follower,
+        )
+        .order_by(job_t.c.id)
+        .limit(1)
+    )
+    found: uuid.UUID | None = (await conn.execute(stmt)).scalar()
+    return found
+
+
+async def completed_output(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    """The row (its `output`) of `job_id` if it is completed, else None."""
+    stmt = sa.select(job_t.c.output).where(job_t.c.id == job_id, job_t.c.status == JobStatus.COMPLETED.value)
+    return (await conn.execute(stmt)).first()
+
+
+async def copy_cached_steps(conn: AsyncConnection, source_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """Copy all of the source's step records into `job_id`, marked `cached_from` (priced at 0 for model calls)."""
+    columns = [step_t.c[name] for name in STEP_RECORD_COLUMNS]
+    rows = [
+        {
+            **row._asdict(),
+            "job_id": job_id,
+            "cost": 0.0 if row.model is not None else None,
+            "detail": {**(row.detail or {}), "cached_from": str(source_id)},
+        }
+        for row in await conn.execute(sa.select(*columns).where(step_t.c.job_id == source_id))
+    ]
+    if rows:
+        await conn.execute(step_t.insert(), rows)
+
+
+async def with_cache_source(conn: AsyncConnection, job_id: uuid.UUID, kind: str) -> AnyRow | None:
+    """The job's status and source, with its source's status when it is a cache follower (else null)."""
+    source = job_t.alias("cache_source")
+    stmt = (
+        sa.select(job_t.c.status, job_t.c.source_job_id, source.c.status.label("source_status"))
+        .select_from(
+            job_t.outerjoin(source, sa.and_(source.c.id == job_t.c.source_job_id, job_t.c.source_kind == kind))
+        )
+        .where(job_t.c.id == job_id)
+    )
+    return (await conn.execute(stmt)).first()
+
+
+async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID, kind: str) -> list[uuid.UUID]:
+    """Pending jobs following `source_id` (locked; ones another transaction holds are skipped)."""
+    stmt = (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.source_job_id == source_id, job_t.c.source_kind == kind, job_t.c.status == JobStatus.PENDING.value
+        )
+        .order_by(job_t.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    return [row.id for row in await conn.execute(stmt)]

@@ -21,6 +21,7 @@ from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import PlanCache
+from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.errors import (
     InvalidInput,
     JobEnded,
@@ -219,26 +220,8 @@ def _summary_fields(row: Any) -> dict[str, Any]:
 
 
 def _steps(rows: Sequence[Any]) -> list[StepRead]:
-    return [
-        StepRead(
-            id=s.step_id,
-            type=s.type,
-            status=s.status,
-            input=s.input,
-            output=s.output,
-            error=s.error,
-            attempt=s.attempt,
-            started_at=s.started_at,
-            finished_at=s.finished_at,
-            model=s.model,
-            input_tokens=s.input_tokens,
-            output_tokens=s.output_tokens,
-            latency_ms=s.latency_ms,
-            detail=s.detail,
-            cost=s.cost,
-        )
-        for s in rows
-    ]
+    shown = [name for name in STEP_RECORD_COLUMNS if name not in ("step_id", "position")]
+    return [StepRead(id=s.step_id, **{name: getattr(s, name) for name in shown}) for s in rows]
 
 
 async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) -> JobRead:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,13 +20,8 @@ from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import uuid7
 from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.errors import NotFound
-from workflow_service.models import Job, Workflow, WorkflowEnv
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import settings as endpoint_settings
-
-env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
-workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
-job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 
 NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
 MAX_VALUE_BYTES = 64 * 1024
@@ -83,14 +77,13 @@ async def _workflow_id(conn: AsyncConnection, ref: str, *, for_update: bool = Fa
 
 
 async def _get_row(conn: AsyncConnection, workflow_id: uuid.UUID, name: str) -> AnyRow | None:
-    stmt = sa.select(env_t).where(env_t.c.workflow_id == workflow_id, env_t.c.name == name)
-    return (await conn.execute(stmt)).first()
+    return await workflow_repo.get_env_var(conn, workflow_id, name)
 
 
 async def list_vars(conn: AsyncConnection, ref: str) -> EnvVarList:
     """The workflow's variables by name (secure values not shown)."""
     workflow_id = await _workflow_id(conn, ref)
-    rows = (await conn.execute(sa.select(env_t).where(env_t.c.workflow_id == workflow_id).order_by(env_t.c.name))).all()
+    rows = await workflow_repo.list_env_vars(conn, workflow_id)
     return EnvVarList(items=[_read(r) for r in rows])
 
 
@@ -113,11 +106,11 @@ async def put_var(
     values = {"value": stored, "secure": data.secure, "notes": data.notes, "updated_at": now}
     existing = await _get_row(conn, workflow_id, name)
     if existing is None:
-        await conn.execute(
-            env_t.insert().values(id=uuid7(), workflow_id=workflow_id, name=name, created_at=now, **values)
+        await workflow_repo.insert_env_var(
+            conn, {"id": uuid7(), "workflow_id": workflow_id, "name": name, "created_at": now, **values}
         )
     else:
-        await conn.execute(env_t.update().where(env_t.c.id == existing.id).values(values))
+        await workflow_repo.update_env_var(conn, existing.id, values)
     row = await _get_row(conn, workflow_id, name)
     return _read(row), existing is None
 
@@ -126,8 +119,7 @@ async def delete_var(conn: AsyncConnection, ref: str, name: str) -> None:
     """Remove a variable; 404 when there is none by that name."""
     # Under the workflow row lock, like put_var: a replace never finds its variable gone halfway through.
     workflow_id = await _workflow_id(conn, ref, for_update=True)
-    result = await conn.execute(env_t.delete().where(env_t.c.workflow_id == workflow_id, env_t.c.name == name))
-    if result.rowcount == 0:
+    if not await workflow_repo.delete_env_var(conn, workflow_id, name):
         raise NotFound(f"workflow {ref!r} has no variable {name!r}")
 
 
@@ -144,8 +136,7 @@ NO_ENV = JobEnv({}, {})
 
 async def for_workflow(conn: AsyncConnection, workflow_id: uuid.UUID, secrets: Secrets) -> JobEnv:
     """What a new job of the workflow would see as `env` (SecretsError as in `decrypted`)."""
-    stmt = sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == workflow_id)
-    return decrypted([dict(row._mapping) for row in await conn.execute(stmt)], secrets)
+    return decrypted(await workflow_repo.env_rows(conn, workflow_id), secrets)
 
 
 def decrypted(rows: Sequence[Mapping[str, Any]], secrets: Secrets) -> JobEnv:
@@ -177,15 +168,13 @@ async def rotate_all(conn: AsyncConnection, secrets: Secrets) -> RotationReport:
     """Re-encrypt every secure variable and every workflow's push access token and signing secrets
     with the newest key (plain push secrets get encrypted), so older keys can be dropped."""
     variables = 0
-    rows = (await conn.execute(sa.select(env_t.c.id, env_t.c.value).where(env_t.c.secure).with_for_update())).all()
-    for row in rows:
-        await conn.execute(env_t.update().where(env_t.c.id == row.id).values(value=secrets.rotate(row.value)))
+    for row in await workflow_repo.lock_secure_env_vars(conn):
+        await workflow_repo.update_env_var(conn, row.id, {"value": secrets.rotate(row.value)})
         variables += 1
     push_secrets = 0
-    workflows = (await conn.execute(sa.select(workflow_t.c.id, workflow_t.c.settings).with_for_update())).all()
-    for wf in workflows:
+    for wf in await workflow_repo.lock_all_settings(conn):
         new, count = endpoint_settings.reseal_all(wf.settings or {}, secrets)
         if count:
-            await conn.execute(workflow_t.update().where(workflow_t.c.id == wf.id).values(settings=new))
+            await workflow_repo.set_settings(conn, wf.id, new)
             push_secrets += count
     return RotationReport(variables, push_secrets)

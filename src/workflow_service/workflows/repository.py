@@ -9,11 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import parse_uuid
-from workflow_service.models import Workflow, WorkflowVersion
+from workflow_service.models import Workflow, WorkflowEnv, WorkflowVersion
 from workflow_service.workflows import pg
 
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
+env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
 
 
 def _by_ref(ref: str) -> sa.ColumnElement[bool]:
@@ -102,3 +103,59 @@ async def resolve_for_submit(conn: AsyncConnection, ref: str, number: int | None
 async def get_definition(conn: AsyncConnection, version_id: uuid.UUID) -> AnyRow | None:
     stmt = sa.select(version_t.c.definition, version_t.c.content_hash).where(version_t.c.id == version_id)
     return (await conn.execute(stmt)).first()
+
+
+async def lock_all_settings(conn: AsyncConnection) -> Sequence[AnyRow]:
+    """Every workflow's id and endpoint settings, locked (the secret key rotation rewrites them)."""
+    return (await conn.execute(sa.select(workflow_t.c.id, workflow_t.c.settings).with_for_update())).all()
+
+
+async def set_settings(conn: AsyncConnection, workflow_id: uuid.UUID, settings: dict[str, Any]) -> None:
+    """Replace the workflow's endpoint settings row value."""
+    await conn.execute(workflow_t.update().where(workflow_t.c.id == workflow_id).values(settings=settings))
+
+
+# Environment variables (workflows/env.py).
+
+
+async def get_env_var(conn: AsyncConnection, workflow_id: uuid.UUID, name: str) -> AnyRow | None:
+    stmt = sa.select(env_t).where(env_t.c.workflow_id == workflow_id, env_t.c.name == name)
+    return (await conn.execute(stmt)).first()
+
+
+async def list_env_vars(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequence[AnyRow]:
+    """The workflow's variables by name."""
+    stmt = sa.select(env_t).where(env_t.c.workflow_id == workflow_id).order_by(env_t.c.name)
+    return (await conn.execute(stmt)).all()
+
+
+async def insert_env_var(conn: AsyncConnection, values: dict[str, Any]) -> None:
+    await conn.execute(env_t.insert().values(values))
+
+
+async def update_env_var(conn: AsyncConnection, var_id: uuid.UUID, values: dict[str, Any]) -> None:
+    await conn.execute(env_t.update().where(env_t.c.id == var_id).values(values))
+
+
+async def delete_env_var(conn: AsyncConnection, workflow_id: uuid.UUID, name: str) -> bool:
+    """Remove the variable; False when there is none by that name."""
+    result = await conn.execute(env_t.delete().where(env_t.c.workflow_id == workflow_id, env_t.c.name == name))
+    return bool(result.rowcount)
+
+
+async def env_rows(conn: AsyncConnection, workflow_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The workflow's variables as stored ({name, value, secure})."""
+    stmt = sa.select(env_t.c.name, env_t.c.value, env_t.c.secure).where(env_t.c.workflow_id == workflow_id)
+    return [dict(row._mapping) for row in await conn.execute(stmt)]
+
+
+async def lock_secure_env_vars(conn: AsyncConnection) -> Sequence[AnyRow]:
+    """Every secure variable's id and stored value, locked (the secret key rotation rewrites them)."""
+    return (await conn.execute(sa.select(env_t.c.id, env_t.c.value).where(env_t.c.secure).with_for_update())).all()
+
+
+async def lock_settings(conn: AsyncConnection, workflow_id: uuid.UUID) -> dict[str, Any] | None:
+    """The workflow's endpoint settings, its row locked until the transaction ends."""
+    stmt = sa.select(workflow_t.c.settings).where(workflow_t.c.id == workflow_id).with_for_update()
+    settings: dict[str, Any] | None = (await conn.execute(stmt)).scalar_one()
+    return settings

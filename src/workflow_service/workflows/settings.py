@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import base64
 import secrets
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, OutboundPolicy, check_url
 from workflow_service.core.secrets import Secrets
 from workflow_service.errors import InvalidInput
+from workflow_service.workflows import repository as workflow_repo
 
 SYNC_TIMEOUT_DEFAULT = 180
 PUSH_TIMEOUT_DEFAULT = 180
@@ -230,3 +233,9 @@ def push_ready(stored: dict[str, Any]) -> bool:
 def push_timeout(stored: dict[str, Any]) -> int | None:
     value = _push(stored).get("timeout_s", PUSH_TIMEOUT_DEFAULT)
     return None if value is None else int(value)
+
+
+async def stop_push(conn: AsyncConnection, workflow_id: uuid.UUID, reason: str) -> None:
+    """Turn the workflow's push off, saying why (the callback URL answered 410 Gone), under its row lock."""
+    current = await workflow_repo.lock_settings(conn, workflow_id)
+    await workflow_repo.set_settings(conn, workflow_id, disable_push(current or {}, reason))

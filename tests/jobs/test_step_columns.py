@@ -1,0 +1,38 @@
+"""The step-record columns are defined once (engine/executor.STEP_RECORD_COLUMNS): the record's row, the
+job_step table and the PostgreSQL finish statement (which spells them out) agree with that list."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
+from workflow_service.jobs import pg
+from workflow_service.jobs.repository import step_t
+
+
+def _names(sql_list: str) -> list[str]:
+    return [part.split()[0] for part in sql_list.replace("\n", " ").split(",")]
+
+
+def test_a_record_fills_exactly_the_step_record_columns() -> None:
+    record = StepRecord(
+        step_id="a", position=0, type="transform", status="completed", attempt=1, started_at=datetime.now(UTC)
+    )
+    assert tuple(record.as_row()) == STEP_RECORD_COLUMNS
+
+
+def test_the_job_step_table_has_the_step_record_columns_and_its_keys() -> None:
+    assert sorted(step_t.c.keys()) == sorted(["id", "job_id", *STEP_RECORD_COLUMNS])
+
+
+def test_the_postgresql_finish_statement_lists_the_same_columns() -> None:
+    recordset = re.search(r"AS s\((.*?)\)\n\)", pg._FINISH, re.S)
+    insert = re.search(r"INSERT INTO job_step \((.*?)\)", pg._FINISH, re.S)
+    updated = re.findall(r"(\w+) = EXCLUDED\.(\w+)", pg._FINISH)
+    assert recordset is not None
+    assert insert is not None
+    assert _names(recordset.group(1)) == list(STEP_RECORD_COLUMNS)
+    assert _names(insert.group(1)) == ["job_id", *STEP_RECORD_COLUMNS]
+    assert all(a == b for a, b in updated)
+    assert sorted(a for a, _ in updated) == sorted(c for c in STEP_RECORD_COLUMNS if c != "step_id")
