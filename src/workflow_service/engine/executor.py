@@ -230,11 +230,15 @@ async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoin
                     try:
                         skip = not await planned.when.render_async(ctx, tools.template_limits)
                     except TemplateError as exc:
-                        outcome.records.append(_failed_record(planned, run, exc.code, f"{exc.path}: {exc.message}"))
+                        outcome.records.append(
+                            _unrun_record(
+                                planned, run, "failed", {"code": exc.code, "message": f"{exc.path}: {exc.message}"}
+                            )
+                        )
                         outcome.error = {"code": exc.code, "message": f"{exc.path}: {exc.message}", "step": sid}
                         return
                 if skip:
-                    outcome.records.append(_skipped_record(planned, run))
+                    outcome.records.append(_unrun_record(planned, run, "skipped"))
                     settle(planned, "skipped")
                     continue
                 task = asyncio.create_task(_run_planned(planned, ctx, run, tools, checkpoint, outcome))
@@ -281,30 +285,18 @@ async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoin
         outcome.error = {"code": exc.code, "message": exc.message, "step": None}
 
 
-def _skipped_record(planned: PlannedStep, run: RunInput) -> StepRecord:
+def _unrun_record(planned: PlannedStep, run: RunInput, status: str, error: dict[str, Any] | None = None) -> StepRecord:
+    """The record of a step that ended without running: skipped, or failed before it started."""
     now = utcnow()
     return StepRecord(
         step_id=planned.config.id,
         position=planned.position,
         type=planned.kind.name,
-        status="skipped",
+        status=status,
         attempt=run.attempt,
         started_at=now,
         finished_at=now,
-    )
-
-
-def _failed_record(planned: PlannedStep, run: RunInput, code: str, message: str) -> StepRecord:
-    now = utcnow()
-    return StepRecord(
-        step_id=planned.config.id,
-        position=planned.position,
-        type=planned.kind.name,
-        status="failed",
-        attempt=run.attempt,
-        started_at=now,
-        finished_at=now,
-        error={"code": code, "message": message},
+        error=error,
     )
 
 

@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
-from workflow_service.core.db import unit_of_work
+from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.core.dispatch import Dispatcher, job_of
 from workflow_service.core.notify import Notifier
 from workflow_service.jobs import lifecycle
@@ -76,19 +77,8 @@ async def reconcile(
             else:
                 timeout_s = (row.run_deadline_at - row.started_at).total_seconds()
                 code, message = "job_timeout", f"the job did not finish within its timeout of {timeout_s} s"
-            error = {"code": code, "message": message, "step": None}
-            won = await lifecycle.move(
-                uow,
-                row.id,
-                [status, S.FAILED],
-                actor="reconciler",
-                notifier=notifier,
-                reason=code,
-                guards=repo.attempt_is(row.attempt),
-                values={"lease_expires_at": None, "finished_at": now, "error": error},
-                writes=lifecycle.failing_steps(row.id, {"code": code, "message": message}, now),
-            )
-            if won is not None:
+            steps = lifecycle.failing_steps(row.id, {"code": code, "message": message}, now)
+            if await _fail(uow, row.id, status, code, message, now, notifier, repo.attempt_is(row.attempt), steps):
                 report.failed += 1
         for row in await repo.expired_leases(conn, now, limit=500):
             status = S(row.status)
@@ -114,21 +104,7 @@ async def reconcile(
                     if status in (S.CLAIMED, S.RUNNING)
                     else f"the agent stopped responding while the job was {status}"
                 )
-                won = await lifecycle.move(
-                    uow,
-                    row.id,
-                    [status, S.FAILED],
-                    actor="reconciler",
-                    notifier=notifier,
-                    guards=expired,
-                    reason="lease_expired",
-                    values={
-                        "lease_expires_at": None,
-                        "finished_at": now,
-                        "error": {"code": "lease_expired", "message": message, "step": None},
-                    },
-                )
-                if won is not None:
+                if await _fail(uow, row.id, status, "lease_expired", message, now, notifier, expired):
                     report.failed += 1
         for row in await repo.past_deadline(conn, now, limit=500):
             queue_expired = row.queue_deadline_at is not None and row.queue_deadline_at < now
@@ -138,16 +114,7 @@ async def reconcile(
                 if queue_expired
                 else "the job did not end within the push timeout"
             )
-            won = await lifecycle.move(
-                uow,
-                row.id,
-                [S.PENDING, S.FAILED],
-                actor="reconciler",
-                notifier=notifier,
-                reason=code,
-                values={"finished_at": now, "error": {"code": code, "message": message, "step": None}},
-            )
-            if won is not None:
+            if await _fail(uow, row.id, S.PENDING, code, message, now, notifier):
                 report.failed += 1
         stale = await repo.stale_pending(conn, now - timedelta(seconds=settings.requeue_after_s), limit=1000)
         if stale:
@@ -166,6 +133,36 @@ async def reconcile(
     if report.retried or report.failed or report.requeued or report.discarded:
         log.info("reconciler: %s", report)
     return report
+
+
+async def _fail(
+    uow: UnitOfWork,
+    job_id: uuid.UUID,
+    status: JobStatus,
+    code: str,
+    message: str,
+    now: datetime,
+    notifier: Notifier | None,
+    guards: Iterable[sa.ColumnElement[bool]] = (),
+    writes: lifecycle.Writes | None = None,
+) -> bool:
+    """Fail a job the reconciler gave up on (a lost lease, a deadline), with `code` as its error and reason."""
+    won = await lifecycle.move(
+        uow,
+        job_id,
+        [status, S.FAILED],
+        actor="reconciler",
+        notifier=notifier,
+        reason=code,
+        guards=guards,
+        values={
+            "lease_expires_at": None,
+            "finished_at": now,
+            "error": {"code": code, "message": message, "step": None},
+        },
+        writes=writes,
+    )
+    return won is not None
 
 
 async def discard_stranded(engine: AsyncEngine, dispatcher: Dispatcher, pool: str) -> int:
