@@ -13,7 +13,8 @@ markers of this definition's scanners are never scanned again, so scanning is id
 already-redacted inputs pass unchanged, and a later scanner never matches an earlier one's marker.
 
 Everything is compiled once per plan (`compile_guardrails`), so a bad regular expression is a
-definition problem at validation time, with its JSON path.
+definition problem at validation time, with its JSON path. What the `pii` and `secrets` scanners
+look for is in `_guardrail_detectors`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,51 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from workflow_service.engine._guardrail_detectors import (
+    CARD,
+    EMAIL,
+    PHONE,
+    PII_DETECTORS,
+    SECRET_PATTERNS,
+    SECRETS,
+    Span,
+    luhn_valid,
+    regex_spans,
+)
 from workflow_service.engine.steps.base import StepFailure
 from workflow_service.errors import ProblemItem, json_path
 
 Path = tuple[int | str, ...]
-Span = tuple[int, int]
+
+__all__ = [
+    "CARD",
+    "EMAIL",
+    "GUARDRAIL_BLOCKED",
+    "NO_GUARDRAILS",
+    "PHONE",
+    "PII_TYPES",
+    "SCANNER_KINDS",
+    "SECRETS",
+    "SECRET_PATTERNS",
+    "Blocked",
+    "DenyListScanner",
+    "Guardrails",
+    "GuardrailsSpec",
+    "MaxLengthScanner",
+    "Path",
+    "PiiScanner",
+    "PiiType",
+    "RegexScanner",
+    "Scan",
+    "Scanner",
+    "ScannerChain",
+    "SecretsScanner",
+    "Span",
+    "compile_guardrails",
+    "guard_answer",
+    "guardrail_problems",
+    "luhn_valid",
+]
 
 # --- what the definition says --------------------------------------------------------------------
 
@@ -108,78 +149,6 @@ SCANNER_KINDS: dict[str, type[_ScannerModel]] = {
     "max_length": MaxLengthScanner,
     "pii": PiiScanner,
     "secrets": SecretsScanner,
-}
-
-# --- detectors -------------------------------------------------------------------------------------
-
-EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
-# International: `+` and a country code, then digits in groups (7 to 15 digits in all, E.164).
-# National: an area code (2-5 digits, or in parentheses), then groups of 3-4 and 4 digits. Bare digit
-# runs, dates (2024-01-15), dotted numbers (IP addresses) and parts of longer digit groups are not.
-PHONE = re.compile(
-    r"(?<![\w.+-])(?<!\d[ .-])(?:"
-    r"\+\d[\d ().-]{5,22}\d"
-    r"|(?:\(\d{2,5}\)[ .-]?|\d{2,5}[ .-])\d{3,4}[ .-]\d{4}"
-    r")(?!\w|[ .-]\d)"
-)
-# A card number: 13-19 digits, contiguous or in groups of 4 (or 4-6-5, Amex) split by one kind of
-# separator; only numbers that pass the Luhn check count.
-CARD = re.compile(r"(?<![\d-])(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}(?:\1\d{1,4}){1,2}|\d{4}([ -])\d{6}\2\d{5})(?!\d)")
-SECRET_PATTERNS: dict[str, str] = {
-    "OpenAI/Anthropic-style key (sk-…)": r"(?<![\w-])sk-[A-Za-z0-9_-]{20,}",
-    "Stripe secret key (sk_live_…, rk_live_…)": r"(?<![\w-])[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
-    "AWS access key id (AKIA…, ASIA…)": r"(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])",
-    "GitHub token (ghp_, gho_, ghu_, ghs_, ghr_, github_pat_)": (
-        r"(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})"
-    ),
-    "Slack token (xox?-…)": r"(?<![\w-])xox[abposr]-[A-Za-z0-9-]{10,}",
-    "Google API key (AIza…)": r"(?<![\w-])AIza[0-9A-Za-z_-]{35}",
-    "JWT (eyJ….….…)": r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
-    "Bearer token": r"\b[Bb]earer\s+[A-Za-z0-9._~+/-]{16,}=*",
-    "PEM private key block (to its END line, or to the end of the text)": (
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|.*\Z)"
-    ),
-}
-"""What the `secrets` scanner looks for (the names are documentation)."""
-SECRETS = re.compile("|".join(f"(?:{p})" for p in SECRET_PATTERNS.values()), re.DOTALL)
-
-
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum of a digit string (card numbers pass it; most random digit runs do not)."""
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        n = int(char)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def _regex_spans(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Span]]:
-    def find(text: str) -> Iterator[Span]:
-        for match in pattern.finditer(text):
-            yield match.span()
-
-    return find
-
-
-def _card_spans(text: str) -> Iterator[Span]:
-    for match in CARD.finditer(text):
-        digits = re.sub(r"\D", "", match.group(0))
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            yield match.span()
-
-
-def _phone_spans(text: str) -> Iterator[Span]:
-    for match in PHONE.finditer(text):
-        if 7 <= sum(c.isdigit() for c in match.group(0)) <= 15:
-            yield match.span()
-
-
-_PII: dict[str, Callable[[str], Iterator[Span]]] = {
-    "email": _regex_spans(EMAIL),
-    "card": _card_spans,  # before phone: a grouped card number also looks like a phone number
-    "phone": _phone_spans,
 }
 
 # --- compiled scanners -----------------------------------------------------------------------------
@@ -316,16 +285,16 @@ def _compile_scanner(model: _ScannerModel, name: str) -> Scanner:
         flags = 0
         for letter in model.flags:
             flags |= {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}[letter]
-        return Scanner(name, model.kind, model.action, find=_regex_spans(re.compile(model.pattern, flags)))
+        return Scanner(name, model.kind, model.action, find=regex_spans(re.compile(model.pattern, flags)))
     if isinstance(model, DenyListScanner):
         words = sorted(set(model.words), key=len, reverse=True)  # longest first: "credit card" before "card"
         pattern = r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)"
         compiled = re.compile(pattern, 0 if model.case_sensitive else re.IGNORECASE)
-        return Scanner(name, model.kind, model.action, find=_regex_spans(compiled))
+        return Scanner(name, model.kind, model.action, find=regex_spans(compiled))
     if isinstance(model, MaxLengthScanner):
         return Scanner(name, model.kind, model.action, max_length=model.max)
     if isinstance(model, PiiScanner):
-        detectors = [_PII[t] for t in _PII if t in model.types]
+        detectors = [PII_DETECTORS[t] for t in PII_DETECTORS if t in model.types]
 
         def find_pii(text: str) -> Iterator[Span]:
             for detect in detectors:
@@ -333,7 +302,7 @@ def _compile_scanner(model: _ScannerModel, name: str) -> Scanner:
 
         return Scanner(name, model.kind, model.action, find=find_pii)
     assert isinstance(model, SecretsScanner)
-    return Scanner(name, model.kind, model.action, find=_regex_spans(SECRETS))
+    return Scanner(name, model.kind, model.action, find=regex_spans(SECRETS))
 
 
 def _compile_chain(raw: list[Any], where: str) -> tuple[ScannerChain, list[ProblemItem]]:
