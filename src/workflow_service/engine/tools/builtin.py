@@ -11,6 +11,7 @@ import importlib
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workflow_service.engine.tools import Tool, ToolError
+from workflow_service.engine.tools._json_path import evaluate_path, parse_path
 
 MAX_TEXT = 10_000_000
 """Longest text (characters) the text tools accept."""
@@ -160,82 +162,6 @@ text_count_tokens = Tool(
 
 # -- json.path ----------------------------------------------------------------------------------
 
-Segment = tuple[str, Any]
-"""("key", name), ("index", n), ("slice", (start, stop)) or ("wild", None)."""
-
-_NAME = re.compile(r"[A-Za-z0-9_$-]+")
-_BRACKET = re.compile(
-    r"""\[\s*(?:(?P<index>-?\d+)|(?P<wild>\*)|'(?P<sq>(?:[^'\\]|\\.)*)'|"(?P<dq>(?:[^"\\]|\\.)*)"|"""
-    r"""(?P<start>-?\d*)\s*:\s*(?P<stop>-?\d*))\s*\]"""
-)
-
-
-def parse_path(path: str) -> list[Segment]:
-    """Parse `$.a.b[0]`, `$['key with spaces'][*]`, `a.b[-1]`, `items[1:3]`, `$.*`; ValueError if invalid."""
-    text = path.strip()
-    i = 1 if text.startswith("$") else 0
-    if i == 0 and text and text[0] not in ".[":
-        text, i = "." + text, 0  # a bare `a.b` means `$.a.b`
-    segments: list[Segment] = []
-    while i < len(text):
-        if text[i] == ".":
-            if text.startswith(".*", i):
-                segments.append(("wild", None))
-                i += 2
-                continue
-            match = _NAME.match(text, i + 1)
-            if match is None:
-                raise ValueError(f"expected a name after '.' at position {i + 1} of {path!r}")
-            segments.append(("key", match.group()))
-            i = match.end()
-        elif text[i] == "[":
-            match = _BRACKET.match(text, i)
-            if match is None:
-                raise ValueError(f"expected [n], [*], ['name'] or [start:stop] at position {i} of {path!r}")
-            if match["index"] is not None:
-                segments.append(("index", int(match["index"])))
-            elif match["wild"] is not None:
-                segments.append(("wild", None))
-            elif match["sq"] is not None or match["dq"] is not None:
-                segments.append(
-                    ("key", re.sub(r"\\(.)", r"\1", match["sq"] if match["sq"] is not None else match["dq"]))
-                )
-            else:
-                bounds = (
-                    int(match["start"]) if match["start"] else None,
-                    int(match["stop"]) if match["stop"] else None,
-                )
-                segments.append(("slice", bounds))
-            i = match.end()
-        else:
-            raise ValueError(f"unexpected {text[i]!r} at position {i} of {path!r}; use .name or [...]")
-    return segments
-
-
-def evaluate_path(data: Any, segments: list[Segment]) -> tuple[list[Any], bool]:
-    """Every value the path reaches, and whether the path can reach several (a wildcard or a slice)."""
-    current = [data]
-    many = False
-    for kind, arg in segments:
-        found: list[Any] = []
-        for value in current:
-            if kind == "key":
-                if isinstance(value, dict) and arg in value:
-                    found.append(value[arg])
-            elif kind == "index":
-                if isinstance(value, list) and -len(value) <= arg < len(value):
-                    found.append(value[arg])
-            elif kind == "slice":
-                if isinstance(value, list):
-                    found.extend(value[arg[0] : arg[1]])
-            elif isinstance(value, dict):
-                found.extend(value.values())
-            elif isinstance(value, list):
-                found.extend(value)
-        many = many or kind in ("wild", "slice")
-        current = found
-    return current, many
-
 
 class PathArgs(_Args):
     data: Any = Field(description="The JSON value to read.")
@@ -327,29 +253,34 @@ def _refuse_nested_quantifiers(items: Any, inside_repeat: bool = False) -> None:
     backtracks exponentially. Possessive repeats (`a*+`) and atomic groups do not backtrack."""
     for op, av in items:
         if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
-            low, high, sub = av
-            repeats = high == _sre.MAXREPEAT or high > 1
-            if inside_repeat and repeats and low != high:
-                raise ValueError(
-                    "nested quantifiers (a repeated group containing a variable repeat, like `(a+)*`) can take "
-                    "exponential time; rewrite the pattern, or make the inner repeat possessive (`a++`)"
-                )
-            _refuse_nested_quantifiers(sub, inside_repeat or repeats)
-        elif op == _sre.POSSESSIVE_REPEAT:
-            _refuse_nested_quantifiers(av[2], inside_repeat)
-        elif op == _sre.SUBPATTERN:
-            _refuse_nested_quantifiers(av[-1], inside_repeat)
-        elif op == _sre.ATOMIC_GROUP:
-            _refuse_nested_quantifiers(av, inside_repeat)
-        elif op == _sre.BRANCH:
-            for branch in av[1]:
-                _refuse_nested_quantifiers(branch, inside_repeat)
-        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):
-            _refuse_nested_quantifiers(av[1], inside_repeat)
-        elif op == _sre.GROUPREF_EXISTS:
-            for branch in av[1:]:
-                if branch is not None:
-                    _refuse_nested_quantifiers(branch, inside_repeat)
+            _refuse_nested_repeat(av, inside_repeat)
+            continue
+        subpatterns = _SUBPATTERNS.get(op)
+        for sub in subpatterns(av) if subpatterns is not None else ():
+            _refuse_nested_quantifiers(sub, inside_repeat)
+
+
+def _refuse_nested_repeat(av: Any, inside_repeat: bool) -> None:
+    low, high, sub = av
+    repeats = high == _sre.MAXREPEAT or high > 1
+    if inside_repeat and repeats and low != high:
+        raise ValueError(
+            "nested quantifiers (a repeated group containing a variable repeat, like `(a+)*`) can take "
+            "exponential time; rewrite the pattern, or make the inner repeat possessive (`a++`)"
+        )
+    _refuse_nested_quantifiers(sub, inside_repeat or repeats)
+
+
+_SUBPATTERNS: dict[Any, Callable[[Any], Iterable[Any]]] = {
+    _sre.POSSESSIVE_REPEAT: lambda av: (av[2],),
+    _sre.SUBPATTERN: lambda av: (av[-1],),
+    _sre.ATOMIC_GROUP: lambda av: (av,),
+    _sre.BRANCH: lambda av: av[1],
+    _sre.ASSERT: lambda av: (av[1],),
+    _sre.ASSERT_NOT: lambda av: (av[1],),
+    _sre.GROUPREF_EXISTS: lambda av: [branch for branch in av[1:] if branch is not None],
+}
+"""The parts of the other parsed items that can hold repeats (within the same repeat, if any)."""
 
 
 @functools.lru_cache(maxsize=256)
