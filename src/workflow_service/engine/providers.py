@@ -143,40 +143,39 @@ def _classify(response: httpx.Response) -> StepFailure | _Transient:
     return StepFailure("llm_bad_request", f"the provider refused the request ({status}): {snippet}")
 
 
-async def complete(
-    http: httpx.AsyncClient,
-    call: ModelCall,
-    config: ProviderConfig,
-    *,
-    timeout_s: float,
-    max_attempts: int,
-    max_response_bytes: int,
-    backoff_s: float = 0.5,
-) -> ModelAnswer:
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """How a model call is made: each request's time limit, how many tries, how large an answer may
+    be, and the wait before the second try (doubled after each)."""
+
+    timeout_s: float
+    max_attempts: int
+    max_response_bytes: int
+    backoff_s: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """The request every try sends, built once."""
+
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    content: bytes
+
+
+async def complete(http: httpx.AsyncClient, call: ModelCall, config: ProviderConfig, policy: CallPolicy) -> ModelAnswer:
     """Call the model, retrying transient failures; raise StepFailure with a classified code."""
     url, headers, body = _REQUESTS[call.provider](call, config)
-    content = orjson.dumps(body)
+    prepared = _Prepared(url, {**headers, "Content-Type": "application/json"}, body, orjson.dumps(body))
     errors: list[str] = []
     started = time.perf_counter()
-    for attempt in range(1, max_attempts + 1):
+    for attempt in range(1, policy.max_attempts + 1):
         try:
-            request = http.build_request(
-                "POST",
-                url,
-                content=content,
-                timeout=timeout_s,
-                headers={**headers, "Content-Type": "application/json"},
-            )
-            response = await send_capped(http, request, max_response_bytes)
-            if response.status_code >= 400:
-                raise _classify(response)
-            try:
-                data = orjson.loads(response.content)
-                text, model, tokens_in, tokens_out = _ANSWERS[call.provider](data)
-            except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
-                raise StepFailure(
-                    "llm_bad_response", f"the provider's answer is not a {call.provider} response: {exc}"
-                ) from exc
+            data, (text, model, tokens_in, tokens_out) = await _try(http, call, prepared, policy)
+        except _Transient as exc:
+            failure = exc
+        else:
             return ModelAnswer(
                 text=text,
                 model=model or call.model,
@@ -188,21 +187,38 @@ async def complete(
                 attempts=attempt,
                 errors=errors,
             )
-        except _Transient as exc:
-            failure: _Transient = exc
-        except httpx.TimeoutException:
-            failure = _Transient("llm_timeout", f"no answer within {timeout_s} s")
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            failure = _Transient("llm_connect_error", f"cannot reach {url}: {exc}")
-        except OutboundError as exc:
-            raise StepFailure(exc.code, str(exc)) from exc
-        except httpx.HTTPError as exc:
-            raise StepFailure("llm_error", f"{type(exc).__name__}: {exc}") from exc
         errors.append(f"attempt {attempt}: {failure.message}")
-        if attempt == max_attempts:
+        if attempt == policy.max_attempts:
             raise StepFailure(failure.code, f"{failure.message} (after {attempt} attempts)")
-        delay = backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
-        if failure.retry_after is not None:
-            delay = max(delay, failure.retry_after)
-        await asyncio.sleep(delay)
+        delay = policy.backoff_s * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+        await asyncio.sleep(delay if failure.retry_after is None else max(delay, failure.retry_after))
     raise AssertionError("unreachable")
+
+
+async def _try(
+    http: httpx.AsyncClient, call: ModelCall, prepared: _Prepared, policy: CallPolicy
+) -> tuple[Any, tuple[str, str | None, int | None, int | None]]:
+    """One request: the provider's JSON and the answer read from it. Raises _Transient for what is
+    worth another try, StepFailure for the rest."""
+    try:
+        request = http.build_request(
+            "POST", prepared.url, content=prepared.content, timeout=policy.timeout_s, headers=prepared.headers
+        )
+        response = await send_capped(http, request, policy.max_response_bytes)
+    except httpx.TimeoutException as exc:
+        raise _Transient("llm_timeout", f"no answer within {policy.timeout_s} s") from exc
+    except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+        raise _Transient("llm_connect_error", f"cannot reach {prepared.url}: {exc}") from exc
+    except OutboundError as exc:
+        raise StepFailure(exc.code, str(exc)) from exc
+    except httpx.HTTPError as exc:
+        raise StepFailure("llm_error", f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code >= 400:
+        raise _classify(response)
+    try:
+        data = orjson.loads(response.content)
+        return data, _ANSWERS[call.provider](data)
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise StepFailure(
+            "llm_bad_response", f"the provider's answer is not a {call.provider} response: {exc}"
+        ) from exc

@@ -90,15 +90,13 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
     )
     provider = providers.resolve(provider_name, runtime.models.providers, runtime.env)
     timeout = min(config.timeout_s or runtime.models.timeout_s, runtime.models.timeout_s)
-    answer = await providers.complete(
-        runtime.http,
-        call,
-        provider,
+    policy = providers.CallPolicy(
         timeout_s=timeout,
         max_attempts=runtime.models.max_attempts,
         max_response_bytes=runtime.max_response_bytes,
         backoff_s=runtime.models.backoff_s,
     )
+    answer = await providers.complete(runtime.http, call, provider, policy)
     output: Any = answer.text
     if json_mode:
         output = _parse_json(answer.text)
