@@ -48,6 +48,20 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
     url = rendered["url"]
     if not isinstance(url, str):
         raise StepFailure("invalid_request", f"url must render to a string, got {type(url).__name__}")
+    timeout = config.timeout_s or runtime.default_timeout_s
+    request = _request(config, rendered, runtime, timeout)
+    response = await _send(runtime, request, f"{config.method} {url}", timeout)
+    output = {"status_code": response.status_code, "headers": dict(response.headers), "body": _parse_body(response)}
+    if config.fail_on_status and response.status_code >= 400:
+        snippet = response.text[:500]
+        raise StepFailure(
+            "http_status", f"{config.method} {url} answered {response.status_code}: {snippet}", output=output
+        )
+    return output
+
+
+def _request(config: HttpConfig, rendered: dict[str, Any], runtime: StepRuntime, timeout_s: float) -> httpx.Request:
+    """The request the rendered fields describe, with its idempotency key; `invalid_request` if it cannot be built."""
     headers = {str(k): str(v) for k, v in (rendered["headers"] or {}).items()}
     headers.setdefault("Idempotency-Key", f"{runtime.job_id}:{runtime.step_id}")
     content: bytes | None = None
@@ -56,24 +70,19 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
         headers.setdefault("Content-Type", "application/json")
     elif rendered["body"] is not None:
         content = str(rendered["body"]).encode()
-    timeout = config.timeout_s or runtime.default_timeout_s
     try:
         # Merge `query` into the URL's own query string (httpx's `params=` would replace it).
-        target = httpx.URL(url).copy_merge_params(rendered["query"]) if rendered["query"] else url
-        request = runtime.http.build_request(config.method, target, headers=headers, content=content, timeout=timeout)
+        target = (
+            httpx.URL(rendered["url"]).copy_merge_params(rendered["query"]) if rendered["query"] else rendered["url"]
+        )
+        return runtime.http.build_request(config.method, target, headers=headers, content=content, timeout=timeout_s)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError, TypeError) as exc:
         raise StepFailure("invalid_request", f"cannot build the request: {exc}") from exc
 
-    async def attempt() -> httpx.Response:
-        try:
-            response = await send_capped(runtime.http, request, runtime.max_response_bytes)
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            raise _Transient(None, exc) from exc
-        if response.status_code in _TRANSIENT_STATUS:
-            raise _Transient(response, None)
-        return response
 
-    response: httpx.Response | None = None
+async def _send(runtime: StepRuntime, request: httpx.Request, what: str, timeout_s: float) -> httpx.Response:
+    """The response, after up to three tries when the connection fails or the server is unavailable
+    (the last such response is returned); `what` (method and URL) names the request in errors."""
     try:
         async for try_ in AsyncRetrying(
             stop=stop_after_attempt(3),
@@ -82,25 +91,28 @@ async def run(config: StepConfig, rendered: dict[str, Any], runtime: StepRuntime
             retry=retry_if_exception_type(_Transient),
         ):
             with try_:
-                response = await attempt()
+                return await _attempt(runtime, request)
     except _Transient as exc:
         if exc.response is None:
-            raise StepFailure("http_connect_error", f"{config.method} {url}: {exc.cause}") from exc
-        response = exc.response
+            raise StepFailure("http_connect_error", f"{what}: {exc.cause}") from exc
+        return exc.response
     except OutboundError as exc:
         raise StepFailure(exc.code, str(exc)) from exc
     except httpx.TimeoutException as exc:
-        raise StepFailure("step_timeout", f"{config.method} {url} did not answer within {timeout} s") from exc
+        raise StepFailure("step_timeout", f"{what} did not answer within {timeout_s} s") from exc
     except httpx.HTTPError as exc:
-        raise StepFailure("http_error", f"{config.method} {url}: {exc}") from exc
-    assert response is not None
-    output = {"status_code": response.status_code, "headers": dict(response.headers), "body": _parse_body(response)}
-    if config.fail_on_status and response.status_code >= 400:
-        snippet = response.text[:500]
-        raise StepFailure(
-            "http_status", f"{config.method} {url} answered {response.status_code}: {snippet}", output=output
-        )
-    return output
+        raise StepFailure("http_error", f"{what}: {exc}") from exc
+    raise AssertionError("unreachable: the last try returns or raises")
+
+
+async def _attempt(runtime: StepRuntime, request: httpx.Request) -> httpx.Response:
+    try:
+        response = await send_capped(runtime.http, request, runtime.max_response_bytes)
+    except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
+        raise _Transient(None, exc) from exc
+    if response.status_code in _TRANSIENT_STATUS:
+        raise _Transient(response, None)
+    return response
 
 
 def _parse_body(response: httpx.Response) -> Any:
