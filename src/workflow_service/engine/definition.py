@@ -1,7 +1,8 @@
 """Workflow definitions (format v1): validation with JSON-path problems, and compilation to a Plan.
 
 A Plan is everything the executor needs, compiled once per version content and cached: the step
-configs, their compiled templates, and the input/output JSON Schema validators.
+configs, their compiled templates, and the input/output JSON Schema validators. The steps are
+compiled in `_step_plan`.
 """
 
 from __future__ import annotations
@@ -17,20 +18,28 @@ import orjson
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workflow_service.engine._step_plan import PlannedStep, compile_steps, pydantic_problems
 from workflow_service.engine.guardrails import (
     NO_GUARDRAILS,
     Guardrails,
     GuardrailsSpec,
-    ScannerChain,
     compile_guardrails,
     guardrail_problems,
 )
-from workflow_service.engine.steps import STEP_TYPES, StepType
-from workflow_service.engine.steps.base import StepConfig, StepConfigProblems
-from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.steps.llm import ModelSpec
-from workflow_service.engine.templates import CompiledValue, TemplateError, compile_expression
+from workflow_service.engine.templates import CompiledValue, TemplateError
 from workflow_service.errors import ProblemItem, json_path
+
+__all__ = [
+    "FORMAT_VERSION",
+    "DefinitionModel",
+    "Plan",
+    "PlanCache",
+    "PlannedStep",
+    "compile_definition",
+    "content_hash",
+    "input_problems",
+]
 
 FORMAT_VERSION = 1
 
@@ -49,19 +58,6 @@ class DefinitionModel(BaseModel):
     output: Any = None
     model: ModelSpec | None = Field(None, description="The default model of `llm` steps.")
     guardrails: GuardrailsSpec | None = Field(None, description="Scanners on job inputs and `llm` answers.")
-
-
-@dataclass(frozen=True, slots=True)
-class PlannedStep:
-    position: int
-    config: StepConfig
-    kind: StepType
-    templates: dict[str, CompiledValue]
-    needs: tuple[str, ...] = ()
-    """The steps this one waits for: its `needs`, else the step before it (or the condition naming it)."""
-    when: CompiledValue | None = None
-    output_guardrails: ScannerChain | None = None
-    """`llm` steps: the plan's `llm_outputs` scanners, which the executor applies to the answer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +80,6 @@ class Plan:
 
 def content_hash(definition: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _problems_from_pydantic(exc: ValidationError, prefix: tuple[int | str, ...]) -> list[ProblemItem]:
-    return [ProblemItem(path=json_path((*prefix, *err["loc"])), message=err["msg"]) for err in exc.errors()]
 
 
 def _check_schema(schema: dict[str, Any], where: str) -> list[ProblemItem]:
@@ -115,22 +107,26 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
 
         raw_steps = raw.get("steps")
         _, _, more = _check_parts(
-            readable("input_schema"),
-            readable("output_schema"),
-            raw_steps if isinstance(raw_steps, list) else None,
-            raw.get("output"),
-            check_refs="steps" not in bad,
-            defaults={"model": raw["model"]} if "model" not in bad and isinstance(raw.get("model"), dict) else {},
+            _Parts(
+                input_schema=readable("input_schema"),
+                output_schema=readable("output_schema"),
+                steps=raw_steps if isinstance(raw_steps, list) else None,
+                output=raw.get("output"),
+                defaults={"model": raw["model"]} if "model" not in bad and isinstance(raw.get("model"), dict) else {},
+                check_refs="steps" not in bad,
+            )
         )
         if isinstance(raw.get("guardrails"), dict):
             more += guardrail_problems(raw["guardrails"])
-        return None, _problems_from_pydantic(exc, ()) + more
+        return None, pydantic_problems(exc, ()) + more
     steps, output, problems = _check_parts(
-        model.input_schema,
-        model.output_schema,
-        model.steps,
-        model.output,
-        defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
+        _Parts(
+            input_schema=model.input_schema,
+            output_schema=model.output_schema,
+            steps=model.steps,
+            output=model.output,
+            defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
+        )
     )
     guardrails, guard_problems = compile_guardrails(model.guardrails)
     problems += guard_problems
@@ -155,153 +151,51 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
     return plan, []
 
 
-def _check_parts(
-    input_schema: dict[str, Any] | None,
-    output_schema: dict[str, Any] | None,
-    raw_steps: list[Any] | None,
-    output_value: Any,
-    *,
-    check_refs: bool = True,
-    defaults: dict[str, Any] | None = None,
-) -> tuple[list[PlannedStep], CompiledValue | None, list[ProblemItem]]:
-    """Check the schemas, steps and output; a part given as None is not checked.
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The parts of a definition checked together; a part given as None is not checked."""
 
-    `check_refs` False: the steps are unreadable, so the output's step references cannot be judged.
-    """
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    steps: list[Any] | None
+    output: Any
+    defaults: dict[str, Any]
+    """The definition's top level that steps may complete themselves from (`model`)."""
+    check_refs: bool = True
+    """False: the steps are unreadable, so the output's step references cannot be judged."""
+
+
+def _check_parts(parts: _Parts) -> tuple[list[PlannedStep], CompiledValue | None, list[ProblemItem]]:
+    """Check the schemas, steps and output."""
     problems: list[ProblemItem] = []
-    if input_schema is not None:
-        problems += _check_schema(input_schema, "input_schema")
-    if output_schema is not None:
-        problems += _check_schema(output_schema, "output_schema")
-    if input_schema is not None and input_schema.get("type", "object") != "object":
+    if parts.input_schema is not None:
+        problems += _check_schema(parts.input_schema, "input_schema")
+    if parts.output_schema is not None:
+        problems += _check_schema(parts.output_schema, "output_schema")
+    if parts.input_schema is not None and parts.input_schema.get("type", "object") != "object":
         problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
-    steps, step_problems = _compile_steps(raw_steps or [], defaults or {})
+    steps, step_problems = compile_steps(parts.steps or [], parts.defaults)
     problems += step_problems
-    output: CompiledValue | None = None
-    if output_value is not None:
-        try:
-            output = CompiledValue(output_value, "$.output")
-        except TemplateError as exc:
-            problems.append(ProblemItem(path=exc.path, message=exc.message))
-        else:
-            known = {s.config.id for s in steps}
-            for template in output.templates if check_refs and raw_steps is not None else ():
-                for ref in sorted(template.step_refs - known):
-                    problems.append(ProblemItem(path=template.path, message=f"unknown step {ref!r}"))
-    return steps, output, problems
+    output, output_problems = _compile_output(parts, {s.config.id for s in steps})
+    return steps, output, problems + output_problems
 
 
-def _compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
-    """Validate each step with its type's model (then its type's `finalize`, which may complete it from
-    the definition's top-level `defaults`, such as the workflow's model), compile its templates, and
-    resolve what it waits for.
-
-    A step waits for its `needs`, else for the step before it, except that a step named by a
-    condition's `then`/`else` waits for that condition. `needs` may name only earlier steps, so the
-    steps always form a DAG, and a template may read `steps.X` only if X is among what the step
-    (transitively) waits for, so its output is there when the step starts.
-    """
-    configs: list[tuple[int, StepConfig, StepType]] = []
-    problems: list[ProblemItem] = []
-    for i, raw in enumerate(raw_steps):
-        where = f"$.steps[{i}]"
-        if not isinstance(raw, dict):
-            problems.append(ProblemItem(path=where, message="a step must be an object"))
-            continue
-        kind = STEP_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
-        if kind is None:
-            known = ", ".join(sorted(STEP_TYPES))
-            problems.append(
-                ProblemItem(
-                    path=f"{where}.type", message=f"unknown step type {raw.get('type')!r}; known types: {known}"
-                )
-            )
-            continue
-        try:
-            config = kind.config.model_validate(raw)
-        except ValidationError as exc:
-            problems += _problems_from_pydantic(exc, ("steps", i))
-            continue
-        if kind.finalize is not None:
-            try:
-                config = kind.finalize(config, defaults)
-            except StepConfigProblems as exc:
-                problems += [ProblemItem(path=json_path(("steps", i, *loc)), message=msg) for loc, msg in exc.problems]
-                continue
-            except (ValueError, ValidationError) as exc:
-                message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                problems.append(ProblemItem(path=f"{where}.model", message=message))
-                continue
-        configs.append((i, config, kind))
-
-    order = {config.id: n for n, (_, config, _) in enumerate(configs)}
-    branch_of: dict[str, list[str]] = {}
-    for n, (i, config, _) in enumerate(configs):
-        if isinstance(config, ConditionConfig):
-            for field, target in (("then", config.then), ("else", config.else_)):
-                if target == END:
-                    continue
-                if order.get(target, -1) <= n:
-                    problems.append(
-                        ProblemItem(path=f"$.steps[{i}].{field}", message=f"{target!r} is not a later step (or `end`)")
-                    )
-                else:
-                    branch_of.setdefault(target, []).append(config.id)
-
-    steps: list[PlannedStep] = []
-    closure: dict[str, set[str]] = {}
-    for n, (i, config, kind) in enumerate(configs):
-        where = f"$.steps[{i}]"
-        if config.id in closure:
-            problems.append(ProblemItem(path=f"{where}.id", message=f"duplicate step id {config.id!r}"))
-        if config.needs is not None:
-            needs = tuple(dict.fromkeys(config.needs))
-            for k, need in enumerate(needs):
-                if order.get(need, len(configs)) >= n:
-                    why = "itself" if need == config.id else "not an earlier step"
-                    problems.append(ProblemItem(path=f"{where}.needs[{k}]", message=f"{need!r} is {why}"))
-        elif config.id in branch_of:
-            needs = tuple(branch_of[config.id])
-        else:
-            needs = (configs[n - 1][1].id,) if n else ()
-        reachable = set(needs).union(*(closure.get(need, set()) for need in needs))
-        closure[config.id] = reachable
-        templates: dict[str, CompiledValue] = {}
-        compiled_values: list[CompiledValue] = []
-        for name in kind.template_fields:
-            alias = kind.config.model_fields[name].alias or name
-            try:
-                value = getattr(config, name)
-                if name in kind.expression_fields:
-                    compiled = compile_expression(value, f"{where}.{alias}")
-                else:
-                    compiled = CompiledValue(value, f"{where}.{alias}")
-            except TemplateError as exc:
-                problems.append(ProblemItem(path=exc.path, message=exc.message))
-                continue
-            templates[name] = compiled
-            compiled_values.append(compiled)
-        when: CompiledValue | None = None
-        if config.when is not None:
-            try:
-                when = compile_expression(config.when, f"{where}.when")
-                compiled_values.append(when)
-            except TemplateError as exc:
-                problems.append(ProblemItem(path=exc.path, message=exc.message))
-        for compiled in compiled_values:
-            for template in compiled.templates:
-                for ref in sorted(template.step_refs - reachable):
-                    if ref == config.id:
-                        why = "itself"
-                    elif ref not in order:
-                        why = "an unknown step"
-                    elif order[ref] > n:
-                        why = "a later step"
-                    else:
-                        why = "not among the steps it waits for (add it to `needs`)"
-                    problems.append(ProblemItem(path=template.path, message=f"refers to steps.{ref}, which is {why}"))
-        steps.append(PlannedStep(position=i, config=config, kind=kind, templates=templates, needs=needs, when=when))
-    return steps, problems
+def _compile_output(parts: _Parts, known: set[str]) -> tuple[CompiledValue | None, list[ProblemItem]]:
+    """The definition's `output`, which may read any step (`known`: their ids)."""
+    if parts.output is None:
+        return None, []
+    try:
+        output = CompiledValue(parts.output, "$.output")
+    except TemplateError as exc:
+        return None, [ProblemItem(path=exc.path, message=exc.message)]
+    if not parts.check_refs or parts.steps is None:
+        return output, []
+    problems = [
+        ProblemItem(path=template.path, message=f"unknown step {ref!r}")
+        for template in output.templates
+        for ref in sorted(template.step_refs - known)
+    ]
+    return output, problems
 
 
 class PlanCache:
