@@ -1,12 +1,12 @@
 """Runs a plan's steps for one job attempt. Knows nothing of the database: the caller passes a
-checkpoint function that makes step records durable (and proves the job is still ours)."""
+checkpoint function that makes step records durable (and proves the job is still ours). What a step
+record holds, and the step-record columns, are in `_step_record`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -14,115 +14,24 @@ import orjson
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.secrets import NO_REDACTION, Redactor
+from workflow_service.engine._step_record import PREVIEW_CHARS, STEP_RECORD_COLUMNS, TRUNCATED, StepRecord
 from workflow_service.engine.definition import Plan, PlannedStep
 from workflow_service.engine.guardrails import GUARDRAIL_BLOCKED, guard_answer
 from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFailure, StepResult, StepRuntime
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimits, render_all
 
-STEP_RECORD_COLUMNS = (
-    "step_id",
-    "position",
-    "type",
-    "status",
-    "input",
-    "output",
-    "error",
-    "attempt",
-    "started_at",
-    "finished_at",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "latency_ms",
-    "detail",
-    "cost",
-)
-"""The job_step columns a step record fills (all but the row id and job_id), in `StepRecord.as_row`'s
-order; jobs/repository.py reads, writes and copies step records by this list (jobs/pg.py spells it out
-in its statements, and tests/jobs/test_step_columns.py holds the two together)."""
-
-
-@dataclass(slots=True)
-class StepRecord:
-    step_id: str
-    position: int
-    type: str
-    status: str
-    attempt: int
-    started_at: datetime
-    input: Any = None
-    output: Any = None
-    error: dict[str, Any] | None = None
-    finished_at: datetime | None = None
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    latency_ms: float | None = None
-    detail: dict[str, Any] | None = None
-    cost: float | None = None
-    """Credits for the step's model call; set by the jobs package from the pricing table."""
-    max_bytes: int | None = None
-    """WFS_MAX_STEP_OUTPUT_BYTES: the stored input, detail and (failed step) output are truncated past it."""
-
-    def as_row(self) -> dict[str, Any]:
-        """The job_step columns this record fills (all but job_id), each JSON field within `max_bytes`."""
-        output = self.output if self.status == "completed" else _capped(self.output, self.max_bytes)
-        return {
-            "step_id": self.step_id,
-            "position": self.position,
-            "type": self.type,
-            "status": self.status,
-            "input": _capped(self.input, self.max_bytes),
-            "output": output,
-            "error": self.error,
-            "attempt": self.attempt,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "model": _text(self.model),
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "latency_ms": self.latency_ms,
-            "detail": _capped(self.detail, self.max_bytes),
-            "cost": self.cost,
-        }
-
-
-TRUNCATED = "$truncated"
-"""The key of the marker a too large stored value is replaced by: `{"$truncated": <its size as JSON, bytes>,
-"preview": <its JSON text's first PREVIEW_CHARS characters>}`."""
-PREVIEW_CHARS = 1000
-
-
-def _capped(value: Any, limit: int | None) -> Any:
-    """`value` if its JSON fits in `limit` bytes; else a truncation marker in its place. An object keeps its
-    small entries and has its largest ones replaced by markers until it fits (a model call's `attempts` stay
-    beside a truncated `response`)."""
-    if limit is None or value is None or isinstance(value, bool | int | float):
-        return value
-    text = orjson.dumps(value, default=str)
-    if len(text) <= limit:
-        return value
-    if isinstance(value, dict):
-        sizes = {key: len(orjson.dumps(item, default=str)) for key, item in value.items()}
-        kept, total = dict(value), len(text)
-        for key in sorted(sizes, key=sizes.__getitem__, reverse=True):
-            if total <= limit:
-                return kept
-            kept[key] = _marker(orjson.dumps(value[key], default=str))
-            total += len(orjson.dumps(kept[key])) - sizes[key]
-        if total <= limit:
-            return kept
-    return _marker(text)
-
-
-def _marker(text: bytes) -> dict[str, Any]:
-    return {TRUNCATED: len(text), "preview": text[: PREVIEW_CHARS * 4].decode(errors="ignore")[:PREVIEW_CHARS]}
-
-
-def _text(value: str | None) -> str | None:
-    """A text column's value without U+0000, which PostgreSQL refuses (see core/db.json_text for JSON)."""
-    return value.replace("\x00", "\ufffd") if value is not None and "\x00" in value else value
+__all__ = [
+    "PREVIEW_CHARS",
+    "STEP_RECORD_COLUMNS",
+    "TRUNCATED",
+    "Checkpoint",
+    "Outcome",
+    "RunInput",
+    "StepRecord",
+    "Tools",
+    "execute",
+]
 
 
 @dataclass(slots=True)
@@ -201,88 +110,140 @@ class Tools:
     template_limits: TemplateLimits = DEFAULT_LIMITS
 
 
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What every step of one attempt uses: built once per `execute`, so nothing is added per step."""
+
+    ctx: dict[str, Any]
+    """The templates' context; its `steps` fills as steps end."""
+    run: RunInput
+    tools: Tools
+    checkpoint: Checkpoint
+    outcome: Outcome
+
+
+class _Schedule:
+    """Which steps have ended (and how), which wait, and which run."""
+
+    __slots__ = ("forced_skip", "state", "steps", "tasks", "waiting")
+
+    def __init__(self, plan: Plan, done: Mapping[str, Any], steps: dict[str, Any]) -> None:
+        self.steps = steps
+        self.state: dict[str, str] = {}  # step id -> completed | skipped | failed (failed and continued)
+        for sid, output in done.items():
+            self.settle(sid, "completed", output)
+        self.waiting = [p for p in plan.steps if p.config.id not in self.state]
+        self.forced_skip: set[str] = set()
+        self.tasks: dict[asyncio.Task[dict[str, Any] | None], PlannedStep] = {}
+
+    def settle(self, sid: str, status: str, output: Any = None) -> None:
+        self.state[sid] = status
+        self.steps[sid] = {"output": output, "status": status}
+
+    def next_ready(self) -> PlannedStep | None:
+        """The first waiting step whose needs have all ended, taken off the waiting list. Asked again after
+        each step, since skipping a step can make the steps that need it ready at once."""
+        state = self.state
+        for i, planned in enumerate(self.waiting):
+            if all(need in state for need in planned.needs):
+                del self.waiting[i]
+                return planned
+        return None
+
+    def skips(self, planned: PlannedStep) -> bool:
+        """Skipped whatever its `when` says: on a branch not taken, after an `end`, or all it needs skipped."""
+        if planned.config.id in self.forced_skip:
+            return True
+        return bool(planned.needs) and all(self.state[need] == "skipped" for need in planned.needs)
+
+    def collect(self, done: set[asyncio.Task[dict[str, Any] | None]], outcome: Outcome) -> bool:
+        """Settle the steps whose tasks are done; False when one's failure ends the attempt."""
+        for task in done:
+            planned = self.tasks.pop(task)
+            error = task.result()  # checkpoint failures (lost lease, database) propagate from here
+            if error is None:
+                self._completed(planned, outcome.last_outputs[planned.config.id])
+                continue
+            policy = planned.config.on_error
+            if policy == "fail":
+                outcome.error = error
+                return False
+            self.settle(planned.config.id, "failed", policy.default if not isinstance(policy, str) else None)
+        return True
+
+    def _completed(self, planned: PlannedStep, output: Any) -> None:
+        self.settle(planned.config.id, "completed", output)
+        config = planned.config
+        if isinstance(config, ConditionConfig):
+            # Skip the branch not taken; `end` taken skips everything not started yet.
+            taken, other = (config.then, config.else_) if output["result"] else (config.else_, config.then)
+            if taken == END:
+                self.forced_skip.update(p.config.id for p in self.waiting)
+            elif other != END:
+                self.forced_skip.add(other)
+
+
 async def execute(plan: Plan, run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome) -> None:
     """Run the steps not yet done, each as soon as what it needs has finished (independent steps run
     concurrently), recording into `outcome`."""
     steps: dict[str, Any] = {}
     ctx = {"inputs": run.inputs, "vars": {**plan.variables, **run.variables}, "env": run.env, "steps": steps}
-    state: dict[str, str] = {}  # step id -> completed | skipped | failed (failed and continued)
-    for sid, output in run.done.items():
-        state[sid] = "completed"
-        steps[sid] = {"output": output, "status": "completed"}
-    waiting = [p for p in plan.steps if p.config.id not in state]
-    forced_skip: set[str] = set()
-    tasks: dict[asyncio.Task[dict[str, Any] | None], PlannedStep] = {}
-
-    def settle(planned: PlannedStep, status: str, output: Any = None) -> None:
-        state[planned.config.id] = status
-        steps[planned.config.id] = {"output": output, "status": status}
-
+    attempt = _Attempt(ctx, run, tools, checkpoint, outcome)
+    schedule = _Schedule(plan, run.done, steps)
+    tasks = schedule.tasks
     try:
-        while waiting or tasks:
-            # Repeat the scan: skipping a step can make the steps that need it ready at once.
-            while ready := [p for p in waiting if all(need in state for need in p.needs)]:
-                planned = ready[0]
-                waiting.remove(planned)
-                sid = planned.config.id
-                skip = sid in forced_skip or (planned.needs and all(state[n] == "skipped" for n in planned.needs))
+        while schedule.waiting or tasks:
+            while (planned := schedule.next_ready()) is not None:
+                skip = schedule.skips(planned)
                 if not skip and planned.when is not None:
                     try:
                         skip = not await planned.when.render_async(ctx, tools.template_limits)
                     except TemplateError as exc:
-                        outcome.records.append(
-                            _unrun_record(
-                                planned, run, "failed", {"code": exc.code, "message": f"{exc.path}: {exc.message}"}
-                            )
-                        )
-                        outcome.error = {"code": exc.code, "message": f"{exc.path}: {exc.message}", "step": sid}
+                        _failed_before_start(planned, run, outcome, exc)
                         return
                 if skip:
                     outcome.records.append(_unrun_record(planned, run, "skipped"))
-                    settle(planned, "skipped")
-                    continue
-                task = asyncio.create_task(_run_planned(planned, ctx, run, tools, checkpoint, outcome))
-                tasks[task] = planned
+                    schedule.settle(planned.config.id, "skipped")
+                else:
+                    tasks[asyncio.create_task(_run_planned(planned, attempt))] = planned
             if not tasks:
                 break
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                planned = tasks.pop(task)
-                sid = planned.config.id
-                error = task.result()  # checkpoint failures (lost lease, database) propagate from here
-                if error is None:
-                    output = outcome.last_outputs[sid]
-                    settle(planned, "completed", output)
-                    if isinstance(planned.config, ConditionConfig):
-                        # Skip the branch not taken; `end` taken skips everything not started yet.
-                        config = planned.config
-                        taken, other = (config.then, config.else_) if output["result"] else (config.else_, config.then)
-                        if taken == END:
-                            forced_skip.update(p.config.id for p in waiting)
-                        elif other != END:
-                            forced_skip.add(other)
-                    continue
-                policy = planned.config.on_error
-                if policy == "fail":
-                    outcome.error = error
-                    return
-                settle(planned, "failed", policy.default if not isinstance(policy, str) else None)
+            if not schedule.collect(done, outcome):
+                return
     finally:
-        for task in tasks:
-            task.cancel()
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _cancel(tasks)
+    await _job_output(plan, attempt)
+
+
+async def _cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _job_output(plan: Plan, attempt: _Attempt) -> None:
+    """The job's output: the definition's `output` rendered, else the last step's output."""
+    outcome = attempt.outcome
     last = plan.steps[-1].config.id if plan.steps else None
-    last_output = steps.get(last, {}).get("output") if last else None
+    last_output = attempt.ctx["steps"].get(last, {}).get("output") if last else None
     try:
         if plan.output is not None:
-            outcome.output = _json_safe(await plan.output.render_async(ctx, tools.template_limits))
+            outcome.output = _json_safe(await plan.output.render_async(attempt.ctx, attempt.tools.template_limits))
         else:
             outcome.output = last_output
     except TemplateError as exc:
         outcome.error = {"code": exc.code, "message": f"{exc.path}: {exc.message}", "step": None}
     except StepFailure as exc:
         outcome.error = {"code": exc.code, "message": exc.message, "step": None}
+
+
+def _failed_before_start(planned: PlannedStep, run: RunInput, outcome: Outcome, exc: TemplateError) -> None:
+    """The step's `when` failed to render: the step fails without running, and so does the attempt."""
+    error = {"code": exc.code, "message": f"{exc.path}: {exc.message}"}
+    outcome.records.append(_unrun_record(planned, run, "failed", error))
+    outcome.error = {**error, "step": planned.config.id}
 
 
 def _unrun_record(planned: PlannedStep, run: RunInput, status: str, error: dict[str, Any] | None = None) -> StepRecord:
@@ -300,52 +261,50 @@ def _unrun_record(planned: PlannedStep, run: RunInput, status: str, error: dict[
     )
 
 
-async def _run_planned(
-    planned: PlannedStep, ctx: dict[str, Any], run: RunInput, tools: Tools, checkpoint: Checkpoint, outcome: Outcome
-) -> dict[str, Any] | None:
+async def _run_planned(planned: PlannedStep, attempt: _Attempt) -> dict[str, Any] | None:
     """One step with its retries and checkpoints. Returns None when it completed, else its error."""
     sid = planned.config.id
+    outcome = attempt.outcome
     record = StepRecord(
         step_id=sid,
         position=planned.position,
         type=planned.kind.name,
         status="running",
-        attempt=run.attempt,
+        attempt=attempt.run.attempt,
         started_at=utcnow(),
-        max_bytes=tools.max_output_bytes,
+        max_bytes=attempt.tools.max_output_bytes,
     )
     if not planned.kind.pure:
         # Make earlier results durable and show this step as running before its side effect.
         flushed, outcome.records = outcome.records, []
-        await checkpoint([*flushed, record])
+        await attempt.checkpoint([*flushed, record])
     outcome.running[sid] = record  # left there if interrupted, so interrupt() can record it as failed
     policy = planned.config.retry
     tries = policy.max_attempts if policy is not None else 1
-    for attempt in range(1, tries + 1):
-        error = await _run_step(planned, ctx, record, run, tools)
-        if error is None or attempt == tries:
+    for n in range(1, tries + 1):
+        error = await _run_step(planned, record, attempt)
+        if error is None or n == tries:
             break
         assert policy is not None
-        await asyncio.sleep(min(policy.backoff_s * 2 ** (attempt - 1), policy.max_backoff_s))
+        await asyncio.sleep(min(policy.backoff_s * 2 ** (n - 1), policy.max_backoff_s))
         record.status, record.error = "running", None
     outcome.running.pop(sid, None)
     record.finished_at = utcnow()
     if tries > 1:
-        record.detail = {**(record.detail or {}), "tries": attempt}
+        record.detail = {**(record.detail or {}), "tries": n}
     outcome.last_outputs[sid] = record.output
     if planned.kind.pure or (error is not None and planned.config.on_error == "fail"):
         outcome.records.append(record)
     else:
-        await checkpoint([record])
+        await attempt.checkpoint([record])
     return error
 
 
-async def _run_step(
-    planned: PlannedStep, ctx: dict[str, Any], record: StepRecord, run: RunInput, tools: Tools
-) -> dict[str, Any] | None:
+async def _run_step(planned: PlannedStep, record: StepRecord, attempt: _Attempt) -> dict[str, Any] | None:
     sid = planned.config.id
+    run, tools = attempt.run, attempt.tools
     try:
-        rendered = await render_all(planned.templates, ctx, tools.template_limits)
+        rendered = await render_all(planned.templates, attempt.ctx, tools.template_limits)
         record.input = _json_safe(rendered)
         runtime = StepRuntime(
             job_id=run.job_id,
