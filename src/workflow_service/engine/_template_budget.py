@@ -110,7 +110,7 @@ def bounded(limits: TemplateLimits, render: Callable[[], Any]) -> Any:
 
 # --- measuring -----------------------------------------------------------------------------------
 
-CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
+_CONTAINERS = (list, tuple, dict, set, frozenset, Namespace)
 
 
 def measure(value: Any, cap: int) -> int:
@@ -119,7 +119,7 @@ def measure(value: Any, cap: int) -> int:
     kind = type(value)
     if kind is str or kind is bytes:
         return len(value)
-    if isinstance(value, CONTAINERS):
+    if isinstance(value, _CONTAINERS):
         return _walk(value, cap)
     return _scalar_size(value)
 
@@ -159,7 +159,7 @@ def _other_size(item: Any, stack: list[Any]) -> int:
     if isinstance(item, Namespace):
         stack.append(object.__getattribute__(item, "_Namespace__attrs"))
         return 0
-    if isinstance(item, CONTAINERS):
+    if isinstance(item, _CONTAINERS):
         stack.append(list(item.items()) if isinstance(item, Mapping) else list(item))
         return 0
     return _scalar_size(item)

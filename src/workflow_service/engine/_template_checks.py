@@ -42,7 +42,7 @@ def _check_power(left: Any, right: Any) -> None:
         raise LimitExceeded(f"`**` would compute an integer of more than {MAX_INT_BITS} bits")
 
 
-def check_add(left: Any, right: Any) -> None:
+def _check_add(left: Any, right: Any) -> None:
     if isinstance(left, _SEQUENCE) and isinstance(right, _SEQUENCE):
         budget = current()
         cap = budget.limits.max_size
@@ -106,7 +106,7 @@ def check_str_format(fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any])
 BINOP_CHECKS: dict[str, Callable[[Any, Any], None]] = {
     "*": _check_multiply,
     "**": _check_power,
-    "+": check_add,
+    "+": _check_add,
     "%": _check_modulo,
 }
 
@@ -186,10 +186,10 @@ def check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 # --- filters -------------------------------------------------------------------------------------
 
-CHEAP_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "attr", "random"})
+_CHEAP_FILTERS = frozenset({"length", "count", "first", "last", "default", "d", "attr", "random"})
 """Filters that do not serialise their value, so a container given to them is not measured."""
 
-FilterCheck = Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]
+_FilterCheck = Callable[[Any, tuple[Any, ...], dict[str, Any]], Any]
 """`(value, args, kwargs)`: raises past a limit; returns the value to call the filter with."""
 
 
@@ -198,7 +198,7 @@ def filter_checks(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str
     budget = current()
     if name in _SIZE_ARGUMENTS:
         _check_int_args((*args, *kwargs.values()), f"the `{name}` filter")
-    if name not in CHEAP_FILTERS and isinstance(value, list | tuple | dict | set | frozenset | Namespace):
+    if name not in _CHEAP_FILTERS and isinstance(value, list | tuple | dict | set | frozenset | Namespace):
         budget.size(measure(value, budget.limits.max_size), f"the value given to the `{name}` filter")
     check = _FILTER_CHECKS.get(name)
     if check is not None:
@@ -253,7 +253,7 @@ def _dump_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str,
     return value
 
 
-_FILTER_CHECKS: dict[str, FilterCheck] = {
+_FILTER_CHECKS: dict[str, _FilterCheck] = {
     "replace": _replace_filter,
     "join": _join_filter,
     "format": _format_filter,
@@ -286,6 +286,6 @@ def checked_sum(iterable: Iterable[Any], attribute: Any = None, start: Any = 0, 
     result = start
     for item in items:
         budget.tick()
-        check_add(result, item)
+        _check_add(result, item)
         result = result + item
     return result
