@@ -112,7 +112,7 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Agent name (default host:pid).")] = None,
 ) -> None:
     """Run an arq worker (an agent) serving one or more pools. Needs WFS_REDIS_URL."""
-    from workflow_service.worker.arq_worker import serve_worker
+    from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
     settings = Settings()
     _logging(settings)
@@ -121,14 +121,15 @@ def worker(
             "`worker` needs WFS_REDIS_URL; for a single process without Redis use `workflow-service dev`.", err=True
         )
         raise typer.Exit(2)
-    pools = tuple(dict.fromkeys(pool or settings.worker_pools))
+    pools = tuple(dict.fromkeys(pool or settings.worker.pools))
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    asyncio.run(serve_worker(settings, pools, concurrency or settings.worker_concurrency, name=name))
+    options = WorkerOptions(pools=pools, concurrency=concurrency or settings.worker.concurrency, name=name)
+    asyncio.run(serve_worker(settings, options))
 
 
 def _dev_value(settings: Settings, configured: SecretStr | None, filename: str, make: Callable[[], str]) -> str:
