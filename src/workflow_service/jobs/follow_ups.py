@@ -53,6 +53,6 @@ def built_ins() -> Registry:
 
 
 FOLLOW_UPS = built_ins()
-"""The process's follow-ups: the one registry every `EndContext` of the process holds (startup.assemble),
-so that a worker's own follow-up (`wake_deliveries`, worker/runtime.py) sees the ends of the api's too
-in the embedded mode."""
+"""The process's follow-ups: the registry every EndContext of the process holds (startup.assemble), so
+that one registration (a worker's `wake_deliveries`, a test's counter) applies to every end the process
+makes, whichever Context made it."""

@@ -47,6 +47,8 @@ class Origin(StrEnum):
 
 
 LINEAGE = frozenset({Origin.RERUN, Origin.FROM_STEP, Origin.DUPLICATE})
+NO_SECRETS = Secrets([])
+"""Decrypts nothing: a workflow with secure variables gets no cache key without the caller's secrets."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,7 +238,7 @@ async def _cache_source(
     if not cache.cacheable(target.plan, spec.cache):
         return None, None
     cache_key = await cache.key_for(
-        uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or Secrets([])
+        uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or NO_SECRETS
     )
     if cache_key is None:
         return None, None

@@ -85,9 +85,9 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
     A cacheable request identical to a completed job is completed at once from it; one identical to a
     job in flight waits for it (see jobs/cache.py); secure variables are decrypted for its cache key.
     """
-    data, mode, version, key = submission.data, submission.mode, submission.version, submission.idempotency_key
+    data, mode, key = submission.data, submission.mode, submission.idempotency_key
     max_attempts = ctx.settings.jobs.max_attempts
-    target = await workflows.resolve_target(uow.conn, ctx.plans, submission.workflow, version)
+    target = await workflows.resolve_target(uow.conn, ctx.plans, submission.workflow, submission.version)
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
     spec = intake.JobSpec(
         target=target,
@@ -102,7 +102,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         mode=mode,
         cache=data.cache,
         idempotency_key=key,
-        request_hash=request_hash(version, mode, data) if key is not None else None,
+        request_hash=request_hash(submission.version, mode, data) if key is not None else None,
     )
     created = await intake.create(uow, ctx, spec, secrets=ctx.secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
