@@ -103,6 +103,16 @@ class Claim:
                 left, code, message = push_left, "push_timeout", "the job did not end within the push timeout"
         return left, code, message
 
+    def log_left_to_lease(self, what: str) -> None:
+        """Log the infrastructure error being handled: the attempt is left to its lease, which retries it."""
+        log.warning(
+            "job %s attempt %s: %s; it will be retried when its lease expires",
+            self.job_id,
+            self.attempt,
+            what,
+            exc_info=True,
+        )
+
     def log_unexpected(self, exc: BaseException) -> None:
         # Formatted and redacted here: an exception's message may carry a secure variable's value.
         log.error(

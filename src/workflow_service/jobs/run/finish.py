@@ -58,12 +58,7 @@ class Finisher:
             return await self._write(claim, outcome)
         except Exception as exc:
             if retryable(exc):
-                log.warning(
-                    "job %s attempt %s: could not record its end; it will be retried when its lease expires",
-                    claim.job_id,
-                    claim.attempt,
-                    exc_info=True,
-                )
+                claim.log_left_to_lease("could not record its end")
                 return None
             # E.g. the database refused a value of the result: end the job anyway, without it.
             claim.log_unexpected(exc)

@@ -97,12 +97,7 @@ class StepRunner:
             return NOT_OURS
         except Exception as exc:
             if retryable(exc):
-                log.warning(
-                    "job %s attempt %s: infrastructure error; it will be retried when its lease expires",
-                    claim.job_id,
-                    claim.attempt,
-                    exc_info=True,
-                )
+                claim.log_left_to_lease("infrastructure error")
                 return NOT_OURS
             claim.log_unexpected(exc)
             outcome.interrupt("internal_error", internal_error_message(exc))
