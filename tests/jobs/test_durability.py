@@ -145,7 +145,7 @@ async def test_jobs_survive_a_flushed_redis(
 
 
 async def test_an_expired_lease_goes_back_to_pending_and_the_job_runs_again(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
@@ -178,7 +178,7 @@ async def test_an_expired_lease_goes_back_to_pending_and_the_job_runs_again(
 
 
 async def test_an_expired_claim_is_retried_too(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
@@ -191,7 +191,7 @@ async def test_an_expired_claim_is_retried_too(
 
 
 async def test_an_expired_lease_past_max_attempts_fails_the_job(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
@@ -218,7 +218,7 @@ async def test_an_expired_lease_past_max_attempts_fails_the_job(
 
 
 async def test_an_expired_lease_while_validating_fails_rather_than_retries(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
@@ -231,7 +231,7 @@ async def test_an_expired_lease_while_validating_fails_rather_than_retries(
 
 
 async def test_a_fresh_lease_is_left_alone(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     alive = await make_runner()
@@ -351,7 +351,6 @@ async def crash_after(engine: AsyncEngine, job_id: uuid.UUID, agent_id: uuid.UUI
 
 async def test_a_retried_job_does_not_repeat_a_completed_step(
     engine: AsyncEngine,
-    settings: Settings,
     make_runner: RunnerFactory,
     echo_server: EchoServer,
     make_context: ContextFactory,
@@ -374,7 +373,6 @@ async def test_a_retried_job_does_not_repeat_a_completed_step(
 
 async def test_a_step_interrupted_mid_flight_runs_again_with_the_same_idempotency_key(
     engine: AsyncEngine,
-    settings: Settings,
     make_runner: RunnerFactory,
     echo_server: EchoServer,
     make_context: ContextFactory,
@@ -399,7 +397,7 @@ async def test_a_step_interrupted_mid_flight_runs_again_with_the_same_idempotenc
 
 
 async def test_an_agent_that_lost_its_lease_cannot_finish_or_checkpoint(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, make_context: ContextFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     slow = await make_runner()
