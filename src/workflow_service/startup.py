@@ -75,7 +75,8 @@ def _revealed(value: SecretStr | None) -> str | None:
 
 
 async def close_context(ctx: Context) -> None:
-    """Close what `open_context` opened (stop the agent runtime first, which still writes its end)."""
+    """Close what `open_context` opened. An agent runtime on this Context stops first: its stop still
+    writes (the agent's status) through the engine."""
     await ctx.dispatcher.close()
     await ctx.notifier.close()
     await ctx.http.aclose()
