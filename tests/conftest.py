@@ -21,7 +21,7 @@ from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.core.db import make_engine
 from workflow_service.migrate import upgrade
-from workflow_service.worker.arq_worker import serve_worker
+from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
 PG_ADMIN_DSN = os.environ.get("WFS_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
@@ -128,7 +128,11 @@ async def start_worker(settings: Settings) -> AsyncIterator[WorkerFactory]:
         worker_settings = settings.model_copy(update=overrides) if overrides else settings
         stop = asyncio.Event()
         task = asyncio.create_task(
-            serve_worker(worker_settings, pools, concurrency, grace_s=2.0, stop=stop, handle_signals=False)
+            serve_worker(
+                worker_settings,
+                WorkerOptions(pools=pools, concurrency=concurrency, grace_s=2.0, handle_signals=False),
+                stop,
+            )
         )
         running.append((stop, task))
         await asyncio.sleep(0.2)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import orjson
@@ -20,22 +21,16 @@ from workflow_service.access.credentials import resolve_principal
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
-from workflow_service.core.db import make_engine, ping
-from workflow_service.core.dispatch import ArqDispatcher, Dispatcher, InProcessDispatcher
-from workflow_service.core.http import OutboundPolicy, make_client
-from workflow_service.core.notify import Notifier, RedisNotifier
+from workflow_service.core.db import ping
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.deps import (
     AUTH_ERROR_SCOPE_KEY,
     PRINCIPAL_SCOPE_KEY,
-    Services,
     ServicesDep,
     authenticate,
     reject_nul,
 )
-from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import DatabaseUnavailable, Unauthorized
-from workflow_service.jobs import lifecycle
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
@@ -44,8 +39,9 @@ from workflow_service.problems import (
     problem_response,
     problem_responses,
 )
+from workflow_service.startup import close_context, open_context
 from workflow_service.tools.router import router as tools_router
-from workflow_service.worker.runtime import AgentRuntime
+from workflow_service.worker.runtime import in_process_worker
 from workflow_service.workflows.router import router as workflows_router
 
 log = logging.getLogger(__name__)
@@ -74,36 +70,44 @@ class BodyLimitMiddleware:
         if length is not None and length > self.max_bytes:
             await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
             return
-        received = 0
-        exceeded = started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            if exceeded:
-                raise BodyTooLarge
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    exceeded = True
-                    raise BodyTooLarge
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if exceeded:
-                return
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        body = _CountedBody(receive, send, self.max_bytes)
         try:
-            await self.app(scope, limited_receive, guarded_send)
+            await self.app(scope, body.receive, body.send)
         except Exception:
-            if not exceeded:
+            if not body.exceeded:
                 raise
-        if exceeded and not started:
+        if body.exceeded and not body.started:
             await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
+
+
+class _CountedBody:
+    """One request's `receive` and `send` as the app sees them: reading past the limit raises BodyTooLarge
+    (and every read after it), and from then on what the app sends is dropped."""
+
+    __slots__ = ("_receive", "_send", "exceeded", "max_bytes", "received", "started")
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int) -> None:
+        self._receive, self._send, self.max_bytes = receive, send, max_bytes
+        self.received = 0
+        self.exceeded = self.started = False
+
+    async def receive(self) -> Message:
+        if self.exceeded:
+            raise BodyTooLarge
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.max_bytes:
+                self.exceeded = True
+                raise BodyTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.exceeded:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -140,7 +144,7 @@ class AuthenticationMiddleware:
         state = scope["app"].state
         authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
         try:
-            principal = await resolve_principal(state.services.engine, state.admin_token, authorization)
+            principal = await resolve_principal(state.context.engine, state.admin_token, authorization)
         except Unauthorized as exc:
             await problem_response(
                 exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
@@ -268,53 +272,10 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     if settings.admin_token is None:
         raise ValueError("WFS_ADMIN_TOKEN is required (the `dev` command generates one)")
     run_worker = settings.embedded if embedded_worker is None else embedded_worker
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        lifecycle.install()  # what follows every job's end (jobs/follow_ups.py)
-        engine = make_engine(settings.effective_database_url, settings.db_pool_size)
-        plans = PlanCache()
-        policy = OutboundPolicy.from_settings(settings.allow_private_networks, settings.outbound_allowlist)
-        dispatcher: Dispatcher
-        notifier: Notifier
-        runtime: AgentRuntime | None = None
-        if settings.redis_url:
-            dispatcher = await ArqDispatcher.connect(settings.redis_url)
-            notifier = RedisNotifier(settings.redis_url)
-        else:
-            dispatcher = InProcessDispatcher()
-            notifier = Notifier()
-        await notifier.start()
-        if run_worker:
-            if not isinstance(dispatcher, InProcessDispatcher):
-                raise ValueError("the in-process worker needs the in-process dispatcher (unset WFS_REDIS_URL)")
-            runtime = AgentRuntime(engine, settings, dispatcher, tuple(settings.worker_pools), plans, notifier=notifier)
-            await runtime.start()
-            dispatcher.start(settings.worker_pools, settings.worker_concurrency, runtime.run_job)
-        http = make_client(policy, settings.http_default_timeout_s)
-        app.state.services = Services(
-            settings=settings,
-            engine=engine,
-            dispatcher=dispatcher,
-            plans=plans,
-            notifier=notifier,
-            http=http,
-            policy=policy,
-        )
-        try:
-            yield
-        finally:
-            await dispatcher.close()
-            if runtime is not None:
-                await runtime.stop()
-            await notifier.close()
-            await http.aclose()
-            await engine.dispose()
-
     app = FastAPI(
         title="workflow-service",
         version=__version__,
-        lifespan=lifespan,
+        lifespan=_lifespan(settings, run_worker),
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
         dependencies=[Depends(reject_nul)],
         # Every route: a body over WFS_MAX_BODY_BYTES is 413, a NUL character in a parameter or body is 422.
@@ -325,9 +286,32 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     # The last added runs first: authentication (no body read without valid credentials), then the body
     # limit, then the YAML conversion, which reads the body.
     app.add_middleware(YamlBodyMiddleware)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.body_bytes)
     app.add_middleware(AuthenticationMiddleware)
+    app.include_router(_health(settings))
+    app.include_router(_v1())
+    install_openapi_problems(app)
+    return app
 
+
+def _lifespan(settings: Settings, run_worker: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The process's Context for the app's life (startup.py), with the in-process worker in the embedded
+    mode."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await open_context(settings)
+        try:
+            async with in_process_worker(ctx) if run_worker else contextlib.nullcontext():
+                app.state.context = ctx
+                yield
+        finally:
+            await close_context(ctx)
+
+    return lifespan
+
+
+def _health(settings: Settings) -> APIRouter:
     health = APIRouter(tags=["health"])
 
     @health.get("/healthz", response_model=Health)
@@ -359,7 +343,10 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
             body.model_dump(), status_code=503, headers={"Retry-After": str(DatabaseUnavailable.retry_after_s)}
         )
 
-    app.include_router(health)
+    return health
+
+
+def _v1() -> APIRouter:
     # Every /v1 request authenticates (admin token or API key); every route declares its access rule
     # itself (access.routes.require). These routers' routes are all refused to some callers: their 403
     # is declared here once.
@@ -371,6 +358,4 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     v1.include_router(deliveries_router)
     v1.include_router(agents_router, **refusable)
     v1.include_router(tools_router, **refusable)
-    app.include_router(v1)
-    install_openapi_problems(app)
-    return app
+    return v1

@@ -96,8 +96,8 @@ def serve(
         typer.echo("WFS_ADMIN_TOKEN is required for `serve` (use `workflow-service dev` to have one made).", err=True)
         raise typer.Exit(2)
     sock = _listen(host, port)
-    if settings.effective_database_url.startswith("sqlite"):
-        upgrade(settings.effective_database_url)
+    if settings.database.url.startswith("sqlite"):
+        upgrade(settings.database.url)
 
     def serving(url: str) -> None:
         typer.echo(f"workflow-service API on {url}")
@@ -112,7 +112,7 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Agent name (default host:pid).")] = None,
 ) -> None:
     """Run an arq worker (an agent) serving one or more pools. Needs WFS_REDIS_URL."""
-    from workflow_service.worker.arq_worker import serve_worker
+    from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
     settings = Settings()
     _logging(settings)
@@ -121,14 +121,15 @@ def worker(
             "`worker` needs WFS_REDIS_URL; for a single process without Redis use `workflow-service dev`.", err=True
         )
         raise typer.Exit(2)
-    pools = tuple(dict.fromkeys(pool or settings.worker_pools))
+    pools = tuple(dict.fromkeys(pool or settings.worker.pools))
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    asyncio.run(serve_worker(settings, pools, concurrency or settings.worker_concurrency, name=name))
+    options = WorkerOptions(pools=pools, concurrency=concurrency or settings.worker.concurrency, name=name)
+    asyncio.run(serve_worker(settings, options))
 
 
 def _dev_value(settings: Settings, configured: SecretStr | None, filename: str, make: Callable[[], str]) -> str:
@@ -164,7 +165,7 @@ async def _ensure_sample(settings: Settings) -> str:
     from workflow_service.workflows.schemas import WorkflowCreate
 
     definition = json.loads(resources.files("workflow_service.samples").joinpath("hello.json").read_text())
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.database.url)
     try:
         async with unit_of_work(engine) as uow:
             if await get_workflow(uow.conn, "hello") is None:
@@ -197,7 +198,7 @@ def dev(
     token = _dev_token(settings)
     secret_key = _dev_secret_key(settings)
     settings = settings.model_copy(update={"admin_token": SecretStr(token), "secret_key": SecretStr(secret_key)})
-    upgrade(settings.effective_database_url)
+    upgrade(settings.database.url)
     if sample:
         asyncio.run(_ensure_sample(settings))
     where = "SQLite at " + str(Path(settings.data_dir).resolve()) if settings.database_url is None else "database"
@@ -221,7 +222,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
     from workflow_service.migrate import upgrade
 
     settings = Settings()
-    upgrade(settings.effective_database_url, revision)
+    upgrade(settings.database.url, revision)
     typer.echo(f"database at {revision}")
 
 
@@ -230,7 +231,7 @@ async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
     from workflow_service.core.secrets import secrets_for
     from workflow_service.workflows import env
 
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.database.url)
     try:
         async with unit_of_work(engine) as uow:
             report = await env.rotate_all(uow.conn, secrets_for(settings))

@@ -1,16 +1,25 @@
-"""Settings, read from `WFS_*` environment variables (and an optional `.env` file)."""
+"""Settings, read from `WFS_*` environment variables (and an optional `.env` file).
+
+`Settings` keeps one flat field per variable (`lease_s` reads WFS_LEASE_S): pydantic-settings fills a
+nested model only from `WFS_<SECTION>__<FIELD>` names or a JSON value, which would rename every variable
+that deployments, the docs and the tests set, and the keyword arguments the tests build settings with.
+What the code reads is grouped instead: `database`, `jobs`, `worker`, `outbound`, `limits`, `models` and
+`delivery` are frozen sections built once from the validated fields, when the settings are made and again
+by `model_copy` (which pydantic does not validate, and whose copy would otherwise keep the old sections).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from workflow_service.engine.steps.base import ModelSettings
-    from workflow_service.engine.templates import TemplateLimits
+from workflow_service.core.secrets import parse_keys
 
 
 class Price(BaseModel):
@@ -20,6 +29,84 @@ class Price(BaseModel):
 
     input_per_1k: float = Field(ge=0)
     output_per_1k: float = Field(ge=0)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSection:
+    url: str
+    """WFS_DATABASE_URL, or the embedded SQLite file under WFS_DATA_DIR."""
+    pool_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobSection:
+    max_attempts: int
+    lease: timedelta
+    requeue_after: timedelta
+    agent_offline_after: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSection:
+    pools: tuple[str, ...]
+    concurrency: int
+    poll_delay_s: float
+    heartbeat_s: float
+    reconcile_interval_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSection:
+    allow_private_networks: bool
+    allowlist: tuple[str, ...]
+    max_response_bytes: int
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSection:
+    body_bytes: int
+    step_output_bytes: int
+    template_time_s: float
+    template_iterations: int
+    template_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProviders:
+    openai_base_url: str | None
+    openai_api_key: SecretStr | None
+    anthropic_base_url: str | None
+    anthropic_api_key: SecretStr | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSection:
+    providers: ModelProviders
+    timeout_s: float
+    max_attempts: int
+    backoff_s: float
+    pricing: Mapping[str, Price]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySection:
+    schedule_scale: float
+    timeout_s: float
+    poll_s: float
+    concurrency: int
+    concurrency_per_receiver: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Sections:
+    database: DatabaseSection
+    jobs: JobSection
+    worker: WorkerSection
+    outbound: OutboundSection
+    limits: LimitSection
+    models: ModelSection
+    delivery: DeliverySection
 
 
 class Settings(BaseSettings):
@@ -124,51 +211,96 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        from workflow_service.core.secrets import parse_keys
-
         if value is not None:
             parse_keys(value.get_secret_value())  # a ValueError naming the bad key, never showing it
         return value
 
+    _sections: _Sections = PrivateAttr()
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._sections = _sections(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copied = super().model_copy(update=update, deep=deep)
+        copied._sections = _sections(copied)
+        return copied
+
     @property
     def effective_database_url(self) -> str:
         """The configured database URL, or the embedded SQLite file."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'workflow-service.db').resolve()}"
-
-    @property
-    def model_settings(self) -> ModelSettings:
-        """What the `llm` step needs from the settings."""
-        from workflow_service.engine.steps.base import ModelSettings
-
-        def secret(value: SecretStr | None) -> str | None:
-            return value.get_secret_value() if value is not None else None
-
-        return ModelSettings(
-            providers={
-                "openai_base_url": self.openai_base_url,
-                "openai_api_key": secret(self.openai_api_key),
-                "anthropic_base_url": self.anthropic_base_url,
-                "anthropic_api_key": secret(self.anthropic_api_key),
-            },
-            timeout_s=self.llm_timeout_s,
-            max_attempts=self.llm_max_attempts,
-            backoff_s=self.llm_backoff_s,
-        )
-
-    @property
-    def template_limits(self) -> TemplateLimits:
-        """What one render of a step's templates may use."""
-        from workflow_service.engine.templates import TemplateLimits
-
-        return TemplateLimits(
-            time_s=self.template_time_limit_s,
-            max_iterations=self.template_max_iterations,
-            max_size=self.template_max_size,
-        )
+        return self._sections.database.url
 
     @property
     def embedded(self) -> bool:
         """True when no Redis is configured: jobs are dispatched in-process."""
         return not self.redis_url
+
+    @property
+    def database(self) -> DatabaseSection:
+        return self._sections.database
+
+    @property
+    def jobs(self) -> JobSection:
+        """Attempts and leases: what the api, the runner and the reconciler agree on."""
+        return self._sections.jobs
+
+    @property
+    def worker(self) -> WorkerSection:
+        return self._sections.worker
+
+    @property
+    def outbound(self) -> OutboundSection:
+        """The guarded client's policy and limits (steps, callbacks, model calls)."""
+        return self._sections.outbound
+
+    @property
+    def limits(self) -> LimitSection:
+        return self._sections.limits
+
+    @property
+    def models(self) -> ModelSection:
+        return self._sections.models
+
+    @property
+    def delivery(self) -> DeliverySection:
+        return self._sections.delivery
+
+
+def _sections(s: Settings) -> _Sections:
+    database_url = s.database_url or f"sqlite+aiosqlite:///{(s.data_dir / 'workflow-service.db').resolve()}"
+    return _Sections(
+        database=DatabaseSection(database_url, s.db_pool_size),
+        jobs=JobSection(
+            s.max_attempts,
+            timedelta(seconds=s.lease_s),
+            timedelta(seconds=s.requeue_after_s),
+            timedelta(seconds=s.agent_offline_after_s),
+        ),
+        worker=WorkerSection(
+            tuple(s.worker_pools), s.worker_concurrency, s.worker_poll_delay_s, s.heartbeat_s, s.reconcile_interval_s
+        ),
+        outbound=OutboundSection(
+            s.allow_private_networks, tuple(s.outbound_allowlist), s.http_max_response_bytes, s.http_default_timeout_s
+        ),
+        limits=LimitSection(
+            s.max_body_bytes,
+            s.max_step_output_bytes,
+            s.template_time_limit_s,
+            s.template_max_iterations,
+            s.template_max_size,
+        ),
+        models=ModelSection(
+            ModelProviders(s.openai_base_url, s.openai_api_key, s.anthropic_base_url, s.anthropic_api_key),
+            s.llm_timeout_s,
+            s.llm_max_attempts,
+            s.llm_backoff_s,
+            s.pricing,
+        ),
+        delivery=DeliverySection(
+            s.delivery_schedule_scale,
+            s.delivery_timeout_s,
+            s.delivery_poll_s,
+            s.delivery_concurrency,
+            s.delivery_concurrency_per_receiver,
+        ),
+    )

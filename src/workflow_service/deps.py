@@ -1,49 +1,31 @@
-"""Request dependencies: the service container, the unit of work, authentication, the NUL check.
+"""Request dependencies: the process's Context, the unit of work, authentication, the NUL check.
 
 Access rules are not here: routes declare them with `access.routes.require` (see access/policy.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-import httpx
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.access.credentials import resolve_principal
 from workflow_service.access.principal import Principal
-from workflow_service.config import Settings
+from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
-from workflow_service.core.dispatch import Dispatcher
-from workflow_service.core.http import OutboundPolicy
-from workflow_service.core.notify import Notifier
-from workflow_service.engine.definition import PlanCache
 
 
-@dataclass
-class Services:
-    settings: Settings
-    engine: AsyncEngine
-    dispatcher: Dispatcher
-    plans: PlanCache
-    notifier: Notifier
-    http: httpx.AsyncClient
-    """The guarded outbound client (redeliveries sent from the API)."""
-    policy: OutboundPolicy
+async def get_context(request: Request) -> Context:
+    """The process's Context, built once by the app's lifespan (startup.open_context)."""
+    context: Context = request.app.state.context
+    return context
 
 
-async def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-async def get_uow(services: Annotated[Services, Depends(get_services)]) -> AsyncIterator[UnitOfWork]:
+async def get_uow(context: Annotated[Context, Depends(get_context)]) -> AsyncIterator[UnitOfWork]:
     """One transaction per request, committed when the route returns (before the response is sent)."""
-    async with unit_of_work(services.engine) as uow:
+    async with unit_of_work(context.engine) as uow:
         yield uow
 
 
@@ -60,7 +42,7 @@ inside the app, so that the problem handlers answer it as they answer every othe
 
 async def authenticate(
     request: Request,
-    services: Annotated[Services, Depends(get_services)],
+    context: Annotated[Context, Depends(get_context)],
     # Not read (the header is): declares the bearer scheme in the OpenAPI document.
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -74,7 +56,7 @@ async def authenticate(
     error: Exception | None = request.scope.get(AUTH_ERROR_SCOPE_KEY)
     if error is not None:
         raise error
-    return await resolve_principal(services.engine, request.app.state.admin_token, request.headers.get("Authorization"))
+    return await resolve_principal(context.engine, request.app.state.admin_token, request.headers.get("Authorization"))
 
 
 _NUL = "\x00"
@@ -130,11 +112,12 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 async def base_url(request: Request) -> str:
-    services: Services = request.app.state.services
-    return (services.settings.public_url or str(request.base_url)).rstrip("/")
+    context: Context = request.app.state.context
+    return (context.settings.public_url or str(request.base_url)).rstrip("/")
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+ServicesDep = Annotated[Context, Depends(get_context)]
+"""What a route hands the services it calls: the process's Context."""
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 BaseUrlDep = Annotated[str, Depends(base_url)]

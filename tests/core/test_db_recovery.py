@@ -379,7 +379,7 @@ async def test_the_connection_lost_before_the_unit_of_work_commits_is_a_503(
     eng = make_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{TEST_DB}", pool_size=1)
     app = FastAPI()
     install_problem_handlers(app)
-    app.state.services = SimpleNamespace(engine=eng)
+    app.state.context = SimpleNamespace(engine=eng)
     committed_pids: list[int] = []
 
     @app.post("/write")

@@ -23,7 +23,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.jobs.conftest import deploy_workflow
 from workflow_service.config import Settings
-from workflow_service.worker.arq_worker import serve_worker
+from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
 ACCESS_TOKEN = "callback-access-token-7f3c9a"
 
@@ -275,7 +275,11 @@ class Workers:
         worker_settings = self.settings.model_copy(update={**FAST, **overrides})
         stop = asyncio.Event()
         task = asyncio.create_task(
-            serve_worker(worker_settings, ("default",), 8, grace_s=2.0, stop=stop, handle_signals=False)
+            serve_worker(
+                worker_settings,
+                WorkerOptions(pools=("default",), concurrency=8, grace_s=2.0, handle_signals=False),
+                stop,
+            )
         )
         worker = Worker(stop, task)
         self.running.append(worker)

@@ -123,7 +123,7 @@ async def test_a_running_job_is_interrupted_mid_step(
     echo_server: EchoServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="workflow_service.jobs.execution")
+    caplog.set_level(logging.INFO, logger="workflow_service.jobs.run")
     await start_worker(concurrency=1)
     job_id = await _start_a_running_job(client, echo_server)
 
@@ -137,7 +137,7 @@ async def test_the_heartbeat_stops_a_canceled_job_when_the_message_is_lost(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="workflow_service.jobs.execution")
+    caplog.set_level(logging.INFO, logger="workflow_service.jobs.run")
     dropped: list[str] = []
     real_publish = RedisNotifier._publish
 

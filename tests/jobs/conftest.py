@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import make_settings
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
+from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
-from workflow_service.core.http import OutboundPolicy, make_client
-from workflow_service.engine.definition import PlanCache
+from workflow_service.core.dispatch import Dispatcher
+from workflow_service.core.notify import Notifier
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs.execution import JobRunner
+from workflow_service.jobs.run.claim import Agent
+from workflow_service.jobs.run.runner import JobRunner
 from workflow_service.jobs.schemas import JobCreate
+from workflow_service.startup import assemble
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows.schemas import WorkflowCreate
@@ -82,6 +87,24 @@ class RecordingDispatcher:
         pass
 
 
+@asynccontextmanager
+async def direct_context(
+    engine: AsyncEngine, settings: Settings | None = None, dispatcher: Dispatcher | None = None
+) -> AsyncIterator[Context]:
+    """A Context for driving services, runners and the reconciler directly: around `engine`, with a
+    dispatcher that only records what it is asked (unless given one) and the in-process notifier."""
+    ctx = assemble(
+        settings or make_settings(),
+        engine=engine,
+        dispatcher=dispatcher or RecordingDispatcher(),
+        notifier=Notifier(),
+    )
+    try:
+        yield ctx
+    finally:
+        await ctx.http.aclose()
+
+
 async def create_jobs(
     engine: AsyncEngine,
     definition: dict[str, Any],
@@ -91,46 +114,50 @@ async def create_jobs(
     pool: str = "default",
 ) -> list[uuid.UUID]:
     """Deploy `definition` and submit `count` pending jobs through the jobs service (nothing is woken)."""
-    async with unit_of_work(engine) as uow:
+    async with direct_context(engine) as ctx, unit_of_work(engine) as uow:
         if await workflow_repo.get(uow.conn, slug) is None:
             await workflows.create(uow.conn, WorkflowCreate(name=slug, slug=slug, definition=definition), "")
             await workflows.deploy(uow.conn, slug, "")
         ids = []
         for _ in range(count):
-            job = await jobs.submit(  # a Submitted: the job and whether it was replayed
-                uow,
-                PlanCache(),
-                RecordingDispatcher(),
-                slug,
-                "current",
-                JobCreate(inputs=inputs or {}, pool=pool),
-                actor="test",
-                max_attempts=3,
+            submission = jobs.Submission(
+                workflow=slug, version="current", data=JobCreate(inputs=inputs or {}, pool=pool), actor="test"
             )
+            job = await jobs.submit(uow, ctx, submission)  # a Submitted: the job and whether it was replayed
             ids.append(job.job.id)
     return ids
+
+
+ContextFactory = Callable[..., Awaitable[Context]]
+
+
+@pytest.fixture
+async def make_context(engine: AsyncEngine, settings: Settings) -> AsyncIterator[ContextFactory]:
+    """Contexts (see direct_context) on the test database and settings, with `overrides` of the settings;
+    closed after the test."""
+    async with AsyncExitStack() as stack:
+
+        async def make(
+            dispatcher: Dispatcher | None = None, *, on: AsyncEngine | None = None, **overrides: Any
+        ) -> Context:
+            context_settings = settings.model_copy(update=overrides) if overrides else settings
+            return await stack.enter_async_context(direct_context(on or engine, context_settings, dispatcher))
+
+        yield make
 
 
 RunnerFactory = Callable[..., Awaitable[JobRunner]]
 
 
 @pytest.fixture
-async def make_runner(engine: AsyncEngine, settings: Settings) -> AsyncIterator[RunnerFactory]:
+async def make_runner(engine: AsyncEngine, make_context: ContextFactory) -> RunnerFactory:
     """Build JobRunners for freshly registered agents (what a worker process holds), closed after the test."""
-    clients: list[httpx.AsyncClient] = []
 
     async def make(
         pools: tuple[str, ...] = ("default",), runner_engine: AsyncEngine | None = None, **overrides: Any
     ) -> JobRunner:
-        runner_settings = settings.model_copy(update=overrides) if overrides else settings
-        http = make_client(
-            OutboundPolicy.from_settings(runner_settings.allow_private_networks, runner_settings.outbound_allowlist),
-            runner_settings.http_default_timeout_s,
-        )
-        clients.append(http)
+        ctx = await make_context(on=runner_engine, **overrides)
         agent_id = await agents.register(engine, pools)
-        return JobRunner(runner_engine or engine, runner_settings, PlanCache(), http, agent_id, pools)
+        return JobRunner(ctx, Agent.of(agent_id, pools))
 
-    yield make
-    for http in clients:
-        await http.aclose()
+    return make

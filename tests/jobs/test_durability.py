@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import DATABASE_URL, WorkerFactory, wait_for_job
 from tests.jobs.conftest import (
     GREETER,
+    ContextFactory,
     RecordingDispatcher,
     RunnerFactory,
     create_jobs,
@@ -33,9 +34,10 @@ from workflow_service.core.db import AnyRow, make_engine
 from workflow_service.core.dispatch import queue_name
 from workflow_service.engine.executor import Outcome, StepRecord
 from workflow_service.jobs import repository as repo
-from workflow_service.jobs.execution import LostLease
 from workflow_service.jobs.reconciler import ReconcileReport, reconcile
 from workflow_service.jobs.repository import event_t, job_t
+from workflow_service.jobs.run.claim import Claim
+from workflow_service.jobs.run.errors import LostLease
 from workflow_service.jobs.states import JobStatus
 
 S = JobStatus
@@ -143,14 +145,14 @@ async def test_jobs_survive_a_flushed_redis(
 
 
 async def test_an_expired_lease_goes_back_to_pending_and_the_job_runs_again(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
     await hold(engine, job_id, lost.agent_id, attempt=1)
     dispatcher = RecordingDispatcher()
 
-    report = await reconcile(engine, dispatcher, settings)
+    report = await reconcile(await make_context(dispatcher))
 
     assert report == ReconcileReport(retried=1)
     row = await job_row(engine, job_id)
@@ -162,7 +164,7 @@ async def test_an_expired_lease_goes_back_to_pending_and_the_job_runs_again(
     assert str(lost.agent_id) in last.reason
     assert dispatcher.enqueued == [(job_id, "default", 1)]  # woken again, under a new arq job id
 
-    again = await reconcile(engine, dispatcher, settings)  # idempotent
+    again = await reconcile(await make_context(dispatcher))  # idempotent
     assert again == ReconcileReport()
     assert len(dispatcher.enqueued) == 1
 
@@ -176,12 +178,12 @@ async def test_an_expired_lease_goes_back_to_pending_and_the_job_runs_again(
 
 
 async def test_an_expired_claim_is_retried_too(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
     await hold(engine, job_id, lost.agent_id, status=S.CLAIMED, attempt=2)
-    report = await reconcile(engine, RecordingDispatcher(), settings)
+    report = await reconcile(await make_context())
     assert report.retried == 1
     row = await job_row(engine, job_id)
     assert (row.status, row.attempt) == ("pending", 2)
@@ -189,14 +191,14 @@ async def test_an_expired_claim_is_retried_too(
 
 
 async def test_an_expired_lease_past_max_attempts_fails_the_job(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
     await hold(engine, job_id, lost.agent_id, attempt=3)  # max_attempts is 3
     dispatcher = RecordingDispatcher()
 
-    report = await reconcile(engine, dispatcher, settings)
+    report = await reconcile(await make_context(dispatcher))
 
     assert report == ReconcileReport(failed=1)
     assert dispatcher.enqueued == []
@@ -216,26 +218,28 @@ async def test_an_expired_lease_past_max_attempts_fails_the_job(
 
 
 async def test_an_expired_lease_while_validating_fails_rather_than_retries(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     lost = await make_runner()
     await hold(engine, job_id, lost.agent_id, status=S.VALIDATING, attempt=1)
-    report = await reconcile(engine, RecordingDispatcher(), settings)
+    report = await reconcile(await make_context())
     assert report == ReconcileReport(failed=1)
     row = await job_row(engine, job_id)
     assert row.status == "failed"
     assert row.error["code"] == "lease_expired"
 
 
-async def test_a_fresh_lease_is_left_alone(engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory) -> None:
+async def test_a_fresh_lease_is_left_alone(
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
+) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     alive = await make_runner()
     await hold(engine, job_id, alive.agent_id, lease=timedelta(seconds=10))
     before = await job_row(engine, job_id)
     dispatcher = RecordingDispatcher()
 
-    report = await reconcile(engine, dispatcher, settings)
+    report = await reconcile(await make_context(dispatcher))
 
     assert report == ReconcileReport()
     assert dispatcher.enqueued == []
@@ -249,37 +253,41 @@ async def test_a_fresh_lease_is_left_alone(engine: AsyncEngine, settings: Settin
     assert len(await events_of(engine, job_id)) == 3
 
 
-async def test_a_pending_job_nobody_claimed_is_enqueued_again(engine: AsyncEngine, settings: Settings) -> None:
+async def test_a_pending_job_nobody_claimed_is_enqueued_again(
+    engine: AsyncEngine, settings: Settings, make_context: ContextFactory
+) -> None:
     stale, fresh = await create_jobs(engine, GREETER, count=2, inputs={"name": "Ada"}, pool="gpu")
     async with engine.begin() as conn:
         old = utcnow() - timedelta(seconds=settings.requeue_after_s + 5)
         await conn.execute(job_t.update().where(job_t.c.id == stale).values(enqueued_at=old))
     dispatcher = RecordingDispatcher()
 
-    report = await reconcile(engine, dispatcher, settings)
+    report = await reconcile(await make_context(dispatcher))
 
     assert report == ReconcileReport(requeued=1)
     assert dispatcher.enqueued == [(stale, "gpu", 0)]
     assert (await job_row(engine, stale)).enqueued_at > old
-    assert await reconcile(engine, dispatcher, settings) == ReconcileReport()
+    assert await reconcile(await make_context(dispatcher)) == ReconcileReport()
     assert (await job_row(engine, stale)).status == "pending"
     assert (await job_row(engine, fresh)).status == "pending"
 
 
-async def test_an_agent_without_heartbeat_is_marked_offline(engine: AsyncEngine, settings: Settings) -> None:
+async def test_an_agent_without_heartbeat_is_marked_offline(
+    engine: AsyncEngine, settings: Settings, make_context: ContextFactory
+) -> None:
     silent = await agents.register(engine, ("default",), "silent")
     alive = await agents.register(engine, ("default",), "alive")
     async with engine.begin() as conn:
         long_ago = utcnow() - timedelta(seconds=settings.agent_offline_after_s + 1)
         await conn.execute(agent_t.update().where(agent_t.c.id == silent).values(last_heartbeat_at=long_ago))
 
-    report = await reconcile(engine, RecordingDispatcher(), settings)
+    report = await reconcile(await make_context())
 
     assert report.agents_offline == 1
     async with engine.connect() as conn:
         listed = {a.name: a.status for a in (await agents.list_agents(conn, None)).items}
     assert listed == {"silent": "offline", "alive": "online"}
-    assert (await reconcile(engine, RecordingDispatcher(), settings)).agents_offline == 0
+    assert (await reconcile(await make_context())).agents_offline == 0
 
     await agents.heartbeat(engine, silent, timedelta(seconds=15))  # it was only slow
     async with engine.connect() as conn:
@@ -342,13 +350,16 @@ async def crash_after(engine: AsyncEngine, job_id: uuid.UUID, agent_id: uuid.UUI
 
 
 async def test_a_retried_job_does_not_repeat_a_completed_step(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, echo_server: EchoServer
+    engine: AsyncEngine,
+    make_runner: RunnerFactory,
+    echo_server: EchoServer,
+    make_context: ContextFactory,
 ) -> None:
     [job_id] = await create_jobs(engine, CHARGE, inputs={"base": echo_server.url}, slug="charge")
     lost = await make_runner()
     done = {"status_code": 200, "headers": {}, "body": {"json": {"cents": 42}}}
     await crash_after(engine, job_id, lost.agent_id, charge_record("completed", done))
-    assert (await reconcile(engine, RecordingDispatcher(), settings)).retried == 1
+    assert (await reconcile(await make_context())).retried == 1
 
     assert await (await make_runner()).run(job_id) == "completed"
 
@@ -361,12 +372,15 @@ async def test_a_retried_job_does_not_repeat_a_completed_step(
 
 
 async def test_a_step_interrupted_mid_flight_runs_again_with_the_same_idempotency_key(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory, echo_server: EchoServer
+    engine: AsyncEngine,
+    make_runner: RunnerFactory,
+    echo_server: EchoServer,
+    make_context: ContextFactory,
 ) -> None:
     [job_id] = await create_jobs(engine, CHARGE, inputs={"base": echo_server.url}, slug="charge")
     lost = await make_runner()
     await crash_after(engine, job_id, lost.agent_id, charge_record("running"))
-    assert (await reconcile(engine, RecordingDispatcher(), settings)).retried == 1
+    assert (await reconcile(await make_context())).retried == 1
 
     assert await (await make_runner()).run(job_id) == "completed"
 
@@ -383,24 +397,24 @@ async def test_a_step_interrupted_mid_flight_runs_again_with_the_same_idempotenc
 
 
 async def test_an_agent_that_lost_its_lease_cannot_finish_or_checkpoint(
-    engine: AsyncEngine, settings: Settings, make_runner: RunnerFactory
+    engine: AsyncEngine, make_runner: RunnerFactory, make_context: ContextFactory
 ) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     slow = await make_runner()
-    claim = await slow._claim(job_id)
-    assert claim is not None
+    claim = await slow.claimer.claim(job_id)
+    assert isinstance(claim, Claim)
     assert claim.attempt == 1
     async with engine.begin() as conn:  # it stalls past its lease
         await conn.execute(
             job_t.update().where(job_t.c.id == job_id).values(lease_expires_at=utcnow() - timedelta(seconds=1))
         )
-    assert (await reconcile(engine, RecordingDispatcher(), settings)).retried == 1
+    assert (await reconcile(await make_context())).retried == 1
     rescuer = await make_runner()
     assert await rescuer.run(job_id) == "completed"
 
     with pytest.raises(LostLease):
-        await slow._checkpoint(claim, [])
-    assert await slow._finish(claim, Outcome(output={"greeting": "stale"})) is None
+        await slow.steps._checkpoint(claim, [])
+    assert await slow.finisher.finish(claim, Outcome(output={"greeting": "stale"})) is None
 
     row = await job_row(engine, job_id)
     assert (row.status, row.attempt, row.agent_id) == ("completed", 2, rescuer.agent_id)

@@ -25,11 +25,13 @@ from tests.servers import EchoServer
 from workflow_service.agents import service as agents
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork, unit_of_work
-from workflow_service.jobs import execution, lifecycle
+from workflow_service.jobs import lifecycle
 from workflow_service.jobs import pg as jobs_pg
 from workflow_service.jobs import repository as repo
-from workflow_service.jobs.lifecycle import Context, Ended, FollowUp
+from workflow_service.jobs.ends import EndContext, Ended, FollowUp
+from workflow_service.jobs.follow_ups import FOLLOW_UPS
 from workflow_service.jobs.repository import job_t, workflow_t
+from workflow_service.jobs.run import claim as claiming
 from workflow_service.jobs.states import TERMINAL, JobStatus
 
 Runs = Counter[tuple[str, str, str, str]]
@@ -45,10 +47,10 @@ def _counted(follow_up: FollowUp, runs: Runs) -> FollowUp:
         assert in_tx is not None
         await in_tx(conn, ended)
 
-    async def after_commit(ended: Ended, context: Context) -> None:
+    async def after_commit(ended: Ended, ends: EndContext) -> None:
         runs[(follow_up.name, "after_commit", str(ended.job_id), ended.status.value)] += 1
         assert after is not None
-        await after(ended, context)
+        await after(ended, ends)
 
     return replace(
         follow_up,
@@ -60,9 +62,8 @@ def _counted(follow_up: FollowUp, runs: Runs) -> FollowUp:
 @pytest.fixture
 def runs() -> Iterator[Runs]:
     """Counts the runs of the built-in follow-ups and of one more registered here for every end and retry."""
-    lifecycle.install()
     counted: Runs = Counter()
-    registry = lifecycle.FOLLOW_UPS
+    registry = FOLLOW_UPS
     replacements = [_counted(f, counted) for f in registry.items]
     originals = dict(zip(map(id, replacements), registry.items, strict=True))
     registry.items[:] = replacements
@@ -226,7 +227,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     async def plan_for(*args: Any) -> Any:
         raise RuntimeError("the definition cannot be compiled")
 
-    monkeypatch.setattr(execution, "plan_for", plan_for)
+    monkeypatch.setattr(claiming, "plan_for", plan_for)
     broken = await _submit(client, "greeter", {"inputs": {"name": "Ada"}})
     ends[broken] = ("failed", "internal_error")
     assert (await wait_for_job(client, broken))["error"]["code"] == "internal_error"
@@ -281,9 +282,8 @@ async def test_a_push_job_ends_in_one_statement_that_commits_with_its_delivery_o
     path = [JobStatus.RUNNING, JobStatus.VALIDATING, JobStatus.UPLOADING, JobStatus.COMPLETED]
 
     async def finish(uow: UnitOfWork) -> Ended | None:
-        return await lifecycle.finish(
-            uow,
-            uuid.UUID(job_id),
+        end = lifecycle.Finish(
+            job_id=uuid.UUID(job_id),
             mode="push",
             attempt=1,
             agent_id=stuck,
@@ -293,8 +293,8 @@ async def test_a_push_job_ends_in_one_statement_that_commits_with_its_delivery_o
             error=None,
             actor=f"agent:{stuck}",
             records=[],
-            notifier=None,
         )
+        return await lifecycle.finish(uow, EndContext(engine, None, FOLLOW_UPS), end)
 
     class Abandon(Exception):
         pass

@@ -9,21 +9,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.jobs.conftest import GREETER, RecordingDispatcher, create_jobs
+from tests.jobs.conftest import GREETER, create_jobs, direct_context
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import make_engine
-from workflow_service.engine.definition import PlanCache
 from workflow_service.jobs import repository as repo
-from workflow_service.jobs.execution import JobRunner
-from workflow_service.jobs.reconciler import reconcile
+from workflow_service.jobs.reconciler import ReconcileReport, reconcile
 from workflow_service.jobs.repository import job_t, step_t
+from workflow_service.jobs.run.claim import Agent, Claim, Claimer
 from workflow_service.migrate import upgrade
 
 
@@ -44,16 +42,21 @@ async def _row(engine: AsyncEngine, job_id: uuid.UUID) -> Any:
         return (await conn.execute(sa.select(job_t).where(job_t.c.id == job_id))).one()
 
 
+async def _reconcile(engine: AsyncEngine, settings: Settings) -> ReconcileReport:
+    async with direct_context(engine, settings) as ctx:
+        return await reconcile(ctx)
+
+
 async def test_the_claim_records_the_run_deadline_and_the_reconciler_fails_a_job_held_past_it(
     any_engine: AsyncEngine, settings: Settings
 ) -> None:
     settings = settings.model_copy(update={"lease_s": 0.2})
     (job_id,) = await create_jobs(any_engine, {**GREETER, "timeout_s": 0.5}, inputs={"name": "Ada"})
     agent_id = await agents.register(any_engine, ("default",), "stuck")
-    async with httpx.AsyncClient() as http:
-        runner = JobRunner(any_engine, settings, PlanCache(), http, agent_id, ("default",))
-        claim = await runner._claim(job_id)  # claimed, then never run nor ended: a stuck worker
-    assert claim is not None
+    async with direct_context(any_engine, settings) as ctx:
+        claimer = Claimer(ctx, Agent.of(agent_id, ("default",)))
+        claim = await claimer.claim(job_id)  # claimed, then never run nor ended: a stuck worker
+    assert isinstance(claim, Claim)
     claimed = await _row(any_engine, job_id)
     assert claimed.run_deadline_at == claimed.started_at + timedelta(seconds=0.5)
     async with any_engine.begin() as conn:  # a step the stuck attempt showed as running
@@ -63,7 +66,7 @@ async def test_the_claim_records_the_run_deadline_and_the_reconciler_fails_a_job
         )  # fmt: skip
     # Its heartbeat would keep the lease alive: the reconciler must look at the run deadline, not the lease.
     deadline = asyncio.get_running_loop().time() + 10
-    while (report := await reconcile(any_engine, RecordingDispatcher(), settings)).failed == 0:
+    while (report := await _reconcile(any_engine, settings)).failed == 0:
         async with any_engine.begin() as conn:
             assert await repo.extend_leases(conn, agent_id, timedelta(seconds=15), [job_id]) == {job_id}
         assert asyncio.get_running_loop().time() < deadline, "the reconciler never failed the job"

@@ -31,9 +31,11 @@ from tests.servers import EchoServer
 from workflow_service.core.clock import utcnow
 from workflow_service.core.dispatch import ArqDispatcher, queue_name
 from workflow_service.engine.executor import Outcome
-from workflow_service.jobs import execution, repository
-from workflow_service.jobs.execution import Claim, JobRunner
+from workflow_service.jobs import repository
 from workflow_service.jobs.repository import job_t
+from workflow_service.jobs.run import claim as claiming
+from workflow_service.jobs.run.claim import Claim
+from workflow_service.jobs.run.finish import Finisher
 from workflow_service.jobs.states import JobStatus
 
 S = JobStatus
@@ -183,7 +185,7 @@ async def test_an_unexpected_error_preparing_a_claimed_job_fails_it_with_interna
     async def plan_for(*args: Any) -> Any:  # e.g. a stored definition this code can no longer compile
         raise RuntimeError("the definition cannot be compiled")
 
-    monkeypatch.setattr(execution, "plan_for", plan_for)
+    monkeypatch.setattr(claiming, "plan_for", plan_for)
     await deploy_workflow(client, "echo", ECHO_NAME)
     await start_worker(**FAST_LEASES)
     job_id = (await client.post("/v1/workflows/echo/versions/current/async", json={"inputs": {"name": "Ada"}})).json()[
@@ -282,11 +284,11 @@ async def test_a_connection_the_database_terminates_is_retried_never_failed(
 def stuck_final_write(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker stuck in a job's final write: it never returns, and the worker keeps heartbeating."""
 
-    async def _finish(self: JobRunner, claim: Claim, outcome: Outcome) -> str | None:
+    async def finish(self: Finisher, claim: Claim, outcome: Outcome) -> str | None:
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    monkeypatch.setattr(JobRunner, "_finish", _finish)
+    monkeypatch.setattr(Finisher, "finish", finish)
 
 
 async def _job(engine: AsyncEngine, job_id: str) -> Any:

@@ -226,8 +226,12 @@ class InProcessDispatcher:
             except Exception:
                 log.exception("job %s: runner failed; the reconciler will retry it", job_id)
 
-    async def close(self) -> None:
+    async def stop(self) -> None:
+        """Stop consuming: the jobs running now are cancelled (their leases bring them back)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+
+    async def close(self) -> None:
+        await self.stop()

@@ -37,11 +37,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
-from workflow_service.core.notify import Notifier
 from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.engine.definition import Plan
 from workflow_service.engine.steps.llm import LlmConfig
 from workflow_service.jobs import lifecycle, repository
+from workflow_service.jobs.ends import EndContext
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import env as workflow_env
 
@@ -115,7 +115,7 @@ async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -
     return Source(running, False) if running is not None else None
 
 
-async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID, *, notifier: Notifier | None) -> bool:
+async def complete_from(uow: UnitOfWork, ends: EndContext, job_id: uuid.UUID, source_id: uuid.UUID) -> bool:
     """Complete the pending job `job_id` from the completed job `source_id` (see the module docstring),
     through jobs/lifecycle.py like every end.
 
@@ -129,12 +129,10 @@ async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID
         await repository.copy_cached_steps(conn, source_id, job_id)
 
     now = utcnow()
-    ended = await lifecycle.move(
-        uow,
-        job_id,
-        HIT_PATH,
+    hit = lifecycle.Move(
+        job_id=job_id,
+        path=HIT_PATH,
         actor=ACTOR,
-        notifier=notifier,
         reason=f"cache hit: the result of job {source_id}",
         at=[now] * (len(HIT_PATH) - 1),
         writes=copy_steps,
@@ -152,7 +150,7 @@ async def complete_from(uow: UnitOfWork, job_id: uuid.UUID, source_id: uuid.UUID
             "cost": 0.0,
         },
     )
-    return ended is not None
+    return await lifecycle.move(uow, ends, hit) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +160,7 @@ class Gate:
     action: Literal["claim", "wait", "completed", "lost"]
 
 
-async def gate(uow: UnitOfWork, job_id: uuid.UUID, notifier: Notifier | None) -> Gate:
+async def gate(uow: UnitOfWork, ends: EndContext, job_id: uuid.UUID) -> Gate:
     """For a job the usual claim refused: a follower waits for its in-flight source (left pending), or is
     completed from it when it has completed; everything else may be claimed."""
     row = await repository.with_cache_source(uow.conn, job_id, KIND)
@@ -171,7 +169,7 @@ async def gate(uow: UnitOfWork, job_id: uuid.UUID, notifier: Notifier | None) ->
     if row.source_status in IN_FLIGHT:
         return Gate("wait")
     if row.source_status == S.COMPLETED.value:
-        won = await complete_from(uow, job_id, row.source_job_id, notifier=notifier)
+        won = await complete_from(uow, ends, job_id, row.source_job_id)
         return Gate("completed" if won else "lost")
     return Gate("claim")  # the source failed or was canceled: compute
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from workflow_service.config import Settings
+from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
-from workflow_service.core.dispatch import Dispatcher
-from workflow_service.core.notify import Notifier
-from workflow_service.engine.definition import PlanCache
 from workflow_service.engine.steps.base import StepFailure, StepResult
 from workflow_service.errors import ServiceError
 from workflow_service.jobs import intake, repository
@@ -27,20 +22,14 @@ CHILD_CACHE = JobCreate.model_fields["cache"].default
 
 
 class ChildRunner:
-    def __init__(
-        self, engine: AsyncEngine, settings: Settings, plans: PlanCache, dispatcher: Dispatcher, notifier: Notifier
-    ) -> None:
-        self.engine, self.settings, self.plans, self.dispatcher, self.notifier = (
-            engine,
-            settings,
-            plans,
-            dispatcher,
-            notifier,
-        )
+    """Runs the `workflow` steps of the jobs a worker runs (engine.steps.base.ChildJobs)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
 
     async def _lineage(self, parent_id: uuid.UUID, step_id: str) -> tuple[Any, uuid.UUID | None, int]:
         """The parent's row, the child already started for this step (a retried parent), and the depth."""
-        async with self.engine.connect() as conn:
+        async with self.ctx.engine.connect() as conn:
             parent = await repository.get_parent(conn, parent_id)
             existing = await repository.child_of(conn, parent_id, step_id)
             depth, ancestor = 1, parent.parent_job_id
@@ -58,24 +47,24 @@ class ChildRunner:
             if depth > MAX_DEPTH:
                 raise StepFailure("workflow_too_deep", f"sub-workflows nest at most {MAX_DEPTH} deep")
             try:
-                async with unit_of_work(self.engine) as uow:
-                    target = await workflows.resolve_target(uow.conn, self.plans, workflow, version)
+                async with unit_of_work(self.ctx.engine) as uow:
+                    target = await workflows.resolve_target(uow.conn, self.ctx.plans, workflow, version)
                     spec = intake.JobSpec(
                         target=target,
                         origin=intake.Origin.CHILD,
                         caller=parent.caller,
-                        max_attempts=self.settings.max_attempts,
+                        max_attempts=self.ctx.settings.jobs.max_attempts,
                         inputs=inputs,
                         pool=parent.pool,
                         cache=CHILD_CACHE,
                         parent=(parent_id, step_id),
                     )
-                    created = await intake.create(uow, self.dispatcher, spec)
+                    created = await intake.create(uow, self.ctx, spec)
             except ServiceError as exc:
                 raise StepFailure("workflow_error", f"cannot start workflow {workflow!r}: {exc.detail}") from exc
             child_id = created.job_id
         while True:  # the step's and the job's timeouts bound this wait
-            child = await jobs.wait_for_end(self.engine, self.notifier, child_id, wait_s=60)
+            child = await jobs.wait_for_end(self.ctx.engine, self.ctx.notifier, child_id, wait_s=60)
             if is_terminal(child.status):
                 break
         detail = {"child_job_id": str(child_id), "workflow": child.workflow.slug, "version": child.version}

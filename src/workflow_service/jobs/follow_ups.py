@@ -1,4 +1,4 @@
-"""What happens when a job ends, whoever ended it (see jobs/lifecycle.py). Add a follow-up in `register`."""
+"""What happens when a job ends, whoever ended it (see jobs/lifecycle.py). Add a follow-up in `built_ins`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from workflow_service.core.db import unit_of_work
 from workflow_service.deliveries import service as deliveries
 from workflow_service.jobs import cache
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs.lifecycle import Context, Ended, Registry
+from workflow_service.jobs.ends import EndContext, Ended, Registry
 from workflow_service.jobs.states import JobStatus
 
 log = logging.getLogger(__name__)
@@ -23,28 +23,36 @@ async def create_push_delivery(conn: AsyncConnection, ended: Ended) -> None:
         await deliveries.create(conn, job.model_dump(mode="json"))
 
 
-async def announce(ended: Ended, context: Context) -> None:
+async def announce(ended: Ended, ends: EndContext) -> None:
     """Tell the waiters on the job: sync requests, and the parent job of a child job (its `workflow` step
     waits for the child's end, see jobs/children.py). A lost notice costs latency only: they also poll."""
-    if context.notifier is not None:
-        await context.notifier.job_ended(ended.job_id)
+    if ends.notifier is not None:
+        await ends.notifier.job_ended(ended.job_id)
 
 
-async def complete_cache_followers(ended: Ended, context: Context) -> None:
+async def complete_cache_followers(ended: Ended, ends: EndContext) -> None:
     """Complete the identical jobs that waited for this one (jobs/cache.py), from its result. Best effort:
     one left pending is completed by the gate when the reconciler hands it to a worker again."""
     if ended.cache_key is None or ended.cache_hit:
         return
     try:
-        async with unit_of_work(context.engine) as uow:
+        async with unit_of_work(ends.engine) as uow:
             for follower in await cache.pending_followers(uow.conn, ended.job_id):
-                await cache.complete_from(uow, follower, ended.job_id, notifier=context.notifier)
+                await cache.complete_from(uow, ends, follower, ended.job_id)
     except Exception:  # the job itself has ended: never let this undo that
         log.warning("job %s: could not complete the jobs waiting for its result", ended.job_id, exc_info=True)
 
 
-def register(registry: Registry) -> None:
+def built_ins() -> Registry:
     """The built-in follow-ups, in the order they run."""
+    registry = Registry()
     registry.register("push_delivery", in_transaction=create_push_delivery, modes=("push",))
     registry.register("ended_notice", after_commit=announce)
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))
+    return registry
+
+
+FOLLOW_UPS = built_ins()
+"""The process's follow-ups: the registry every EndContext of the process holds (startup.assemble), so
+that one registration (a worker's `wake_deliveries`, a test's counter) applies to every end the process
+makes, whichever Context made it."""

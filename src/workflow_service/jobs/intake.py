@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from workflow_service.context import Context
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
-from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import uuid7
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, input_problems
@@ -47,6 +47,8 @@ class Origin(StrEnum):
 
 
 LINEAGE = frozenset({Origin.RERUN, Origin.FROM_STEP, Origin.DUPLICATE})
+NO_SECRETS = Secrets([])
+"""Decrypts nothing: a workflow with secure variables gets no cache key without the caller's secrets."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,27 +176,15 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
     }
 
 
-async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
+async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
     """Create the job `spec` describes (see the module docstring). `secrets` decrypts secure variables
     for the cache key (without them, a workflow with secure variables is not cached)."""
-    target = spec.target
-    if spec.mode == "push" and not endpoint_settings.push_ready(target.settings):
-        raise PushNotConfigured(
-            f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
-            "token in PATCH /v1/workflows/{workflow}/settings"
-        )
+    _check_push(spec)
     replayed = await _replayed(uow, spec)
     if replayed is not None:
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
-    inputs = check_submission(target.plan, spec.inputs, spec.variables)
-    cache_key, source = None, None
-    if cache.cacheable(target.plan, spec.cache):
-        cache_key = await cache.key_for(
-            uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or Secrets([])
-        )
-    if cache_key is not None:
-        await cache.lock(uow.conn, cache_key)
-        source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
+    inputs = check_submission(spec.target.plan, spec.inputs, spec.variables)
+    cache_key, source = await _cache_source(uow, spec, inputs, secrets)
     job_id = uuid7()
     values = _values(spec, job_id, inputs, cache_key)
     if source is not None:
@@ -210,13 +200,14 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
             uow.conn, spec.source_job_id, job_id, spec.copy_steps, {"copied_from": str(spec.source_job_id)}
         )
     if source is not None and source.completed:
-        won = await cache.complete_from(uow, job_id, source.job_id, notifier=None)  # no one can wait for it yet
+        # No one can wait for the job yet: its end is announced to no one.
+        won = await cache.complete_from(uow, ctx.ends.unannounced(), job_id, source.job_id)
         assert won, "the job was inserted pending in this transaction and the source is completed"
         return Created(job_id, False, JobStatus.COMPLETED, inputs, values["created_at"])
     if spec.start:
 
         async def wake() -> None:
-            await dispatcher.enqueue(job_id, spec.pool, 0)
+            await ctx.dispatcher.enqueue(job_id, spec.pool, 0)
 
         uow.after_commit(wake)
     return Created(
@@ -227,3 +218,29 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
         values["created_at"],
         waits_for=source.job_id if source is not None else None,
     )
+
+
+def _check_push(spec: JobSpec) -> None:
+    """409 for a push job of a workflow without a push configuration."""
+    target = spec.target
+    if spec.mode == "push" and not endpoint_settings.push_ready(target.settings):
+        raise PushNotConfigured(
+            f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
+            "token in PATCH /v1/workflows/{workflow}/settings"
+        )
+
+
+async def _cache_source(
+    uow: UnitOfWork, spec: JobSpec, inputs: dict[str, Any], secrets: Secrets | None
+) -> tuple[str | None, cache.Source | None]:
+    """The job's cache key (None: not cacheable) and the earlier identical job it is answered from."""
+    target = spec.target
+    if not cache.cacheable(target.plan, spec.cache):
+        return None, None
+    cache_key = await cache.key_for(
+        uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or NO_SECRETS
+    )
+    if cache_key is None:
+        return None, None
+    await cache.lock(uow.conn, cache_key)
+    return cache_key, await cache.find_source(uow.conn, target.workflow_id, cache_key)

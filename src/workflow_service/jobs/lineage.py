@@ -9,15 +9,15 @@ already done, so they are not executed again.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
 
+from workflow_service.context import Context
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, UnitOfWork
-from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import parse_uuid
-from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import InvalidInput, JobNotNew, NotFound, StepsDiffer, StepsNotCompleted
 from workflow_service.jobs import intake, lifecycle
 from workflow_service.jobs import repository as repo
@@ -43,99 +43,57 @@ async def _source(uow: UnitOfWork, job_id: str) -> AnyRow:
     return row
 
 
-async def _create(
-    uow: UnitOfWork,
-    dispatcher: Dispatcher,
-    target: Target,
-    source: AnyRow,
-    *,
-    origin: intake.Origin,
-    inputs: dict[str, Any],
-    variables: dict[str, Any],
-    name: str | None,
-    actor: str,
-    max_attempts: int,
-    start: bool = True,
-    from_step: str | None = None,
-    copy: list[str] | None = None,
-) -> JobRead:
-    spec = intake.JobSpec(
+def _spec(ctx: Context, source: AnyRow, target: Target, origin: intake.Origin, actor: str) -> intake.JobSpec:
+    """A job like `source` (its inputs, variables, name, pool and metadata) on `target`, made by `actor`."""
+    return intake.JobSpec(
         target=target,
         origin=origin,
         caller=actor,
-        max_attempts=max_attempts,
-        inputs=inputs,
-        variables=variables,
-        name=name,
+        max_attempts=ctx.settings.jobs.max_attempts,
+        inputs=source.inputs,
+        variables=source.variables,
+        name=source.name,
         pool=source.pool,
         metadata=source.metadata,
-        start=start,
         source_job_id=source.id,
-        from_step=from_step,
-        copy_steps=tuple(copy or ()),
     )
-    created = await intake.create(uow, dispatcher, spec)
+
+
+async def _create(uow: UnitOfWork, ctx: Context, spec: intake.JobSpec) -> JobRead:
+    created = await intake.create(uow, ctx, spec)
     return await jobs.get(uow.conn, str(created.job_id))
 
 
-def _wake_after_commit(uow: UnitOfWork, dispatcher: Dispatcher, job_id: uuid.UUID, pool: str) -> None:
+def _wake_after_commit(uow: UnitOfWork, ctx: Context, job_id: uuid.UUID, pool: str) -> None:
     async def wake() -> None:
-        await dispatcher.enqueue(job_id, pool, 0)
+        await ctx.dispatcher.enqueue(job_id, pool, 0)
 
     uow.after_commit(wake)
 
 
-async def _same_version(uow: UnitOfWork, plans: PlanCache, source: AnyRow) -> Target:
-    return await workflows.resolve_target(uow.conn, plans, str(source.workflow_id), str(source.version_number))
+async def _same_version(uow: UnitOfWork, ctx: Context, source: AnyRow) -> Target:
+    return await workflows.resolve_target(uow.conn, ctx.plans, str(source.workflow_id), str(source.version_number))
 
 
-async def rerun(
-    uow: UnitOfWork, plans: PlanCache, dispatcher: Dispatcher, job_id: str, *, actor: str, max_attempts: int
-) -> JobRead:
+async def rerun(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> JobRead:
     """A new pending job with the source's inputs, variables, version, pool, metadata and name."""
     source = await _source(uow, job_id)
-    target = await _same_version(uow, plans, source)
-    return await _create(
-        uow,
-        dispatcher,
-        target,
-        source,
-        origin=intake.Origin.RERUN,
-        inputs=source.inputs,
-        variables=source.variables,
-        name=source.name,
-        actor=actor,
-        max_attempts=max_attempts,
-    )
+    target = await _same_version(uow, ctx, source)
+    return await _create(uow, ctx, _spec(ctx, source, target, intake.Origin.RERUN, actor))
 
 
-async def duplicate(
-    uow: UnitOfWork,
-    plans: PlanCache,
-    dispatcher: Dispatcher,
-    job_id: str,
-    data: JobDuplicate,
-    *,
-    actor: str,
-    max_attempts: int,
-) -> JobRead:
+async def duplicate(uow: UnitOfWork, ctx: Context, job_id: str, data: JobDuplicate, *, actor: str) -> JobRead:
     """A new job with the source's configuration (variables overrides merged): pending and queued, or
     `new` until started."""
     source = await _source(uow, job_id)
-    target = await _same_version(uow, plans, source)
-    return await _create(
-        uow,
-        dispatcher,
-        target,
-        source,
-        origin=intake.Origin.DUPLICATE,
-        inputs=source.inputs,
+    target = await _same_version(uow, ctx, source)
+    spec = dataclasses.replace(
+        _spec(ctx, source, target, intake.Origin.DUPLICATE, actor),
         variables={**source.variables, **data.variables},
         name=data.name if data.name is not None else source.name,
-        actor=actor,
-        max_attempts=max_attempts,
         start=data.start,
     )
+    return await _create(uow, ctx, spec)
 
 
 async def _steps_of(uow: UnitOfWork, version_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -146,23 +104,14 @@ async def _steps_of(uow: UnitOfWork, version_id: uuid.UUID) -> list[dict[str, An
     return steps
 
 
-async def run_from_step(
-    uow: UnitOfWork,
-    plans: PlanCache,
-    dispatcher: Dispatcher,
-    job_id: str,
-    data: RunFromStep,
-    *,
-    actor: str,
-    max_attempts: int,
-) -> JobRead:
+async def run_from_step(uow: UnitOfWork, ctx: Context, job_id: str, data: RunFromStep, *, actor: str) -> JobRead:
     """A new job that copies the source's results for the steps before `data.step` (in definition order)
     and runs from it; on another version only if those earlier steps are identical there."""
     source = await _source(uow, job_id)
     if data.version is None:
-        target = await _same_version(uow, plans, source)
+        target = await _same_version(uow, ctx, source)
     else:
-        target = await workflows.resolve_target(uow.conn, plans, str(source.workflow_id), str(data.version))
+        target = await workflows.resolve_target(uow.conn, ctx.plans, str(source.workflow_id), str(data.version))
     steps = await _steps_of(uow, target.version_id)
     ids = [s.get("id") for s in steps]
     if data.step not in ids:
@@ -188,23 +137,17 @@ async def run_from_step(
             f"the source job has not completed the steps before {data.step!r}: {', '.join(missing)}",
             missing=missing,
         )
-    return await _create(
-        uow,
-        dispatcher,
-        target,
-        source,
-        origin=intake.Origin.FROM_STEP,
+    spec = dataclasses.replace(
+        _spec(ctx, source, target, intake.Origin.FROM_STEP, actor),
         inputs=data.inputs if data.inputs is not None else source.inputs,
         variables={**source.variables, **data.variables},
-        name=source.name,
-        actor=actor,
-        max_attempts=max_attempts,
         from_step=data.step,
-        copy=[str(s.get("id")) for s in earlier],
+        copy_steps=tuple(str(s.get("id")) for s in earlier),
     )
+    return await _create(uow, ctx, spec)
 
 
-async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: str) -> JobRead:
+async def start(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> JobRead:
     """new -> pending, then queued once committed; 409 for a job in any other state."""
     jid = _job_id(job_id)
     row = await repo.lock_for_start(uow.conn, jid)
@@ -216,15 +159,14 @@ async def start(uow: UnitOfWork, dispatcher: Dispatcher, job_id: str, *, actor: 
     workflow = await workflow_repo.get(uow.conn, str(row.workflow_id))
     queue_timeout = ((workflow.settings if workflow is not None else None) or {}).get("queue_timeout_s")
     deadline = now + timedelta(seconds=queue_timeout) if queue_timeout else None
-    won = await lifecycle.move(
-        uow,
-        jid,
-        [JobStatus.NEW, JobStatus.PENDING],
+    started = lifecycle.Move(
+        job_id=jid,
+        path=[JobStatus.NEW, JobStatus.PENDING],
         actor=actor,
-        notifier=None,
         reason=f"started by {actor}",
         values={"enqueued_at": now, "queue_deadline_at": deadline},
     )
+    won = await lifecycle.move(uow, ctx.ends, started)
     assert won is not None, "the row is locked, so its status cannot have moved"
-    _wake_after_commit(uow, dispatcher, jid, row.pool)
+    _wake_after_commit(uow, ctx, jid, row.pool)
     return await jobs.get(uow.conn, job_id)

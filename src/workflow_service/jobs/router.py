@@ -7,9 +7,9 @@ from fastapi import APIRouter, Header, Query, Response
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
+from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
-from workflow_service.core.secrets import secrets_for
-from workflow_service.deps import PrincipalDep, Services, ServicesDep, UowDep
+from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
@@ -43,7 +43,7 @@ def _prefer_wait(prefer: str | None) -> int | None:
 
 
 async def _submit(
-    services: Services,
+    services: Context,
     workflow: str,
     version: str,
     data: JobCreate,
@@ -53,19 +53,10 @@ async def _submit(
     response: Response,
 ) -> service.Submitted:
     async with unit_of_work(services.engine) as uow:
-        submitted = await service.submit(
-            uow,
-            services.plans,
-            services.dispatcher,
-            workflow,
-            version,
-            data,
-            actor=caller.actor,
-            max_attempts=services.settings.max_attempts,
-            mode=mode,
-            idempotency_key=key,
-            secrets=secrets_for(services.settings),
+        submission = service.Submission(
+            workflow=workflow, version=version, data=data, actor=caller.actor, mode=mode, idempotency_key=key
         )
+        submitted = await service.submit(uow, services, submission)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -155,9 +146,9 @@ async def estimate_job(
         workflow,
         version,
         data,
-        pricing=services.settings.pricing,
-        secrets=secrets_for(services.settings),
-        limits=services.settings.template_limits,
+        pricing=services.pricing,
+        secrets=services.secrets,
+        limits=services.limits,
     )
 
 
@@ -170,7 +161,7 @@ async def estimate_job(
 async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
-    return await service.cancel(uow, services.notifier, job_id, actor=principal.actor)
+    return await service.cancel(uow, services, job_id, actor=principal.actor)
 
 
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
@@ -192,14 +183,7 @@ async def rerun_job(
     job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
-    job = await lineage.rerun(
-        uow,
-        services.plans,
-        services.dispatcher,
-        job_id,
-        actor=principal.actor,
-        max_attempts=services.settings.max_attempts,
-    )
+    job = await lineage.rerun(uow, services, job_id, actor=principal.actor)
     return _created(response, job)
 
 
@@ -215,15 +199,7 @@ async def run_job_from_step(
 ) -> JobRead:
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
-    job = await lineage.run_from_step(
-        uow,
-        services.plans,
-        services.dispatcher,
-        job_id,
-        data,
-        actor=principal.actor,
-        max_attempts=services.settings.max_attempts,
-    )
+    job = await lineage.run_from_step(uow, services, job_id, data, actor=principal.actor)
     return _created(response, job)
 
 
@@ -238,15 +214,7 @@ async def duplicate_job(
     job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
-    job = await lineage.duplicate(
-        uow,
-        services.plans,
-        services.dispatcher,
-        job_id,
-        data,
-        actor=principal.actor,
-        max_attempts=services.settings.max_attempts,
-    )
+    job = await lineage.duplicate(uow, services, job_id, data, actor=principal.actor)
     return _created(response, job)
 
 
@@ -258,7 +226,7 @@ async def duplicate_job(
 )
 async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
-    return await lineage.start(uow, services.dispatcher, job_id, actor=principal.actor)
+    return await lineage.start(uow, services, job_id, actor=principal.actor)
 
 
 @router.get(
@@ -277,9 +245,8 @@ async def list_jobs(
 ) -> JobPage:
     """List jobs, newest first, filtered by workflow (id or slug), status and pool."""
     statuses = [s for value in status or [] for s in value.split(",") if s]
-    return await service.list_page(
-        uow.conn, workflow=workflow, statuses=statuses, pool=pool, cursor=cursor, limit=limit
-    )
+    query = service.JobQuery(workflow=workflow, statuses=statuses, pool=pool, cursor=cursor, limit=limit)
+    return await service.list_page(uow.conn, query)
 
 
 @router.get(

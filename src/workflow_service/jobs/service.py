@@ -13,14 +13,12 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from workflow_service.context import Context
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
-from workflow_service.core.dispatch import Dispatcher
 from workflow_service.core.ids import parse_uuid
 from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
-from workflow_service.core.secrets import Secrets
-from workflow_service.engine.definition import PlanCache
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.errors import (
     InvalidInput,
@@ -56,6 +54,18 @@ class Submitted:
     sync_timeout_s: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submission:
+    """A job submitted through the API: to `{workflow}/versions/{version}/{mode}`, by `actor`."""
+
+    workflow: str
+    version: str
+    data: JobCreate
+    actor: str
+    mode: str = "async"
+    idempotency_key: str | None = None
+
+
 def request_hash(version: str, mode: str, data: JobCreate) -> str:
     """What makes two submissions "the same request" for Idempotency-Key: the endpoint (sync, async or
     push: a key first used on async must not silently answer a push that expects a callback), the
@@ -66,34 +76,23 @@ def request_hash(version: str, mode: str, data: JobCreate) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-async def submit(
-    uow: UnitOfWork,
-    plans: PlanCache,
-    dispatcher: Dispatcher,
-    ref: str,
-    version: str,
-    data: JobCreate,
-    *,
-    actor: str,
-    max_attempts: int,
-    mode: str = "async",
-    idempotency_key: str | None = None,
-    secrets: Secrets | None = None,
-) -> Submitted:
+async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submitted:
     """A job submitted through the API (jobs/intake.py makes it): pending and locked to the resolved
     version, a worker woken once it is committed.
 
     With an Idempotency-Key, the same key and body (for the same caller and workflow) return the job
     the first request made, even under concurrent identical requests; a different body is a 422.
     A cacheable request identical to a completed job is completed at once from it; one identical to a
-    job in flight waits for it (see jobs/cache.py). `secrets` decrypts secure variables for the cache key.
+    job in flight waits for it (see jobs/cache.py); secure variables are decrypted for its cache key.
     """
-    target = await workflows.resolve_target(uow.conn, plans, ref, version)
+    data, mode, key = submission.data, submission.mode, submission.idempotency_key
+    max_attempts = ctx.settings.jobs.max_attempts
+    target = await workflows.resolve_target(uow.conn, ctx.plans, submission.workflow, submission.version)
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
     spec = intake.JobSpec(
         target=target,
         origin=intake.Origin.API,
-        caller=actor,
+        caller=submission.actor,
         max_attempts=max_attempts,
         inputs=data.inputs,
         variables=data.variables,
@@ -102,10 +101,10 @@ async def submit(
         metadata=data.metadata,
         mode=mode,
         cache=data.cache,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash(version, mode, data) if idempotency_key is not None else None,
+        idempotency_key=key,
+        request_hash=request_hash(submission.version, mode, data) if key is not None else None,
     )
-    created = await intake.create(uow, dispatcher, spec, secrets=secrets)
+    created = await intake.create(uow, ctx, spec, secrets=ctx.secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
         return Submitted(await get(uow.conn, str(created.job_id)), created.replayed, sync_timeout)
     assert created.created_at is not None
@@ -138,7 +137,7 @@ async def submit(
 check_submission = intake.check_submission
 
 
-async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str) -> JobRead:
+async def cancel(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> JobRead:
     """Cancel a job that has not ended: a pending one at once; a running one is stopped mid-step by the
     agent running it (told through the notifier, and on its next heartbeat at the latest)."""
     jid = _job_id(job_id)
@@ -150,21 +149,20 @@ async def cancel(uow: UnitOfWork, notifier: Notifier, job_id: str, *, actor: str
         raise JobEnded(f"job {job_id} has already ended: it is {status}", job_status=status.value)
 
     async def stop_agent() -> None:  # before the end is announced, as the agent may be mid-step
-        await notifier.cancel_job(jid)
+        await ctx.notifier.cancel_job(jid)
 
     uow.after_commit(stop_agent)
     now = utcnow()
     error = {"code": "canceled", "message": f"canceled by {actor}", "step": None}
-    won = await lifecycle.move(
-        uow,
-        jid,
-        [status, JobStatus.CANCELED],
+    canceled = lifecycle.Move(
+        job_id=jid,
+        path=[status, JobStatus.CANCELED],
         actor=actor,
-        notifier=notifier,
         reason=f"canceled by {actor}",
         values={"finished_at": now, "lease_expires_at": None, "error": error},
         writes=lifecycle.failing_steps(jid, {"code": "canceled", "message": f"canceled by {actor}"}, now),
     )
+    won = await lifecycle.move(uow, ctx.ends, canceled)
     assert won is not None, "the row is locked, so its status cannot have moved"
     return await get(uow.conn, job_id)
 
@@ -245,16 +243,20 @@ async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) ->
     )
 
 
-async def list_page(
-    conn: AsyncConnection,
-    *,
-    workflow: str | None,
-    statuses: Sequence[str],
-    pool: str | None,
-    cursor: str | None,
-    limit: int,
-) -> JobPage:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobQuery:
+    """Which jobs a page lists: filtered by workflow (id or slug), statuses and pool, after `cursor`."""
+
+    workflow: str | None = None
+    statuses: Sequence[str] = ()
+    pool: str | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
     """Jobs, newest first, filtered by workflow (id or slug), statuses and pool."""
+    workflow, statuses, limit = query.workflow, query.statuses, query.limit
     bad = [s for s in statuses if s not in JobStatus.__members__.values()]
     if bad:
         raise InvalidInput(
@@ -268,7 +270,12 @@ async def list_page(
             raise NotFound(f"workflow {workflow!r} does not exist")
         workflow_id = wf.id
     rows = await repo.list_jobs(
-        conn, workflow_id=workflow_id, statuses=statuses, pool=pool, before=decode_cursor(cursor), limit=limit + 1
+        conn,
+        workflow_id=workflow_id,
+        statuses=statuses,
+        pool=query.pool,
+        before=decode_cursor(query.cursor),
+        limit=limit + 1,
     )
     items = [JobSummary(**_summary_fields(r)) for r in rows[:limit]]
     return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)

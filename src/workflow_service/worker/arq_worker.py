@@ -11,6 +11,7 @@ import logging
 import signal
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from arq import Retry
@@ -18,16 +19,9 @@ from arq.connections import RedisSettings
 from arq.worker import Worker, func
 
 from workflow_service.config import Settings
-from workflow_service.core.db import make_engine
-from workflow_service.core.dispatch import (
-    TASK_NAME,
-    ArqDispatcher,
-    json_deserializer,
-    json_serializer,
-    queue_name,
-)
-from workflow_service.core.notify import RedisNotifier
-from workflow_service.jobs.execution import retryable
+from workflow_service.core.dispatch import TASK_NAME, json_deserializer, json_serializer, queue_name
+from workflow_service.jobs.run.errors import retryable
+from workflow_service.startup import close_context, open_context
 from workflow_service.worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
@@ -54,7 +48,7 @@ def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurren
         queue_name=queue_name(pool),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
         max_jobs=concurrency,
-        poll_delay=settings.worker_poll_delay_s,
+        poll_delay=settings.worker.poll_delay_s,
         job_timeout=ARQ_JOB_TIMEOUT_S,
         keep_result=0,
         max_tries=1_000_000,
@@ -115,31 +109,43 @@ async def _close_worker(worker: Worker) -> None:
         worker._pool = None
 
 
-async def serve_worker(
-    settings: Settings,
-    pools: tuple[str, ...],
-    concurrency: int,
-    grace_s: float = 10.0,
-    stop: asyncio.Event | None = None,
-    name: str | None = None,
-    handle_signals: bool = True,
-) -> None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    pools: tuple[str, ...]
+    concurrency: int
+    """Jobs run at once, per pool."""
+    grace_s: float = 10.0
+    """How long running jobs may take to finish once asked to stop."""
+    name: str | None = None
+    """The agent's name (default host:pid)."""
+    handle_signals: bool = True
+    """Stop on SIGINT and SIGTERM."""
+
+
+async def serve_worker(settings: Settings, options: WorkerOptions, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then stop taking jobs and let running ones finish."""
     if not settings.redis_url:
         raise SystemExit("workflow-service worker needs WFS_REDIS_URL (the embedded mode is `workflow-service dev`)")
-    engine = make_engine(settings.effective_database_url, settings.db_pool_size)
-    dispatcher = await ArqDispatcher.connect(settings.redis_url)
-    notifier = RedisNotifier(settings.redis_url)
-    await notifier.start()
-    runtime = AgentRuntime(engine, settings, dispatcher, pools, name=name, notifier=notifier)
-    await runtime.start()
+    ctx = await open_context(settings)
+    try:
+        runtime = AgentRuntime(ctx, options.pools, options.name)
+        await runtime.start()
+        try:
+            await _serve(settings, runtime, options, stop or asyncio.Event())
+        finally:
+            await runtime.stop()
+    finally:
+        await close_context(ctx)
+
+
+async def _serve(settings: Settings, runtime: AgentRuntime, options: WorkerOptions, stop: asyncio.Event) -> None:
+    """One supervised arq worker per pool, until `stop`; then the running jobs get `grace_s` to finish."""
     supervised = [
-        SupervisedWorker(lambda pool=pool: build_worker(settings, runtime, pool, concurrency), pool)  # type: ignore[misc]
-        for pool in pools
+        SupervisedWorker(lambda pool=pool: build_worker(settings, runtime, pool, options.concurrency), pool)  # type: ignore[misc]
+        for pool in options.pools
     ]
-    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM) if handle_signals else ():
+    for sig in (signal.SIGINT, signal.SIGTERM) if options.handle_signals else ():
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     tasks = [asyncio.create_task(w.run(stop)) for w in supervised]
@@ -150,8 +156,8 @@ async def serve_worker(
                 w.current.allow_pick_jobs = False
         running = [t for w in supervised for t in w.running_jobs()]
         if running:
-            log.info("waiting up to %s s for %d running job(s)", grace_s, len(running))
-            await asyncio.wait(running, timeout=grace_s)
+            log.info("waiting up to %s s for %d running job(s)", options.grace_s, len(running))
+            await asyncio.wait(running, timeout=options.grace_s)
     finally:
         for w in supervised:
             for worker in [*w.retired, *([w.current] if w.current else [])]:
@@ -159,7 +165,3 @@ async def serve_worker(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await runtime.stop()
-        await notifier.close()
-        await dispatcher.close()
-        await engine.dispose()

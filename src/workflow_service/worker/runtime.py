@@ -9,44 +9,23 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
-from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import AsyncIterator, Callable
 
 from workflow_service.agents import service as agents
-from workflow_service.config import Settings
-from workflow_service.core.dispatch import Dispatcher
-from workflow_service.core.http import OutboundPolicy, make_client
-from workflow_service.core.notify import Notifier
+from workflow_service.context import Context
+from workflow_service.core.dispatch import InProcessDispatcher
 from workflow_service.deliveries.sender import DeliverySender
-from workflow_service.engine.definition import PlanCache
-from workflow_service.jobs import lifecycle
-from workflow_service.jobs.execution import JobRunner
+from workflow_service.jobs.ends import EndContext, Ended
 from workflow_service.jobs.reconciler import reconcile
+from workflow_service.jobs.run.claim import Agent
+from workflow_service.jobs.run.runner import JobRunner
 
 log = logging.getLogger(__name__)
 
 
 class AgentRuntime:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        settings: Settings,
-        dispatcher: Dispatcher,
-        pools: tuple[str, ...],
-        plans: PlanCache | None = None,
-        name: str | None = None,
-        notifier: Notifier | None = None,
-    ) -> None:
-        self.engine, self.settings, self.dispatcher, self.pools = engine, settings, dispatcher, pools
-        self.plans = plans or PlanCache()
-        self.name = name
-        self.http = make_client(
-            OutboundPolicy.from_settings(settings.allow_private_networks, settings.outbound_allowlist),
-            settings.http_default_timeout_s,
-        )
-        self.notifier = notifier or Notifier()
+    def __init__(self, ctx: Context, pools: tuple[str, ...], name: str | None = None) -> None:
+        self.ctx, self.pools, self.name = ctx, pools, name
         self._deliveries_due = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self.agent_id: uuid.UUID | None = None
@@ -54,23 +33,14 @@ class AgentRuntime:
         self._unregister: Callable[[], None] | None = None
 
     async def start(self) -> None:
-        self.agent_id = await agents.register(self.engine, self.pools, self.name)
-        self._runner = JobRunner(
-            self.engine,
-            self.settings,
-            self.plans,
-            self.http,
-            self.agent_id,
-            self.pools,
-            notifier=self.notifier,
-            dispatcher=self.dispatcher,
-        )
-        lifecycle.install()
+        ctx = self.ctx
+        self.agent_id = await agents.register(ctx.engine, self.pools, self.name)
+        self._runner = JobRunner(ctx, Agent.of(self.agent_id, self.pools))
         # A push job that ended in this process has a callback to send: wake the delivery loop now.
-        self._unregister = lifecycle.FOLLOW_UPS.register(
+        self._unregister = ctx.ends.follow_ups.register(
             "wake_deliveries", after_commit=self._push_ended, modes=("push",)
         )
-        self.notifier.on_cancel(self._runner.cancel_local)
+        ctx.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._reconcile_loop(), name="reconciler"),
@@ -78,7 +48,7 @@ class AgentRuntime:
         ]
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
 
-    async def _push_ended(self, ended: lifecycle.Ended, _context: lifecycle.Context) -> None:
+    async def _push_ended(self, ended: Ended, _ends: EndContext) -> None:
         if ended.mode == "push":  # its delivery is committed with the end
             self._deliveries_due.set()
 
@@ -89,13 +59,13 @@ class AgentRuntime:
     async def _heartbeat_loop(self) -> None:
         assert self.agent_id is not None
         assert self._runner is not None
-        lease = timedelta(seconds=self.settings.lease_s)
+        lease = self.ctx.settings.jobs.lease
         while True:
-            await asyncio.sleep(self.settings.heartbeat_s)
+            await asyncio.sleep(self.ctx.settings.worker.heartbeat_s)
             try:
                 # Only the jobs running here right now: a job this agent no longer runs (whatever left it
                 # behind) must not be kept alive by it; its lease expires and the reconciler takes over.
-                lost = await agents.heartbeat(self.engine, self.agent_id, lease, self._runner.running)
+                lost = await agents.heartbeat(self.ctx.engine, self.agent_id, lease, self._runner.running)
                 for job_id in lost.jobs:  # canceled (the notification was lost) or ended elsewhere: stop it now
                     if job_id in lost.canceled:
                         await self._runner.cancel_local(job_id)
@@ -107,7 +77,7 @@ class AgentRuntime:
     async def _delivery_loop(self) -> None:
         # Each due callback is sent on its own task (deliveries/sender.py): a slow receiver never holds up
         # the claim of the next ones, only its own slots. A send that ends wakes the loop to fill its slot.
-        sender = DeliverySender(self.engine, self.http, self.settings, on_free=self._deliveries_due.set)
+        sender = DeliverySender(self.ctx.engine, self.ctx.http, self.ctx.settings, on_free=self._deliveries_due.set)
         try:
             while True:
                 self._deliveries_due.clear()
@@ -119,7 +89,7 @@ class AgentRuntime:
                 if started and sender.free > 0:
                     continue  # there may be more due
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._deliveries_due.wait(), self.settings.delivery_poll_s)
+                    await asyncio.wait_for(self._deliveries_due.wait(), self.ctx.settings.delivery.poll_s)
                 await asyncio.sleep(0.01)  # let the transaction that set the event commit
         finally:
             # The worker is stopping: finish and record the attempts under way rather than lose them and
@@ -129,10 +99,10 @@ class AgentRuntime:
     async def _reconcile_loop(self) -> None:
         while True:
             try:
-                await reconcile(self.engine, self.dispatcher, self.settings, self.notifier, self.pools)
+                await reconcile(self.ctx, self.pools)
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
-            await asyncio.sleep(self.settings.reconcile_interval_s)
+            await asyncio.sleep(self.ctx.settings.worker.reconcile_interval_s)
 
     async def stop(self) -> None:
         if self._unregister is not None:
@@ -145,5 +115,22 @@ class AgentRuntime:
                 await task
         if self.agent_id is not None:
             with contextlib.suppress(Exception):
-                await agents.stop(self.engine, self.agent_id)
-        await self.http.aclose()
+                await agents.stop(self.ctx.engine, self.agent_id)
+
+
+@contextlib.asynccontextmanager
+async def in_process_worker(ctx: Context) -> AsyncIterator[AgentRuntime]:
+    """The embedded mode's worker: an agent runtime fed by the in-process dispatcher's queues, in the
+    api's process and with its Context. On the way out, the jobs running here stop before the agent."""
+    dispatcher = ctx.dispatcher
+    if not isinstance(dispatcher, InProcessDispatcher):
+        raise ValueError("the in-process worker needs the in-process dispatcher (unset WFS_REDIS_URL)")
+    worker = ctx.settings.worker
+    runtime = AgentRuntime(ctx, worker.pools)
+    await runtime.start()
+    dispatcher.start(worker.pools, worker.concurrency, runtime.run_job)
+    try:
+        yield runtime
+    finally:
+        await dispatcher.stop()
+        await runtime.stop()
