@@ -28,6 +28,7 @@ from workflow_service.core.dispatch import (
 )
 from workflow_service.core.notify import RedisNotifier
 from workflow_service.jobs.execution import retryable
+from workflow_service.worker.pickup import BatchWorker
 from workflow_service.worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> None:
 
 def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurrency: int) -> Worker:
     assert settings.redis_url
-    return Worker(
+    return BatchWorker(
         functions=[func(run_job, name=TASK_NAME)],
         queue_name=queue_name(pool),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
