@@ -29,8 +29,8 @@ class Recorder:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def task(self, _ctx: dict[str, Any], job_id: str) -> None:
-        self.started.append(job_id)
+    async def task(self, _ctx: dict[Any, Any], *args: Any, **_kwargs: Any) -> None:
+        self.started.append(args[0])
         await self.gate.wait()
 
 
