@@ -29,7 +29,7 @@ class Recorder:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def task(self, _ctx: dict[Any, Any], *args: Any, **_kwargs: Any) -> None:
+    async def task(self, ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
         self.started.append(args[0])
         await self.gate.wait()
 
