@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 import yaml
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -261,6 +263,15 @@ class YamlBodyMiddleware:
         await self.app({**scope, "headers": new_headers}, replay, send)
 
 
+def native_telemetry(environ: Mapping[str, str]) -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry spans, metrics and logs: as FastAPI sets them when the operator configured
+    OpenTelemetry (any `OTEL_*` or `FASTAPI_OTEL_*` variable), else off. Left on, FastAPI asks the global
+    providers on every request whether anyone listens, about 3 % of the api's CPU on the submission path."""
+    if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
+        return {}
+    return {"tracing": False, "metrics": False, "logs": False}
+
+
 class Health(BaseModel):
     status: str
     version: str
@@ -273,6 +284,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         raise ValueError("WFS_ADMIN_TOKEN is required (the `dev` command generates one)")
     run_worker = settings.embedded if embedded_worker is None else embedded_worker
     app = FastAPI(
+        telemetry=native_telemetry(os.environ),
         title="workflow-service",
         version=__version__,
         lifespan=_lifespan(settings, run_worker),

@@ -141,11 +141,11 @@ async def test_the_heartbeat_stops_a_canceled_job_when_the_message_is_lost(
     dropped: list[str] = []
     real_publish = RedisNotifier._publish
 
-    async def lossy_publish(self: RedisNotifier, channel: str, job_id: uuid.UUID) -> None:
+    async def lossy_publish(self: RedisNotifier, channel: str, job_ids: list[uuid.UUID]) -> None:
         if channel == CANCEL:
-            dropped.append(str(job_id))
+            dropped.extend(map(str, job_ids))
             return
-        await real_publish(self, channel, job_id)
+        await real_publish(self, channel, job_ids)
 
     monkeypatch.setattr(RedisNotifier, "_publish", lossy_publish)
     await start_worker(concurrency=1, heartbeat_s=0.3)
@@ -190,9 +190,9 @@ async def test_canceling_an_unknown_job_is_a_404_and_leaves_no_trace(
     announced: list[Any] = []
     real_publish = RedisNotifier._publish
 
-    async def spy(self: RedisNotifier, channel: str, job: uuid.UUID) -> None:
-        announced.append((channel, str(job)))
-        await real_publish(self, channel, job)
+    async def spy(self: RedisNotifier, channel: str, job_ids: list[uuid.UUID]) -> None:
+        announced.extend((channel, str(job)) for job in job_ids)
+        await real_publish(self, channel, job_ids)
 
     monkeypatch.setattr(RedisNotifier, "_publish", spy)
     keys_before = set(await redis_client.keys("*"))

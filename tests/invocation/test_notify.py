@@ -4,6 +4,7 @@ handlers, and a malformed message on a channel does not deafen the listener."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import redis.asyncio as aioredis
@@ -47,3 +48,43 @@ async def test_an_announcement_reaches_the_other_process_and_garbage_is_ignored(
     finally:
         await api.close()
         await worker.close()
+
+
+async def test_ends_announced_together_reach_every_waiter_in_fewer_messages(redis_client: aioredis.Redis) -> None:
+    api, worker = RedisNotifier(REDIS_URL), RedisNotifier(REDIS_URL)
+    published: list[str] = []
+    real_publish = worker._redis.publish
+
+    async def spy(channel: str, message: str) -> int:
+        published.append(message)
+        result: int = await real_publish(channel, message)
+        return result
+
+    worker._redis.publish = spy
+    await api.start()
+    try:
+        await eventually(lambda: subscribed(redis_client, 1), what="the listener subscribed")
+        jobs = [uuid.uuid4() for _ in range(50)]
+        async with contextlib.AsyncExitStack() as stack:
+            ended = [await stack.enter_async_context(api.watch(job)) for job in jobs]
+            await asyncio.gather(*(worker.job_ended(job) for job in jobs))  # fifty jobs ending at once
+            await asyncio.wait_for(asyncio.gather(*(event.wait() for event in ended)), 2.0)
+        assert 1 <= len(published) < len(jobs)
+        assert sorted(part for message in published for part in message.split(",")) == sorted(map(str, jobs))
+    finally:
+        await worker.close()  # sends what is still queued before it closes
+        await api.close()
+
+
+async def test_close_sends_what_is_still_to_be_announced(redis_client: aioredis.Redis) -> None:
+    api, worker = RedisNotifier(REDIS_URL), RedisNotifier(REDIS_URL)
+    await api.start()
+    try:
+        await eventually(lambda: subscribed(redis_client, 1), what="the listener subscribed")
+        job = uuid.uuid4()
+        async with api.watch(job) as ended:
+            await worker.job_ended(job)
+            await worker.close()  # at once: the announcement must not be dropped
+            await asyncio.wait_for(ended.wait(), 1.0)
+    finally:
+        await api.close()

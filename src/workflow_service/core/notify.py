@@ -80,20 +80,32 @@ class RedisNotifier(Notifier):
 
         self._redis: Any = aioredis.Redis.from_url(redis_url)
         self._task: asyncio.Task[None] | None = None
+        self._ended_ids: list[uuid.UUID] = []
+        self._announcing: asyncio.Task[None] | None = None
 
     async def job_ended(self, job_id: uuid.UUID) -> None:
+        """Announce without waiting for Redis: the ends of jobs that finish while one message is on its way
+        go out together in the next (a worker ending many jobs at once sends a few messages, not one each)."""
         self._ended(job_id)  # waiters in this process need no round trip
-        await self._publish(ENDED, job_id)
+        self._ended_ids.append(job_id)
+        if self._announcing is None or self._announcing.done():
+            self._announcing = asyncio.create_task(self._announce_ended(), name="notify-ended")
+
+    async def _announce_ended(self) -> None:
+        while self._ended_ids:
+            batch, self._ended_ids = self._ended_ids, []
+            await self._publish(ENDED, batch)
 
     async def cancel_job(self, job_id: uuid.UUID) -> None:
         await self._canceled(job_id)
-        await self._publish(CANCEL, job_id)
+        await self._publish(CANCEL, [job_id])
 
-    async def _publish(self, channel: str, job_id: uuid.UUID) -> None:
+    async def _publish(self, channel: str, job_ids: list[uuid.UUID]) -> None:
+        """One message naming the jobs, comma-separated."""
         try:
-            await self._redis.publish(channel, str(job_id))
+            await self._redis.publish(channel, ",".join(map(str, job_ids)))
         except Exception:
-            log.warning("could not publish %s for job %s", channel, job_id, exc_info=True)
+            log.warning("could not publish %s for %d job(s)", channel, len(job_ids), exc_info=True)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="notify-listener")
@@ -107,14 +119,15 @@ class RedisNotifier(Notifier):
                 delay = 0.5
                 async for message in pubsub.listen():
                     try:
-                        job_id = uuid.UUID(message["data"].decode())
+                        job_ids = [uuid.UUID(part) for part in message["data"].decode().split(",")]
                     except (AttributeError, ValueError):  # not ours (anyone with Redis access can publish)
                         log.warning("ignoring a malformed notification on %r", message.get("channel"))
                         continue
-                    if message["channel"] == ENDED.encode():
-                        self._ended(job_id)
-                    else:
-                        await self._canceled(job_id)
+                    for job_id in job_ids:
+                        if message["channel"] == ENDED.encode():
+                            self._ended(job_id)
+                        else:
+                            await self._canceled(job_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -126,6 +139,8 @@ class RedisNotifier(Notifier):
             delay = min(delay * 2, 10.0)
 
     async def close(self) -> None:
+        if self._announcing is not None:  # what is still to be announced goes out first
+            await asyncio.gather(self._announcing, return_exceptions=True)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

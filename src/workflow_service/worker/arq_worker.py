@@ -22,6 +22,7 @@ from workflow_service.config import Settings
 from workflow_service.core.dispatch import TASK_NAME, json_deserializer, json_serializer, queue_name
 from workflow_service.jobs.run.errors import retryable
 from workflow_service.startup import close_context, open_context
+from workflow_service.worker.pickup import BatchWorker
 from workflow_service.worker.runtime import AgentRuntime
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> None:
 
 def build_worker(settings: Settings, runtime: AgentRuntime, pool: str, concurrency: int) -> Worker:
     assert settings.redis_url
-    return Worker(
+    return BatchWorker(
         functions=[func(run_job, name=TASK_NAME)],
         queue_name=queue_name(pool),
         redis_settings=RedisSettings.from_dsn(settings.redis_url),
