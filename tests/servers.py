@@ -1,14 +1,26 @@
-"""Real HTTP servers on 127.0.0.1 for tests: the code under test talks to them over sockets."""
+"""Real servers on 127.0.0.1 for tests: HTTP servers in a thread that the code under test talks to over
+sockets, and real processes (`workflow-service dev`, `serve`, `worker`, redis-server) that the tests talk to."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import httpx
+
+CLI = Path(sys.executable).with_name("workflow-service")
+"""The `workflow-service` command installed beside the Python running the tests."""
 
 
 @dataclass
@@ -114,3 +126,122 @@ class EchoServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+def free_port() -> int:
+    """A port nothing listens on at the moment (the system picks it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    """This environment without its WFS_ variables, plus `values`: a process gets only the settings its test
+    gives it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
+    return env | values
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a `workflow-service` command to its end; its output is captured as text."""
+    return subprocess.run([str(CLI), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+@dataclass
+class Process:
+    """A real process a test started, its stdout and stderr kept in files (for assertions on what it printed,
+    and for failure messages)."""
+
+    popen: subprocess.Popen[bytes]
+    stdout: Path
+    stderr: Path
+    port: int | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.port is not None, "started without a port"
+        return f"http://127.0.0.1:{self.port}"
+
+    def printed(self) -> str:
+        """Everything it wrote to stdout so far."""
+        return self.stdout.read_text(errors="replace")
+
+    def output(self, tail: int = 4000) -> str:
+        """The end of its stdout and stderr, for a failure message."""
+        out, err = self.printed()[-tail:], self.stderr.read_text(errors="replace")[-tail:]
+        return f"--- stdout\n{out}\n--- stderr\n{err}"
+
+    def _check_running(self, waiting_for: str, deadline: float) -> None:
+        assert self.popen.poll() is None, f"exited {self.popen.returncode}:\n{self.output()}"
+        assert time.monotonic() < deadline, f"no {waiting_for} in time:\n{self.output()}"
+
+    def wait_for_output(self, marker: str, wait_s: float = 60) -> None:
+        """Wait until it has printed `marker` on stdout."""
+        deadline = time.monotonic() + wait_s
+        while marker not in self.printed():
+            self._check_running(repr(marker), deadline)
+            time.sleep(0.01)
+
+    def wait_until_ready(self, path: str = "/readyz", wait_s: float = 30) -> None:
+        """Wait until it answers `path` with 200."""
+        deadline = time.monotonic() + wait_s
+        while not self._answers(path):
+            self._check_running(f"200 from {path}", deadline)
+            time.sleep(0.1)
+
+    def _answers(self, path: str) -> bool:
+        try:
+            return httpx.get(self.url + path, timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def wait_until_listening(self, wait_s: float = 10) -> None:
+        """Wait until its port accepts connections (a server that is not HTTP)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port or 0)) == 0:
+                    return
+            self._check_running(f"listener on port {self.port}", deadline)
+            time.sleep(0.05)
+
+    def stop(self, grace_s: float = 10) -> None:
+        """SIGTERM, and SIGKILL if it has not exited within `grace_s`."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.popen.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(timeout=10)
+
+
+def start_process(
+    args: Sequence[str | Path], env: Mapping[str, str], logs: Path, cwd: Path | None = None, port: int | None = None
+) -> Process:
+    """Start `args` with exactly `env`; its stdout and stderr go to files in the directory `logs`. `port` is
+    the port it was told to listen on, if any."""
+    logs.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = logs / "stdout.log", logs / "stderr.log"
+    with stdout.open("wb") as out, stderr.open("wb") as err:
+        popen = subprocess.Popen([str(a) for a in args], cwd=cwd, env=env, stdout=out, stderr=err)
+    return Process(popen, stdout, stderr, port)
+
+
+@contextmanager
+def running(command: str, env: Mapping[str, str], cwd: Path) -> Iterator[Process]:
+    """`workflow-service <command>` (dev, serve) on a free port, run in `cwd` (its logs there too), and
+    stopped when the block ends."""
+    port = free_port()
+    process = start_process([CLI, command, "--port", str(port)], env, cwd / f"{command}-logs", cwd=cwd, port=port)
+    try:
+        yield process
+    finally:
+        process.stop()

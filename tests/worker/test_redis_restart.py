@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,24 +14,20 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TOKEN, WorkerFactory, make_settings, wait_for_job
+from tests.servers import Process, free_port, start_process
 from tests.test_smoke_e2e import GREETER
 from workflow_service.app import create_app
 
 REDIS_SERVER = shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RedisProcess:
     """A private redis-server on its own port, which the test can stop and start again."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, logs: Path) -> None:
+        self.port = free_port()
+        self.logs = logs
+        self.proc: Process | None = None
 
     @property
     def url(self) -> str:
@@ -39,26 +35,19 @@ class RedisProcess:
 
     def start(self) -> None:
         assert REDIS_SERVER is not None, "redis-server is part of the test environment"
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            subprocess.run(["sleep", "0.05"], check=True)
-        raise AssertionError("redis-server did not start")
+        args = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = start_process(args, os.environ, self.logs, port=self.port)
+        self.proc.wait_until_listening()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """Gone at once, as in a crash."""
+        if self.proc is not None:
             self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisProcess]:
-    redis = RedisProcess()
+def private_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(tmp_path / "redis")
     redis.start()
     yield redis
     redis.stop()
