@@ -1,5 +1,6 @@
 """Shared fixtures: a fresh PostgreSQL database migrated once per session, the Redis test
-database, the app over ASGI, in-process arq workers, and a real echo server on 127.0.0.1."""
+database, the app over ASGI, in-process arq workers, and a real echo server on 127.0.0.1; polling for a
+job's end or any condition instead of sleeping."""
 
 from __future__ import annotations
 
@@ -166,4 +167,19 @@ async def wait_for_job(
             return job
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {wait_s} s")
+        await asyncio.sleep(0.02)
+
+
+async def eventually(condition: Callable[[], Any], what: str = "the condition", wait_s: float = 5.0) -> Any:
+    """Poll `condition` (sync or async) until it returns something truthy, and return that; fail the test
+    naming `what` after `wait_s`."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {wait_s} s")
         await asyncio.sleep(0.02)

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.deliveries.conftest import enable_push
 from tests.invocation.conftest import GREETER, http_step, http_workflow, patch_settings
 from tests.jobs.conftest import deploy_workflow
@@ -136,14 +136,6 @@ async def _delivery_count(engine: AsyncEngine, job_id: str) -> int:
         )
 
 
-async def _until(condition: Any, what: str, wait_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.05)
-
-
 async def test_every_end_runs_each_follow_up_exactly_once(
     engine: AsyncEngine,
     client: httpx.AsyncClient,
@@ -220,7 +212,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     ends[hit] = ("completed", None)
     assert (await wait_for_job(client, hit))["cache_hit"] is True
     assert (await wait_for_job(client, follower))["source"]["job_id"] == source
-    await _until(lambda: _status_is(client, retried, "pending"), "the retry")
+    await eventually(lambda: _status_is(client, retried, "pending"), "the retry", wait_s=20.0)
 
     # An unexpected error while preparing a claimed job ends it with internal_error.
     async def plan_for(*args: Any) -> Any:
@@ -246,7 +238,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     async def all_ran() -> bool:
         return all(runs[key] >= 1 for key in expected())
 
-    await _until(all_ran, "every follow-up of every end")
+    await eventually(all_ran, "every follow-up of every end", wait_s=20.0)
     # A duplicate would come from a later reconciler pass or a second writer: give them a few passes.
     await asyncio.sleep(3 * 0.5)
     ours = Counter({key: n for key, n in runs.items() if key[2] in moves})

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import DATABASE_URL, REDIS_URL, wait_for_job
+from tests.conftest import DATABASE_URL, REDIS_URL, eventually, wait_for_job
 from tests.servers import CLI, EchoServer, Process, clean_env, start_process
 
 
@@ -134,17 +134,6 @@ GREETER = {
 }
 
 
-async def _until(condition: Any, what: str, wait_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + wait_s
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.05)
-
-
 @pytest.mark.slow
 async def test_a_worker_killed_between_taking_a_message_and_claiming_the_job_does_not_strand_it(
     engine: AsyncEngine, client: httpx.AsyncClient, redis_client: Any, workers: Workers
@@ -174,7 +163,7 @@ async def test_a_worker_killed_between_taking_a_message_and_claiming_the_job_doe
             )
             return bool(waiting) and bool(await redis_client.exists(in_progress))
 
-        await _until(claim_waiting, "the doomed worker taking the message and waiting in its claim")
+        await eventually(claim_waiting, "the doomed worker taking the message and waiting in its claim", wait_s=20.0)
         doomed.popen.send_signal(signal.SIGKILL)
         await asyncio.to_thread(doomed.popen.wait, 10)
         killed_at = time.monotonic()
