@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import WorkerFactory, eventually, wait_for_job
-from tests.deliveries.conftest import enable_push
+from tests.deliveries.conftest import enable_push, set_push_timeout
 from tests.invocation.conftest import GREETER, http_step, http_workflow, patch_settings
 from tests.jobs.conftest import deploy_workflow
 from tests.servers import EchoServer
@@ -29,7 +29,7 @@ from workflow_service.jobs import execution, lifecycle
 from workflow_service.jobs import pg as jobs_pg
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.lifecycle import Context, Ended, FollowUp
-from workflow_service.jobs.repository import job_t, workflow_t
+from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.states import TERMINAL, JobStatus
 
 Runs = Counter[tuple[str, str, str, str]]
@@ -117,16 +117,6 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
             await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
 
 
-async def _set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
-    """The API only accepts 60-600 s: a short one is written directly."""
-    async with engine.begin() as conn:
-        stored: dict[str, Any] = (
-            await conn.execute(sa.select(workflow_t.c.settings).where(workflow_t.c.slug == slug))
-        ).scalar_one()
-        stored["push"]["timeout_s"] = seconds
-        await conn.execute(workflow_t.update().where(workflow_t.c.slug == slug).values(settings=stored))
-
-
 async def _delivery_count(engine: AsyncEngine, job_id: str) -> int:
     async with engine.connect() as conn:
         return int(
@@ -156,7 +146,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     await enable_push(client, "pushy", f"{echo_server.url}/hook")
     await deploy_workflow(client, "late", GREETER)
     await enable_push(client, "late", f"{echo_server.url}/hook")
-    await _set_push_timeout(engine, "late", 1)
+    await set_push_timeout(engine, "late", 1)
     await deploy_workflow(client, "cached", http_workflow(http_step("slow", f"{echo_server.url}/slow/2")))
     await deploy_workflow(client, "child", GREETER)
     await deploy_workflow(
