@@ -5,6 +5,7 @@ job's end or any condition instead of sleeping."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -105,16 +106,44 @@ def settings(engine: AsyncEngine) -> Settings:
     return make_settings()
 
 
+ClientFactory = Callable[[str], httpx.AsyncClient]
+"""`connect(token)`: a client of the app that sends `Authorization: Bearer <token>`."""
+
+
+@contextlib.asynccontextmanager
+async def connections(settings: Settings, raise_app_exceptions: bool = True) -> AsyncIterator[ClientFactory]:
+    """The app made from `settings`, started (its lifespan runs) and served over ASGI to the clients
+    `connect(token)` makes; they are closed before the app stops. With `raise_app_exceptions=False`, an
+    unhandled error comes back as a 500 response, as a real server sends it."""
+    app = create_app(settings)
+    clients: list[httpx.AsyncClient] = []
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
+
+        def connect(token: str) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {token}"}
+            clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers))
+            return clients[-1]
+
+        try:
+            yield connect
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """`connections` with one client, the admin's."""
+    async with connections(settings, raise_app_exceptions) as connect:
+        yield connect(TOKEN)
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API over ASGI (no worker): jobs stay pending unless a worker fixture runs."""
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as c:
-            yield c
+    async with serving(settings) as c:
+        yield c
 
 
 WorkerFactory = Callable[..., Awaitable[asyncio.Event]]

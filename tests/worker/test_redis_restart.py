@@ -8,15 +8,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TOKEN, WorkerFactory, make_settings, wait_for_job
+from tests.conftest import WorkerFactory, make_settings, serving, wait_for_job
 from tests.servers import Process, free_port, start_process
 from tests.test_smoke_e2e import GREETER
-from workflow_service.app import create_app
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -58,30 +55,25 @@ async def test_jobs_complete_across_a_redis_restart(
     engine: AsyncEngine, start_worker: WorkerFactory, private_redis: RedisProcess
 ) -> None:
     settings = make_settings(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as client:
-            assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).is_success
-            assert (await client.post("/v1/workflows/greeter/deploy")).is_success
-            await start_worker(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
-            before = (await client.post(url := "/v1/workflows/greeter/versions/current/async",
-                                        json={"inputs": {"name": "before"}})).json()["id"]  # fmt: skip
-            assert (await wait_for_job(client, before))["status"] == "completed"
+    async with serving(settings) as client:
+        assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).is_success
+        assert (await client.post("/v1/workflows/greeter/deploy")).is_success
+        await start_worker(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
+        url = "/v1/workflows/greeter/versions/current/async"
+        before = (await client.post(url, json={"inputs": {"name": "before"}})).json()["id"]
+        assert (await wait_for_job(client, before))["status"] == "completed"
 
-            private_redis.stop()
-            # Redis is gone: submissions are still accepted (the job is in the database) ...
-            during = await client.post(url, json={"inputs": {"name": "during"}})
-            assert during.status_code == 202, during.text
-            assert (await client.get("/readyz")).status_code == 503
-            await asyncio.sleep(1.0)
+        private_redis.stop()
+        # Redis is gone: submissions are still accepted (the job is in the database) ...
+        during = await client.post(url, json={"inputs": {"name": "during"}})
+        assert during.status_code == 202, during.text
+        assert (await client.get("/readyz")).status_code == 503
+        await asyncio.sleep(1.0)
 
-            private_redis.start()  # ... and an empty Redis comes back
-            job = await wait_for_job(client, during.json()["id"], wait_s=30)
-            assert job["status"] == "completed", job
-            assert job["output"] == {"greeting": "Hello, during!"}
-            after = (await client.post(url, json={"inputs": {"name": "after"}})).json()["id"]
-            assert (await wait_for_job(client, after, wait_s=30))["status"] == "completed"
-            assert (await client.get("/readyz")).status_code == 200
+        private_redis.start()  # ... and an empty Redis comes back
+        job = await wait_for_job(client, during.json()["id"], wait_s=30)
+        assert job["status"] == "completed", job
+        assert job["output"] == {"greeting": "Hello, during!"}
+        after = (await client.post(url, json={"inputs": {"name": "after"}})).json()["id"]
+        assert (await wait_for_job(client, after, wait_s=30))["status"] == "completed"
+        assert (await client.get("/readyz")).status_code == 200
