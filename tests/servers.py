@@ -34,6 +34,40 @@ class Recorded:
         return json.loads(self.body)
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    """An HTTP server on a free port of 127.0.0.1, serving from a daemon thread as soon as it is made. Errors of
+    the `quiet` types while answering (a client that gave up, in a timeout test) are not printed."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], quiet: tuple[type[BaseException], ...] = ()) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.quiet = quiet
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], self.quiet):
+            super().handle_error(request, client_address)
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(5)
+
+
 @dataclass
 class EchoServer:
     """Answers every request with JSON describing it. Behaviour per path:
@@ -49,62 +83,25 @@ class EchoServer:
     """
 
     requests: list[Recorded] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
+    _server: LocalHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._server.url
 
     def start(self) -> None:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
-                parts = self.path.split("?")[0].strip("/").split("/")
-                status, payload, ctype = 200, None, "application/json"
-                if parts[0] == "status" and len(parts) > 1:
-                    status = int(parts[1])
-                elif parts[0] == "slow" and len(parts) > 1:
-                    time.sleep(float(parts[1]))
-                elif parts[0] == "redirect":
-                    self.send_response(302)
-                    self.send_header("Location", "/echo")
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                elif parts[0] == "text":
-                    payload, ctype = b"plain words", "text/plain"
-                elif parts[0] == "big" and len(parts) > 1:
-                    payload, ctype = b"x" * int(parts[1]), "application/octet-stream"
-                elif parts[0] == "nul" and parts[1:] == ["text"]:
-                    payload, ctype = b"before\x00after", "text/plain"
-                elif parts[0] == "nul":
-                    payload = json.dumps(
-                        {"value": "before\u0000after", "literal": "C:\\u0000", "k\u0000": [0]}
-                    ).encode()
-                if payload is None:
-                    try:
-                        parsed = json.loads(body) if body else None
-                    except ValueError:
-                        parsed = body.decode(errors="replace")
-                    payload = json.dumps(
-                        {
-                            "method": self.command,
-                            "path": self.path,
-                            "headers": dict(self.headers.items()),
-                            "json": parsed,
-                        }
-                    ).encode()
+                request = Recorded(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
+                outer.requests.append(request)
+                status, headers, payload = _echo(request)
                 self.send_response(status)
-                self.send_header("Content-Type", ctype)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 if self.command != "HEAD":
@@ -112,20 +109,46 @@ class EchoServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
-        class QuietServer(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                # A client that gave up (a test of timeouts) closes the socket mid-answer; that is expected.
-                if not isinstance(sys.exc_info()[1], ConnectionError):
-                    super().handle_error(request, client_address)
-
-        self._server = QuietServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalHTTPServer(Handler, quiet=(ConnectionError,))
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
+
+
+def _echo(request: Recorded) -> tuple[int, dict[str, str], bytes]:
+    """The status, headers and body EchoServer answers `request` with."""
+    parts = request.path.split("?")[0].strip("/").split("/")
+    if parts[0] == "redirect":
+        return 302, {"Location": "/echo"}, b""
+    status = int(parts[1]) if parts[0] == "status" and len(parts) > 1 else 200
+    if parts[0] == "slow" and len(parts) > 1:
+        time.sleep(float(parts[1]))
+    ctype, payload = _fixed_body(parts) or ("application/json", _described(request))
+    return status, {"Content-Type": ctype}, payload
+
+
+def _fixed_body(parts: list[str]) -> tuple[str, bytes] | None:
+    if parts[0] == "text":
+        return "text/plain", b"plain words"
+    if parts[0] == "big" and len(parts) > 1:
+        return "application/octet-stream", b"x" * int(parts[1])
+    if parts == ["nul", "text"]:
+        return "text/plain", b"before\x00after"
+    if parts[0] == "nul":
+        return "application/json", json.dumps(
+            {"value": "before\u0000after", "literal": "C:\\u0000", "k\u0000": [0]}
+        ).encode()
+    return None
+
+
+def _described(request: Recorded) -> bytes:
+    try:
+        parsed = json.loads(request.body) if request.body else None
+    except ValueError:
+        parsed = request.body.decode(errors="replace")
+    described = {"method": request.method, "path": request.path, "headers": request.headers, "json": parsed}
+    return json.dumps(described).encode()
 
 
 def free_port() -> int:

@@ -8,13 +8,11 @@ import asyncio
 import json
 import select
 import socket
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -24,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.jobs.conftest import deploy_workflow
+from tests.servers import LocalHTTPServer, QuietHandler
 from workflow_service.config import Settings
 from workflow_service.models import Workflow
 from workflow_service.worker.arq_worker import serve_worker
@@ -120,7 +119,7 @@ class WebhookReceiver:
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
         self.in_flight = Gauge()
         """Webhook requests this receiver is answering at once (and the most ever)."""
         self.gauges: list[Gauge] = [self.in_flight]
@@ -129,8 +128,7 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
+        return f"{self._server.url}/hook"
 
     @property
     def base(self) -> str:
@@ -164,10 +162,7 @@ class WebhookReceiver:
     def start(self) -> None:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 self.do_POST()
 
@@ -227,16 +222,7 @@ class WebhookReceiver:
                 except OSError:
                     pass  # the client gave up (a timeout test)
 
-        class QuietServer(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], OSError):
-                    super().handle_error(request, client_address)
-
-        self._server = QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self._server = LocalHTTPServer(Handler, quiet=(OSError,))
 
     def release(self) -> None:
         """Answer the held requests now, and hold no later one (the receiver keeps serving)."""
@@ -245,9 +231,7 @@ class WebhookReceiver:
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
+            self._server.stop()
 
 
 @pytest.fixture
