@@ -1,6 +1,6 @@
 """Shared fixtures: a fresh PostgreSQL database migrated once per session, the Redis test
-database, the app over ASGI, in-process arq workers, and a real echo server on 127.0.0.1; polling for a
-job's end or any condition instead of sleeping."""
+database, the app over ASGI, in-process arq workers, and real echo and model servers on 127.0.0.1;
+polling for a job's end or any condition instead of sleeping."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.llm.conftest import ModelServer
 from tests.servers import EchoServer
 from workflow_service.app import create_app
 from workflow_service.config import Settings
@@ -175,6 +176,14 @@ async def start_worker(settings: Settings) -> AsyncIterator[WorkerFactory]:
 @pytest.fixture
 def echo_server() -> Iterator[EchoServer]:
     server = EchoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    server = ModelServer()
     server.start()
     yield server
     server.stop()

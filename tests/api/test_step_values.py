@@ -6,7 +6,7 @@ other large fields are stored truncated with a marker. And a job can be read wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +24,6 @@ from workflow_service.migrate import upgrade
 
 REPLACED = "\ufffd"
 Backend = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    server = ModelServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["postgres", "sqlite"])

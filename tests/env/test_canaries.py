@@ -26,7 +26,7 @@ from tests.conftest import WorkerFactory, wait_for_job
 from tests.deliveries.conftest import FAST, WebhookReceiver, enable_push, submit_push
 from tests.env.conftest import put_var
 from tests.jobs.conftest import deploy_workflow
-from tests.llm.conftest import ModelServer, model_server  # noqa: F401  (the model server fixture)
+from tests.llm.conftest import ModelServer
 from tests.servers import LocalHTTPServer, QuietHandler
 
 # One canary per place a secure value can be used: each has `/`, `+` and `=` (which URL encoding, JSON
@@ -306,7 +306,7 @@ def leaks(canaries: dict[str, str], haystacks: dict[str, str]) -> list[str]:
 async def test_secure_values_are_found_in_no_response_callback_row_or_log_line(
     client: httpx.AsyncClient,
     start_worker: WorkerFactory,
-    model_server: ModelServer,  # noqa: F811
+    model_server: ModelServer,
     receiver: WebhookReceiver,
     escaping_echo: EscapingEcho,
     engine: AsyncEngine,

@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import pytest
 
 from tests.servers import LocalHTTPServer, QuietHandler
 
@@ -101,11 +98,3 @@ class ModelServer:
     def stop(self) -> None:
         if self._server is not None:
             self._server.stop()
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    server = ModelServer()
-    server.start()
-    yield server
-    server.stop()
