@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,19 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield svc
 
 
-@pytest.fixture
-async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for the running service, once it answers /readyz."""
+@asynccontextmanager
+async def admin_client(service: Service, request_timeout_s: float) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running service with the admin token, once the service answers /readyz."""
     await asyncio.to_thread(service.process.wait_until_ready)
     async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=request_timeout_s
     ) as client:
+        yield client
+
+
+@pytest.fixture
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    async with admin_client(service, request_timeout_s=10) as client:
         yield client
 
 

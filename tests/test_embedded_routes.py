@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.deliveries.conftest import WebhookReceiver
-from tests.test_embedded import TOKEN, Service, embedded, finished
+from tests.test_embedded import Service, admin_client, embedded, finished
 
 PROMPT_S = 5.0
 """Well above what any of these routes takes on SQLite, far below the 30 s busy timeout."""
@@ -46,11 +46,8 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 @pytest.fixture
 async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    await asyncio.to_thread(service.process.wait_until_ready)
     # The client waits longer than SQLite's busy timeout, so a locked route shows as its 500, not a client timeout.
-    async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=45
-    ) as client:
+    async with admin_client(service, request_timeout_s=45) as client:
         yield client
 
 
