@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -163,66 +164,71 @@ class WebhookReceiver:
         outer = self
 
         class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                self.do_POST()
-
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if self.path.startswith("/slow"):
-                    outer._release.wait(30)
-                    self._answer(Reply(status=200, body=b"{}"))
-                    return
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = outer._next()
-                verified = [s for s in list(outer.secrets) if outer.verify(body, headers, s)]
-                gauges = list(outer.gauges)
-                for gauge in gauges:
-                    gauge.enter()
-                try:
-                    outer.requests.append(Received(time.time(), self.path, headers, body, verified, reply))
-                    if reply.close:
-                        self.close_connection = True
-                        return
-                    if reply.hang:
-                        self._hold()
-                    self._answer(reply)
-                finally:
-                    for gauge in gauges:
-                        gauge.leave()
+                outer._serve(self)
 
-            def _hold(self) -> None:
-                """Answer nothing until the receiver stops or the client goes away (its timeout)."""
-                deadline = time.monotonic() + 30
-                while not outer._release.wait(0.02) and time.monotonic() < deadline:
-                    readable, _, _ = select.select([self.connection], [], [], 0)
-                    if readable:
-                        try:
-                            if self.connection.recv(1, socket.MSG_PEEK) == b"":
-                                return
-                        except OSError:
-                            return
-
-            def _answer(self, reply: Reply) -> None:
-                try:
-                    if reply.trickle_s:
-                        for byte in f"HTTP/1.1 {reply.status} OK\r\n".encode():
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                            if outer._release.wait(reply.trickle_s):
-                                return
-                        self.wfile.write(b"Content-Length: 0\r\n\r\n")
-                        return
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                except OSError:
-                    pass  # the client gave up (a timeout test)
+            do_GET = do_POST
 
         self._server = LocalHTTPServer(Handler, quiet=(OSError,))
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        if handler.path.startswith("/slow"):
+            self._release.wait(30)
+            self._answer(handler, Reply(status=200, body=b"{}"))
+            return
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        reply = self._next()
+        verified = [s for s in list(self.secrets) if self.verify(body, headers, s)]
+        gauges = list(self.gauges)
+        for gauge in gauges:
+            gauge.enter()
+        try:
+            self.requests.append(Received(time.time(), handler.path, headers, body, verified, reply))
+            if reply.close:
+                handler.close_connection = True
+                return
+            if reply.hang:
+                self._hold(handler)
+            self._answer(handler, reply)
+        finally:
+            for gauge in gauges:
+                gauge.leave()
+
+    def _hold(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer nothing until the receiver stops or the client goes away (its timeout)."""
+        deadline = time.monotonic() + 30
+        while not self._release.wait(0.02) and time.monotonic() < deadline:
+            readable, _, _ = select.select([handler.connection], [], [], 0)
+            if readable:
+                try:
+                    if handler.connection.recv(1, socket.MSG_PEEK) == b"":
+                        return
+                except OSError:
+                    return
+
+    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        try:
+            if reply.trickle_s:
+                self._trickle(handler, reply)
+                return
+            handler.send_response(reply.status)
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(reply.body)))
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+        except OSError:
+            pass  # the client gave up (a timeout test)
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        for byte in f"HTTP/1.1 {reply.status} OK\r\n".encode():
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            if self._release.wait(reply.trickle_s):
+                return
+        handler.wfile.write(b"Content-Length: 0\r\n\r\n")
 
     def release(self) -> None:
         """Answer the held requests now, and hold no later one (the receiver keeps serving)."""
