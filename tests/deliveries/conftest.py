@@ -18,17 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.jobs.conftest import deploy_workflow
 from tests.servers import LocalHTTPServer, QuietHandler
 from workflow_service.config import Settings
-from workflow_service.models import Workflow
 from workflow_service.worker.arq_worker import serve_worker
-
-workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 
 ACCESS_TOKEN = "callback-access-token-7f3c9a"
 
@@ -301,16 +296,6 @@ async def enable_push(client: httpx.AsyncClient, slug: str, url: str, **push: An
     secret: str = response.json()["signing_secret"]
     assert secret.startswith("whsec_")
     return secret
-
-
-async def set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
-    """The API only accepts 60-600 s; tests cannot wait a minute, so write a short one directly."""
-    async with engine.begin() as conn:
-        stored: dict[str, Any] = (
-            await conn.execute(sa.select(workflow_t.c.settings).where(workflow_t.c.slug == slug))
-        ).scalar_one()
-        stored["push"]["timeout_s"] = seconds
-        await conn.execute(workflow_t.update().where(workflow_t.c.slug == slug).values(settings=stored))
 
 
 async def push_workflow(

@@ -23,11 +23,10 @@ from tests.deliveries.conftest import (
     deliveries,
     deploy,
     push_workflow,
-    set_push_timeout,
     submit_push,
     wait_for_delivery,
-    workflow_t,
 )
+from tests.workflows.conftest import set_push_timeout, workflow_t
 
 
 async def assert_no_more(receiver: WebhookReceiver, count: int, window_s: float = 0.5) -> None:

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.conftest import WorkerFactory, eventually, wait_for_job
-from tests.deliveries.conftest import enable_push, set_push_timeout
+from tests.deliveries.conftest import enable_push
 from tests.invocation.conftest import GREETER, http_step, http_workflow, patch_settings
 from tests.jobs.conftest import deploy_workflow
 from tests.servers import EchoServer
+from tests.workflows.conftest import set_push_timeout
 from workflow_service.agents import service as agents
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork, unit_of_work
