@@ -53,7 +53,7 @@ InvocationDep = Annotated[Invocation, Depends(_invocation)]
 
 
 @dataclass(frozen=True)
-class Submission:
+class SubmitRequest:
     """An invocation that submits a job: its caller, allowed to submit, and its Idempotency-Key."""
 
     caller: Principal
@@ -61,13 +61,13 @@ class Submission:
     idempotency_key: str | None
 
 
-async def _submission(
+async def _submit_request(
     caller: CallerDep, workflow: str, version: str, data: JobCreate, idempotency_key: IdempotencyKey = None
-) -> Submission:
-    return Submission(caller, Invocation(workflow, version, data), idempotency_key)
+) -> SubmitRequest:
+    return SubmitRequest(caller, Invocation(workflow, version, data), idempotency_key)
 
 
-SubmissionDep = Annotated[Submission, Depends(_submission)]
+SubmitRequestDep = Annotated[SubmitRequest, Depends(_submit_request)]
 
 
 async def _prefer_wait(prefer: Prefer = None) -> int | None:
@@ -79,8 +79,10 @@ async def _prefer_wait(prefer: Prefer = None) -> int | None:
     return None
 
 
-async def _submit(services: Services, submission: Submission, mode: str, response: Response) -> service.Submitted:
-    invocation = submission.invocation
+async def _submit(
+    services: Services, submit_request: SubmitRequest, mode: str, response: Response
+) -> service.Submitted:
+    invocation = submit_request.invocation
     async with unit_of_work(services.engine) as uow:
         submitted = await service.submit(
             uow,
@@ -89,10 +91,10 @@ async def _submit(services: Services, submission: Submission, mode: str, respons
             invocation.workflow,
             invocation.version,
             invocation.data,
-            actor=submission.caller.actor,
+            actor=submit_request.caller.actor,
             max_attempts=services.settings.max_attempts,
             mode=mode,
-            idempotency_key=submission.idempotency_key,
+            idempotency_key=submit_request.idempotency_key,
             secrets=secrets_for(services.settings),
         )
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
@@ -107,9 +109,9 @@ async def _submit(services: Services, submission: Submission, mode: str, respons
     response_model=JobRead,
     responses=INVOKE_RESPONSES,
 )
-async def submit_async(submission: SubmissionDep, services: ServicesDep, response: Response) -> JobRead:
+async def submit_async(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
-    return (await _submit(services, submission, "async", response)).job
+    return (await _submit(services, submit_request, "async", response)).job
 
 
 @router.post(
@@ -118,10 +120,10 @@ async def submit_async(submission: SubmissionDep, services: ServicesDep, respons
     response_model=JobRead,
     responses=INVOKE_RESPONSES,
 )
-async def submit_push(submission: SubmissionDep, services: ServicesDep, response: Response) -> JobRead:
+async def submit_push(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
     is not configured)."""
-    return (await _submit(services, submission, "push", response)).job
+    return (await _submit(services, submit_request, "push", response)).job
 
 
 @router.post(
@@ -130,7 +132,7 @@ async def submit_push(submission: SubmissionDep, services: ServicesDep, response
     responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"}, **INVOKE_RESPONSES},
 )
 async def submit_sync(
-    submission: SubmissionDep,
+    submit_request: SubmitRequestDep,
     services: ServicesDep,
     response: Response,
     asked: Annotated[int | None, Depends(_prefer_wait)],
@@ -138,7 +140,7 @@ async def submit_sync(
     """Submit a job and wait for it: 200 with the job once it ends (whatever its status), or 202 with
     Location if it is still going after the workflow's sync timeout or `Prefer: wait=N`. The job keeps
     running either way; disconnecting does not cancel it."""
-    submitted = await _submit(services, submission, "sync", response)
+    submitted = await _submit(services, submit_request, "sync", response)
     wait_s = submitted.sync_timeout_s
     if asked is not None:
         wait_s = min(asked, wait_s)
