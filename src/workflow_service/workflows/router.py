@@ -172,11 +172,11 @@ class EnvVarRef:
     name: str
 
 
-async def env_var_ref(workflow: str, name: EnvName) -> EnvVarRef:
+async def _env_var_ref(workflow: str, name: EnvName) -> EnvVarRef:
     return EnvVarRef(workflow, name)
 
 
-EnvVarDep = Annotated[EnvVarRef, Depends(env_var_ref)]
+EnvVarDep = Annotated[EnvVarRef, Depends(_env_var_ref)]
 
 
 @router.get(
