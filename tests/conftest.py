@@ -1,9 +1,11 @@
 """Shared fixtures: a fresh PostgreSQL database migrated once per session, the Redis test
-database, the app over ASGI, in-process arq workers, and a real echo server on 127.0.0.1."""
+database, the app over ASGI, in-process arq workers, and real echo and model servers on 127.0.0.1;
+polling for a job's end or any condition instead of sleeping."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -16,6 +18,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.llm.conftest import ModelServer
 from tests.servers import EchoServer
 from workflow_service.app import create_app
 from workflow_service.config import Settings
@@ -104,16 +107,44 @@ def settings(engine: AsyncEngine) -> Settings:
     return make_settings()
 
 
+ClientFactory = Callable[[str], httpx.AsyncClient]
+"""`connect(token)`: a client of the app that sends `Authorization: Bearer <token>`."""
+
+
+@contextlib.asynccontextmanager
+async def connections(settings: Settings, raise_app_exceptions: bool = True) -> AsyncIterator[ClientFactory]:
+    """The app made from `settings`, started (its lifespan runs) and served over ASGI to the clients
+    `connect(token)` makes; they are closed before the app stops. With `raise_app_exceptions=False`, an
+    unhandled error comes back as a 500 response, as a real server sends it."""
+    app = create_app(settings)
+    clients: list[httpx.AsyncClient] = []
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=raise_app_exceptions)
+
+        def connect(token: str) -> httpx.AsyncClient:
+            headers = {"Authorization": f"Bearer {token}"}
+            clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers))
+            return clients[-1]
+
+        try:
+            yield connect
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings, raise_app_exceptions: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """`connections` with one client, the admin's."""
+    async with connections(settings, raise_app_exceptions) as connect:
+        yield connect(TOKEN)
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The API over ASGI (no worker): jobs stay pending unless a worker fixture runs."""
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as c:
-            yield c
+    async with serving(settings) as c:
+        yield c
 
 
 WorkerFactory = Callable[..., Awaitable[asyncio.Event]]
@@ -154,6 +185,14 @@ def echo_server() -> Iterator[EchoServer]:
     server.stop()
 
 
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    server = ModelServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 async def wait_for_job(
     client: httpx.AsyncClient,
     job_id: str,
@@ -170,4 +209,19 @@ async def wait_for_job(
             return job
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {wait_s} s")
+        await asyncio.sleep(0.02)
+
+
+async def eventually(condition: Callable[[], Any], what: str = "the condition", wait_s: float = 5.0) -> Any:
+    """Poll `condition` (sync or async) until it returns something truthy, and return that; fail the test
+    naming `what` after `wait_s`."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} not reached within {wait_s} s")
         await asyncio.sleep(0.02)

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,70 +12,54 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.servers import EchoServer
+from tests.servers import EchoServer, Process, clean_env, running
 
 TOKEN = "embedded-test-token"
-CLI = Path(sys.executable).with_name("workflow-service")
 
 
 @dataclass
 class Service:
-    process: subprocess.Popen[bytes]
-    url: str
+    """`workflow-service dev` running, and the data directory it made."""
+
+    process: Process
     data_dir: Path
-    log: Path
+
+    @property
+    def url(self) -> str:
+        return self.process.url
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
+        return self.process.output()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+@contextmanager
+def embedded(cwd: Path) -> Iterator[Service]:
+    """`workflow-service dev` in the fresh directory `cwd`, with no database or Redis configured and callbacks
+    to 127.0.0.1 allowed."""
+    env = clean_env(WFS_ADMIN_TOKEN=TOKEN, WFS_LOG_LEVEL="WARNING", WFS_OUTBOUND_ALLOWLIST="127.0.0.1")
+    with running("dev", env, cwd) as process:
+        yield Service(process, cwd / ".data")
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`workflow-service dev` in a fresh directory, with no database or Redis configured."""
-    cwd = tmp_path_factory.mktemp("embedded")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
-    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING", "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1"}
-    port = free_port()
-    log = cwd / "service.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(CLI), "dev", "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    svc = Service(process, f"http://127.0.0.1:{port}", cwd / ".data", log)
-    try:
+    with embedded(tmp_path_factory.mktemp("embedded")) as svc:
         yield svc
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+@asynccontextmanager
+async def admin_client(service: Service, request_timeout_s: float) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the running service with the admin token, once the service answers /readyz."""
+    await asyncio.to_thread(service.process.wait_until_ready)
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=request_timeout_s
+    ) as client:
+        yield client
 
 
 @pytest.fixture
 async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for the running service, once it answers /readyz."""
-    async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-    ) as client:
-        deadline = asyncio.get_running_loop().time() + 30
-        while True:
-            assert service.process.poll() is None, f"the service exited:\n{service.output()}"
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert asyncio.get_running_loop().time() < deadline, f"not ready after 30 s:\n{service.output()}"
-            await asyncio.sleep(0.1)
+    async with admin_client(service, request_timeout_s=10) as client:
         yield client
 
 

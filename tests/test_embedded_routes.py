@@ -7,8 +7,6 @@ with every other request queued behind it."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -17,7 +15,7 @@ import httpx
 import pytest
 
 from tests.deliveries.conftest import WebhookReceiver
-from tests.test_embedded import CLI, TOKEN, Service, finished, free_port
+from tests.test_embedded import Service, admin_client, embedded, finished
 
 PROMPT_S = 5.0
 """Well above what any of these routes takes on SQLite, far below the 30 s busy timeout."""
@@ -42,44 +40,14 @@ def receiver() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """`workflow-service dev` in a fresh directory, SQLite and no Redis, callbacks to 127.0.0.1 allowed."""
-    cwd = tmp_path_factory.mktemp("embedded-routes")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
-    env |= {"WFS_ADMIN_TOKEN": TOKEN, "WFS_LOG_LEVEL": "WARNING", "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1"}
-    port = free_port()
-    log = cwd / "service.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(CLI), "dev", "--port", str(port)], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    svc = Service(process, f"http://127.0.0.1:{port}", cwd / ".data", log)
-    try:
+    with embedded(tmp_path_factory.mktemp("embedded-routes")) as svc:
         yield svc
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture
 async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
     # The client waits longer than SQLite's busy timeout, so a locked route shows as its 500, not a client timeout.
-    async with httpx.AsyncClient(
-        base_url=service.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=45
-    ) as client:
-        deadline = time.monotonic() + 30
-        while True:
-            assert service.process.poll() is None, f"the service exited:\n{service.output()}"
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"not ready after 30 s:\n{service.output()}"
-            await asyncio.sleep(0.1)
+    async with admin_client(service, request_timeout_s=45) as client:
         yield client
 
 

@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 import schemathesis
-from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -33,7 +31,7 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import shutdown_lifespans
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TABLES, TOKEN, make_settings
+from tests.conftest import TABLES, TOKEN, make_settings, serving
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 
@@ -64,30 +62,24 @@ def fuzz_settings() -> Settings:
 async def _seed(app_settings: Settings) -> dict[str, list[str]]:
     """A deployed workflow with variables, API keys, jobs from the admin and from a key; returns the values each
     path parameter is drawn from (existing objects and missing ones) and the key the API-key calls use."""
-    app = create_app(app_settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        admin = httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
-        )
-        async with admin:
-            created = await admin.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})
-            assert created.status_code == 201, created.text
-            assert (await admin.post("/v1/workflows/greeter/deploy")).status_code == 201
-            for name, body in (("GREETING", {"value": "Hi"}), ("TOKEN", {"value": "s3cr3t", "secure": True})):
-                assert (await admin.put(f"/v1/workflows/greeter/env/{name}", json=body)).status_code == 201
-            # One key calls the API; the other is what the admin's calls name (and may delete).
-            key, named_key = [await admin.post("/v1/workflows/greeter/api-keys", json={"name": n}) for n in "ab"]
-            assert key.status_code == named_key.status_code == 201, (key.text, named_key.text)
-            jobs = []
-            for token in (TOKEN, key.json()["key"]):
-                submitted = await admin.post(
-                    "/v1/workflows/greeter/versions/current/sync",
-                    json={"inputs": {"name": "Ada"}},
-                    headers={"Authorization": f"Bearer {token}"},
-                )
-                assert submitted.status_code == 200, submitted.text
-                jobs.append(submitted.json()["id"])
+    async with serving(app_settings) as admin:
+        created = await admin.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})
+        assert created.status_code == 201, created.text
+        assert (await admin.post("/v1/workflows/greeter/deploy")).status_code == 201
+        for name, body in (("GREETING", {"value": "Hi"}), ("TOKEN", {"value": "s3cr3t", "secure": True})):
+            assert (await admin.put(f"/v1/workflows/greeter/env/{name}", json=body)).status_code == 201
+        # One key calls the API; the other is what the admin's calls name (and may delete).
+        key, named_key = [await admin.post("/v1/workflows/greeter/api-keys", json={"name": n}) for n in "ab"]
+        assert key.status_code == named_key.status_code == 201, (key.text, named_key.text)
+        jobs = []
+        for token in (TOKEN, key.json()["key"]):
+            submitted = await admin.post(
+                "/v1/workflows/greeter/versions/current/sync",
+                json={"inputs": {"name": "Ada"}},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert submitted.status_code == 200, submitted.text
+            jobs.append(submitted.json()["id"])
     return {
         "workflow": ["greeter", "missing"],
         "job_id": [*jobs, MISSING_ID],

@@ -49,14 +49,11 @@ def problem_type(code: str) -> str:
 
 
 def problem_response(
-    status: int,
-    code: str,
-    title: str,
-    detail: str,
-    request: Request | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
+    status: int, code: str, title: str, detail: str, request: Request | None = None, **extra: Any
 ) -> Response:
+    """A problem+json response. `headers=` go on the response; every other keyword is an extension member
+    of the body (RFC 9457 §3.2), left out when None."""
+    headers: dict[str, str] | None = extra.pop("headers", None)
     body: dict[str, Any] = {
         "type": problem_type(code),
         "title": title,
@@ -100,66 +97,71 @@ def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:
 
 def install_problem_handlers(app: FastAPI) -> None:
     """Make every error, expected or not, a problem+json response."""
-
-    async def service_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceError)
-        headers = {}
-        if exc.status == 401:  # RFC 9110 §11.6.1: a 401 must say which authentication scheme to use.
-            headers["WWW-Authenticate"] = "Bearer"
-        if exc.retry_after_s is not None:
-            headers["Retry-After"] = str(exc.retry_after_s)
-        return problem_response(exc.status, exc.code, exc.title, exc.detail, request, headers=headers, **exc.extra)
-
-    async def database_unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _first_line(exc))
-        return await service_error(
-            request,
-            DatabaseUnavailable(
-                "the database is unreachable or dropped the connection; retry shortly (a submission with an "
-                "Idempotency-Key is safe to retry)"
-            ),
-        )
-
-    async def database_error(request: Request, exc: Exception) -> Response:
-        # Database and socket errors: 503 when the database is not there, else a bug like any other.
-        if is_db_unavailable(exc):
-            return await database_unavailable(request, exc)
-        raise exc
-
-    async def validation_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        items = _validation_items(exc)
-        detail = "; ".join(f"{i['path']}: {i['message']}" for i in items[:5])
-        return problem_response(422, "invalid_request", "The request is not valid", detail, request, errors=items)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        unreadable = _unreadable_body(exc)
-        if unreadable is not None:
-            return problem_response(
-                422,
-                "invalid_request",
-                "The request is not valid",
-                f"$: {unreadable}",
-                request,
-                errors=[{"path": "$", "message": unreadable}],
-            )
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        title = code.replace("_", " ").capitalize()
-        return problem_response(exc.status_code, code, title, str(exc.detail), request, headers=dict(exc.headers or {}))
-
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        if is_db_unavailable(exc):  # e.g. raised as another type than those handled by database_error
-            return await database_unavailable(request, exc)
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal", "Internal error", "An unexpected error occurred.", request)
-
-    app.add_exception_handler(ServiceError, service_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for db_error in (sa.exc.SQLAlchemyError, OSError):
-        app.add_exception_handler(db_error, database_error)
-    app.add_exception_handler(Exception, unexpected)
+        app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    headers = {}
+    if exc.status == 401:  # RFC 9110 §11.6.1: a 401 must say which authentication scheme to use.
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, request, headers=headers, **exc.extra)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, _first_line(exc))
+    return await _service_error(
+        request,
+        DatabaseUnavailable(
+            "the database is unreachable or dropped the connection; retry shortly (a submission with an "
+            "Idempotency-Key is safe to retry)"
+        ),
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    # Database and socket errors: 503 when the database is not there, else a bug like any other.
+    if is_db_unavailable(exc):
+        return await _database_unavailable(request, exc)
+    raise exc
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    items = _validation_items(exc)
+    detail = "; ".join(f"{i['path']}: {i['message']}" for i in items[:5])
+    return problem_response(422, "invalid_request", "The request is not valid", detail, request, errors=items)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:
+        return problem_response(
+            422,
+            "invalid_request",
+            "The request is not valid",
+            f"$: {unreadable}",
+            request,
+            errors=[{"path": "$", "message": unreadable}],
+        )
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    title = code.replace("_", " ").capitalize()
+    return problem_response(exc.status_code, code, title, str(exc.detail), request, headers=dict(exc.headers or {}))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    if is_db_unavailable(exc):  # e.g. raised as another type than those handled by _database_error
+        return await _database_unavailable(request, exc)
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal", "Internal error", "An unexpected error occurred.", request)
 
 
 def _unreadable_body(exc: StarletteHTTPException) -> str | None:
@@ -206,29 +208,37 @@ def install_openapi_problems(app: FastAPI) -> None:
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(problem_schema.pop("$defs", {}))
-        components["Problem"] = problem_schema
-        for item in schema.get("paths", {}).values():
-            for operation in item.values():
-                for status, response in operation.get("responses", {}).items():
-                    refs = orjson.dumps(response).decode()
-                    if status[:1] in ("4", "5") and ("/Problem" in refs or "/HTTPValidationError" in refs):
-                        response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-                        if response.get("description") == "Validation Error":
-                            response["description"] = "The request is not valid"
-        # Every /v1 request reaches the database (an API key is checked there before the route runs).
-        for path, item in schema.get("paths", {}).items():
-            if path.startswith("/v1/"):
-                for operation in item.values():
-                    operation.setdefault("responses", {}).setdefault("503", _database_unavailable_response())
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components.pop(unused, None)
-        app.openapi_schema = schema
-        return schema
+        if not app.openapi_schema:
+            app.openapi_schema = _with_problems(original())
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            _document_problems(operation.get("responses", {}))
+    # Every /v1 request reaches the database (an API key is checked there before the route runs).
+    for path, item in schema.get("paths", {}).items():
+        if path.startswith("/v1/"):
+            for operation in item.values():
+                operation.setdefault("responses", {}).setdefault("503", _database_unavailable_response())
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema
+
+
+def _document_problems(responses: dict[str, Any]) -> None:
+    """An operation's 4xx/5xx answers declared with the Problem model or FastAPI's validation error: the
+    problem+json media type, and the 422's description."""
+    for status, response in responses.items():
+        refs = orjson.dumps(response).decode()
+        if status[:1] in ("4", "5") and ("/Problem" in refs or "/HTTPValidationError" in refs):
+            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            if response.get("description") == "Validation Error":
+                response["description"] = "The request is not valid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from tests.apikeys.conftest import ClientFactory, admin, connect, issue_key
+from tests.apikeys.conftest import admin, connect, issue_key
+from tests.conftest import ClientFactory
 
 __all__ = ["ClientFactory", "admin", "connect", "issue_key"]

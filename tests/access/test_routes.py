@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from pydantic import SecretStr
@@ -20,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.access.conftest import ClientFactory, issue_key
+from tests.conftest import connections
 from tests.jobs.conftest import GREETER, deploy_workflow, submit
 from tests.workflows.conftest import assert_problem
 from workflow_service.access.policy import Action
@@ -133,36 +133,28 @@ async def test_a_key_on_job_routes_on_sqlite(tmp_path: Path) -> None:
     before the route's own ones open)."""
     settings = Settings(data_dir=tmp_path, admin_token=SecretStr("embedded-admin"), database_url=None, redis_url=None)
     await asyncio.to_thread(upgrade, settings.effective_database_url)
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-
-        def connect(token: str) -> httpx.AsyncClient:
-            headers = {"Authorization": f"Bearer {token}"}
-            return httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
-
-        async with connect("embedded-admin") as admin:
-            await deploy_workflow(admin, "greeter", GREETER)
-            created = (await admin.post("/v1/workflows/greeter/api-keys", json={"name": "ci"})).json()
-            admins = (await admin.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
-            async with connect(created["key"]) as key:
-                own = (await key.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
-                cases = [
-                    ("GET", own["id"], "", 200, None),
-                    ("GET", own["id"], "/deliveries", 200, None),
-                    ("POST", own["id"], "/deliveries/redeliver", 403, "forbidden"),
-                    ("POST", own["id"], "/cancel", 403, "forbidden"),
-                    ("GET", admins["id"], "", 404, "not_found"),
-                    ("GET", admins["id"], "/deliveries", 404, "not_found"),
-                    ("POST", admins["id"], "/deliveries/redeliver", 404, "not_found"),
-                    ("POST", admins["id"], "/cancel", 403, "forbidden"),
-                    ("GET", str(uuid.uuid4()), "/events", 404, "not_found"),
-                ]
-                for method, job_id, suffix, status, code in cases:
-                    # Far below the 30 s busy timeout that nested transactions would wait out.
-                    response = await asyncio.wait_for(key.request(method, f"/v1/jobs/{job_id}{suffix}"), 10)
-                    if code is None:
-                        assert response.status_code == status, (method, suffix, response.text)
-                    else:
-                        assert_problem(response, status, code)
-            assert (await admin.get(f"/v1/jobs/{admins['id']}")).json()["status"] != "canceled"
+    async with connections(settings) as connect, connect("embedded-admin") as admin:
+        await deploy_workflow(admin, "greeter", GREETER)
+        created = (await admin.post("/v1/workflows/greeter/api-keys", json={"name": "ci"})).json()
+        admins = (await admin.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
+        async with connect(created["key"]) as key:
+            own = (await key.post("/v1/workflows/greeter/versions/current/async", json=ADA)).json()
+            cases = [
+                ("GET", own["id"], "", 200, None),
+                ("GET", own["id"], "/deliveries", 200, None),
+                ("POST", own["id"], "/deliveries/redeliver", 403, "forbidden"),
+                ("POST", own["id"], "/cancel", 403, "forbidden"),
+                ("GET", admins["id"], "", 404, "not_found"),
+                ("GET", admins["id"], "/deliveries", 404, "not_found"),
+                ("POST", admins["id"], "/deliveries/redeliver", 404, "not_found"),
+                ("POST", admins["id"], "/cancel", 403, "forbidden"),
+                ("GET", str(uuid.uuid4()), "/events", 404, "not_found"),
+            ]
+            for method, job_id, suffix, status, code in cases:
+                # Far below the 30 s busy timeout that nested transactions would wait out.
+                response = await asyncio.wait_for(key.request(method, f"/v1/jobs/{job_id}{suffix}"), 10)
+                if code is None:
+                    assert response.status_code == status, (method, suffix, response.text)
+                else:
+                    assert_problem(response, status, code)
+        assert (await admin.get(f"/v1/jobs/{admins['id']}")).json()["status"] != "canceled"

@@ -4,84 +4,51 @@ Before the limit and the authentication middleware, a 200 MB body without a toke
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import DATABASE_URL, REDIS_URL, TOKEN
-from tests.test_embedded import free_port
+from tests.servers import Process, clean_env, running
 
-CLI = str(Path(sys.executable).with_name("workflow-service"))
 MB = 1024 * 1024
 LIMIT = 4 * MB  # the default WFS_MAX_BODY_BYTES
 SUBMIT = "/v1/workflows/any/versions/current/async"
+WAIT_S = 30.0
+"""How long a request waits for the answer."""
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise AssertionError("no VmHWM in /proc status")
+def peak_rss_mb(server: Process) -> float:
+    for line in Path(f"/proc/{server.popen.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
 
 
 @pytest.fixture
-def server(engine: AsyncEngine, tmp_path: Path) -> Iterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WFS_")}
-    env |= {"WFS_DATABASE_URL": DATABASE_URL, "WFS_REDIS_URL": REDIS_URL, "WFS_ADMIN_TOKEN": TOKEN,
-            "WFS_LOG_LEVEL": "WARNING"}  # fmt: skip
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([CLI, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT)
-    srv = Server(process, port, log)
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            status, _ = request(srv, "GET /readyz", b"", send_total=0)
-            if status == 200:
-                break
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, f"not ready:\n{log.read_text()}"
-        time.sleep(0.1)
-    try:
-        yield srv
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def server(engine: AsyncEngine, tmp_path: Path) -> Iterator[Process]:
+    env = clean_env(
+        WFS_DATABASE_URL=DATABASE_URL, WFS_REDIS_URL=REDIS_URL, WFS_ADMIN_TOKEN=TOKEN, WFS_LOG_LEVEL="WARNING"
+    )
+    with running("serve", env, tmp_path) as process:
+        process.wait_until_ready()
+        yield process
 
 
-def request(
-    server: Server, line: str, headers: bytes, *, send_total: int, chunked: bool = False, wait_s: float = 30.0
-) -> tuple[int, int]:
+def request(server: Process, line: str, headers: bytes, *, send_total: int, chunked: bool = False) -> tuple[int, int]:
     """Send a request line and headers, then up to `send_total` body bytes (in chunks of 256 KB, chunked
     framing if asked) while watching for the answer. Returns the status and how many body bytes were sent
     before the answer arrived."""
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=wait_s)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT_S)
     try:
         sock.sendall(f"{line} HTTP/1.1\r\nHost: test\r\n".encode() + headers + b"\r\n")
         sent, piece = 0, b"x" * (256 * 1024)
-        deadline = time.monotonic() + wait_s
+        deadline = time.monotonic() + WAIT_S
         answer = b""
         while time.monotonic() < deadline:
             want_write = [sock] if sent < send_total else []
@@ -107,8 +74,8 @@ def request(
 
 
 @pytest.mark.slow
-def test_huge_bodies_keep_the_server_memory_bounded(server: Server) -> None:
-    baseline = server.peak_rss_mb()
+def test_huge_bodies_keep_the_server_memory_bounded(server: Process) -> None:
+    baseline = peak_rss_mb(server)
     json_headers = b"Content-Type: application/json\r\n"
     auth = f"Authorization: Bearer {TOKEN}\r\n".encode()
 
@@ -118,8 +85,9 @@ def test_huge_bodies_keep_the_server_memory_bounded(server: Server) -> None:
     )
     assert (status, sent) == (401, 0)
     # The same streamed without a length and without a token: 401, never read.
-    status, sent = request(server, f"POST {SUBMIT}", json_headers + b"Transfer-Encoding: chunked\r\n",
-                           send_total=200 * MB, chunked=True)  # fmt: skip
+    status, sent = request(
+        server, f"POST {SUBMIT}", json_headers + b"Transfer-Encoding: chunked\r\n", send_total=200 * MB, chunked=True
+    )
     assert status == 401
     # 50 MB announced with the token: 413 at once from Content-Length.
     status, sent = request(
@@ -127,11 +95,11 @@ def test_huge_bodies_keep_the_server_memory_bounded(server: Server) -> None:
     )
     assert (status, sent) == (413, 0)
     # 200 MB streamed with the token: 413 once the limit is passed, long before the end.
-    status, sent = request(server, f"POST {SUBMIT}", json_headers + auth + b"Transfer-Encoding: chunked\r\n",
-                           send_total=200 * MB, chunked=True)  # fmt: skip
+    chunked_headers = json_headers + auth + b"Transfer-Encoding: chunked\r\n"
+    status, sent = request(server, f"POST {SUBMIT}", chunked_headers, send_total=200 * MB, chunked=True)
     assert status == 413
     assert sent < LIMIT + 36 * MB, sent  # beyond the limit: only what the kernel's socket buffers took
 
-    assert server.process.poll() is None
-    growth = server.peak_rss_mb() - baseline
+    assert server.popen.poll() is None
+    growth = peak_rss_mb(server) - baseline
     assert growth < 40, f"the API's peak memory grew by {growth:.0f} MB"

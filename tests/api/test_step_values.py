@@ -6,34 +6,24 @@ other large fields are stored truncated with a marker. And a job can be read wit
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from tests.api.conftest import OUTPUT_LIMIT, run_job
-from tests.conftest import TOKEN, WorkerFactory
+from tests.conftest import WorkerFactory, serving
 from tests.llm.conftest import ModelServer, Reply
 from tests.servers import EchoServer
-from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.migrate import upgrade
 
 REPLACED = "\ufffd"
 Backend = Callable[..., Awaitable[httpx.AsyncClient]]
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    server = ModelServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
@@ -58,17 +48,12 @@ async def backend(
         return
     embedded = settings.model_copy(update={"database_url": None, "redis_url": None, "data_dir": tmp_path, **llm})
     await asyncio.to_thread(upgrade, embedded.effective_database_url)
-    app = create_app(embedded)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as sqlite_client:
+    async with serving(embedded) as sqlite_client:
 
-            async def sqlite() -> httpx.AsyncClient:
-                return sqlite_client
+        async def sqlite() -> httpx.AsyncClient:
+            return sqlite_client
 
-            yield sqlite
+        yield sqlite
 
 
 def http_step(step_id: str, url: str, **extra: Any) -> dict[str, Any]:

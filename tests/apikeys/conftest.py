@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from tests.conftest import TOKEN
-from workflow_service.app import create_app
+from tests.conftest import TOKEN, ClientFactory, connections
 from workflow_service.config import Settings
-
-ClientFactory = Callable[[str], httpx.AsyncClient]
 
 
 @pytest.fixture
 async def connect(settings: Settings) -> AsyncIterator[ClientFactory]:
     """One app (no worker); `connect(token)` is a client that sends `Authorization: Bearer <token>`."""
-    app = create_app(settings)
-    clients: list[httpx.AsyncClient] = []
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-
-        def make(token: str) -> httpx.AsyncClient:
-            client = httpx.AsyncClient(
-                transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {token}"}
-            )
-            clients.append(client)
-            return client
-
+    async with connections(settings) as make:
         yield make
-        for client in clients:
-            await client.aclose()
 
 
 @pytest.fixture

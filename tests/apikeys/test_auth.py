@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.apikeys.conftest import ClientFactory, issue_key
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.apikeys.conftest import issue_key
+from tests.conftest import ClientFactory, WorkerFactory, wait_for_job
 from tests.jobs.conftest import GREETER, deploy_workflow, submit
 from tests.workflows.conftest import assert_problem
 from workflow_service.core.clock import utcnow

@@ -19,16 +19,14 @@ import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 
-from tests.conftest import PG_ADMIN_DSN, TEST_DB, TOKEN, WorkerFactory, make_settings, wait_for_job
+from tests.conftest import PG_ADMIN_DSN, TEST_DB, WorkerFactory, make_settings, serving, wait_for_job
 from tests.jobs.conftest import GREETER, deploy_workflow
 from workflow_service.app import create_app
-from workflow_service.config import Settings
 from workflow_service.core.db import is_db_unavailable, make_engine, unit_of_work
 from workflow_service.deps import UowDep
 from workflow_service.jobs import pg as jobs_pg
@@ -52,18 +50,6 @@ def assert_database_unavailable(response: httpx.Response, what: str) -> None:
     assert body["type"] == UNAVAILABLE_TYPE, f"{what}: {body}"
     assert body["status"] == 503
     assert body["code"] == "database_unavailable"
-
-
-@contextlib.asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app over ASGI. Unhandled errors come back as responses (500), as a real server sends them."""
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://testserver", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as client:
-            yield client
 
 
 async def backends_of_test_db() -> set[int]:
@@ -117,7 +103,7 @@ async def warm_pool(client: httpx.AsyncClient, n: int) -> None:
 
 
 async def test_submissions_recover_by_themselves_after_the_backends_are_terminated(engine: AsyncEngine) -> None:
-    async with serve(make_settings()) as client:
+    async with serving(make_settings(), raise_app_exceptions=False) as client:
         await deploy_workflow(client, "greeter", GREETER)
         await warm_pool(client, 5)
 
@@ -232,7 +218,7 @@ async def test_every_route_answers_503_while_the_database_is_unreachable_and_rec
     url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{TEST_DB}"
     settings = make_settings(database_url=url)
     app_routes = create_app(settings).openapi()["paths"]
-    async with serve(settings) as client:
+    async with serving(settings, raise_app_exceptions=False) as client:
         await deploy_workflow(client, "greeter", GREETER)
         key = await client.post("/v1/workflows/greeter/api-keys", json={"name": "caller"})
         assert key.status_code == 201, key.text
@@ -282,7 +268,7 @@ async def test_every_route_answers_503_while_the_database_is_unreachable_and_rec
 async def test_a_worker_runs_jobs_submitted_after_the_backends_were_terminated(
     engine: AsyncEngine, start_worker: WorkerFactory
 ) -> None:
-    async with serve(make_settings()) as client:
+    async with serving(make_settings(), raise_app_exceptions=False) as client:
         await deploy_workflow(client, "greeter", GREETER)
         await start_worker()
         warm = [(await client.post(SUBMIT, json={"inputs": {"name": f"w{i}"}})).json()["id"] for i in range(6)]

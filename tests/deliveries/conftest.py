@@ -8,13 +8,12 @@ import asyncio
 import json
 import select
 import socket
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.jobs.conftest import deploy_workflow
+from tests.servers import LocalHTTPServer, QuietHandler
 from workflow_service.config import Settings
 from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
@@ -115,7 +115,7 @@ class WebhookReceiver:
         self._replies: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
         self.in_flight = Gauge()
         """Webhook requests this receiver is answering at once (and the most ever)."""
         self.gauges: list[Gauge] = [self.in_flight]
@@ -124,8 +124,7 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/hook"
+        return f"{self._server.url}/hook"
 
     @property
     def base(self) -> str:
@@ -159,79 +158,72 @@ class WebhookReceiver:
     def start(self) -> None:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.do_POST()
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if self.path.startswith("/slow"):
-                    outer._release.wait(30)
-                    self._answer(Reply(status=200, body=b"{}"))
-                    return
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = outer._next()
-                verified = [s for s in list(outer.secrets) if outer.verify(body, headers, s)]
-                gauges = list(outer.gauges)
-                for gauge in gauges:
-                    gauge.enter()
-                try:
-                    outer.requests.append(Received(time.time(), self.path, headers, body, verified, reply))
-                    if reply.close:
-                        self.close_connection = True
-                        return
-                    if reply.hang:
-                        self._hold()
-                    self._answer(reply)
-                finally:
-                    for gauge in gauges:
-                        gauge.leave()
+                outer._serve(self)
 
-            def _hold(self) -> None:
-                """Answer nothing until the receiver stops or the client goes away (its timeout)."""
-                deadline = time.monotonic() + 30
-                while not outer._release.wait(0.02) and time.monotonic() < deadline:
-                    readable, _, _ = select.select([self.connection], [], [], 0)
-                    if readable:
-                        try:
-                            if self.connection.recv(1, socket.MSG_PEEK) == b"":
-                                return
-                        except OSError:
-                            return
+            do_GET = do_POST
 
-            def _answer(self, reply: Reply) -> None:
+        self._server = LocalHTTPServer(Handler, quiet=(OSError,))
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        if handler.path.startswith("/slow"):
+            self._release.wait(30)
+            self._answer(handler, Reply(status=200, body=b"{}"))
+            return
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        reply = self._next()
+        verified = [s for s in list(self.secrets) if self.verify(body, headers, s)]
+        gauges = list(self.gauges)
+        for gauge in gauges:
+            gauge.enter()
+        try:
+            self.requests.append(Received(time.time(), handler.path, headers, body, verified, reply))
+            if reply.close:
+                handler.close_connection = True
+                return
+            if reply.hang:
+                self._hold(handler)
+            self._answer(handler, reply)
+        finally:
+            for gauge in gauges:
+                gauge.leave()
+
+    def _hold(self, handler: BaseHTTPRequestHandler) -> None:
+        """Answer nothing until the receiver stops or the client goes away (its timeout)."""
+        deadline = time.monotonic() + 30
+        while not self._release.wait(0.02) and time.monotonic() < deadline:
+            readable, _, _ = select.select([handler.connection], [], [], 0)
+            if readable:
                 try:
-                    if reply.trickle_s:
-                        for byte in f"HTTP/1.1 {reply.status} OK\r\n".encode():
-                            self.wfile.write(bytes([byte]))
-                            self.wfile.flush()
-                            if outer._release.wait(reply.trickle_s):
-                                return
-                        self.wfile.write(b"Content-Length: 0\r\n\r\n")
+                    if handler.connection.recv(1, socket.MSG_PEEK) == b"":
                         return
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
                 except OSError:
-                    pass  # the client gave up (a timeout test)
+                    return
 
-        class QuietServer(ThreadingHTTPServer):
-            daemon_threads = True
+    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        try:
+            if reply.trickle_s:
+                self._trickle(handler, reply)
+                return
+            handler.send_response(reply.status)
+            for name, value in reply.headers.items():
+                handler.send_header(name, value)
+            handler.send_header("Content-Length", str(len(reply.body)))
+            handler.end_headers()
+            handler.wfile.write(reply.body)
+        except OSError:
+            pass  # the client gave up (a timeout test)
 
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                if not isinstance(sys.exc_info()[1], OSError):
-                    super().handle_error(request, client_address)
-
-        self._server = QuietServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+    def _trickle(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        for byte in f"HTTP/1.1 {reply.status} OK\r\n".encode():
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+            if self._release.wait(reply.trickle_s):
+                return
+        handler.wfile.write(b"Content-Length: 0\r\n\r\n")
 
     def release(self) -> None:
         """Answer the held requests now, and hold no later one (the receiver keeps serving)."""
@@ -240,9 +232,7 @@ class WebhookReceiver:
     def stop(self) -> None:
         self._release.set()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(5)
+            self._server.stop()
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import redis.asyncio as aioredis
-from asgi_lifespan import LifespanManager
 
-from tests.conftest import TOKEN, wait_for_job
+from tests.conftest import serving, wait_for_job
 from tests.deliveries.conftest import (
     Reply,
     WebhookReceiver,
@@ -16,7 +15,6 @@ from tests.deliveries.conftest import (
     submit_push,
     wait_for_delivery,
 )
-from workflow_service.app import create_app
 from workflow_service.config import Settings
 
 
@@ -49,13 +47,8 @@ async def test_delivery_survives_an_api_restart(
     client: httpx.AsyncClient, settings: Settings, workers: Workers, receiver: WebhookReceiver
 ) -> None:
     await push_workflow(client, receiver)
-    app = create_app(settings)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with LifespanManager(app) as manager:  # an api process that submits, then goes away
-        transport = httpx.ASGITransport(app=manager.app)
-        first_api = httpx.AsyncClient(transport=transport, base_url="http://first", headers=headers)
-        async with first_api:
-            job = await submit_push(first_api)
+    async with serving(settings) as first_api:  # an api process that submits, then goes away
+        job = await submit_push(first_api)
     await workers.start()
     [request] = await receiver.wait_for(1)
     assert request.json()["data"]["id"] == job["id"]

@@ -26,9 +26,7 @@ from tests.deliveries.conftest import (
     submit_push,
     wait_for_delivery,
 )
-from workflow_service.models import Workflow
-
-workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+from tests.workflows.conftest import set_push_timeout, workflow_t
 
 
 async def assert_no_more(receiver: WebhookReceiver, count: int, window_s: float = 0.5) -> None:
@@ -426,16 +424,6 @@ async def test_signatures_verify_across_a_rotation(
     _, after = await receiver.wait_for(2)
     assert after.verified_by == [new]
     assert len(after.headers["webhook-signature"].split(" ")) == 1
-
-
-async def set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
-    """The API only accepts 60-600 s; tests cannot wait a minute, so write a short one directly."""
-    async with engine.begin() as conn:
-        stored: dict[str, Any] = (
-            await conn.execute(sa.select(workflow_t.c.settings).where(workflow_t.c.slug == slug))
-        ).scalar_one()
-        stored["push"]["timeout_s"] = seconds
-        await conn.execute(workflow_t.update().where(workflow_t.c.slug == slug).values(settings=stored))
 
 
 async def test_running_job_past_push_timeout_fails_and_its_callback_says_so(

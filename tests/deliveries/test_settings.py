@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import make_settings, serving
 from tests.deliveries.conftest import (
     ACCESS_TOKEN,
     WebhookReceiver,
@@ -22,7 +21,6 @@ from tests.deliveries.conftest import (
     push_workflow,
     submit_push,
 )
-from workflow_service.app import create_app
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.secrets import Secrets
@@ -47,12 +45,8 @@ def error_paths(response: httpx.Response) -> set[str]:
 @pytest.fixture
 async def strict_client(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """The API with no outbound allow-list: loopback and private callback URLs are refused."""
-    app = create_app(make_settings(outbound_allowlist=[]))
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as c:
-            yield c
+    async with serving(make_settings(outbound_allowlist=[])) as c:
+        yield c
 
 
 async def test_defaults(client: httpx.AsyncClient) -> None:

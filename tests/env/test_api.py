@@ -7,13 +7,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import make_settings, serving
 from tests.env.conftest import KEY, SECRET, create_workflow, put_var, stored_value
-from workflow_service.app import create_app
 
 
 async def test_plain_variable_crud(client: httpx.AsyncClient) -> None:
@@ -171,15 +169,7 @@ async def test_secure_value_is_stored_encrypted(client: httpx.AsyncClient, engin
 @pytest.fixture
 async def keyless(engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
     """The API as `serve` runs it without WFS_SECRET_KEY."""
-    app = create_app(make_settings())
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as c,
-    ):
+    async with serving(make_settings()) as c:
         yield c
 
 

@@ -12,10 +12,8 @@ import json
 import logging
 import re
 import secrets
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -28,7 +26,8 @@ from tests.conftest import WorkerFactory, wait_for_job
 from tests.deliveries.conftest import FAST, WebhookReceiver, enable_push, submit_push
 from tests.env.conftest import put_var
 from tests.jobs.conftest import deploy_workflow
-from tests.llm.conftest import ModelServer, model_server  # noqa: F401  (the model server fixture)
+from tests.llm.conftest import ModelServer
+from tests.servers import LocalHTTPServer, QuietHandler
 
 # One canary per place a secure value can be used: each has `/`, `+` and `=` (which URL encoding, JSON
 # escaping and base64 change) and, where the place takes any text, a space, a quote and a non-ASCII letter.
@@ -85,10 +84,7 @@ class EscapingEcho:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -112,9 +108,7 @@ class EscapingEcho:
 
             do_GET = do_POST = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = LocalHTTPServer(Handler)
 
     @property
     def host(self) -> str:
@@ -122,8 +116,7 @@ class EscapingEcho:
         return f"{host!s}:{port}"
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 @pytest.fixture
@@ -313,7 +306,7 @@ def leaks(canaries: dict[str, str], haystacks: dict[str, str]) -> list[str]:
 async def test_secure_values_are_found_in_no_response_callback_row_or_log_line(
     client: httpx.AsyncClient,
     start_worker: WorkerFactory,
-    model_server: ModelServer,  # noqa: F811
+    model_server: ModelServer,
     receiver: WebhookReceiver,
     escaping_echo: EscapingEcho,
     engine: AsyncEngine,

@@ -4,9 +4,7 @@ dev mode's generated key, and the redaction of secure values from JSON values.""
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
-import sys
 import uuid
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.conftest import DATABASE_URL
 from tests.deliveries.conftest import ACCESS_TOKEN
 from tests.env.conftest import KEY, SECRET, create_workflow, put_var, stored_value
+from tests.servers import clean_env, run_cli
 from workflow_service.cli import _dev_secret_key
 from workflow_service.config import Settings
 from workflow_service.core.http import OutboundPolicy
@@ -103,18 +102,9 @@ def test_dev_mode_makes_a_key_once(tmp_path: Path) -> None:
 
 
 async def rotate_cli(keys: str) -> tuple[int, str, str]:
-    env = {**os.environ, "WFS_SECRET_KEY": keys, "WFS_DATABASE_URL": DATABASE_URL}
-    env.pop("WFS_REDIS_URL", None)
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "workflow-service"),
-        "rotate-secrets",
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    env = clean_env(WFS_SECRET_KEY=keys, WFS_DATABASE_URL=DATABASE_URL)
+    done = await asyncio.to_thread(run_cli, ["rotate-secrets"], env)
+    return done.returncode, done.stdout, done.stderr
 
 
 async def test_rotate_secrets_reencrypts_with_the_newest_key(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
@@ -180,14 +170,6 @@ async def test_rotate_secrets_encrypts_push_secrets_stored_plain(engine: AsyncEn
 
 
 async def test_rotate_secrets_needs_a_key() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "WFS_SECRET_KEY"}
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "workflow-service"),
-        "rotate-secrets",
-        env={**env, "WFS_DATABASE_URL": DATABASE_URL},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await process.communicate()
-    assert process.returncode == 2
-    assert b"WFS_SECRET_KEY" in err
+    done = await asyncio.to_thread(run_cli, ["rotate-secrets"], clean_env(WFS_DATABASE_URL=DATABASE_URL))
+    assert done.returncode == 2
+    assert "WFS_SECRET_KEY" in done.stderr

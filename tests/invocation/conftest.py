@@ -1,10 +1,9 @@
 """Helpers for the invocation-contract tests: workflows of slow HTTP steps against the echo server,
-the three invocation endpoints, and polling for conditions instead of sleeping."""
+the three invocation endpoints, and the states to poll for (with `tests.conftest.eventually`) instead of
+sleeping."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -63,20 +62,6 @@ async def patch_settings(client: httpx.AsyncClient, slug: str, body: dict[str, A
     assert response.status_code == 200, response.text
     settings: dict[str, Any] = response.json()
     return settings
-
-
-async def eventually(condition: Callable[[], Any], wait_s: float = 5.0, what: str = "condition") -> Any:
-    """Poll `condition` (sync or async) until it returns something truthy; returns that value."""
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.02)
 
 
 async def job_in_status(client: httpx.AsyncClient, job_id: str, *statuses: str) -> dict[str, Any] | None:

@@ -14,13 +14,12 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.invocation.conftest import (
     GREETER,
     count_rows,
     deploy,
     events,
-    eventually,
     http_step,
     http_workflow,
     invoke,

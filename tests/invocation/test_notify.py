@@ -9,8 +9,7 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from tests.conftest import REDIS_URL
-from tests.invocation.conftest import eventually
+from tests.conftest import REDIS_URL, eventually
 from workflow_service.core.notify import CANCEL, ENDED, RedisNotifier
 
 

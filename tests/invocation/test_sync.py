@@ -11,13 +11,12 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.invocation.conftest import (
     ADA,
     GREETER,
     deploy,
     events,
-    eventually,
     http_step,
     http_workflow,
     invoke,

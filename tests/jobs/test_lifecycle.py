@@ -17,11 +17,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.deliveries.conftest import enable_push
 from tests.invocation.conftest import GREETER, http_step, http_workflow, patch_settings
 from tests.jobs.conftest import deploy_workflow
 from tests.servers import EchoServer
+from tests.workflows.conftest import set_push_timeout
 from workflow_service.agents import service as agents
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork, unit_of_work
@@ -30,7 +31,7 @@ from workflow_service.jobs import pg as jobs_pg
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.ends import EndContext, Ended, FollowUp
 from workflow_service.jobs.follow_ups import FOLLOW_UPS
-from workflow_service.jobs.repository import job_t, workflow_t
+from workflow_service.jobs.repository import job_t
 from workflow_service.jobs.run import claim as claiming
 from workflow_service.jobs.states import TERMINAL, JobStatus
 
@@ -118,16 +119,6 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
             await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
 
 
-async def _set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
-    """The API only accepts 60-600 s: a short one is written directly."""
-    async with engine.begin() as conn:
-        stored: dict[str, Any] = (
-            await conn.execute(sa.select(workflow_t.c.settings).where(workflow_t.c.slug == slug))
-        ).scalar_one()
-        stored["push"]["timeout_s"] = seconds
-        await conn.execute(workflow_t.update().where(workflow_t.c.slug == slug).values(settings=stored))
-
-
 async def _delivery_count(engine: AsyncEngine, job_id: str) -> int:
     async with engine.connect() as conn:
         return int(
@@ -135,14 +126,6 @@ async def _delivery_count(engine: AsyncEngine, job_id: str) -> int:
                 await conn.execute(sa.text("SELECT count(*) FROM delivery WHERE job_id = :j"), {"j": uuid.UUID(job_id)})
             ).scalar_one()
         )
-
-
-async def _until(condition: Any, what: str, wait_s: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + wait_s
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.05)
 
 
 async def test_every_end_runs_each_follow_up_exactly_once(
@@ -165,7 +148,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     await enable_push(client, "pushy", f"{echo_server.url}/hook")
     await deploy_workflow(client, "late", GREETER)
     await enable_push(client, "late", f"{echo_server.url}/hook")
-    await _set_push_timeout(engine, "late", 1)
+    await set_push_timeout(engine, "late", 1)
     await deploy_workflow(client, "cached", http_workflow(http_step("slow", f"{echo_server.url}/slow/2")))
     await deploy_workflow(client, "child", GREETER)
     await deploy_workflow(
@@ -221,7 +204,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     ends[hit] = ("completed", None)
     assert (await wait_for_job(client, hit))["cache_hit"] is True
     assert (await wait_for_job(client, follower))["source"]["job_id"] == source
-    await _until(lambda: _status_is(client, retried, "pending"), "the retry")
+    await eventually(lambda: _status_is(client, retried, "pending"), "the retry", wait_s=20.0)
 
     # An unexpected error while preparing a claimed job ends it with internal_error.
     async def plan_for(*args: Any) -> Any:
@@ -247,7 +230,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     async def all_ran() -> bool:
         return all(runs[key] >= 1 for key in expected())
 
-    await _until(all_ran, "every follow-up of every end")
+    await eventually(all_ran, "every follow-up of every end", wait_s=20.0)
     # A duplicate would come from a later reconciler pass or a second writer: give them a few passes.
     await asyncio.sleep(3 * 0.5)
     ours = Counter({key: n for key, n in runs.items() if key[2] in moves})

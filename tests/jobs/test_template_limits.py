@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.jobs.conftest import deploy_workflow, submit
 
 # inputs.n ** 2 iterations of a loop body with two operators; with n = 2000, well over the 5 s time limit the
@@ -26,16 +26,6 @@ RUNAWAY: dict[str, Any] = {
     ],
 }
 QUICK: dict[str, Any] = {"steps": [{"id": "echo", "type": "transform", "output": {"n": "{{ inputs.n }}"}}]}
-
-
-async def wait_until(check: Any, what: str, wait_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + wait_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} did not happen within {wait_s} s"
-        await asyncio.sleep(0.02)
 
 
 async def job_status(client: httpx.AsyncClient, job_id: str) -> str:
@@ -58,10 +48,10 @@ async def test_a_runaway_template_fails_with_template_limit_while_the_worker_kee
     await deploy_workflow(client, "quick", QUICK)
     # Time is the limit that stops the runaway here (not iterations), so it keeps rendering for a while.
     await start_worker(concurrency=4, heartbeat_s=0.2, template_time_limit_s=5.0, template_max_iterations=10**9)
-    await wait_until(lambda: heartbeat_of_the_only_agent(client), "the worker registering")
+    await eventually(lambda: heartbeat_of_the_only_agent(client), "the worker registering", wait_s=20.0)
 
     runaway = await submit(client, "runaway", {"n": 2000})
-    await wait_until(lambda: _is(client, runaway["id"], "running"), "the runaway job starting")
+    await eventually(lambda: _is(client, runaway["id"], "running"), "the runaway job starting", wait_s=20.0)
     beat_at_start = await heartbeat_of_the_only_agent(client)
 
     # Another job on the same worker completes while the runaway template is still rendering.
@@ -76,7 +66,7 @@ async def test_a_runaway_template_fails_with_template_limit_while_the_worker_kee
         beat = await heartbeat_of_the_only_agent(client)
         return beat is not None and beat_at_start is not None and beat > beat_at_start
 
-    await wait_until(beat_advanced, "a heartbeat during the runaway render", wait_s=3.0)
+    await eventually(beat_advanced, "a heartbeat during the runaway render", wait_s=3.0)
     assert await job_status(client, runaway["id"]) == "running"
 
     failed = await wait_for_job(client, runaway["id"], wait_s=30.0)

@@ -4,15 +4,12 @@ answering from a script (or echoing the prompt), reporting usage, and able to fa
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
+from tests.servers import LocalHTTPServer, QuietHandler
 
 
 @dataclass
@@ -38,12 +35,12 @@ class ModelServer:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.script: deque[Reply] = deque()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: LocalHTTPServer | None = None
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._server.url
 
     def reply(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -76,10 +73,7 @@ class ModelServer:
     def start(self) -> None:
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = json.loads(self.rfile.read(length) or b"{}")
@@ -99,24 +93,8 @@ class ModelServer:
                 except ConnectionError:
                     pass  # the client gave up (a timeout test)
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                pass
-
-        self._server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = LocalHTTPServer(Handler, quiet=(Exception,))
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-
-@pytest.fixture
-def model_server() -> Iterator[ModelServer]:
-    server = ModelServer()
-    server.start()
-    yield server
-    server.stop()
+            self._server.stop()

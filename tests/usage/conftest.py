@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import WorkerFactory, make_settings, wait_for_job
-from tests.llm.conftest import ModelServer, model_server  # noqa: F401  (the model server fixture)
+from tests.llm.conftest import ModelServer
 from workflow_service.config import Settings
 
 PRICING = {

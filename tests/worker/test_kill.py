@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,43 +15,40 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import DATABASE_URL, REDIS_URL, wait_for_job
-from tests.servers import EchoServer
-
-CLI = str(Path(sys.executable).with_name("workflow-service"))
+from tests.conftest import DATABASE_URL, REDIS_URL, eventually, wait_for_job
+from tests.servers import CLI, EchoServer, Process, clean_env, start_process
 
 
 class Workers:
     """Spawns worker processes with short leases so crash recovery is quick to observe."""
 
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: list[Process] = []
 
-    def spawn(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "WFS_DATABASE_URL": DATABASE_URL,
-            "WFS_REDIS_URL": REDIS_URL,
-            "WFS_LEASE_S": "3",
-            "WFS_HEARTBEAT_S": "1",
-            "WFS_RECONCILE_INTERVAL_S": "0.5",
-            "WFS_OUTBOUND_ALLOWLIST": "127.0.0.1",
-            "WFS_LOG_LEVEL": "WARNING",
-        }
-        proc = subprocess.Popen([CLI, "worker", "--name", name, "--concurrency", "4", *extra], env=env)
+    def spawn(self, name: str, *extra: str) -> Process:
+        env = clean_env(
+            WFS_DATABASE_URL=DATABASE_URL,
+            WFS_REDIS_URL=REDIS_URL,
+            WFS_LEASE_S="3",
+            WFS_HEARTBEAT_S="1",
+            WFS_RECONCILE_INTERVAL_S="0.5",
+            WFS_OUTBOUND_ALLOWLIST="127.0.0.1",
+            WFS_LOG_LEVEL="WARNING",
+        )
+        proc = start_process([CLI, "worker", "--name", name, "--concurrency", "4", *extra], env, self.logs / name)
         self.procs.append(proc)
         return proc
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+            proc.stop()
+            print(f"worker {proc.stdout.parent.name}:\n{proc.output()}")  # shown when the test fails
 
 
 @pytest.fixture
-def workers() -> Iterator[Workers]:
-    w = Workers()
+def workers(tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(tmp_path)
     yield w
     w.stop_all()
 
@@ -104,7 +98,7 @@ async def test_a_job_survives_its_worker_being_killed(
 
     workers.spawn("second")
     second_agent = await _agent(client, "second")
-    first.send_signal(signal.SIGKILL)
+    first.popen.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
 
     job = await wait_for_job(client, job_id, ("completed", "failed"), wait_s=30)
@@ -127,8 +121,8 @@ async def test_a_job_survives_its_worker_being_killed(
 async def test_sigterm_stops_a_worker_cleanly(engine: AsyncEngine, client: httpx.AsyncClient, workers: Workers) -> None:
     proc = workers.spawn("polite")
     await _agent(client, "polite")
-    proc.send_signal(signal.SIGTERM)
-    assert await asyncio.to_thread(proc.wait, 15) == 0
+    proc.popen.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.popen.wait, 15) == 0
     agent = await _agent(client, "polite")
     assert agent["status"] == "stopped"
 
@@ -138,17 +132,6 @@ GREETER = {
     "steps": [{"id": "compose", "type": "transform", "output": {"text": "Hello, {{ inputs.name }}!"}}],
     "output": {"greeting": "{{ steps.compose.output.text }}"},
 }
-
-
-async def _until(condition: Any, what: str, wait_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + wait_s
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.slow
@@ -180,9 +163,9 @@ async def test_a_worker_killed_between_taking_a_message_and_claiming_the_job_doe
             )
             return bool(waiting) and bool(await redis_client.exists(in_progress))
 
-        await _until(claim_waiting, "the doomed worker taking the message and waiting in its claim")
-        doomed.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(doomed.wait, 10)
+        await eventually(claim_waiting, "the doomed worker taking the message and waiting in its claim", wait_s=20.0)
+        doomed.popen.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(doomed.popen.wait, 10)
         killed_at = time.monotonic()
         # Its claim dies with it (as it would have had the kill come a moment earlier): never committed.
         await locker.execute(

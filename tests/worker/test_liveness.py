@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.conftest import DATABASE_URL, REDIS_URL, WorkerFactory, wait_for_job
+from tests.conftest import DATABASE_URL, REDIS_URL, WorkerFactory, eventually, wait_for_job
 from tests.jobs.conftest import GREETER, create_jobs, deploy_workflow, submit
 from tests.servers import EchoServer
 from workflow_service.core.clock import utcnow
@@ -43,18 +43,6 @@ FAST_LEASES = {"lease_s": 2.0, "heartbeat_s": 0.5, "reconcile_interval_s": 0.3}
 PG_DSN = DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def until(condition: Any, what: str, wait_s: float = 15.0) -> Any:
-    """Poll the async `condition` until it returns something truthy."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {wait_s} s")
-        await asyncio.sleep(0.05)
-
-
 async def the_agent(client: httpx.AsyncClient) -> dict[str, Any]:
     """The one worker's agent."""
 
@@ -62,7 +50,7 @@ async def the_agent(client: httpx.AsyncClient) -> dict[str, Any]:
         items = (await client.get("/v1/agents")).json()["items"]
         return dict(items[0]) if len(items) == 1 else None
 
-    agent: dict[str, Any] = await until(one, "the worker registering")
+    agent: dict[str, Any] = await eventually(one, "the worker registering", wait_s=15.0)
     return agent
 
 
@@ -176,7 +164,7 @@ async def test_a_refused_final_write_fails_the_job_with_a_clean_internal_error_a
     async def beating() -> bool:
         return bool((await the_agent(client))["last_heartbeat_at"] > heartbeat)
 
-    await until(beating, "a later heartbeat")
+    await eventually(beating, "a later heartbeat", wait_s=15.0)
 
 
 async def test_an_unexpected_error_preparing_a_claimed_job_fails_it_with_internal_error(
@@ -265,7 +253,7 @@ async def test_a_connection_the_database_terminates_is_retried_never_failed(
         )
         return [r["pid"] for r in rows]
 
-    pids = await until(waiting_pids, f"the worker's {statement} waiting")
+    pids = await eventually(waiting_pids, f"the worker's {statement} waiting", wait_s=15.0)
     for pid in pids:
         assert await locker.fetchval("SELECT pg_terminate_backend($1)", pid)
     await lock.rollback()
@@ -317,7 +305,7 @@ async def test_a_job_its_stuck_worker_never_ends_is_failed_by_the_reconciler_at_
             items = (await client.get("/v1/jobs")).json()["items"]
             return str(items[0]["id"]) if items else None
 
-        job_id = await until(submitted, "the sync job being stored")
+        job_id = await eventually(submitted, "the sync job being stored", wait_s=15.0)
     else:
         response = await client.post(url, json=body)
         assert response.status_code == 202, response.text

@@ -3,35 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
-import socket
-import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TOKEN, WorkerFactory, make_settings, wait_for_job
+from tests.conftest import WorkerFactory, make_settings, serving, wait_for_job
+from tests.servers import Process, free_port, start_process
 from tests.test_smoke_e2e import GREETER
-from workflow_service.app import create_app
 
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisProcess:
     """A private redis-server on its own port, which the test can stop and start again."""
 
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
+    def __init__(self, logs: Path) -> None:
+        self.port = free_port()
+        self.logs = logs
+        self.proc: Process | None = None
 
     @property
     def url(self) -> str:
@@ -39,26 +32,19 @@ class RedisProcess:
 
     def start(self) -> None:
         assert REDIS_SERVER is not None, "redis-server is part of the test environment"
-        self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            subprocess.run(["sleep", "0.05"], check=True)
-        raise AssertionError("redis-server did not start")
+        args = [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"]
+        self.proc = start_process(args, os.environ, self.logs, port=self.port)
+        self.proc.wait_until_listening()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
+        """Gone at once, as in a crash."""
+        if self.proc is not None:
             self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
-def private_redis() -> Iterator[RedisProcess]:
-    redis = RedisProcess()
+def private_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(tmp_path / "redis")
     redis.start()
     yield redis
     redis.stop()
@@ -69,30 +55,25 @@ async def test_jobs_complete_across_a_redis_restart(
     engine: AsyncEngine, start_worker: WorkerFactory, private_redis: RedisProcess
 ) -> None:
     settings = make_settings(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
-    app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://t", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as client:
-            assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).is_success
-            assert (await client.post("/v1/workflows/greeter/deploy")).is_success
-            await start_worker(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
-            before = (await client.post(url := "/v1/workflows/greeter/versions/current/async",
-                                        json={"inputs": {"name": "before"}})).json()["id"]  # fmt: skip
-            assert (await wait_for_job(client, before))["status"] == "completed"
+    async with serving(settings) as client:
+        assert (await client.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})).is_success
+        assert (await client.post("/v1/workflows/greeter/deploy")).is_success
+        await start_worker(redis_url=private_redis.url, requeue_after_s=1.0, reconcile_interval_s=0.3)
+        url = "/v1/workflows/greeter/versions/current/async"
+        before = (await client.post(url, json={"inputs": {"name": "before"}})).json()["id"]
+        assert (await wait_for_job(client, before))["status"] == "completed"
 
-            private_redis.stop()
-            # Redis is gone: submissions are still accepted (the job is in the database) ...
-            during = await client.post(url, json={"inputs": {"name": "during"}})
-            assert during.status_code == 202, during.text
-            assert (await client.get("/readyz")).status_code == 503
-            await asyncio.sleep(1.0)
+        private_redis.stop()
+        # Redis is gone: submissions are still accepted (the job is in the database) ...
+        during = await client.post(url, json={"inputs": {"name": "during"}})
+        assert during.status_code == 202, during.text
+        assert (await client.get("/readyz")).status_code == 503
+        await asyncio.sleep(1.0)
 
-            private_redis.start()  # ... and an empty Redis comes back
-            job = await wait_for_job(client, during.json()["id"], wait_s=30)
-            assert job["status"] == "completed", job
-            assert job["output"] == {"greeting": "Hello, during!"}
-            after = (await client.post(url, json={"inputs": {"name": "after"}})).json()["id"]
-            assert (await wait_for_job(client, after, wait_s=30))["status"] == "completed"
-            assert (await client.get("/readyz")).status_code == 200
+        private_redis.start()  # ... and an empty Redis comes back
+        job = await wait_for_job(client, during.json()["id"], wait_s=30)
+        assert job["status"] == "completed", job
+        assert job["output"] == {"greeting": "Hello, during!"}
+        after = (await client.post(url, json={"inputs": {"name": "after"}})).json()["id"]
+        assert (await wait_for_job(client, after, wait_s=30))["status"] == "completed"
+        assert (await client.get("/readyz")).status_code == 200

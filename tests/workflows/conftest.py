@@ -1,12 +1,17 @@
-"""Helpers for the workflows API tests."""
+"""Helpers for the workflows API tests, and for writing a workflow's settings where the API would refuse the value."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from workflow_service.models import Workflow
 from workflow_service.problems import PROBLEM_MEDIA_TYPE
+
+workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 
 GREETER: dict[str, Any] = {
     "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
@@ -46,3 +51,13 @@ async def deploy(client: httpx.AsyncClient, ref: str) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     version: dict[str, Any] = response.json()
     return version
+
+
+async def set_push_timeout(engine: AsyncEngine, slug: str, seconds: int) -> None:
+    """The API only accepts 60-600 s; tests cannot wait a minute, so write a short one directly."""
+    async with engine.begin() as conn:
+        stored: dict[str, Any] = (
+            await conn.execute(sa.select(workflow_t.c.settings).where(workflow_t.c.slug == slug))
+        ).scalar_one()
+        stored["push"]["timeout_s"] = seconds
+        await conn.execute(workflow_t.update().where(workflow_t.c.slug == slug).values(settings=stored))

@@ -11,11 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import TOKEN, make_settings
+from tests.conftest import TOKEN, make_settings, serving
 from tests.workflows.conftest import GREETER, assert_problem, create_workflow, deploy
 from workflow_service.app import create_app
 from workflow_service.config import Settings
@@ -455,15 +454,7 @@ async def test_deploy_creates_version_1_with_endpoints(client: httpx.AsyncClient
 
 
 async def test_the_endpoint_uses_the_configured_public_url(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"public_url": "https://wfs.example.com/"}))
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app),
-            base_url="http://testserver",
-            headers={"Authorization": f"Bearer {TOKEN}"},
-        ) as c,
-    ):
+    async with serving(settings.model_copy(update={"public_url": "https://wfs.example.com/"})) as c:
         await create_workflow(c)
         version = await deploy(c, "greeter")
         workflow = (await c.get("/v1/workflows/greeter")).json()

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, loggable_url, send_capped
-from workflow_service.core.secrets import SecretsError, secrets_for
+from workflow_service.core.secrets import Secrets, SecretsError, secrets_for
 from workflow_service.deliveries import repository, schedule
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, DeliveryRead
 from workflow_service.deliveries.signing import signature_header
@@ -127,62 +127,21 @@ async def attempt(
     if row is None:
         return None
     stored = row.settings or {}
-    push = stored.get("push") or {}
     now = utcnow()
     if not endpoint_settings.push_ready(stored):
         async with engine.begin() as conn:
             await repository.fail_pending(conn, delivery_id, now)
         return None
-    url = str(push["callback_url"])
-    body = orjson.dumps(row.payload)
-    timestamp = int(time.time())
-    started = time.perf_counter()
-    status_code: int | None = None
-    snippet: str | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    try:
-        secrets = secrets_for(settings)
-        headers = {
-            "Content-Type": "application/json",
-            "Authorization": f"Bearer {endpoint_settings.access_token(stored, secrets)}",
-            "webhook-id": row.webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature_header(
-                endpoint_settings.active_secrets(stored, secrets), row.webhook_id, timestamp, body
-            ),
-        }
-        request = http.build_request("POST", url, content=body, headers=headers, timeout=settings.delivery_timeout_s)
-        # httpx's timeout is per read: a receiver trickling bytes would never hit it. The whole answer
-        # must come within the delivery timeout.
-        async with asyncio.timeout(settings.delivery_timeout_s):
-            response = await send_capped(http, request, settings.http_max_response_bytes)
-        status_code = response.status_code
-        # A text column: PostgreSQL refuses U+0000, so it is stored as U+FFFD like step values are.
-        snippet = response.content[:SNIPPET_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-        retry_after = schedule.parse_retry_after(response.headers.get("retry-after"), now)
-        if 300 <= status_code < 400:
-            error = f"redirect to {response.headers.get('location', '?')} (redirects are not followed)"
-        elif not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except SecretsError as exc:  # the token or signing secret is stored encrypted under a key we lack
-        error = f"not sent: {exc}"
-    except OutboundError as exc:
-        error = f"{exc.code}: {exc}"
-    except (httpx.TimeoutException, TimeoutError):
-        error = f"no answer within {settings.delivery_timeout_s} s"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
-    duration_ms = (time.perf_counter() - started) * 1000
-    succeeded = error is None
+    url = str(stored["push"]["callback_url"])
+    sent = await _post(http, settings, row, url, now)
     record = {
         "delivery_id": delivery_id,
         "at": now,
         "url": url,
-        "status_code": status_code,
-        "response_snippet": snippet,
-        "error": error,
-        "duration_ms": duration_ms,
+        "status_code": sent.status_code,
+        "response_snippet": sent.snippet,
+        "error": sent.error,
+        "duration_ms": sent.duration_ms,
         "trigger": trigger,
     }
     async with engine.begin() as conn:
@@ -190,29 +149,102 @@ async def attempt(
         number = await repository.next_attempt_number(conn, delivery_id)
         record["number"] = number
         await repository.insert_attempt(conn, record)
-        values: dict[str, Any] = {}
-        if succeeded:
-            values.update(status="succeeded", next_attempt_at=None, finished_at=utcnow())
-        elif status_code == 410:
-            values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
-        elif trigger == "schedule":
-            # The schedule counts its own attempts only: redeliveries do not use up its slots.
-            scheduled = await repository.count_attempts(conn, delivery_id, "schedule")
-            delay = schedule.next_delay(scheduled, settings.delivery_schedule_scale, retry_after)
-            if delay is None:
-                values.update(status="failed", next_attempt_at=None, finished_at=utcnow())
-            else:
-                values["next_attempt_at"] = utcnow() + timedelta(seconds=delay)
-        # A redelivery that fails leaves the schedule as it was.
+        values = await _after(conn, settings, delivery_id, trigger, sent)
         if values:
             await repository.update(conn, delivery_id, values)
-        if status_code == 410:
+        if sent.status_code == 410:
             # The consumer says this endpoint is gone: stop pushing until someone enables it again.
             reason = f"the callback URL answered 410 Gone at {now.isoformat()}"
             await endpoint_settings.stop_push(conn, row.workflow_id, reason)
-    if not succeeded:
-        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, loggable_url(url), error)
+    if sent.error is not None:
+        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, loggable_url(url), sent.error)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
+
+
+@dataclass
+class _Sent:
+    """What one POST of a callback came to: the answer's status and first bytes, or why there was none."""
+
+    status_code: int | None = None
+    snippet: str | None = None
+    error: str | None = None
+    """None when the receiver answered 2xx."""
+    retry_after: float | None = None
+    duration_ms: float = 0.0
+
+
+async def _post(http: httpx.AsyncClient, settings: Settings, row: Any, url: str, now: datetime) -> _Sent:
+    body = orjson.dumps(row.payload)
+    timestamp = int(time.time())
+    started = time.perf_counter()
+    sent = _Sent()
+    try:
+        headers = _signed_headers(row, secrets_for(settings), body, timestamp)
+        request = http.build_request("POST", url, content=body, headers=headers, timeout=settings.delivery_timeout_s)
+        # httpx's timeout is per read: a receiver trickling bytes would never hit it. The whole answer
+        # must come within the delivery timeout.
+        async with asyncio.timeout(settings.delivery_timeout_s):
+            response = await send_capped(http, request, settings.http_max_response_bytes)
+        sent = _answered(response, now)
+    except SecretsError as exc:  # the token or signing secret is stored encrypted under a key we lack
+        sent.error = f"not sent: {exc}"
+    except OutboundError as exc:
+        sent.error = f"{exc.code}: {exc}"
+    except (httpx.TimeoutException, TimeoutError):
+        sent.error = f"no answer within {settings.delivery_timeout_s} s"
+    except httpx.HTTPError as exc:
+        sent.error = f"{type(exc).__name__}: {exc}"
+    sent.duration_ms = (time.perf_counter() - started) * 1000
+    return sent
+
+
+def _signed_headers(row: Any, secrets: Secrets, body: bytes, timestamp: int) -> dict[str, str]:
+    stored = row.settings or {}
+    return {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {endpoint_settings.access_token(stored, secrets)}",
+        "webhook-id": row.webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(
+            endpoint_settings.active_secrets(stored, secrets), row.webhook_id, timestamp, body
+        ),
+    }
+
+
+def _answered(response: httpx.Response, now: datetime) -> _Sent:
+    status_code = response.status_code
+    error = None
+    if 300 <= status_code < 400:
+        error = f"redirect to {response.headers.get('location', '?')} (redirects are not followed)"
+    elif not 200 <= status_code < 300:
+        error = f"HTTP {status_code}"
+    return _Sent(
+        status_code=status_code,
+        # A text column: PostgreSQL refuses U+0000, so it is stored as U+FFFD like step values are.
+        snippet=response.content[:SNIPPET_BYTES].decode("utf-8", errors="replace").replace("\x00", "\ufffd"),
+        error=error,
+        retry_after=schedule.parse_retry_after(response.headers.get("retry-after"), now),
+    )
+
+
+async def _after(
+    conn: AsyncConnection, settings: Settings, delivery_id: uuid.UUID, trigger: str, sent: _Sent
+) -> dict[str, Any]:
+    """What the delivery becomes: done when it succeeded or the receiver answered 410, else due again on the
+    schedule until the schedule is spent. A redelivery that fails leaves the schedule as it was."""
+    if sent.error is None:
+        return {"status": "succeeded", "next_attempt_at": None, "finished_at": utcnow()}
+    given_up = {"status": "failed", "next_attempt_at": None, "finished_at": utcnow()}
+    if sent.status_code == 410:
+        return given_up
+    if trigger != "schedule":
+        return {}
+    # The schedule counts its own attempts only: redeliveries do not use up its slots.
+    scheduled = await repository.count_attempts(conn, delivery_id, "schedule")
+    delay = schedule.next_delay(scheduled, settings.delivery_schedule_scale, sent.retry_after)
+    if delay is None:
+        return given_up
+    return {"next_attempt_at": utcnow() + timedelta(seconds=delay)}
 
 
 def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
+from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
-from workflow_service.core.db import unit_of_work
+from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
@@ -34,7 +36,42 @@ CallerDep = Annotated[Principal, access.require(Action.JOB_SUBMIT, on=access.wor
 EstimatorDep = Annotated[Principal, access.require(Action.JOB_ESTIMATE, on=access.workflow)]
 
 
-def _prefer_wait(prefer: str | None) -> int | None:
+@dataclass(frozen=True)
+class Invocation:
+    """A call to a deployed version's endpoint: the `{workflow}` and `{version}` in its path, and its body."""
+
+    workflow: str
+    version: str
+    data: JobCreate
+
+
+async def _invocation(workflow: str, version: str, data: JobCreate) -> Invocation:
+    return Invocation(workflow, version, data)
+
+
+InvocationDep = Annotated[Invocation, Depends(_invocation)]
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    """An invocation that submits a job: its caller, allowed to submit, and its Idempotency-Key."""
+
+    caller: Principal
+    invocation: Invocation
+    idempotency_key: str | None
+
+
+async def _submit_request(
+    caller: CallerDep, workflow: str, version: str, data: JobCreate, idempotency_key: IdempotencyKey = None
+) -> SubmitRequest:
+    return SubmitRequest(caller, Invocation(workflow, version, data), idempotency_key)
+
+
+SubmitRequestDep = Annotated[SubmitRequest, Depends(_submit_request)]
+
+
+async def _prefer_wait(prefer: Prefer = None) -> int | None:
+    """The `wait=N` of a Prefer header, if any."""
     for token in (prefer or "").replace(";", ",").split(","):
         name, _, value = token.strip().partition("=")
         if name.lower() == "wait" and value.strip().isdigit():
@@ -42,19 +79,16 @@ def _prefer_wait(prefer: str | None) -> int | None:
     return None
 
 
-async def _submit(
-    services: Context,
-    workflow: str,
-    version: str,
-    data: JobCreate,
-    caller: Principal,
-    mode: str,
-    key: str | None,
-    response: Response,
-) -> service.Submitted:
+async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
+    invocation = submit_request.invocation
     async with unit_of_work(services.engine) as uow:
         submission = service.Submission(
-            workflow=workflow, version=version, data=data, actor=caller.actor, mode=mode, idempotency_key=key
+            workflow=invocation.workflow,
+            version=invocation.version,
+            data=invocation.data,
+            actor=submit_request.caller.actor,
+            mode=mode,
+            idempotency_key=submit_request.idempotency_key,
         )
         submitted = await service.submit(uow, services, submission)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
@@ -69,17 +103,9 @@ async def _submit(
     response_model=JobRead,
     responses=INVOKE_RESPONSES,
 )
-async def submit_async(
-    workflow: str,
-    version: str,
-    data: JobCreate,
-    services: ServicesDep,
-    caller: CallerDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> JobRead:
+async def submit_async(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
-    return (await _submit(services, workflow, version, data, caller, "async", idempotency_key, response)).job
+    return (await _submit(services, submit_request, "async", response)).job
 
 
 @router.post(
@@ -88,18 +114,10 @@ async def submit_async(
     response_model=JobRead,
     responses=INVOKE_RESPONSES,
 )
-async def submit_push(
-    workflow: str,
-    version: str,
-    data: JobCreate,
-    services: ServicesDep,
-    caller: CallerDep,
-    response: Response,
-    idempotency_key: IdempotencyKey = None,
-) -> JobRead:
+async def submit_push(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
     is not configured)."""
-    return (await _submit(services, workflow, version, data, caller, "push", idempotency_key, response)).job
+    return (await _submit(services, submit_request, "push", response)).job
 
 
 @router.post(
@@ -108,21 +126,16 @@ async def submit_push(
     responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"}, **INVOKE_RESPONSES},
 )
 async def submit_sync(
-    workflow: str,
-    version: str,
-    data: JobCreate,
+    submit_request: SubmitRequestDep,
     services: ServicesDep,
-    caller: CallerDep,
     response: Response,
-    idempotency_key: IdempotencyKey = None,
-    prefer: Prefer = None,
+    asked: Annotated[int | None, Depends(_prefer_wait)],
 ) -> JobRead:
     """Submit a job and wait for it: 200 with the job once it ends (whatever its status), or 202 with
     Location if it is still going after the workflow's sync timeout or `Prefer: wait=N`. The job keeps
     running either way; disconnecting does not cancel it."""
-    submitted = await _submit(services, workflow, version, data, caller, "sync", idempotency_key, response)
+    submitted = await _submit(services, submit_request, "sync", response)
     wait_s = submitted.sync_timeout_s
-    asked = _prefer_wait(prefer)
     if asked is not None:
         wait_s = min(asked, wait_s)
         response.headers["Preference-Applied"] = f"wait={wait_s}"
@@ -135,21 +148,36 @@ async def submit_sync(
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/estimate", response_model=Estimate, responses=INVOKE_RESPONSES
 )
-async def estimate_job(
-    workflow: str, version: str, data: JobCreate, uow: UowDep, services: ServicesDep, caller: EstimatorDep
-) -> Estimate:
+async def estimate_job(caller: EstimatorDep, invocation: InvocationDep, uow: UowDep, services: ServicesDep) -> Estimate:
     """Estimate a job's input and output tokens and credits per llm step, without running it (see
     docs/invocation.md for how)."""
     return await estimate.estimate(
         uow.conn,
         services.plans,
-        workflow,
-        version,
-        data,
+        invocation.workflow,
+        invocation.version,
+        invocation.data,
         pricing=services.pricing,
         secrets=services.secrets,
         limits=services.limits,
     )
+
+
+@dataclass(frozen=True)
+class JobChange:
+    """What a route that changes or makes jobs works with: the request's unit of work, the services, and
+    the actor its events record."""
+
+    uow: UnitOfWork
+    services: Context
+    actor: str
+
+
+async def _job_change(uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobChange:
+    return JobChange(uow, services, principal.actor)
+
+
+JobChangeDep = Annotated[JobChange, Depends(_job_change)]
 
 
 @router.post(
@@ -158,10 +186,10 @@ async def estimate_job(
     responses=problem_responses(401, 403, 404, 409),
     dependencies=[access.require(Action.JOB_CANCEL, on=access.job)],
 )
-async def cancel_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
+async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
-    return await service.cancel(uow, services, job_id, actor=principal.actor)
+    return await service.cancel(change.uow, change.services, job_id, actor=change.actor)
 
 
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
@@ -179,11 +207,9 @@ def _created(response: Response, job: JobRead) -> JobRead:
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def rerun_job(
-    job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
-) -> JobRead:
+async def rerun_job(job_id: str, change: JobChangeDep, response: Response) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
-    job = await lineage.rerun(uow, services, job_id, actor=principal.actor)
+    job = await lineage.rerun(change.uow, change.services, job_id, actor=change.actor)
     return _created(response, job)
 
 
@@ -194,12 +220,10 @@ async def rerun_job(
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def run_job_from_step(
-    job_id: str, data: RunFromStep, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
-) -> JobRead:
+async def run_job_from_step(job_id: str, data: RunFromStep, change: JobChangeDep, response: Response) -> JobRead:
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
-    job = await lineage.run_from_step(uow, services, job_id, data, actor=principal.actor)
+    job = await lineage.run_from_step(change.uow, change.services, job_id, data, actor=change.actor)
     return _created(response, job)
 
 
@@ -210,11 +234,9 @@ async def run_job_from_step(
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def duplicate_job(
-    job_id: str, data: JobDuplicate, uow: UowDep, services: ServicesDep, principal: PrincipalDep, response: Response
-) -> JobRead:
+async def duplicate_job(job_id: str, data: JobDuplicate, change: JobChangeDep, response: Response) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
-    job = await lineage.duplicate(uow, services, job_id, data, actor=principal.actor)
+    job = await lineage.duplicate(change.uow, change.services, job_id, data, actor=change.actor)
     return _created(response, job)
 
 
@@ -224,9 +246,23 @@ async def duplicate_job(
     responses=problem_responses(401, 403, 404, 409),
     dependencies=[access.require(Action.JOB_START, on=access.job)],
 )
-async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobRead:
+async def start_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
-    return await lineage.start(uow, services, job_id, actor=principal.actor)
+    return await lineage.start(change.uow, change.services, job_id, actor=change.actor)
+
+
+class JobListQuery(BaseModel):
+    """The query of `GET /v1/jobs`: its filters and the page."""
+
+    workflow: str | None = None
+    status: list[str] | None = Field(None, description="Repeat or comma-separate.")
+    pool: str | None = None
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+    @property
+    def statuses(self) -> list[str]:
+        return [s for value in self.status or [] for s in value.split(",") if s]
 
 
 @router.get(
@@ -235,18 +271,12 @@ async def start_job(job_id: str, uow: UowDep, services: ServicesDep, principal: 
     responses=problem_responses(401, 403, 404, 422),
     dependencies=[access.require(Action.JOB_LIST)],
 )
-async def list_jobs(
-    uow: UowDep,
-    workflow: str | None = None,
-    status: Annotated[list[str] | None, Query(description="Repeat or comma-separate.")] = None,
-    pool: str | None = None,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> JobPage:
+async def list_jobs(uow: UowDep, query: Annotated[JobListQuery, Query()]) -> JobPage:
     """List jobs, newest first, filtered by workflow (id or slug), status and pool."""
-    statuses = [s for value in status or [] for s in value.split(",") if s]
-    query = service.JobQuery(workflow=workflow, statuses=statuses, pool=pool, cursor=cursor, limit=limit)
-    return await service.list_page(uow.conn, query)
+    job_query = service.JobQuery(
+        workflow=query.workflow, statuses=query.statuses, pool=query.pool, cursor=query.cursor, limit=query.limit
+    )
+    return await service.list_page(uow.conn, job_query)
 
 
 @router.get(

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
-from workflow_service.core.secrets import secrets_for
 from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
 from workflow_service.problems import problem_responses
 from workflow_service.workflows import env, service
@@ -144,7 +144,7 @@ async def get_settings(workflow: str, uow: UowDep) -> SettingsRead:
 async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
-    return await service.update_settings(uow.conn, workflow, data, services.policy, secrets_for(services.settings))
+    return await service.update_settings(uow.conn, workflow, data, services.policy, services.secrets)
 
 
 @router.post(
@@ -155,12 +155,27 @@ async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, serv
 )
 async def rotate_signing_secret(workflow: str, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
-    return await service.rotate_signing_secret(uow.conn, workflow, secrets_for(services.settings))
+    return await service.rotate_signing_secret(uow.conn, workflow, services.secrets)
 
 
 EnvName = Annotated[
     str, Path(pattern=env.NAME_PATTERN, description="Upper-case letters, digits and `_`, not starting with a digit.")
 ]
+
+
+@dataclass(frozen=True)
+class EnvVarRef:
+    """The environment variable a route's path names: `{workflow}/env/{name}`."""
+
+    workflow: str
+    name: str
+
+
+async def _env_var_ref(workflow: str, name: EnvName) -> EnvVarRef:
+    return EnvVarRef(workflow, name)
+
+
+EnvVarDep = Annotated[EnvVarRef, Depends(_env_var_ref)]
 
 
 @router.get(
@@ -180,9 +195,9 @@ async def list_env(workflow: str, uow: UowDep) -> env.EnvVarList:
     response_model=env.EnvVarRead,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_env(workflow: str, name: EnvName, uow: UowDep) -> env.EnvVarRead:
+async def get_env(var: EnvVarDep, uow: UowDep) -> env.EnvVarRead:
     """Get one environment variable (a secure value is never shown)."""
-    return await env.get_var(uow.conn, workflow, name)
+    return await env.get_var(uow.conn, var.workflow, var.name)
 
 
 @router.put(
@@ -192,15 +207,15 @@ async def get_env(workflow: str, name: EnvName, uow: UowDep) -> env.EnvVarRead:
     responses={201: {"model": env.EnvVarRead, "description": "Created"}, **problem_responses(401, 403, 404, 409, 422)},
 )
 async def put_env(
-    workflow: str, name: EnvName, data: env.EnvVarWrite, uow: UowDep, services: ServicesDep, response: Response
+    var: EnvVarDep, data: env.EnvVarWrite, uow: UowDep, services: ServicesDep, response: Response
 ) -> env.EnvVarRead:
     """Create (201) or replace (200) an environment variable, read in templates as `env.NAME`. A secure
     one is encrypted at rest, never returned, and redacted from jobs; it needs WFS_SECRET_KEY (else 409)."""
-    var, created = await env.put_var(uow.conn, workflow, name, data, secrets_for(services.settings))
+    value, created = await env.put_var(uow.conn, var.workflow, var.name, data, services.secrets)
     if created:
         response.status_code = 201
-        response.headers["Location"] = f"/v1/workflows/{workflow}/env/{name}"
-    return var
+        response.headers["Location"] = f"/v1/workflows/{var.workflow}/env/{var.name}"
+    return value
 
 
 @router.delete(
@@ -209,6 +224,6 @@ async def put_env(
     status_code=204,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def delete_env(workflow: str, name: EnvName, uow: UowDep) -> None:
+async def delete_env(var: EnvVarDep, uow: UowDep) -> None:
     """Delete an environment variable; jobs claimed afterwards no longer see it."""
-    await env.delete_var(uow.conn, workflow, name)
+    await env.delete_var(uow.conn, var.workflow, var.name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -219,28 +220,16 @@ async def get_version(conn: AsyncConnection, ref: str, version: str, base_url: s
     )
 
 
+@dataclass(slots=True)
 class Target:
     """What a submission runs: a workflow's version and its compiled plan."""
 
-    __slots__ = ("number", "plan", "settings", "slug", "version_id", "workflow_id")
-
-    def __init__(
-        self,
-        workflow_id: uuid.UUID,
-        slug: str,
-        version_id: uuid.UUID,
-        number: int,
-        plan: Plan,
-        settings: dict[str, Any],
-    ) -> None:
-        self.workflow_id, self.slug, self.version_id, self.number, self.plan = (
-            workflow_id,
-            slug,
-            version_id,
-            number,
-            plan,
-        )
-        self.settings = settings
+    workflow_id: uuid.UUID
+    slug: str
+    version_id: uuid.UUID
+    number: int
+    plan: Plan
+    settings: dict[str, Any]
 
 
 async def plan_for(conn: AsyncConnection, plans: PlanCache, version_id: uuid.UUID) -> Plan:

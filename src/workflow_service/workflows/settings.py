@@ -171,40 +171,57 @@ async def apply(
         new["queue_timeout_s"] = update.queue_timeout_s
     created_secret = None
     if update.push is not None:
-        push = {**_push(stored)}
-        given = update.push.model_fields_set
-        if "callback_url" in given:
-            if update.push.callback_url is not None:
-                try:
-                    await check_url(policy, update.push.callback_url)
-                except OutboundError as exc:
-                    raise InvalidInput(
-                        f"callback_url: {exc}", errors=[{"path": "$.push.callback_url", "message": str(exc)}]
-                    ) from exc
-            push["callback_url"] = update.push.callback_url
-        if "access_token" in given:
-            token = update.push.access_token
-            push["access_token"] = seal(token, secrets) if token is not None else None
-        if "timeout_s" in given:
-            push["timeout_s"] = update.push.timeout_s
-        if "enabled" in given:
-            push["enabled"] = bool(update.push.enabled)
-            if push["enabled"]:
-                push["disabled_reason"] = None
+        push = await _apply_push({**_push(stored)}, update.push, policy, secrets)
         if push.get("enabled"):
-            missing = [name for name in ("callback_url", "access_token") if not push.get(name)]
-            if missing:
-                raise InvalidInput(
-                    f"push needs {' and '.join(missing)} before it can be enabled",
-                    errors=[{"path": f"$.push.{name}", "message": "required to enable push"} for name in missing],
-                )
-            if not _active_entries({"push": push}):
-                created_secret = new_signing_secret()
-                push["secrets"] = [
-                    {"secret": seal(created_secret, secrets), "created_at": utcnow().isoformat(), "expires_at": None}
-                ]
+            created_secret = _enable(push, secrets)
         new["push"] = push
     return new, created_secret
+
+
+async def _apply_push(
+    push: dict[str, Any], update: PushSettingsUpdate, policy: OutboundPolicy, secrets: Secrets
+) -> dict[str, Any]:
+    """`push` with the fields sent in `update` (a callback URL must pass the outbound policy)."""
+    given = update.model_fields_set
+    if "callback_url" in given:
+        if update.callback_url is not None:
+            await _check_callback_url(policy, update.callback_url)
+        push["callback_url"] = update.callback_url
+    if "access_token" in given:
+        token = update.access_token
+        push["access_token"] = seal(token, secrets) if token is not None else None
+    if "timeout_s" in given:
+        push["timeout_s"] = update.timeout_s
+    if "enabled" in given:
+        push["enabled"] = bool(update.enabled)
+        if push["enabled"]:
+            push["disabled_reason"] = None
+    return push
+
+
+async def _check_callback_url(policy: OutboundPolicy, url: str) -> None:
+    try:
+        await check_url(policy, url)
+    except OutboundError as exc:
+        raise InvalidInput(
+            f"callback_url: {exc}", errors=[{"path": "$.push.callback_url", "message": str(exc)}]
+        ) from exc
+
+
+def _enable(push: dict[str, Any], secrets: Secrets) -> str | None:
+    """Check that enabled push has a callback URL and an access token, and give it its first signing secret
+    when it has none: that secret is returned, to be shown once."""
+    missing = [name for name in ("callback_url", "access_token") if not push.get(name)]
+    if missing:
+        raise InvalidInput(
+            f"push needs {' and '.join(missing)} before it can be enabled",
+            errors=[{"path": f"$.push.{name}", "message": "required to enable push"} for name in missing],
+        )
+    if _active_entries({"push": push}):
+        return None
+    created = new_signing_secret()
+    push["secrets"] = [{"secret": seal(created, secrets), "created_at": utcnow().isoformat(), "expires_at": None}]
+    return created
 
 
 def rotate(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], str]:
@@ -214,8 +231,7 @@ def rotate(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], st
     push = {**_push(stored)}
     kept = [
         {**entry, "expires_at": entry.get("expires_at") or (now + SECRET_OVERLAP).isoformat()}
-        for entry in push.get("secrets", [])
-        if entry.get("expires_at") is None or datetime.fromisoformat(entry["expires_at"]) > now
+        for entry in _active_entries(stored, now)
     ]
     push["secrets"] = [{"secret": seal(secret, secrets), "created_at": now.isoformat(), "expires_at": None}, *kept]
     return {**stored, "push": push}, secret
