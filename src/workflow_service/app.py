@@ -41,6 +41,7 @@ from workflow_service.problems import (
     problem_response,
     problem_responses,
 )
+from workflow_service.query_params import reject_unknown_query_params
 from workflow_service.startup import close_context, open_context
 from workflow_service.tools.router import router as tools_router
 from workflow_service.worker.runtime import in_process_worker
@@ -289,8 +290,9 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         version=__version__,
         lifespan=_lifespan(settings, run_worker),
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
-        dependencies=[Depends(reject_nul)],
-        # Every route: a body over WFS_MAX_BODY_BYTES is 413, a NUL character in a parameter or body is 422.
+        dependencies=[Depends(reject_nul), Depends(reject_unknown_query_params)],
+        # Every route: a body over WFS_MAX_BODY_BYTES is 413; a NUL character in a parameter or body, or a query
+        # parameter the route does not declare, is 422.
         responses=problem_responses(413, 422),
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
