@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
@@ -37,6 +38,7 @@ from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
     install_problem_handlers,
+    malformed_body,
     payload_too_large,
     problem_response,
     problem_responses,
@@ -208,6 +210,15 @@ def _check_expanded_size(data: Any, limit: int) -> None:
     size(data)
 
 
+def _malformed_yaml(exc: Exception, request: Request) -> Response:
+    """400 for a YAML body that does not parse, at the line and column the parser stopped."""
+    if isinstance(exc, RecursionError):
+        return malformed_body("the YAML body is nested too deeply", request)
+    mark = getattr(exc, "problem_mark", None)
+    where = (mark.line + 1, mark.column + 1, mark.index) if mark else None
+    return malformed_body(f"the body is not valid YAML: {getattr(exc, 'problem', None) or exc}", request, where)
+
+
 class YamlBodyMiddleware:
     """Accept YAML request bodies by converting them to JSON before FastAPI parses them. The body is bounded
     by BodyLimitMiddleware (WFS_MAX_BODY_BYTES), which runs outside this one."""
@@ -240,15 +251,7 @@ class YamlBodyMiddleware:
             await problem_response(413, "payload_too_large", "Payload too large", str(exc))(scope, receive, send)
             return
         except (yaml.YAMLError, TypeError, RecursionError) as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            await problem_response(
-                422,
-                "invalid_request",
-                "The request is not valid",
-                f"the YAML body does not parse{where}: {exc}",
-                errors=[{"path": "$", "message": f"invalid YAML{where}"}],
-            )(scope, receive, send)
+            await _malformed_yaml(exc, Request(scope))(scope, receive, send)
             return
         new_headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         new_headers += [(b"content-type", b"application/json"), (b"content-length", str(len(converted)).encode())]

@@ -32,6 +32,14 @@ _HTTP_CODES = {
 }
 
 
+class ProblemError(ProblemItem):
+    """One thing wrong with the request; for a body that does not parse, also where it stops making sense."""
+
+    line: int | None = Field(default=None, description="Line of the body (from 1) where it does not parse.")
+    column: int | None = Field(default=None, description="Column on that line (from 1), in characters.")
+    offset: int | None = Field(default=None, description="Characters of the body before that point.")
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
@@ -41,7 +49,7 @@ class Problem(BaseModel):
     detail: str
     code: str
     instance: str | None = None
-    errors: list[ProblemItem] | None = None
+    errors: list[ProblemError] | None = None
 
 
 def problem_type(code: str) -> str:
@@ -79,6 +87,24 @@ def payload_too_large(limit: int, request: Request | None = None) -> Response:
         headers={"Connection": "close"},
         limit=limit,
     )
+
+
+def text_position(text: str, offset: int) -> tuple[int, int, int]:
+    """(line, column, offset) of the character at `offset` in `text`, line and column from 1."""
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1, offset
+
+
+def malformed_body(reason: str, request: Request | None = None, where: tuple[int, int, int] | None = None) -> Response:
+    """400 for a body that does not parse (JSON, or YAML where a route takes it): `reason` says why, and
+    `where` (line, column, character offset) at which point, when known."""
+    item: dict[str, Any] = {"path": "$", "message": reason}
+    detail = reason
+    if where is not None:
+        line, column, offset = where
+        item.update(line=line, column=column, offset=offset)
+        detail += f" at line {line}, column {column} (character {offset})"
+    return problem_response(400, "malformed_body", "The request body does not parse", detail, request, errors=[item])
 
 
 def _validation_items(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -135,23 +161,43 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    syntax = next((err for err in errors if err.get("type") == "json_invalid"), None)
+    if syntax is not None:  # FastAPI's JSON parse failed: `body` is the text, the location's last part the offset
+        reason = f"the body is not valid JSON: {syntax.get('ctx', {}).get('error', syntax['msg'])}"
+        return malformed_body(reason, request, text_position(exc.body, syntax["loc"][-1]))
+    if any(err["loc"][:1] == ("body",) and isinstance(err.get("input"), bytes) and err["input"] for err in errors):
+        # FastAPI hands the route the raw bytes of a body whose Content-Type is not JSON (or none).
+        return unsupported_media_type(request)
     items = _validation_items(exc)
     detail = "; ".join(f"{i['path']}: {i['message']}" for i in items[:5])
     return problem_response(422, "invalid_request", "The request is not valid", detail, request, errors=items)
 
 
+def unsupported_media_type(request: Request) -> Response:
+    """415 for a body sent without a JSON Content-Type (curl's `-d` sends a form's): which types the route takes."""
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    accepted = ["application/json", *extra.get("requestBody", {}).get("content", {})]
+    sent = request.headers.get("content-type")
+    detail = f"send the body as {' or '.join(accepted)} (with that Content-Type header); " + (
+        f"this one was sent as {sent}" if sent else "this one had no Content-Type"
+    )
+    return problem_response(
+        415,
+        "unsupported_media_type",
+        "Unsupported media type",
+        detail,
+        request,
+        errors=[{"path": "header:content-type", "message": f"expected {' or '.join(accepted)}"}],
+    )
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    unreadable = _unreadable_body(exc)
+    unreadable = _unreadable_body(exc, request)
     if unreadable is not None:
-        return problem_response(
-            422,
-            "invalid_request",
-            "The request is not valid",
-            f"$: {unreadable}",
-            request,
-            errors=[{"path": "$", "message": unreadable}],
-        )
+        return unreadable
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     title = code.replace("_", " ").capitalize()
     return problem_response(exc.status_code, code, title, str(exc.detail), request, headers=dict(exc.headers or {}))
@@ -164,18 +210,19 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "internal", "Internal error", "An unexpected error occurred.", request)
 
 
-def _unreadable_body(exc: StarletteHTTPException) -> str | None:
-    """Why a JSON body could not be decoded, when FastAPI's 400 "There was an error parsing the body" is for
-    one. FastAPI makes a JSON syntax error a validation error (422) but any other failure of its parse a 400:
-    bytes that are not UTF-8, and nesting deeper than the parser's recursion limit. Both are the body's
-    fault just as a syntax error is, so they get the same 422 `invalid_request` at `$`."""
+def _unreadable_body(exc: StarletteHTTPException, request: Request) -> Response | None:
+    """The answer for a JSON body that could not be decoded, when FastAPI's 400 "There was an error parsing the
+    body" is for one: bytes that are not UTF-8, or nesting deeper than the parser's recursion limit. The body's
+    fault just as a syntax error is, so the same 400 `malformed_body` at `$`."""
     if exc.status_code != 400:
         return None
     cause = exc.__cause__
     if isinstance(cause, UnicodeDecodeError):
-        return f"the body is not UTF-8 encoded JSON (invalid byte {cause.start})"
+        before = bytes(cause.object[: cause.start]).decode()  # valid up to the first bad byte
+        reason = f"the body is not UTF-8 encoded JSON (invalid byte {cause.start})"
+        return malformed_body(reason, request, text_position(before, len(before)))
     if isinstance(cause, RecursionError):
-        return "the JSON body is nested too deeply"
+        return malformed_body("the JSON body is nested too deeply", request)
     return None
 
 
@@ -189,6 +236,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "content": {PROBLEM_MEDIA_TYPE: {}}, "description": "Problem"} for s in statuses}
 
 
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+_BODY_PROBLEMS = {
+    "400": "The body does not parse (`malformed_body`): not JSON (or YAML, where the operation takes it); `errors` "
+    "give the line, column and character offset where the parser stopped",
+    "415": "The body was sent without a Content-Type the operation takes (`unsupported_media_type`): send it as "
+    "`application/json`",
+}
+"""What every operation with a request body may answer about the body itself, before reading it as its schema."""
+
+
 def _database_unavailable_response() -> dict[str, Any]:
     return {
         "description": "The database is unavailable (`database_unavailable`); retry after `Retry-After` seconds",
@@ -198,7 +258,7 @@ def _database_unavailable_response() -> dict[str, Any]:
                 "schema": {"type": "integer"},
             }
         },
-        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "content": _problem_content(),
     }
 
 
@@ -222,6 +282,11 @@ def _with_problems(schema: dict[str, Any]) -> dict[str, Any]:
     components["Problem"] = problem_schema
     for item in schema.get("paths", {}).values():
         for operation in item.values():
+            if "requestBody" in operation:
+                for status, description in _BODY_PROBLEMS.items():
+                    operation["responses"].setdefault(
+                        status, {"description": description, "content": _problem_content()}
+                    )
             _document_problems(operation.get("responses", {}))
     # Every /v1 request reaches the database (an API key is checked there before the route runs).
     for path, item in schema.get("paths", {}).items():
@@ -239,6 +304,6 @@ def _document_problems(responses: dict[str, Any]) -> None:
     for status, response in responses.items():
         refs = orjson.dumps(response).decode()
         if status[:1] in ("4", "5") and ("/Problem" in refs or "/HTTPValidationError" in refs):
-            response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            response["content"] = _problem_content()
             if response.get("description") == "Validation Error":
                 response["description"] = "The request is not valid"

@@ -159,11 +159,12 @@ async def test_an_invalid_create_body_is_422_with_json_paths(
     assert paths[0] in problem["detail"]
 
 
-async def test_a_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_a_body_that_is_not_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/v1/workflows", content=b'{"name": "x",', headers={"Content-Type": "application/json"}
     )
-    assert_problem(response, 422, "invalid_request")
+    problem = assert_problem(response, 400, "malformed_body")
+    assert [(e["path"], e["line"], e["column"], e["offset"]) for e in problem["errors"]] == [("$", 1, 14, 13)]
 
 
 async def test_get_by_id_and_by_slug(client: httpx.AsyncClient) -> None:
@@ -290,7 +291,8 @@ async def test_an_invalid_yaml_draft_reports_the_same_problems_as_json(client: h
     assert [p["path"] for p in response.json()["draft_problems"]] == ["$.colour", "$.steps[0].type"]
 
 
-async def test_malformed_yaml_is_422_naming_the_line(client: httpx.AsyncClient) -> None:
+async def test_malformed_yaml_is_400_naming_the_line(client: httpx.AsyncClient) -> None:
+    """Like a JSON body that does not parse: 400 `malformed_body` at the line, column and character offset."""
     broken = "name: Broken\ndefinition:\n  steps:\n    - id: a\n\ttype: transform\n"
     for response in [
         await client.post("/v1/workflows", content=broken.encode(), headers={"Content-Type": "application/yaml"}),
@@ -298,9 +300,10 @@ async def test_malformed_yaml_is_422_naming_the_line(client: httpx.AsyncClient) 
             "/v1/workflows/broken/draft", content=broken.encode(), headers={"Content-Type": "application/yaml"}
         ),
     ]:
-        problem = assert_problem(response, 422, "invalid_request")
+        problem = assert_problem(response, 400, "malformed_body")
         assert "line 5, column 1" in problem["detail"]
-        assert problem["errors"] == [{"path": "$", "message": "invalid YAML at line 5, column 1"}]
+        message = "the body is not valid YAML: found character '\\t' that cannot start any token"
+        assert problem["errors"] == [{"path": "$", "message": message, "line": 5, "column": 1, "offset": 46}]
     assert (await client.get("/v1/workflows")).json()["items"] == []
 
 

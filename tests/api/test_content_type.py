@@ -1,0 +1,114 @@
+"""A body sent without a JSON Content-Type (curl's `-d` sends `application/x-www-form-urlencoded`) is a 415 that
+says what to send, on every operation with a body, instead of "Input should be a valid dictionary"; routes
+without a body do not look at it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.conftest import TOKEN, connections
+from tests.jobs.conftest import GREETER, deploy_workflow, submit
+from workflow_service.config import Settings
+
+FORM = "application/x-www-form-urlencoded"
+BODY = b'{"inputs": {"name": "Ada"}}'
+
+
+def _assert_unsupported(response: httpx.Response, *accepted: str) -> dict[str, Any]:
+    assert response.status_code == 415, (response.request.method, response.request.url, response.text)
+    assert response.headers["content-type"] == "application/problem+json"
+    problem: dict[str, Any] = response.json()
+    assert problem["code"] == "unsupported_media_type"
+    assert problem["type"] == "urn:workflow-service:problem:unsupported_media_type"
+    expected = " or ".join(accepted)
+    assert f"send the body as {expected}" in problem["detail"], problem
+    assert problem["errors"] == [{"path": "header:content-type", "message": f"expected {expected}"}]
+    return problem
+
+
+async def _body_operations(client: httpx.AsyncClient) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every operation with a request body, its path filled with objects that exist."""
+    await deploy_workflow(client, "greeter", GREETER)
+    job = await submit(client, "greeter", {"name": "Ada"})
+    values = {"workflow": "greeter", "version": "current", "job_id": job["id"], "name": "NAME"}
+    schema = (await client.get("/openapi.json")).json()
+    return [
+        (method.upper(), re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path), operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if "requestBody" in operation
+    ]
+
+
+async def test_a_form_encoded_body_is_a_415_saying_to_send_json(client: httpx.AsyncClient) -> None:
+    await deploy_workflow(client, "greeter", GREETER)
+    response = await client.post(
+        "/v1/workflows/greeter/versions/current/async", content=BODY, headers={"Content-Type": FORM}
+    )
+    problem = _assert_unsupported(response, "application/json")
+    assert problem["detail"].endswith(f"this one was sent as {FORM}")
+    assert problem["instance"] == "/v1/workflows/greeter/versions/current/async"
+    assert (await client.get("/v1/jobs")).json()["items"] == []  # nothing was submitted
+
+
+async def test_a_body_without_content_type_is_a_415(client: httpx.AsyncClient) -> None:
+    await deploy_workflow(client, "greeter", GREETER)
+    response = await client.post("/v1/workflows/greeter/versions/current/sync", content=BODY)
+    assert "content-type" not in response.request.headers
+    problem = _assert_unsupported(response, "application/json")
+    assert problem["detail"].endswith("this one had no Content-Type")
+
+
+async def test_every_operation_with_a_body_answers_and_documents_the_415(client: httpx.AsyncClient) -> None:
+    operations = await _body_operations(client)
+    assert len(operations) >= 11
+    for method, path, operation in operations:
+        assert operation["responses"]["415"]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }, path
+        accepted = list(operation["requestBody"]["content"])
+        assert accepted[0] == "application/json"
+        response = await client.request(method, path, content=BODY, headers={"Content-Type": "text/plain"})
+        _assert_unsupported(response, *accepted)
+
+
+async def test_a_route_taking_yaml_says_so(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/workflows", content=b"name=Greeter", headers={"Content-Type": FORM})
+    _assert_unsupported(response, "application/json", "application/yaml")
+
+
+async def test_json_types_and_empty_bodies_are_not_refused(client: httpx.AsyncClient) -> None:
+    await deploy_workflow(client, "greeter", GREETER)
+    url = "/v1/workflows/greeter/versions/current/async"
+    for ctype in ("application/json; charset=utf-8", "application/vnd.example+json"):
+        response = await client.post(url, content=BODY, headers={"Content-Type": ctype})
+        assert response.status_code == 202, (ctype, response.text)
+    # `curl -X POST -d ''`: no body at all is the body's absence, as with no Content-Type.
+    empty = await client.post(url, content=b"", headers={"Content-Type": FORM})
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["errors"] == [{"path": "$", "message": "Field required"}]
+
+
+async def test_routes_without_a_body_ignore_its_type(client: httpx.AsyncClient) -> None:
+    await deploy_workflow(client, "greeter", GREETER)
+    job = await submit(client, "greeter", {"name": "Ada"})
+    headers = {"Content-Type": FORM}
+    validated = await client.post("/v1/workflows/greeter/validate", content=b"x=1", headers=headers)
+    assert validated.status_code == 200, validated.text
+    canceled = await client.post(f"/v1/jobs/{job['id']}/cancel", content=b"x=1", headers=headers)
+    assert canceled.status_code == 200, canceled.text
+
+
+async def test_a_caller_refused_the_route_is_refused_before_its_body_is_read(settings: Settings) -> None:
+    async with connections(settings) as connect:
+        admin = connect(TOKEN)
+        await deploy_workflow(admin, "greeter", GREETER)
+        created = await admin.post("/v1/workflows/greeter/api-keys", json={"name": "k"})
+        assert created.status_code == 201, created.text
+        response = await connect(created.json()["key"]).post(
+            "/v1/workflows", content=BODY, headers={"Content-Type": FORM}
+        )
+        assert response.status_code == 403, response.text
