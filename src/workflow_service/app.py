@@ -33,6 +33,7 @@ from workflow_service.deps import (
     authenticate,
     reject_nul,
 )
+from workflow_service.docs_pages import install_docs
 from workflow_service.errors import DatabaseUnavailable, Unauthorized
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
@@ -293,6 +294,8 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         version=__version__,
         lifespan=_lifespan(settings, run_worker),
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
+        docs_url=None,  # /docs and /redoc are docs_pages', with their assets served from the package
+        redoc_url=None,
         dependencies=[Depends(reject_nul), Depends(reject_unknown_query_params)],
         # Every route: a body over WFS_MAX_BODY_BYTES is 413; a NUL character in a parameter or body, or a query
         # parameter the route does not declare, is 422.
@@ -300,6 +303,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
     install_problem_handlers(app)
+    install_docs(app)
     # The last added runs first: authentication (no body read without valid credentials), then the body
     # limit, then the YAML conversion, which reads the body.
     app.add_middleware(YamlBodyMiddleware)
