@@ -33,7 +33,7 @@ _HTTP_CODES = {
 
 
 class ProblemError(ProblemItem):
-    """One thing wrong with the request; for a body that does not parse, also where it stops making sense."""
+    """One thing wrong with the request; for a body that does not parse, also where the parser stopped."""
 
     line: int | None = Field(default=None, description="Line of the body (from 1) where it does not parse.")
     column: int | None = Field(default=None, description="Column on that line (from 1), in characters.")
@@ -162,16 +162,22 @@ async def _database_error(request: Request, exc: Exception) -> Response:
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
-    syntax = next((err for err in errors if err.get("type") == "json_invalid"), None)
-    if syntax is not None:  # FastAPI's JSON parse failed: `body` is the text, the location's last part the offset
+    syntax = next((err for err in errors if _is_body_syntax_error(err)), None)
+    if syntax is not None and isinstance(exc.body, str):  # FastAPI's JSON parse failed: `body` is the text
         reason = f"the body is not valid JSON: {syntax.get('ctx', {}).get('error', syntax['msg'])}"
-        return malformed_body(reason, request, text_position(exc.body, syntax["loc"][-1]))
+        return malformed_body(reason, request, text_position(exc.body, syntax["loc"][1]))
     if any(err["loc"][:1] == ("body",) and isinstance(err.get("input"), bytes) and err["input"] for err in errors):
         # FastAPI hands the route the raw bytes of a body whose Content-Type is not JSON (or none).
         return unsupported_media_type(request)
     items = _validation_items(exc)
     detail = "; ".join(f"{i['path']}: {i['message']}" for i in items[:5])
     return problem_response(422, "invalid_request", "The request is not valid", detail, request, errors=items)
+
+
+def _is_body_syntax_error(err: dict[str, Any]) -> bool:
+    """FastAPI's error for a JSON body that does not parse: at ("body", <character offset>)."""
+    loc = err.get("loc", ())
+    return err.get("type") == "json_invalid" and len(loc) == 2 and loc[0] == "body" and isinstance(loc[1], int)
 
 
 def unsupported_media_type(request: Request) -> Response:
@@ -244,7 +250,7 @@ _BODY_PROBLEMS = {
     "400": "The body does not parse (`malformed_body`): not JSON (or YAML, where the operation takes it); `errors` "
     "give the line, column and character offset where the parser stopped",
     "415": "The body was sent without a Content-Type the operation takes (`unsupported_media_type`): send it as "
-    "`application/json`",
+    "`application/json` (or another type its request body lists)",
 }
 """What every operation with a request body may answer about the body itself, before reading it as its schema."""
 
