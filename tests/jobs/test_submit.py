@@ -88,15 +88,17 @@ async def test_malformed_bodies_are_a_422(client: httpx.AsyncClient, engine: Asy
     assert path in problem_paths(response)
 
 
-async def test_a_body_that_is_not_json_is_a_422(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
+async def test_a_body_that_is_not_json_is_a_400(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     response = await client.post(
         "/v1/workflows/greeter/versions/current/async",
         content=b"{not json",
         headers={"Content-Type": "application/json"},
     )
-    assert response.status_code == 422, response.text
+    assert response.status_code == 400, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["code"] == "malformed_body"
+    assert problem_paths(response) == ["$"]
 
 
 async def test_nothing_is_stored_when_a_submission_is_refused(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
