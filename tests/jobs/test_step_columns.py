@@ -7,8 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
-from workflow_service.jobs import pg
-from workflow_service.jobs.repository import step_t
+from workflow_service.jobs.repository import pg, step_t
 
 
 def _names(sql_list: str) -> list[str]:

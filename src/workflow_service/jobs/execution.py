@@ -346,14 +346,7 @@ class JobRunner:
         now = utcnow()
         async with self.engine.begin() as conn:
             row = await repo.claim(
-                conn,
-                job_id,
-                agent_id=self.agent_id,
-                pools=self.pools,
-                lease_until=now + self.lease,
-                now=now,
-                actor=self.actor,
-                followers=followers,
+                conn, job_id, repo.ClaimRequest(self.agent_id, self.actor, self.pools, now, now + self.lease, followers)
             )
             if row is None:
                 return None

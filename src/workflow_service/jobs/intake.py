@@ -189,9 +189,7 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
     inputs = check_submission(target.plan, spec.inputs, spec.variables)
     cache_key, source = None, None
     if cache.cacheable(target.plan, spec.cache):
-        cache_key = await cache.key_for(
-            uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or Secrets([])
-        )
+        cache_key = await cache.key_for(uow.conn, target, inputs, spec.variables, secrets or Secrets([]))
     if cache_key is not None:
         await cache.lock(uow.conn, cache_key)
         source = await cache.find_source(uow.conn, target.workflow_id, cache_key)
@@ -199,7 +197,7 @@ async def create(uow: UnitOfWork, dispatcher: Dispatcher, spec: JobSpec, *, secr
     values = _values(spec, job_id, inputs, cache_key)
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
-    if not await repo.insert_job_fast(uow.conn, values, spec.caller):
+    if not await repo.insert_job(uow.conn, values, spec.caller):
         # A concurrent request with the same key won the insert: answer with its job.
         replayed = await _replayed(uow, spec)
         assert replayed is not None, "the conflicting job must be visible once its insert has won"

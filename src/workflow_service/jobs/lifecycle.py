@@ -1,7 +1,7 @@
 """One way out: every move of a job into a terminal state, and every return to pending, is made here.
 
 `move` applies a guarded transition (repository.transition); `finish` is the agent's fenced end of a
-running job with its step records (one statement on PostgreSQL, see jobs/pg.py). Both then run the
+running job with its step records (one statement on PostgreSQL, see jobs/repository/pg.py). Both then run the
 follow-ups registered in `FOLLOW_UPS` for the status the job reached:
 
 - *in the transaction* that ended the job (`in_transaction(conn, ended)`): it commits with the end or
@@ -155,15 +155,7 @@ async def move(
     won, make `writes` (what belongs to the end itself, e.g. the step records) and run the follow-ups.
     None when someone else moved the job first."""
     row = await repo.transition(
-        uow.conn,
-        job_id,
-        path,
-        actor=actor,
-        reason=reason,
-        values=values,
-        guards=guards,
-        at=at,
-        returning=repo.ENDED_COLUMNS,
+        uow.conn, job_id, repo.Move(path, actor, reason, values, guards, at), returning=repo.ENDED_COLUMNS
     )
     if row is None:
         return None
@@ -195,20 +187,18 @@ async def finish(
     is no longer this agent's."""
     install()
     atomic = writes is not None or FOLLOW_UPS.needs_transaction([path[-1]], mode)
-    row = await repo.finish(
-        uow.conn,
-        job_id,
+    end = repo.Finish(
         attempt=attempt,
         agent_id=agent_id,
+        actor=actor,
         path=path,
         at=at,
         output=output,
         error=error,
-        actor=actor,
         records=records,
-        in_transaction=atomic,
         with_usage=with_usage,
     )
+    row = await repo.finish(uow.conn, job_id, end, in_transaction=atomic)
     if row is None:
         return None
     if writes is not None:

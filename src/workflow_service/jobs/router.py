@@ -149,16 +149,10 @@ async def estimate_job(
 ) -> Estimate:
     """Estimate a job's input and output tokens and credits per llm step, without running it (see
     docs/invocation.md for how)."""
-    return await estimate.estimate(
-        uow.conn,
-        services.plans,
-        workflow,
-        version,
-        data,
-        pricing=services.settings.pricing,
-        secrets=secrets_for(services.settings),
-        limits=services.settings.template_limits,
+    estimator = estimate.Estimator(
+        services.plans, services.settings.pricing, secrets_for(services.settings), services.settings.template_limits
     )
+    return await estimate.estimate(uow.conn, estimator, workflow, version, data)
 
 
 @router.post(

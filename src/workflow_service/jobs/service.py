@@ -268,7 +268,7 @@ async def list_page(
             raise NotFound(f"workflow {workflow!r} does not exist")
         workflow_id = wf.id
     rows = await repo.list_jobs(
-        conn, workflow_id=workflow_id, statuses=statuses, pool=pool, before=decode_cursor(cursor), limit=limit + 1
+        conn, repo.JobFilter(workflow_id, statuses, pool), before=decode_cursor(cursor), limit=limit + 1
     )
     items = [JobSummary(**_summary_fields(r)) for r in rows[:limit]]
     return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
