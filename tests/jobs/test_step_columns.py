@@ -1,5 +1,5 @@
 """The step-record columns are defined once (engine/executor.STEP_RECORD_COLUMNS): the record's row, the
-job_step table and the PostgreSQL finish statement (which spells them out) agree with that list."""
+job_step table and the PostgreSQL finish statement (built from it) agree with that list."""
 
 from __future__ import annotations
 
