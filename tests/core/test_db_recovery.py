@@ -318,9 +318,8 @@ async def terminate_pid(pid: int) -> None:
 async def claim_nothing(conn: AsyncConnection) -> jobs_repo.ClaimedRow | None:
     """A fast-path statement (the claim, on PostgreSQL) for a job that does not exist."""
     now = datetime.now(UTC)
-    return await jobs_repo.claim(
-        conn, uuid.uuid4(), jobs_repo.ClaimRequest(uuid.uuid4(), "test", ["default"], now, now)
-    )
+    request = jobs_repo.ClaimRequest(agent_id=uuid.uuid4(), actor="test", pools=["default"], now=now, lease_until=now)
+    return await jobs_repo.claim(conn, uuid.uuid4(), request)
 
 
 async def backend_pid(conn: AsyncConnection) -> int:

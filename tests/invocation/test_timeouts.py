@@ -186,7 +186,11 @@ async def test_a_job_retried_after_its_agent_died_is_not_failed_by_the_queue_tim
     claimed_at = utcnow()
     async with engine.begin() as conn:  # an agent claims it in time, then dies: its lease runs out
         request = jobs_repo.ClaimRequest(
-            lost_agent, f"agent:{lost_agent}", ("default",), claimed_at, claimed_at + timedelta(seconds=0.5)
+            agent_id=lost_agent,
+            actor=f"agent:{lost_agent}",
+            pools=("default",),
+            now=claimed_at,
+            lease_until=claimed_at + timedelta(seconds=0.5),
         )
         claimed = await jobs_repo.claim(conn, job_id, request)
     assert claimed is not None

@@ -92,7 +92,13 @@ class Run:
         return submitted.job.id
 
     async def claim(self, job_id: uuid.UUID, agent: uuid.UUID, at: float, lease_until: float) -> repo.ClaimedRow:
-        request = repo.ClaimRequest(agent, f"agent:{agent}", ("default",), self.at(at), self.at(lease_until))
+        request = repo.ClaimRequest(
+            agent_id=agent,
+            actor=f"agent:{agent}",
+            pools=("default",),
+            now=self.at(at),
+            lease_until=self.at(lease_until),
+        )
         async with self.engine.begin() as conn:
             claimed = await repo.claim(conn, job_id, request)
         assert claimed is not None

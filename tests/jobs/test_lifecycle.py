@@ -103,7 +103,13 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
     """Claim the job for an agent that will never run it, then set `then` on its row."""
     now = utcnow()
     async with engine.begin() as conn:
-        request = repo.ClaimRequest(agent_id, f"agent:{agent_id}", ("elsewhere",), now, now + timedelta(seconds=60))
+        request = repo.ClaimRequest(
+            agent_id=agent_id,
+            actor=f"agent:{agent_id}",
+            pools=("elsewhere",),
+            now=now,
+            lease_until=now + timedelta(seconds=60),
+        )
         claimed = await repo.claim(conn, uuid.UUID(job_id), request)
         assert claimed is not None
         if then:

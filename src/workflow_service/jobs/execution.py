@@ -345,9 +345,15 @@ class JobRunner:
     async def _claim(self, job_id: uuid.UUID, followers: bool = False) -> Claim | None:
         now = utcnow()
         async with self.engine.begin() as conn:
-            row = await repo.claim(
-                conn, job_id, repo.ClaimRequest(self.agent_id, self.actor, self.pools, now, now + self.lease, followers)
+            request = repo.ClaimRequest(
+                agent_id=self.agent_id,
+                actor=self.actor,
+                pools=self.pools,
+                now=now,
+                lease_until=now + self.lease,
+                followers=followers,
             )
+            row = await repo.claim(conn, job_id, request)
             if row is None:
                 return None
             try:

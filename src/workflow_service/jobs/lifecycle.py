@@ -155,7 +155,10 @@ async def move(
     won, make `writes` (what belongs to the end itself, e.g. the step records) and run the follow-ups.
     None when someone else moved the job first."""
     row = await repo.transition(
-        uow.conn, job_id, repo.Move(path, actor, reason, values, guards, at), returning=repo.ENDED_COLUMNS
+        uow.conn,
+        job_id,
+        repo.Move(path, actor, reason, values=values, guards=guards, at=at),
+        returning=repo.ENDED_COLUMNS,
     )
     if row is None:
         return None

@@ -28,7 +28,7 @@ class Move:
     at: Sequence[datetime] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClaimRequest:
     """An agent asking for a pending job in one of its `pools`, to hold until `lease_until`.
 
