@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
-from workflow_service.jobs.repository.tables import CACHE_KIND, is_postgres, job_t, step_t
+from workflow_service.jobs.repository.tables import CACHE_KIND, is_postgres, job_t, newest_computed, step_t
 from workflow_service.jobs.states import IN_FLIGHT, JobStatus, StepStatus, values
 
 _IN_FLIGHT = values(IN_FLIGHT)
@@ -26,17 +26,7 @@ async def advisory_lock(conn: AsyncConnection, key: int) -> None:
 
 async def newest_cached_result(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -> uuid.UUID | None:
     """The newest completed job that computed the result of `key` itself (not from the cache)."""
-    stmt = (
-        sa.select(job_t.c.id)
-        .where(
-            job_t.c.workflow_id == workflow_id,
-            job_t.c.cache_key == key,
-            job_t.c.status == JobStatus.COMPLETED.value,
-            job_t.c.cache_hit.is_(False),
-        )
-        .order_by(job_t.c.id.desc())
-        .limit(1)
-    )
+    stmt = newest_computed(workflow_id, job_t.c.cache_key == key).limit(1)
     found: uuid.UUID | None = (await conn.execute(stmt)).scalar()
     return found
 

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs.repository.params import JobFilter
-from workflow_service.jobs.repository.tables import event_t, job_t, step_t, version_t, workflow_t
-from workflow_service.jobs.states import JobStatus, StepStatus
+from workflow_service.jobs.repository.tables import event_t, job_t, newest_computed, step_t, version_t, workflow_t
+from workflow_service.jobs.states import StepStatus
 
 SUMMARY_COLUMNS = (
     job_t.c.id,
@@ -174,18 +174,7 @@ async def mean_output_tokens(
     conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uuid.UUID, jobs: int
 ) -> dict[str, float]:
     """Mean output tokens per step over the version's last `jobs` completed (not cached) jobs."""
-    recent = (
-        sa.select(job_t.c.id)
-        .where(
-            job_t.c.workflow_id == workflow_id,
-            job_t.c.version_id == version_id,
-            job_t.c.status == JobStatus.COMPLETED.value,
-            job_t.c.cache_hit.is_(False),
-        )
-        .order_by(job_t.c.id.desc())
-        .limit(jobs)
-        .subquery()
-    )
+    recent = newest_computed(workflow_id, job_t.c.version_id == version_id).limit(jobs).subquery()
     stmt = (
         sa.select(step_t.c.step_id, sa.func.avg(step_t.c.output_tokens).label("mean"))
         .where(step_t.c.job_id.in_(sa.select(recent.c.id)), step_t.c.output_tokens.is_not(None))

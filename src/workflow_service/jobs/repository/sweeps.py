@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,45 +21,37 @@ _HELD = values(ACTIVE)
 _ENDED = values(TERMINAL)
 
 
-async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
-    """Jobs held by an agent whose lease expired before `now`, oldest lease first."""
+_HELD_COLUMNS = (job_t.c.id, job_t.c.status, job_t.c.attempt, job_t.c.agent_id, job_t.c.mode)
+_LEASE_COLUMNS = (*_HELD_COLUMNS, job_t.c.max_attempts, job_t.c.pool)
+_RUN_DEADLINE_COLUMNS = (*_HELD_COLUMNS, job_t.c.started_at, job_t.c.deadline_at, job_t.c.run_deadline_at)
+
+
+async def _held_past(
+    conn: AsyncConnection,
+    deadline: sa.Column[datetime],
+    before: datetime,
+    columns: Sequence[sa.Column[Any]],
+    limit: int,
+) -> Sequence[AnyRow]:
+    """Jobs an agent holds whose `deadline` passed before `before`, the longest past first."""
     stmt = (
-        sa.select(
-            job_t.c.id,
-            job_t.c.status,
-            job_t.c.attempt,
-            job_t.c.max_attempts,
-            job_t.c.pool,
-            job_t.c.agent_id,
-            job_t.c.mode,
-        )
-        .where(job_t.c.status.in_(_HELD), job_t.c.lease_expires_at < now)
-        .order_by(job_t.c.lease_expires_at)
+        sa.select(*columns)
+        .where(job_t.c.status.in_(_HELD), deadline < before)
+        .order_by(deadline)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     return (await conn.execute(stmt)).all()
+
+
+async def expired_leases(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:
+    """Jobs held by an agent whose lease expired before `now`, oldest lease first."""
+    return await _held_past(conn, job_t.c.lease_expires_at, now, _LEASE_COLUMNS, limit)
 
 
 async def past_run_deadline(conn: AsyncConnection, before: datetime, limit: int) -> Sequence[AnyRow]:
     """Jobs an agent still holds although their run deadline passed before `before`."""
-    stmt = (
-        sa.select(
-            job_t.c.id,
-            job_t.c.status,
-            job_t.c.attempt,
-            job_t.c.agent_id,
-            job_t.c.mode,
-            job_t.c.started_at,
-            job_t.c.deadline_at,
-            job_t.c.run_deadline_at,
-        )
-        .where(job_t.c.status.in_(_HELD), job_t.c.run_deadline_at < before)
-        .order_by(job_t.c.run_deadline_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return (await conn.execute(stmt)).all()
+    return await _held_past(conn, job_t.c.run_deadline_at, before, _RUN_DEADLINE_COLUMNS, limit)
 
 
 async def past_deadline(conn: AsyncConnection, now: datetime, limit: int) -> Sequence[AnyRow]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.jobs.states import JobStatus
 from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
@@ -19,6 +22,21 @@ ENDED_COLUMNS = (job_t.c.mode, job_t.c.cache_key, job_t.c.cache_hit, job_t.c.par
 
 CACHE_KIND = "cache"
 """The `source_kind` of a job that waits for an identical one in flight (a cache follower, jobs/cache.py)."""
+
+
+def newest_computed(workflow_id: uuid.UUID, *where: sa.ColumnElement[bool]) -> sa.Select[uuid.UUID]:
+    """The ids of the workflow's completed jobs that computed their result themselves (not cache hits),
+    newest first: the result cache's sources, the estimate's history."""
+    return (
+        sa.select(job_t.c.id)
+        .where(
+            job_t.c.workflow_id == workflow_id,
+            job_t.c.status == JobStatus.COMPLETED.value,
+            job_t.c.cache_hit.is_(False),
+            *where,
+        )
+        .order_by(job_t.c.id.desc())
+    )
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
