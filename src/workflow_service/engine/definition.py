@@ -2,7 +2,7 @@
 
 A Plan is everything the executor needs, compiled once per version content and cached: the step
 configs, their compiled templates, and the input/output JSON Schema validators. The steps are
-compiled in `_step_plan`.
+compiled in `_step_plan`; what templates may read from `vars` and `inputs` is said by `_definition_reads`.
 """
 
 from __future__ import annotations
