@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,34 @@ def test_every_v1_route_has_a_summary_and_declares_its_problems() -> None:
                 assert response["content"]["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"
                 }
+
+
+OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]{0,39}$")
+
+
+def test_every_operation_has_a_short_unique_camel_case_operation_id_and_one_tag() -> None:
+    schema = create_app(Settings(admin_token=SecretStr("x"))).openapi()
+    ids = [op.get("operationId", "") for _, _, op in _operations(schema)]
+    assert [i for i in ids if not OPERATION_ID.match(i)] == [], "camelCase, at most 40 characters"
+    assert len(set(ids)) == len(ids), "operationIds are unique"
+    declared = {tag["name"] for tag in schema["tags"]}
+    for path, method, op in _operations(schema):
+        assert len(op["tags"]) == 1, f"{method} {path}: one domain (client generators make a module of each tag)"
+        assert op["tags"][0] in declared, f"{method} {path}: its tag is described in the app's `openapi_tags`"
+
+
+def test_operation_ids_do_not_change_silently() -> None:
+    """Generated clients name their methods after the operationIds: the committed contract is the reference."""
+    committed = {
+        (path, method): op["operationId"] for path, method, op in _operations(json.loads(CONTRACT.read_text()))
+    }
+    served = {
+        (path, method): op["operationId"]
+        for path, method, op in _operations(create_app(Settings(admin_token=SecretStr("x"))).openapi())
+    }
+    changed = {
+        operation: (committed[operation], served[operation])
+        for operation in committed.keys() & served.keys()
+        if committed[operation] != served[operation]
+    }
+    assert changed == {}, "an operationId changed (committed, served): a generated client's method would be renamed"
