@@ -11,6 +11,8 @@ from pydantic import SecretStr
 
 from workflow_service.app import create_app
 from workflow_service.config import Settings
+from workflow_service.engine.steps import STEP_TYPES
+from workflow_service.models.tables import AGENT_STATUSES, DELIVERY_STATUSES, JOB_STATUSES, STEP_STATUSES
 
 CONTRACT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 
@@ -68,3 +70,18 @@ def test_operation_ids_do_not_change_silently() -> None:
         if committed[operation] != served[operation]
     }
     assert changed == {}, "an operationId changed (committed, served): a generated client's method would be renamed"
+
+
+def _schemas() -> dict[str, Any]:
+    components: dict[str, Any] = json.loads(CONTRACT.read_text())["components"]["schemas"]
+    return components
+
+
+def test_closed_sets_are_enums_of_every_value_the_database_may_hold() -> None:
+    schemas = _schemas()
+    assert schemas["JobSummary"]["properties"]["status"] == {"$ref": "#/components/schemas/JobStatus"}
+    assert schemas["JobStatus"]["enum"] == list(JOB_STATUSES)
+    assert schemas["StepRead"]["properties"]["status"]["enum"] == list(STEP_STATUSES)
+    assert schemas["StepRead"]["properties"]["type"]["enum"] == sorted(STEP_TYPES)
+    assert schemas["AgentStatus"]["enum"] == list(AGENT_STATUSES)
+    assert schemas["DeliveryRead"]["properties"]["status"]["enum"] == list(DELIVERY_STATUSES)

@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import yaml
@@ -274,7 +274,7 @@ def native_telemetry(environ: Mapping[str, str]) -> TelemetryConfig:
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "unavailable"]
     version: str
     checks: dict[str, str] = {}
 
