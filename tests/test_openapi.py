@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from workflow_service.app import create_app
 from workflow_service.config import Settings
+from workflow_service.engine.guardrails import SCANNER_KINDS
 from workflow_service.engine.steps import STEP_TYPES
 from workflow_service.models.tables import AGENT_STATUSES, DELIVERY_STATUSES, JOB_STATUSES, STEP_STATUSES
 
@@ -75,6 +76,23 @@ def test_operation_ids_do_not_change_silently() -> None:
 def _schemas() -> dict[str, Any]:
     components: dict[str, Any] = json.loads(CONTRACT.read_text())["components"]["schemas"]
     return components
+
+
+def test_a_definition_body_is_described_with_one_schema_per_step_type() -> None:
+    schemas = _schemas()
+    for body in ("WorkflowCreate", "DraftUpdate"):
+        assert schemas[body]["properties"]["definition"]["$ref"] == "#/components/schemas/DefinitionModel"
+    steps = schemas["DefinitionModel"]["properties"]["steps"]["items"]
+    assert steps["discriminator"]["propertyName"] == "type"
+    mapping = steps["discriminator"]["mapping"]
+    assert set(mapping) == set(STEP_TYPES)
+    assert sorted(one["$ref"] for one in steps["oneOf"]) == sorted(mapping.values())
+    for name, ref in mapping.items():
+        step = schemas[ref.rsplit("/", 1)[1]]
+        assert step["properties"]["type"]["const"] == name
+        assert step["additionalProperties"] is False
+    scanners = schemas["GuardrailsSpec"]["properties"]["inputs"]["items"]
+    assert set(scanners["discriminator"]["mapping"]) == set(SCANNER_KINDS)
 
 
 def test_closed_sets_are_enums_of_every_value_the_database_may_hold() -> None:
