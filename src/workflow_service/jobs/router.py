@@ -295,6 +295,6 @@ async def get_job(
     responses=problem_responses(401, 404),
     dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
-async def job_events(job_id: str, uow: UowDep) -> JobEventList:
+async def stream_job_events(job_id: str, uow: UowDep) -> JobEventList:
     """The job's status history: every transition with its time, actor and reason."""
     return await service.events(uow.conn, job_id)
