@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import yaml
@@ -24,6 +24,7 @@ from workflow_service.access.credentials import resolve_principal
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
+from workflow_service.contract import TAGS, operation_id
 from workflow_service.core.db import ping
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.deps import (
@@ -278,7 +279,7 @@ def native_telemetry(environ: Mapping[str, str]) -> TelemetryConfig:
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "unavailable"]
     version: str
     checks: dict[str, str] = {}
 
@@ -294,6 +295,8 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         version=__version__,
         lifespan=_lifespan(settings, run_worker),
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
         docs_url=None,  # /docs and /redoc are docs_pages', with their assets served from the package
         redoc_url=None,
         dependencies=[Depends(reject_nul), Depends(reject_unknown_query_params)],
@@ -336,7 +339,7 @@ def _health(settings: Settings) -> APIRouter:
     health = APIRouter(tags=["health"])
 
     @health.get("/healthz", response_model=Health)
-    async def healthz() -> Health:
+    async def get_health() -> Health:
         """Liveness: the process is up."""
         return Health(status="ok", version=__version__)
 
@@ -345,7 +348,7 @@ def _health(settings: Settings) -> APIRouter:
     }
 
     @health.get("/readyz", response_model=Health, responses={503: {"model": Health, "headers": retry_after}})
-    async def readyz(services: ServicesDep) -> Any:
+    async def get_readiness(services: ServicesDep) -> Any:
         """Readiness: the database (and Redis, when configured) answer."""
         checks = {}
         try:

@@ -12,8 +12,10 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
+
+from workflow_service.core.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -80,27 +82,23 @@ class RedisNotifier(Notifier):
 
         self._redis: Any = aioredis.Redis.from_url(redis_url)
         self._task: asyncio.Task[None] | None = None
-        self._ended_ids: list[uuid.UUID] = []
-        self._announcing: asyncio.Task[None] | None = None
+        self._announcements: Batcher[uuid.UUID, None] = Batcher(self._announce_ended)
 
     async def job_ended(self, job_id: uuid.UUID) -> None:
         """Announce without waiting for Redis: the ends of jobs that finish while one message is on its way
         go out together in the next (a worker ending many jobs at once sends a few messages, not one each)."""
         self._ended(job_id)  # waiters in this process need no round trip
-        self._ended_ids.append(job_id)
-        if self._announcing is None or self._announcing.done():
-            self._announcing = asyncio.create_task(self._announce_ended(), name="notify-ended")
+        self._announcements.submit(job_id)
 
-    async def _announce_ended(self) -> None:
-        while self._ended_ids:
-            batch, self._ended_ids = self._ended_ids, []
-            await self._publish(ENDED, batch)
+    async def _announce_ended(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, None]:
+        await self._publish(ENDED, job_ids)
+        return {}
 
     async def cancel_job(self, job_id: uuid.UUID) -> None:
         await self._canceled(job_id)
         await self._publish(CANCEL, [job_id])
 
-    async def _publish(self, channel: str, job_ids: list[uuid.UUID]) -> None:
+    async def _publish(self, channel: str, job_ids: Sequence[uuid.UUID]) -> None:
         """One message naming the jobs, comma-separated."""
         try:
             await self._redis.publish(channel, ",".join(map(str, job_ids)))
@@ -139,8 +137,7 @@ class RedisNotifier(Notifier):
             delay = min(delay * 2, 10.0)
 
     async def close(self) -> None:
-        if self._announcing is not None:  # what is still to be announced goes out first
-            await asyncio.gather(self._announcing, return_exceptions=True)
+        await self._announcements.flush()  # what is still to be announced goes out first
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
