@@ -19,6 +19,8 @@ from workflow_service.errors import DatabaseUnavailable, ProblemItem, ServiceErr
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_BODY_TYPES = "application/json or application/yaml"
+"""What a request body may be sent as, on every route that takes one."""
 _HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
@@ -181,12 +183,10 @@ def _is_body_syntax_error(err: dict[str, Any]) -> bool:
 
 
 def unsupported_media_type(request: Request) -> Response:
-    """415 for a body sent without a JSON Content-Type (curl's `-d` sends a form's): which types the route takes."""
-    route = request.scope.get("route")
-    extra = getattr(route, "openapi_extra", None) or {}
-    accepted = ["application/json", *extra.get("requestBody", {}).get("content", {})]
+    """415 for a body sent without a JSON Content-Type (curl's `-d` alone sends a form's). YAML bodies are read
+    too (app.YamlBodyMiddleware converts them), so the answer names both."""
     sent = request.headers.get("content-type")
-    detail = f"send the body as {' or '.join(accepted)} (with that Content-Type header); " + (
+    detail = f"send the body as {_BODY_TYPES} (with that Content-Type header); " + (
         f"this one was sent as {sent}" if sent else "this one had no Content-Type"
     )
     return problem_response(
@@ -195,7 +195,7 @@ def unsupported_media_type(request: Request) -> Response:
         "Unsupported media type",
         detail,
         request,
-        errors=[{"path": "header:content-type", "message": f"expected {' or '.join(accepted)}"}],
+        errors=[{"path": "header:content-type", "message": f"expected {_BODY_TYPES}"}],
     )
 
 
@@ -250,7 +250,7 @@ _BODY_PROBLEMS = {
     "400": "The body does not parse (`malformed_body`): not JSON (or YAML, where the operation takes it); `errors` "
     "give the line, column and character offset where the parser stopped",
     "415": "The body was sent without a Content-Type the operation takes (`unsupported_media_type`): send it as "
-    "`application/json` (or another type its request body lists)",
+    "`application/json` (YAML is read too, as `application/yaml`)",
 }
 """What every operation with a request body may answer about the body itself, before reading it as its schema."""
 
