@@ -81,15 +81,16 @@ async def _prefer_wait(prefer: Prefer = None) -> int | None:
 
 async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
     invocation = submit_request.invocation
+    submission = service.Submission(
+        workflow=invocation.workflow,
+        version=invocation.version,
+        data=invocation.data,
+        actor=submit_request.caller.actor,
+        mode=mode,
+        idempotency_key=submit_request.idempotency_key,
+        target=await services.targets.resolve(invocation.workflow, invocation.version),
+    )
     async with unit_of_work(services.engine) as uow:
-        submission = service.Submission(
-            workflow=invocation.workflow,
-            version=invocation.version,
-            data=invocation.data,
-            actor=submit_request.caller.actor,
-            mode=mode,
-            idempotency_key=submit_request.idempotency_key,
-        )
         submitted = await service.submit(uow, services, submission)
     response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
     if submitted.replayed:
