@@ -127,7 +127,11 @@ class Settings(BaseSettings):
         "`workflow-service rotate-secrets`, then dropping the old key. Without it secure variables are refused "
         "(`dev` makes one under WFS_DATA_DIR).",
     )
-    public_url: str | None = Field(None, description="Base URL used in links; default: the request's.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL of the absolute links in responses (endpoints, Location), e.g. the address clients "
+        "reach through a proxy; default: the request's.",
+    )
 
     allow_private_networks: bool = False
     outbound_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -11,7 +11,7 @@ from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
-from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
+from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
@@ -31,6 +31,11 @@ IdempotencyKey = Annotated[
 ]
 Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
 INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+RETRY_AFTER_S = 1
+"""What a 202 tells a client to wait before it asks for the job."""
+LOCATION = {"description": "The job's absolute URL.", "schema": {"type": "string", "format": "uri"}}
+RETRY_AFTER = {"description": "Seconds to wait before asking for the job.", "schema": {"type": "integer"}}
+ACCEPTED = {"headers": {"Location": LOCATION, "Retry-After": RETRY_AFTER}}
 CallerDep = Annotated[Principal, access.require(Action.JOB_SUBMIT, on=access.workflow)]
 """The caller of a submission endpoint, allowed to submit to the workflow in the path."""
 EstimatorDep = Annotated[Principal, access.require(Action.JOB_ESTIMATE, on=access.workflow)]
@@ -54,17 +59,19 @@ InvocationDep = Annotated[Invocation, Depends(_invocation)]
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    """An invocation that submits a job: its caller, allowed to submit, and its Idempotency-Key."""
+    """An invocation that submits a job: its caller, allowed to submit, its Idempotency-Key, and the base of
+    the job's URL in the answer."""
 
     caller: Principal
     invocation: Invocation
     idempotency_key: str | None
+    base_url: str
 
 
 async def _submit_request(
-    caller: CallerDep, workflow: str, version: str, data: JobCreate, idempotency_key: IdempotencyKey = None
+    caller: CallerDep, invocation: InvocationDep, base_url: BaseUrlDep, idempotency_key: IdempotencyKey = None
 ) -> SubmitRequest:
-    return SubmitRequest(caller, Invocation(workflow, version, data), idempotency_key)
+    return SubmitRequest(caller, invocation, idempotency_key, base_url)
 
 
 SubmitRequestDep = Annotated[SubmitRequest, Depends(_submit_request)]
@@ -79,6 +86,10 @@ async def _prefer_wait(prefer: Prefer = None) -> int | None:
     return None
 
 
+def _job_url(base_url: str, job_id: object) -> str:
+    return f"{base_url}/v1/jobs/{job_id}"
+
+
 async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
     invocation = submit_request.invocation
     async with unit_of_work(services.engine) as uow:
@@ -91,39 +102,51 @@ async def _submit(services: Context, submit_request: SubmitRequest, mode: str, r
             idempotency_key=submit_request.idempotency_key,
         )
         submitted = await service.submit(uow, services, submission)
-    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
+    response.headers["Location"] = _job_url(submit_request.base_url, submitted.job.id)
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return submitted
+
+
+def _accepted(response: Response) -> None:
+    response.status_code = 202
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/async",
     status_code=202,
     response_model=JobRead,
-    responses=INVOKE_RESPONSES,
+    responses={202: ACCEPTED, **INVOKE_RESPONSES},
 )
 async def submit_async(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
-    """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
-    return (await _submit(services, submit_request, "async", response)).job
+    """Submit a job to a deployed version (a number or `current`); follow its Location for the result."""
+    submitted = await _submit(services, submit_request, "async", response)
+    _accepted(response)
+    return submitted.job
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/push",
     status_code=202,
     response_model=JobRead,
-    responses=INVOKE_RESPONSES,
+    responses={202: ACCEPTED, **INVOKE_RESPONSES},
 )
 async def submit_push(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
     is not configured)."""
-    return (await _submit(services, submit_request, "push", response)).job
+    submitted = await _submit(services, submit_request, "push", response)
+    _accepted(response)
+    return submitted.job
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/sync",
     response_model=JobRead,
-    responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"}, **INVOKE_RESPONSES},
+    responses={
+        202: {"model": JobRead, "description": "Not ended within the wait; follow Location", **ACCEPTED},
+        **INVOKE_RESPONSES,
+    },
 )
 async def submit_sync(
     submit_request: SubmitRequestDep,
@@ -141,7 +164,7 @@ async def submit_sync(
         response.headers["Preference-Applied"] = f"wait={wait_s}"
     job = await service.wait_for_end(services.engine, services.notifier, submitted.job.id, wait_s)
     if not is_terminal(job.status):
-        response.status_code = 202
+        _accepted(response)
     return job
 
 
@@ -195,8 +218,8 @@ async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
 
 
-def _created(response: Response, job: JobRead) -> JobRead:
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
+def _created(response: Response, base_url: str, job: JobRead) -> JobRead:
+    response.headers["Location"] = _job_url(base_url, job.id)
     return job
 
 
@@ -207,10 +230,10 @@ def _created(response: Response, job: JobRead) -> JobRead:
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def rerun_job(job_id: str, change: JobChangeDep, response: Response) -> JobRead:
+async def rerun_job(job_id: str, change: JobChangeDep, response: Response, base_url: BaseUrlDep) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
     job = await lineage.rerun(change.uow, change.services, job_id, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
@@ -220,11 +243,13 @@ async def rerun_job(job_id: str, change: JobChangeDep, response: Response) -> Jo
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def run_job_from_step(job_id: str, data: RunFromStep, change: JobChangeDep, response: Response) -> JobRead:
+async def run_job_from_step(
+    job_id: str, data: RunFromStep, change: JobChangeDep, response: Response, base_url: BaseUrlDep
+) -> JobRead:
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
     job = await lineage.run_from_step(change.uow, change.services, job_id, data, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
@@ -234,10 +259,12 @@ async def run_job_from_step(job_id: str, data: RunFromStep, change: JobChangeDep
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def duplicate_job(job_id: str, data: JobDuplicate, change: JobChangeDep, response: Response) -> JobRead:
+async def duplicate_job(
+    job_id: str, data: JobDuplicate, change: JobChangeDep, response: Response, base_url: BaseUrlDep
+) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
     job = await lineage.duplicate(change.uow, change.services, job_id, data, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
