@@ -65,45 +65,30 @@ def import_graph() -> dict[str, set[str]]:
     return graph
 
 
+def _reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(graph[start])
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(graph[module])
+    return seen
+
+
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan, iterative), each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
+    """The strongly connected components with more than one module, each sorted: the modules that import
+    each other, directly or not (a few hundred modules: reachability from each is cheap enough)."""
+    reach = {module: _reachable(graph, module) for module in graph}
     found: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
+    placed: set[str] = set()
+    for module in sorted(graph):
+        if module in placed:
             continue
-        work: list[tuple[str, list[str]]] = [(root, sorted(graph[root]))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, pending = work[-1]
-            if pending:
-                child = pending.pop()
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, sorted(graph[child])))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
+        component = sorted({module} | {other for other in reach[module] if module in reach[other]})
+        if len(component) > 1:
+            found.append(component)
+            placed.update(component)
     return found
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import workflow_service
 
 SRC = Path(workflow_service.__file__).parent
-ALLOWED_FILES = {"jobs/pg.py", "workflows/pg.py", "core/db.py"}
-ALLOWED_DIRS = ("models/", "migrations/")
+ALLOWED_FILES = {"workflows/pg.py", "core/db.py"}
+ALLOWED_DIRS = ("jobs/repository/", "models/", "migrations/")
 SA_BUILDERS = {"select", "insert", "update", "delete", "text"}
 TABLE_BUILDERS = {"insert", "update", "delete"}
 
@@ -50,7 +50,7 @@ def test_sql_is_built_only_in_repositories() -> None:
 def test_the_scan_sees_sql() -> None:
     """The scan is not blind: the repositories it leaves out do build SQL, in each form it looks for."""
     seen = set()
-    for rel in ("jobs/repository.py", "deliveries/repository.py", "agents/repository.py"):
+    for rel in ("jobs/repository/moves.py", "deliveries/repository.py", "agents/repository.py"):
         tree = ast.parse((SRC / rel).read_text())
         seen |= {w for n in ast.walk(tree) if isinstance(n, ast.Call) and (w := _builds_sql(n)) is not None}
     assert {"sa.select", ".insert()", ".update()"} <= seen

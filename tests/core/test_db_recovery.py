@@ -29,7 +29,7 @@ from tests.jobs.conftest import GREETER, deploy_workflow
 from workflow_service.app import create_app
 from workflow_service.core.db import is_db_unavailable, make_engine, unit_of_work
 from workflow_service.deps import UowDep
-from workflow_service.jobs import pg as jobs_pg
+from workflow_service.jobs import repository as jobs_repo
 from workflow_service.problems import install_problem_handlers
 
 PROBLEM = "application/problem+json"
@@ -301,12 +301,11 @@ async def terminate_pid(pid: int) -> None:
         await admin.close()
 
 
-async def claim_nothing(conn: AsyncConnection) -> jobs_pg.ClaimedRow | None:
-    """A fast-path statement (the claim) for a job that does not exist."""
+async def claim_nothing(conn: AsyncConnection) -> jobs_repo.ClaimedRow | None:
+    """A fast-path statement (the claim, on PostgreSQL) for a job that does not exist."""
     now = datetime.now(UTC)
-    return await jobs_pg.claim(
-        conn, uuid.uuid4(), agent_id=uuid.uuid4(), pools=["default"], lease_until=now, now=now, actor="test"
-    )
+    request = jobs_repo.ClaimRequest(agent_id=uuid.uuid4(), actor="test", pools=["default"], now=now, lease_until=now)
+    return await jobs_repo.claim(conn, uuid.uuid4(), request)
 
 
 async def backend_pid(conn: AsyncConnection) -> int:

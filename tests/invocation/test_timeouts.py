@@ -185,10 +185,14 @@ async def test_a_job_retried_after_its_agent_died_is_not_failed_by_the_queue_tim
     lost_agent = await agents.register(engine, ("default",))
     claimed_at = utcnow()
     async with engine.begin() as conn:  # an agent claims it in time, then dies: its lease runs out
-        claimed = await jobs_repo.claim(
-            conn, job_id, agent_id=lost_agent, pools=("default",), lease_until=claimed_at + timedelta(seconds=0.5),
-            now=claimed_at, actor=f"agent:{lost_agent}",
-        )  # fmt: skip
+        request = jobs_repo.ClaimRequest(
+            agent_id=lost_agent,
+            actor=f"agent:{lost_agent}",
+            pools=("default",),
+            now=claimed_at,
+            lease_until=claimed_at + timedelta(seconds=0.5),
+        )
+        claimed = await jobs_repo.claim(conn, job_id, request)
     assert claimed is not None
 
     await start_worker(reconcile_interval_s=0.1)  # its reconciler finds the expired lease

@@ -71,13 +71,8 @@ async def hold(
     """Put a pending job in `status` under `agent_id`'s lease, as a claim would (negative lease: expired)."""
     now = utcnow()
     async with engine.begin() as conn:
-        won = await repo.transition(
-            conn,
-            job_id,
-            ACTIVE_PATHS[status],
-            actor=f"agent:{agent_id}",
-            values={"attempt": attempt, "agent_id": agent_id, "lease_expires_at": now + lease, "started_at": now},
-        )
+        values = {"attempt": attempt, "agent_id": agent_id, "lease_expires_at": now + lease, "started_at": now}
+        won = await repo.transition(conn, job_id, repo.Move(ACTIVE_PATHS[status], f"agent:{agent_id}", values=values))
     assert won is not None
 
 
@@ -303,7 +298,7 @@ async def test_a_heartbeat_extends_only_the_leases_of_the_jobs_the_agent_is_runn
     await hold(engine, mine, me.agent_id, lease=timedelta(seconds=1))
     await hold(engine, canceled, me.agent_id, lease=timedelta(seconds=1))
     async with engine.begin() as conn:
-        assert await repo.transition(conn, canceled, [S.RUNNING, S.CANCELED], actor="api") is not None
+        assert await repo.transition(conn, canceled, repo.Move([S.RUNNING, S.CANCELED], "api")) is not None
     await hold(engine, left_behind, me.agent_id, lease=timedelta(seconds=1))  # assigned to me, not running here
     await hold(engine, theirs, other.agent_id, lease=timedelta(seconds=1))
     before = utcnow()

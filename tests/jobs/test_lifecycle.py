@@ -27,11 +27,11 @@ from workflow_service.agents import service as agents
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.jobs import lifecycle
-from workflow_service.jobs import pg as jobs_pg
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.ends import EndContext, Ended, FollowUp
 from workflow_service.jobs.follow_ups import FOLLOW_UPS
 from workflow_service.jobs.repository import job_t
+from workflow_service.jobs.repository import pg as jobs_pg
 from workflow_service.jobs.run import claim as claiming
 from workflow_service.jobs.states import TERMINAL, JobStatus
 
@@ -105,15 +105,14 @@ async def _claim_elsewhere(engine: AsyncEngine, agent_id: uuid.UUID, job_id: str
     """Claim the job for an agent that will never run it, then set `then` on its row."""
     now = utcnow()
     async with engine.begin() as conn:
-        claimed = await repo.claim(
-            conn,
-            uuid.UUID(job_id),
+        request = repo.ClaimRequest(
             agent_id=agent_id,
-            pools=("elsewhere",),
-            lease_until=now + timedelta(seconds=60),
-            now=now,
             actor=f"agent:{agent_id}",
+            pools=("elsewhere",),
+            now=now,
+            lease_until=now + timedelta(seconds=60),
         )
+        claimed = await repo.claim(conn, uuid.UUID(job_id), request)
         assert claimed is not None
         if then:
             await conn.execute(job_t.update().where(job_t.c.id == uuid.UUID(job_id)).values(**then))
@@ -257,9 +256,9 @@ async def test_a_push_job_ends_in_one_statement_that_commits_with_its_delivery_o
     fast: list[str] = []
     real_finish = jobs_pg.finish
 
-    async def counted_finish(conn: AsyncConnection, job: uuid.UUID, **kwargs: Any) -> Any:
+    async def counted_finish(conn: AsyncConnection, job: uuid.UUID, *args: Any, **kwargs: Any) -> Any:
         fast.append(str(job))
-        return await real_finish(conn, job, **kwargs)
+        return await real_finish(conn, job, *args, **kwargs)
 
     monkeypatch.setattr(jobs_pg, "finish", counted_finish)
     path = [JobStatus.RUNNING, JobStatus.VALIDATING, JobStatus.UPLOADING, JobStatus.COMPLETED]

@@ -130,10 +130,7 @@ async def test_a_transition_moves_the_job_and_writes_one_event_per_hop(engine: A
         row = await repo.transition(
             conn,
             job_id,
-            [S.PENDING, S.CLAIMED, S.RUNNING],
-            actor="agent:test",
-            reason="because",
-            values={"attempt": 1},
+            repo.Move([S.PENDING, S.CLAIMED, S.RUNNING], "agent:test", "because", values={"attempt": 1}),
             returning=(job_t.c.status, job_t.c.attempt),
         )
         assert row is not None
@@ -149,11 +146,11 @@ async def test_a_transition_moves_the_job_and_writes_one_event_per_hop(engine: A
 async def test_a_stale_transition_returns_none_and_writes_nothing(engine: AsyncEngine) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     async with engine.begin() as conn:
-        assert await repo.transition(conn, job_id, [S.PENDING, S.CLAIMED], actor="first") is not None
+        assert await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CLAIMED], "first")) is not None
     async with engine.begin() as conn:
         # a second actor that still believes the job is pending
-        assert await repo.transition(conn, job_id, [S.PENDING, S.CLAIMED], actor="second") is None
-        assert await repo.transition(conn, job_id, [S.PENDING, S.CANCELED], actor="second") is None
+        assert await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CLAIMED], "second")) is None
+        assert await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CANCELED], "second")) is None
     async with engine.connect() as conn:
         status, events = await status_and_events(conn, job_id)
         actors = [e.actor for e in await repo.get_events(conn, job_id)]
@@ -165,7 +162,7 @@ async def test_a_stale_transition_returns_none_and_writes_nothing(engine: AsyncE
 async def test_a_failed_guard_returns_none_and_writes_nothing(engine: AsyncEngine) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     async with engine.begin() as conn:
-        won = await repo.transition(conn, job_id, [S.PENDING, S.CLAIMED], actor="x", guards=[job_t.c.attempt == 7])
+        won = await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CLAIMED], "x", guards=[job_t.c.attempt == 7]))
         assert won is None
         status, events = await status_and_events(conn, job_id)
     assert status == "pending"
@@ -176,7 +173,7 @@ async def test_an_illegal_path_is_refused_before_touching_the_database(engine: A
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     async with engine.begin() as conn:
         with pytest.raises(IllegalTransition):
-            await repo.transition(conn, job_id, [S.PENDING, S.COMPLETED], actor="x")
+            await repo.transition(conn, job_id, repo.Move([S.PENDING, S.COMPLETED], "x"))
         status, events = await status_and_events(conn, job_id)
     assert status == "pending"
     assert events == [(None, "pending")]
@@ -185,12 +182,12 @@ async def test_an_illegal_path_is_refused_before_touching_the_database(engine: A
 async def test_terminal_states_absorb(engine: AsyncEngine) -> None:
     [job_id] = await create_jobs(engine, GREETER, inputs={"name": "Ada"})
     async with engine.begin() as conn:
-        assert await repo.transition(conn, job_id, [S.PENDING, S.CANCELED], actor="api") is not None
+        assert await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CANCELED], "api")) is not None
     for target in S:
         assert not can_transition(S.CANCELED, target)
         async with engine.begin() as conn:
             with pytest.raises(IllegalTransition):
-                await repo.transition(conn, job_id, [S.CANCELED, target], actor="x")
+                await repo.transition(conn, job_id, repo.Move([S.CANCELED, target], "x"))
     async with engine.connect() as conn:
         status, events = await status_and_events(conn, job_id)
     assert status == "canceled"
@@ -203,7 +200,7 @@ async def test_explicit_times_are_recorded_per_hop(engine: AsyncEngine) -> None:
     times = [t0, t0 + timedelta(seconds=1), t0 + timedelta(seconds=2)]
     async with engine.begin() as conn:
         path = [S.PENDING, S.CLAIMED, S.RUNNING, S.FAILED]
-        assert await repo.transition(conn, job_id, path, actor="x", at=times) is not None
+        assert await repo.transition(conn, job_id, repo.Move(path, "x", at=times)) is not None
         rows = await repo.get_events(conn, job_id)
     assert [r.at for r in rows[1:]] == times
 
@@ -215,7 +212,7 @@ async def test_racing_transitions_have_exactly_one_winner(engine: AsyncEngine) -
     async def contender(n: int) -> bool:
         await start.wait()
         async with engine.begin() as conn:
-            row = await repo.transition(conn, job_id, [S.PENDING, S.CLAIMED], actor=f"contender-{n}")
+            row = await repo.transition(conn, job_id, repo.Move([S.PENDING, S.CLAIMED], f"contender-{n}"))
             await asyncio.sleep(0.01)  # hold the row lock so the others queue behind it
             return row is not None
 

@@ -1,5 +1,5 @@
 """The step-record columns are defined once (engine/executor.STEP_RECORD_COLUMNS): the record's row, the
-job_step table and the PostgreSQL finish statement (which spells them out) agree with that list."""
+job_step table and the PostgreSQL finish statement (built from it) agree with that list."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
-from workflow_service.jobs import pg
-from workflow_service.jobs.repository import step_t
+from workflow_service.jobs.repository import pg, step_t
 
 
 def _names(sql_list: str) -> list[str]:

@@ -196,7 +196,7 @@ async def test_unknown_or_malformed_job_ids_are_a_404(
 
 async def set_status(engine: AsyncEngine, job_id: str, path: list[JobStatus]) -> None:
     async with engine.begin() as conn:
-        assert await repo.transition(conn, uuid.UUID(job_id), path, actor="test") is not None
+        assert await repo.transition(conn, uuid.UUID(job_id), repo.Move(path, "test")) is not None
 
 
 async def listed_ids(client: httpx.AsyncClient, **params: Any) -> list[str]:

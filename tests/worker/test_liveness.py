@@ -80,11 +80,10 @@ async def test_a_job_left_behind_on_a_live_worker_is_not_kept_alive_by_its_heart
     # Assigned to the live worker's agent, but not running there (as an attempt whose error escaped was).
     async with engine.begin() as conn:
         now = utcnow()
+        values = {"attempt": 1, "agent_id": agent_id, "lease_expires_at": now + timedelta(seconds=2), "started_at": now}
         won = await repository.transition(
-            conn, job_id, [S.PENDING, S.CLAIMED, S.RUNNING], actor=f"agent:{agent_id}",
-            values={"attempt": 1, "agent_id": agent_id, "lease_expires_at": now + timedelta(seconds=2),
-                    "started_at": now},
-        )  # fmt: skip
+            conn, job_id, repository.Move([S.PENDING, S.CLAIMED, S.RUNNING], f"agent:{agent_id}", values=values)
+        )
     assert won is not None
 
     job = await wait_for_job(client, str(job_id), ("completed", "failed"), wait_s=15)
@@ -114,14 +113,14 @@ def refused_results(monkeypatch: pytest.MonkeyPatch) -> list[BaseException]:
     real_finish = repository.finish
     raised: list[BaseException] = []
 
-    async def finish(conn: AsyncConnection, job_id: uuid.UUID, **kwargs: Any) -> Any:
-        if b"poison" in orjson.dumps([kwargs["output"], [r.as_row() for r in kwargs["records"]]], default=str):
+    async def finish(conn: AsyncConnection, job_id: uuid.UUID, end: repository.Finish, **kwargs: Any) -> Any:
+        if b"poison" in orjson.dumps([end.output, [r.as_row() for r in end.records]], default=str):
             try:
                 await conn.execute(sa.text("SELECT CAST(CAST(:value AS text) AS integer)"), {"value": "poison"})
             except Exception as exc:
                 raised.append(exc)
                 raise
-        return await real_finish(conn, job_id, **kwargs)
+        return await real_finish(conn, job_id, end, **kwargs)
 
     monkeypatch.setattr(repository, "finish", finish)
     return raised

@@ -22,9 +22,8 @@ async def register(engine: AsyncEngine, pools: tuple[str, ...], name: str | None
     agent_id, now = uuid7(), utcnow()
     host, pid = socket.gethostname(), os.getpid()
     async with engine.begin() as conn:
-        await agents_repo.insert(
-            conn, agent_id=agent_id, name=name or f"{host}:{pid}", pools=list(pools), host=host, pid=pid, now=now
-        )
+        agent = agents_repo.Registration(agent_id, name or f"{host}:{pid}", list(pools), host, pid)
+        await agents_repo.insert(conn, agent, now)
     return agent_id
 
 

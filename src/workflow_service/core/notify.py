@@ -19,8 +19,10 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from workflow_service.core.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +128,9 @@ class RedisNotifier(Notifier):
 
         self._redis: Any = aioredis.Redis.from_url(redis_url)
         self._task: asyncio.Task[None] | None = None
-        self._queued: dict[str, list[uuid.UUID]] = {ENDED: [], CHANGED: []}
-        self._announcing: asyncio.Task[None] | None = None
+        self._announcements: dict[str, Batcher[uuid.UUID, None]] = {
+            channel: Batcher(self._announcer(channel)) for channel in (ENDED, CHANGED)
+        }
         self._watched: dict[uuid.UUID, float] = {}
         """Jobs followed somewhere (this process included), until when (time.monotonic)."""
         self._sweep_at = 0.0
@@ -137,7 +140,7 @@ class RedisNotifier(Notifier):
         """Announce without waiting for Redis: the ends of jobs that finish while one message is on its way
         go out together in the next (a worker ending many jobs at once sends a few messages, not one each)."""
         self._ended(job_id)  # waiters in this process need no round trip
-        self._queue(ENDED, job_id)
+        self._announcements[ENDED].submit(job_id)
 
     def job_changed(self, job_id: uuid.UUID) -> None:
         super().job_changed(job_id)
@@ -145,21 +148,16 @@ class RedisNotifier(Notifier):
         if until is None:
             return
         if until > time.monotonic():
-            self._queue(CHANGED, job_id)
+            self._announcements[CHANGED].submit(job_id)
         else:
             del self._watched[job_id]
 
-    def _queue(self, channel: str, job_id: uuid.UUID) -> None:
-        self._queued[channel].append(job_id)
-        if self._announcing is None or self._announcing.done():
-            self._announcing = asyncio.create_task(self._announce(), name="notify-announce")
+    def _announcer(self, channel: str) -> Callable[[Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, None]]]:
+        async def announce(job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, None]:
+            await self._publish(channel, job_ids)
+            return {}
 
-    async def _announce(self) -> None:
-        while any(self._queued.values()):
-            for channel, job_ids in self._queued.items():
-                if job_ids:
-                    self._queued[channel] = []
-                    await self._publish(channel, job_ids)
+        return announce
 
     async def _following(self, job_id: uuid.UUID) -> None:
         """Announce the job before its follower first reads it, so that a change committed after that read
@@ -179,7 +177,7 @@ class RedisNotifier(Notifier):
         await self._canceled(job_id)
         await self._publish(CANCEL, [job_id])
 
-    async def _publish(self, channel: str, job_ids: list[uuid.UUID]) -> None:
+    async def _publish(self, channel: str, job_ids: Sequence[uuid.UUID]) -> None:
         """One message naming the jobs, comma-separated."""
         try:
             await self._redis.publish(channel, ",".join(map(str, job_ids)))
@@ -238,8 +236,8 @@ class RedisNotifier(Notifier):
             self._refreshing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refreshing
-        if self._announcing is not None:  # what is still to be announced goes out first
-            await asyncio.gather(self._announcing, return_exceptions=True)
+        for announcements in self._announcements.values():  # what is still to be announced goes out first
+            await announcements.flush()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -28,8 +28,8 @@ STEP_RECORD_COLUMNS = (
     "cost",
 )
 """The job_step columns a step record fills (all but the row id and job_id), in `StepRecord.as_row`'s
-order; jobs/repository.py reads, writes and copies step records by this list (jobs/pg.py spells it out
-in its statements, and tests/jobs/test_step_columns.py holds the two together)."""
+order; jobs/repository/ reads, writes and copies step records by this list (its pg.py builds its
+statements from it, and tests/jobs/test_step_columns.py holds them together)."""
 
 
 @dataclass(slots=True)

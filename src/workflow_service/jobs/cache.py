@@ -42,13 +42,13 @@ from workflow_service.engine.definition import Plan
 from workflow_service.engine.steps.llm import LlmConfig
 from workflow_service.jobs import lifecycle, repository
 from workflow_service.jobs.ends import EndContext
-from workflow_service.jobs.states import JobStatus
+from workflow_service.jobs.states import IN_FLIGHT, JobStatus
 from workflow_service.workflows import env as workflow_env
+from workflow_service.workflows.service import Target
 
 S = JobStatus
 ACTOR = "cache"
-KIND = "cache"
-IN_FLIGHT = (S.PENDING.value, S.CLAIMED.value, S.RUNNING.value, S.VALIDATING.value, S.UPLOADING.value)
+KIND = repository.CACHE_KIND
 HIT_PATH = [S.PENDING, S.CLAIMED, S.RUNNING, S.VALIDATING, S.UPLOADING, S.COMPLETED]
 
 
@@ -79,20 +79,15 @@ def key_of(plan: Plan, inputs: Mapping[str, Any], variables: Mapping[str, Any], 
 
 
 async def key_for(
-    conn: AsyncConnection,
-    workflow_id: uuid.UUID,
-    plan: Plan,
-    inputs: Mapping[str, Any],
-    variables: Mapping[str, Any],
-    secrets: Secrets,
+    conn: AsyncConnection, target: Target, inputs: Mapping[str, Any], variables: Mapping[str, Any], secrets: Secrets
 ) -> str | None:
-    """The key with the workflow's current environment; None when a secure value cannot be decrypted
-    (such a job fails before running anyway, so it is not cached)."""
+    """The key of a request for `target` with the workflow's current environment; None when a secure value
+    cannot be decrypted (such a job fails before running anyway, so it is not cached)."""
     try:
-        env = await workflow_env.for_workflow(conn, workflow_id, secrets)
+        env = await workflow_env.for_workflow(conn, target.workflow_id, secrets)
     except SecretsError:
         return None
-    return key_of(plan, inputs, variables, env.values)
+    return key_of(target.plan, inputs, variables, env.values)
 
 
 async def lock(conn: AsyncConnection, key: str) -> None:
@@ -111,7 +106,7 @@ async def find_source(conn: AsyncConnection, workflow_id: uuid.UUID, key: str) -
     done = await repository.newest_cached_result(conn, workflow_id, key)
     if done is not None:
         return Source(done, True)
-    running = await repository.oldest_in_flight(conn, workflow_id, key, IN_FLIGHT, KIND)
+    running = await repository.oldest_in_flight(conn, workflow_id, key)
     return Source(running, False) if running is not None else None
 
 
@@ -163,7 +158,7 @@ class Gate:
 async def gate(uow: UnitOfWork, ends: EndContext, job_id: uuid.UUID) -> Gate:
     """For a job the usual claim refused: a follower waits for its in-flight source (left pending), or is
     completed from it when it has completed; everything else may be claimed."""
-    row = await repository.with_cache_source(uow.conn, job_id, KIND)
+    row = await repository.with_cache_source(uow.conn, job_id)
     if row is None or row.source_status is None or row.status != S.PENDING.value:
         return Gate("claim")
     if row.source_status in IN_FLIGHT:
@@ -176,4 +171,4 @@ async def gate(uow: UnitOfWork, ends: EndContext, job_id: uuid.UUID) -> Gate:
 
 async def pending_followers(conn: AsyncConnection, source_id: uuid.UUID) -> list[uuid.UUID]:
     """Jobs waiting for `source_id`'s result (locked; ones another transaction holds are skipped)."""
-    return await repository.pending_followers(conn, source_id, KIND)
+    return await repository.pending_followers(conn, source_id)

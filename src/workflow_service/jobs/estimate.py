@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import jinja2
@@ -75,19 +76,20 @@ async def _history(conn: AsyncConnection, workflow_id: uuid.UUID, version_id: uu
     return {step_id: math.ceil(mean) for step_id, mean in means.items()}
 
 
-async def estimate(
-    conn: AsyncConnection,
-    plans: PlanCache,
-    ref: str,
-    version: str,
-    data: JobCreate,
-    *,
-    pricing: Mapping[str, Price],
-    secrets: Secrets,
-    limits: TemplateLimits = DEFAULT_LIMITS,
-) -> Estimate:
+@dataclass(frozen=True, slots=True)
+class Estimator:
+    """What an estimate uses besides the request: the service's plans, prices, secret box and limits."""
+
+    plans: PlanCache
+    pricing: Mapping[str, Price]
+    secrets: Secrets
+    limits: TemplateLimits = DEFAULT_LIMITS
+
+
+async def estimate(conn: AsyncConnection, estimator: Estimator, ref: str, version: str, data: JobCreate) -> Estimate:
     """Estimated tokens and credits of a job with these inputs; 422 on inputs a submission would refuse."""
-    target = await workflows.resolve_target(conn, plans, ref, version)
+    pricing, secrets, limits = estimator.pricing, estimator.secrets, estimator.limits
+    target = await workflows.resolve_target(conn, estimator.plans, ref, version)
     inputs = jobs.check_submission(target.plan, data.inputs, data.variables)  # as the job would see them
     try:
         env = (await workflow_env.for_workflow(conn, target.workflow_id, secrets)).values

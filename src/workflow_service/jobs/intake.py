@@ -189,7 +189,7 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     values = _values(spec, job_id, inputs, cache_key)
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
-    if not await repo.insert_job_fast(uow.conn, values, spec.caller):
+    if not await repo.insert_job(uow.conn, values, spec.caller):
         # A concurrent request with the same key won the insert: answer with its job.
         replayed = await _replayed(uow, spec)
         assert replayed is not None, "the conflicting job must be visible once its insert has won"
@@ -237,9 +237,7 @@ async def _cache_source(
     target = spec.target
     if not cache.cacheable(target.plan, spec.cache):
         return None, None
-    cache_key = await cache.key_for(
-        uow.conn, target.workflow_id, target.plan, inputs, spec.variables, secrets or NO_SECRETS
-    )
+    cache_key = await cache.key_for(uow.conn, target, inputs, spec.variables, secrets or NO_SECRETS)
     if cache_key is None:
         return None, None
     await cache.lock(uow.conn, cache_key)

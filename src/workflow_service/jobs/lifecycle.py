@@ -1,8 +1,8 @@
 """One way out: every move of a job into a terminal state, and every return to pending, is made here.
 
 `move` applies a guarded transition (repository.transition); `finish` is the agent's fenced end of a
-running job with its step records (one statement on PostgreSQL, see jobs/pg.py). Both then run the
-follow-ups of the `EndContext` they are given (jobs/ends.py) for the status the job reached:
+running job with its step records (one statement on PostgreSQL, see jobs/repository/pg.py). Both then run
+the follow-ups of the `EndContext` they are given (jobs/ends.py) for the status the job reached:
 
 - *in the transaction* that ended the job (`in_transaction(conn, ended)`): it commits with the end or
   not at all, e.g. the push callback's delivery row;
@@ -80,12 +80,7 @@ async def move(uow: UnitOfWork, ends: EndContext, change: Move) -> Ended | None:
     row = await repo.transition(
         uow.conn,
         change.job_id,
-        change.path,
-        actor=change.actor,
-        reason=change.reason,
-        values=change.values,
-        guards=change.guards,
-        at=change.at,
+        repo.Move(change.path, change.actor, change.reason, values=change.values, guards=change.guards, at=change.at),
         returning=repo.ENDED_COLUMNS,
     )
     if row is None:
@@ -101,20 +96,18 @@ async def finish(uow: UnitOfWork, ends: EndContext, end: Finish) -> Ended | None
     """The agent's end of its running job (see repository.finish), then the follow-ups. None when the job
     is no longer this agent's."""
     atomic = end.writes is not None or ends.follow_ups.needs_transaction([end.path[-1]], end.mode)
-    row = await repo.finish(
-        uow.conn,
-        end.job_id,
+    stored = repo.Finish(
         attempt=end.attempt,
         agent_id=end.agent_id,
+        actor=end.actor,
         path=end.path,
         at=end.at,
         output=end.output,
         error=end.error,
-        actor=end.actor,
         records=end.records,
-        in_transaction=atomic,
         with_usage=end.with_usage,
     )
+    row = await repo.finish(uow.conn, end.job_id, stored, in_transaction=atomic)
     if row is None:
         return None
     if end.writes is not None:

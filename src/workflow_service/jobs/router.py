@@ -174,16 +174,8 @@ async def submit_sync(
 async def estimate_job(caller: EstimatorDep, invocation: InvocationDep, uow: UowDep, services: ServicesDep) -> Estimate:
     """Estimate a job's input and output tokens and credits per llm step, without running it (see
     docs/invocation.md for how)."""
-    return await estimate.estimate(
-        uow.conn,
-        services.plans,
-        invocation.workflow,
-        invocation.version,
-        invocation.data,
-        pricing=services.pricing,
-        secrets=services.secrets,
-        limits=services.limits,
-    )
+    estimator = estimate.Estimator(services.plans, services.pricing, services.secrets, services.limits)
+    return await estimate.estimate(uow.conn, estimator, invocation.workflow, invocation.version, invocation.data)
 
 
 @dataclass(frozen=True)

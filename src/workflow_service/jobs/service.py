@@ -270,12 +270,7 @@ async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
             raise NotFound(f"workflow {workflow!r} does not exist")
         workflow_id = wf.id
     rows = await repo.list_jobs(
-        conn,
-        workflow_id=workflow_id,
-        statuses=statuses,
-        pool=query.pool,
-        before=decode_cursor(query.cursor),
-        limit=limit + 1,
+        conn, repo.JobFilter(workflow_id, statuses, query.pool), before=decode_cursor(query.cursor), limit=limit + 1
     )
     items = [JobSummary(**_summary_fields(r)) for r in rows[:limit]]
     return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)

@@ -6,12 +6,14 @@
     claimed | running -> pending       (only when a lease expired: a retry)
 
 Every status change in the service is checked against TRANSITIONS and applied as a guarded
-UPDATE ... WHERE status IN (allowed sources); see jobs/repository.py.
+UPDATE ... WHERE status IN (allowed sources); see jobs/repository/moves.py. Queries take their statuses
+and status sets from here, never as literals.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -44,9 +46,30 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 TERMINAL: frozenset[JobStatus] = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
 ACTIVE: frozenset[JobStatus] = frozenset(TRANSITIONS) - TERMINAL - {S.PENDING, S.NEW}
 """States in which an agent holds the job under a lease."""
+IN_FLIGHT: frozenset[JobStatus] = ACTIVE | {S.PENDING}
+"""Queued or held by an agent: a job whose result is still to come (the result cache waits for one)."""
+
+CLAIM_PATH: tuple[JobStatus, ...] = (S.PENDING, S.CLAIMED, S.RUNNING)
+"""What a claim walks: an agent takes a pending job and starts it, in one write."""
 
 RETRY_TRANSITIONS: frozenset[tuple[JobStatus, JobStatus]] = frozenset({(S.CLAIMED, S.PENDING), (S.RUNNING, S.PENDING)})
 """Transitions allowed only to the reconciler, when a lease has expired."""
+
+
+class StepStatus(StrEnum):
+    """A step record's status (the engine writes these; queries name them from here)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def values(statuses: Iterable[JobStatus]) -> tuple[str, ...]:
+    """The stored values of `statuses`, in the enum's order (so SQL built from a set reads the same in
+    every process)."""
+    wanted = frozenset(statuses)
+    return tuple(s.value for s in JobStatus if s in wanted)
 
 
 class IllegalTransition(Exception):

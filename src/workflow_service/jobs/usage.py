@@ -87,7 +87,7 @@ def is_copy(detail: Any) -> bool:
 def totals(steps: Iterable[Any]) -> Totals:
     """A job's usage from its step rows (anything with model, input_tokens, output_tokens, cost, detail).
 
-    Mirrors the SQL in jobs/pg.py's finish statement.
+    Mirrors the SQL of the finish statement in jobs/repository/pg.py.
     """
     ran = [s for s in steps if not is_copy(s.detail)]
     tokens_in = [s.input_tokens for s in ran if s.input_tokens is not None]

@@ -1,4 +1,4 @@
-"""PostgreSQL form of the one workflow query on the job submission hot path (see jobs/pg.py)."""
+"""PostgreSQL form of the one workflow query on the job submission hot path (see jobs/repository/pg.py)."""
 
 from __future__ import annotations
 

@@ -150,16 +150,15 @@ class Claimer:
         now = utcnow()
         agent = self.agent
         async with self.ctx.engine.begin() as conn:
-            row = await repo.claim(
-                conn,
-                job_id,
+            request = repo.ClaimRequest(
                 agent_id=agent.id,
-                pools=agent.pools,
-                lease_until=now + self.lease,
-                now=now,
                 actor=agent.actor,
+                pools=agent.pools,
+                now=now,
+                lease_until=now + self.lease,
                 followers=followers,
             )
+            row = await repo.claim(conn, job_id, request)
             if row is None:
                 return None
             loaded = await self._load(conn, job_id, row)

@@ -1,28 +1,74 @@
-"""PostgreSQL fast path for the three writes every job makes: submit, claim and finish.
+"""PostgreSQL's half of the three writes every job makes: submit, claim and finish.
 
 Each is ONE statement (a data-modifying CTE), so each is atomic on its own and costs one round
 trip: the guarded UPDATE, its job_event rows (one per hop) and, on finish, the step records all
-commit together or not at all. The rules are the same as repository.transition (paths are checked
+commit together or not at all. The rules are the same as moves.transition (paths are checked
 against TRANSITIONS before the SQL runs); this module only changes how many round trips they cost.
-Other databases (the embedded SQLite) use the portable statements in repository.py.
+Callers never come here: the repository's `insert_job`, `claim` and `finish` do, on PostgreSQL.
+
+The statements are text, built once at import: their statuses from jobs/states.py, their step-record
+columns from engine/executor.STEP_RECORD_COLUMNS (typed by the job_step table), the copy markers from
+jobs/usage.py. The text is the same as written out by hand, so the server plans it the same way.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from workflow_service.core.db import driver_connection, json_text
+from workflow_service.core.db import UTCDateTime, driver_connection, json_text
 from workflow_service.engine.definition import DefinitionModel
-from workflow_service.engine.executor import StepRecord
-from workflow_service.jobs.states import JobStatus, check_path
+from workflow_service.engine.executor import STEP_RECORD_COLUMNS
+from workflow_service.jobs import usage
+from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish
+from workflow_service.jobs.repository.tables import CACHE_KIND, step_t
+from workflow_service.jobs.states import CLAIM_PATH, JobStatus, check_path
 
 DEFAULT_TIMEOUT_S = float(DefinitionModel.model_fields["timeout_s"].default)
 """A definition's job timeout when it sets none."""
+
+
+def _literal(value: str) -> str:
+    """`value` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _pg_type(column: sa.Column[Any]) -> str:
+    """The type a step-record column is read as from the finish statement's JSON records."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz"
+    if isinstance(kind, sa.JSON):
+        return "jsonb"
+    if isinstance(kind, sa.Integer):
+        return "int"
+    if isinstance(kind, sa.Float):
+        return "float8"
+    if isinstance(kind, sa.String):
+        return "text"
+    raise TypeError(f"job_step.{column.name}: no PostgreSQL type for {kind!r}")
+
+
+_PARTS = {
+    "pending_status": _literal(JobStatus.PENDING),
+    "running_status": _literal(JobStatus.RUNNING),
+    "cache_kind": _literal(CACHE_KIND),
+    "cost_digits": str(usage.COST_DIGITS),
+    "copy_markers": ", ".join(_literal(marker) for marker in usage.COPY_MARKERS),
+    "recordset": ", ".join(f"{name} {_pg_type(step_t.c[name])}" for name in STEP_RECORD_COLUMNS),
+    "step_columns": ", ".join(STEP_RECORD_COLUMNS),
+    "step_values": ", ".join(f"s.{name}" for name in STEP_RECORD_COLUMNS),
+    "step_updates": ", ".join(f"{name} = EXCLUDED.{name}" for name in STEP_RECORD_COLUMNS if name != "step_id"),
+}
+"""What the statements' {names} stand for: constants of the modules that define them, never request data."""
+
+
+def _statement(template: str) -> str:
+    return template.format_map(_PARTS)
+
 
 _INSERT_JOB = """
 WITH j AS (
@@ -40,17 +86,17 @@ SELECT id, NULL, status, created_at, $12, 'submitted' FROM j
 RETURNING job_id
 """
 
-_CLAIM = """
+_CLAIM = _statement("""
 WITH moved AS (
-  UPDATE job SET status = 'running', attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
+  UPDATE job SET status = {running_status}, attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
                  started_at = COALESCE(started_at, $4),
                  -- the first start plus the definition's timeout ($10 when it has none), or the push deadline
                  run_deadline_at = COALESCE(run_deadline_at, LEAST(deadline_at, COALESCE(started_at, $4)
                    + make_interval(secs => COALESCE((SELECT (v.definition ->> 'timeout_s')::float8
                                                      FROM workflow_version v WHERE v.id = job.version_id), $10))))
-  WHERE id = $1 AND status = 'pending' AND pool = ANY($5::text[])
+  WHERE id = $1 AND status = {pending_status} AND pool = ANY($5::text[])
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
-    AND ($9::bool OR source_kind IS DISTINCT FROM 'cache')
+    AND ($9::bool OR source_kind IS DISTINCT FROM {cache_kind})
   RETURNING id, workflow_id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step,
             cache_key
 ), ev AS (
@@ -62,48 +108,42 @@ SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at, fr
                         '[]'::jsonb)
         FROM workflow_env e WHERE e.workflow_id = moved.workflow_id) AS env
 FROM moved
-"""
+""")
 
-_FINISH = """
+_FINISH = _statement("""
 WITH records AS (
-  SELECT * FROM jsonb_to_recordset($13::jsonb) AS s(step_id text, position int, type text, status text, input jsonb,
-                                                    output jsonb, error jsonb, attempt int, started_at timestamptz,
-                                                    finished_at timestamptz, model text, input_tokens int,
-                                                    output_tokens int, latency_ms float8, detail jsonb, cost float8)
+  SELECT * FROM jsonb_to_recordset($13::jsonb) AS s({recordset})
 ), usage AS (  -- the job's usage over its steps as they will be (see usage.totals: copied steps do not count)
   SELECT sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
          CASE WHEN bool_and(u.cost IS NOT NULL) FILTER (WHERE u.model IS NOT NULL)
-              THEN round(sum(u.cost)::numeric, 10)::float8 END AS cost
+              THEN round((sum(u.cost) FILTER (WHERE u.model IS NOT NULL))::numeric, {cost_digits})::float8
+         END AS cost
   FROM (SELECT model, input_tokens, output_tokens, cost, detail FROM job_step
         WHERE $14::bool AND job_id = $1 AND step_id NOT IN (SELECT step_id FROM records)
         UNION ALL
         SELECT model, input_tokens, output_tokens, cost, detail FROM records WHERE $14::bool) AS u
-  WHERE u.detail IS NULL OR NOT (u.detail ?| array['copied_from', 'cached_from'])
+  WHERE u.detail IS NULL OR NOT (u.detail ?| array[{copy_markers}])
 ), moved AS (
   UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL,
                  input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, cost = usage.cost
   FROM usage
-  WHERE job.id = $1 AND job.status = 'running' AND job.attempt = $2 AND job.agent_id = $3
+  WHERE job.id = $1 AND job.status = {running_status} AND job.attempt = $2 AND job.agent_id = $3
   RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, e.at, $8, $9
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
 ), st AS (
-  INSERT INTO job_step (job_id, step_id, position, type, status, input, output, error, attempt, started_at,
-                        finished_at, model, input_tokens, output_tokens, latency_ms, detail, cost)
-  SELECT moved.id, s.step_id, s.position, s.type, s.status, s.input, s.output, s.error, s.attempt, s.started_at,
-         s.finished_at, s.model, s.input_tokens, s.output_tokens, s.latency_ms, s.detail, s.cost
+  INSERT INTO job_step (job_id, {step_columns})
+  SELECT moved.id, {step_values}
   FROM moved, records AS s
-  ON CONFLICT (job_id, step_id) DO UPDATE SET status = EXCLUDED.status, input = EXCLUDED.input,
-    output = EXCLUDED.output, error = EXCLUDED.error, attempt = EXCLUDED.attempt,
-    started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at, position = EXCLUDED.position,
-    type = EXCLUDED.type, model = EXCLUDED.model, input_tokens = EXCLUDED.input_tokens,
-    output_tokens = EXCLUDED.output_tokens, latency_ms = EXCLUDED.latency_ms, detail = EXCLUDED.detail,
-    cost = EXCLUDED.cost
+  ON CONFLICT (job_id, step_id) DO UPDATE SET {step_updates}
 )
 SELECT mode, cache_key, cache_hit, parent_job_id FROM moved
-"""
+""")
+
+_CLAIM_FROM = [s.value for s in CLAIM_PATH[:-1]]
+_CLAIM_TO = [s.value for s in CLAIM_PATH[1:]]
 
 
 def _json(value: Any) -> str | None:
@@ -144,96 +184,48 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
     return inserted is not None
 
 
-class ClaimedRow(NamedTuple):
-    attempt: int
-    version_id: uuid.UUID
-    inputs: dict[str, Any]
-    variables: dict[str, Any]
-    started_at: datetime
-    mode: str
-    deadline_at: datetime | None
-    from_step: str | None
-    cache_key: str | None
-    env: list[dict[str, Any]]
-    """The workflow's environment variables as stored ({name, value, secure}), read with the claim."""
-
-
-async def claim(
-    conn: AsyncConnection,
-    job_id: uuid.UUID,
-    *,
-    agent_id: uuid.UUID,
-    pools: Sequence[str],
-    lease_until: datetime,
-    now: datetime,
-    actor: str,
-    followers: bool = False,
-) -> ClaimedRow | None:
-    path = [JobStatus.PENDING, JobStatus.CLAIMED, JobStatus.RUNNING]
-    check_path(path)
+async def claim(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest) -> ClaimedRow | None:
+    """CLAIM_PATH under a lease, the first claim's run deadline and the workflow's env rows, in one statement."""
+    check_path(list(CLAIM_PATH))
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _CLAIM,
         job_id,
-        agent_id,
-        lease_until,
-        now,
-        list(pools),
-        actor,
-        [s.value for s in path[:-1]],
-        [s.value for s in path[1:]],
-        followers,
+        request.agent_id,
+        request.lease_until,
+        request.now,
+        list(request.pools),
+        request.actor,
+        _CLAIM_FROM,
+        _CLAIM_TO,
+        request.followers,
         DEFAULT_TIMEOUT_S,
     )
     return None if row is None else ClaimedRow(*row)
 
 
-class EndedRow(NamedTuple):
-    """repository.ENDED_COLUMNS of a finished job."""
-
-    mode: str
-    cache_key: str | None
-    cache_hit: bool
-    parent_job_id: uuid.UUID | None
-
-
-async def finish(
-    conn: AsyncConnection,
-    job_id: uuid.UUID,
-    *,
-    attempt: int,
-    agent_id: uuid.UUID,
-    path: Sequence[JobStatus],
-    at: Sequence[datetime],
-    output: Any,
-    error: dict[str, Any] | None,
-    actor: str,
-    reason: str | None,
-    records: Sequence[StepRecord],
-    with_usage: bool = True,
-) -> EndedRow | None:
-    """running -> ... -> completed|failed, with events and step records; None if the job is not ours.
-
-    `with_usage` False (a plan without model calls) skips summing the steps' usage: it would be null."""
+async def finish(conn: AsyncConnection, job_id: uuid.UUID, end: Finish) -> EndedRow | None:
+    """running -> ... -> completed|failed, with events, step records and usage; None if the job is not ours."""
+    path = end.path
     check_path(list(path))
     assert path[0] is JobStatus.RUNNING
-    steps = [r.as_row() for r in records]
+    steps = [r.as_row() for r in end.records]
     apg = await driver_connection(conn)
     row = await apg.fetchrow(
         _FINISH,
         job_id,
-        attempt,
-        agent_id,
+        end.attempt,
+        end.agent_id,
         path[-1].value,
-        _json(output),
-        _json(error),
-        at[-1],
-        actor,
-        reason,
+        _json(end.output),
+        _json(end.error),
+        end.at[-1],
+        end.actor,
+        end.reason,
         [s.value for s in path[:-1]],
         [s.value for s in path[1:]],
-        list(at),
+        list(end.at),
         _json(steps),
-        with_usage,
+        end.with_usage,
     )
     return None if row is None else EndedRow(*row)

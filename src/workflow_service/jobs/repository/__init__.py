@@ -1,0 +1,136 @@
+"""Job queries, in SQLAlchemy Core (the hot path: no ORM identity map or unit of work), and PostgreSQL's
+single statements for the writes every job makes.
+
+Callers use this package's functions only, the same on every database: `insert_job`, `claim` and
+`finish` choose PostgreSQL's one statement (pg.py) or the portable ones inside. Statuses come from
+jobs/states.py, never as literals; the step-record columns from engine/executor.STEP_RECORD_COLUMNS.
+
+| module | queries |
+|---|---|
+| moves.py | the job's insert, `transition` (every status change), checkpoints of step records |
+| run.py | an agent's `claim` and `finish` of a job |
+| reads.py | one job, its steps and events, listings, rows locked before a decision, lineage reads |
+| sweeps.py | the reconciler's and the heartbeat's |
+| copies.py | the result cache's, and step records copied from another job |
+| pg.py | PostgreSQL's statements for insert, claim and finish |
+"""
+
+from workflow_service.jobs.repository.copies import (
+    advisory_lock,
+    completed_output,
+    copy_cached_steps,
+    copy_steps,
+    newest_cached_result,
+    oldest_in_flight,
+    pending_followers,
+    with_cache_source,
+)
+from workflow_service.jobs.repository.moves import (
+    attempt_is,
+    extend_lease,
+    fail_running_steps,
+    insert_job,
+    lease_expired,
+    transition,
+    upsert_steps,
+)
+from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish, JobFilter, Move
+from workflow_service.jobs.repository.reads import (
+    JOB_COLUMNS,
+    SUMMARY_COLUMNS,
+    child_of,
+    completed_outputs,
+    exists,
+    find_idempotent,
+    get_caller,
+    get_events,
+    get_job,
+    get_parent,
+    get_source,
+    get_steps,
+    list_jobs,
+    lock_for_cancel,
+    lock_for_start,
+    mean_output_tokens,
+    parent_of,
+)
+from workflow_service.jobs.repository.run import claim, finish
+from workflow_service.jobs.repository.sweeps import (
+    canceled_among,
+    expired_leases,
+    extend_leases,
+    mark_enqueued,
+    past_deadline,
+    past_run_deadline,
+    stale_pending,
+    unfinished_among,
+)
+from workflow_service.jobs.repository.tables import (
+    CACHE_KIND,
+    ENDED_COLUMNS,
+    env_t,
+    event_t,
+    job_t,
+    step_t,
+    version_t,
+    workflow_t,
+)
+
+__all__ = [
+    "CACHE_KIND",
+    "ENDED_COLUMNS",
+    "JOB_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "ClaimRequest",
+    "ClaimedRow",
+    "EndedRow",
+    "Finish",
+    "JobFilter",
+    "Move",
+    "advisory_lock",
+    "attempt_is",
+    "canceled_among",
+    "child_of",
+    "claim",
+    "completed_output",
+    "completed_outputs",
+    "copy_cached_steps",
+    "copy_steps",
+    "env_t",
+    "event_t",
+    "exists",
+    "expired_leases",
+    "extend_lease",
+    "extend_leases",
+    "fail_running_steps",
+    "find_idempotent",
+    "finish",
+    "get_caller",
+    "get_events",
+    "get_job",
+    "get_parent",
+    "get_source",
+    "get_steps",
+    "insert_job",
+    "job_t",
+    "lease_expired",
+    "list_jobs",
+    "lock_for_cancel",
+    "lock_for_start",
+    "mark_enqueued",
+    "mean_output_tokens",
+    "newest_cached_result",
+    "oldest_in_flight",
+    "parent_of",
+    "past_deadline",
+    "past_run_deadline",
+    "pending_followers",
+    "stale_pending",
+    "step_t",
+    "transition",
+    "unfinished_among",
+    "upsert_steps",
+    "version_t",
+    "with_cache_source",
+    "workflow_t",
+]
