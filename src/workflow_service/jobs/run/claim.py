@@ -167,6 +167,7 @@ class Claimer:
             except SecretsError as exc:
                 job_env = workflow_env.NO_ENV
                 setup_error = {"code": "secret_unavailable", "message": str(exc), "step": None}
+        self.ctx.notifier.job_changed(job_id)  # committed: claimed and running
         if isinstance(loaded, Exception):  # the claim is committed: the job is ours to end
             raise Unstartable(job_id, row.attempt, row.mode, loaded)
         plan, done = loaded
