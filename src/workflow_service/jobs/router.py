@@ -3,7 +3,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
@@ -11,8 +12,11 @@ from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
+from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
+from workflow_service.jobs.events import stream
+from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
@@ -32,7 +36,8 @@ IdempotencyKey = Annotated[
 Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
 INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
 RETRY_AFTER_S = 1
-"""What a 202 tells a client to wait before it asks for the job."""
+"""What a 202 tells a client to wait before it asks for the job (or ask with `Prefer: wait=N`, and be told
+as soon as it changes)."""
 LOCATION = {"description": "The job's absolute URL.", "schema": {"type": "string", "format": "uri"}}
 RETRY_AFTER = {"description": "Seconds to wait before asking for the job.", "schema": {"type": "integer"}}
 ACCEPTED = {"headers": {"Location": LOCATION, "Retry-After": RETRY_AFTER}}
@@ -77,13 +82,17 @@ async def _submit_request(
 SubmitRequestDep = Annotated[SubmitRequest, Depends(_submit_request)]
 
 
-async def _prefer_wait(prefer: Prefer = None) -> int | None:
+def _wait_in(prefer: str | None) -> int | None:
     """The `wait=N` of a Prefer header, if any."""
     for token in (prefer or "").replace(";", ",").split(","):
         name, _, value = token.strip().partition("=")
         if name.lower() == "wait" and value.strip().isdigit():
             return int(value.strip())
     return None
+
+
+async def _prefer_wait(prefer: Prefer = None) -> int | None:
+    return _wait_in(prefer)
 
 
 def _job_url(base_url: str, job_id: object) -> str:
@@ -298,30 +307,113 @@ async def list_jobs(uow: UowDep, query: Annotated[JobListQuery, Query()]) -> Job
     return await service.list_page(uow.conn, job_query)
 
 
+async def _following(request: Request, services: ServicesDep) -> Following:
+    return Following(services.engine, services.notifier, services.settings.follow, request.app.state.closing)
+
+
+FollowingDep = Annotated[Following, Depends(_following)]
+LongPollPrefer = Annotated[
+    str | None,
+    Header(
+        alias="Prefer",
+        description="RFC 7240; `wait=N`: answer when the job's status changes or it ends, or after N seconds "
+        "(at most WFS_LONG_POLL_MAX_S, 60 by default; a longer N is cut to it).",
+    ),
+]
+
+
+async def _long_poll_wait(following: FollowingDep, prefer: LongPollPrefer = None) -> int | None:
+    """The seconds a GET may wait, as asked with `Prefer: wait=N` and capped; None: answer at once."""
+    asked = _wait_in(prefer)
+    return None if asked is None else min(asked, following.timers.max_wait_s)
+
+
 @router.get(
     "/v1/jobs/{job_id}",
+    operation_id="getJob",
     response_model=JobRead,
-    responses=problem_responses(401, 404),
-    dependencies=[access.require(Action.JOB_READ, on=access.job)],
+    responses={
+        200: {
+            "headers": {
+                "Preference-Applied": {"description": "`wait=N`: how long it could wait.", "schema": {"type": "string"}}
+            }
+        },
+        **problem_responses(401, 404),
+    },
+    dependencies=[access.require(Action.JOB_READ, on=access.job_own_transaction)],
 )
 async def get_job(
     job_id: str,
-    uow: UowDep,
+    following: FollowingDep,
+    response: Response,
+    wait_s: Annotated[int | None, Depends(_long_poll_wait)],
     steps: Annotated[
         bool,
         Query(description="`false`: leave out the step records (`steps` is null), which can be large; nor read them."),
     ] = True,
 ) -> JobRead:
-    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out)."""
-    return await service.get(uow.conn, job_id, with_steps=steps)
+    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out).
+    With `Prefer: wait=N` it answers when the job's status changes or it ends, or after N seconds (at most
+    WFS_LONG_POLL_MAX_S), instead of at once. It holds no database connection while it waits."""
+    if wait_s is not None:
+        response.headers["Preference-Applied"] = f"wait={wait_s}"
+        job_uuid = parse_uuid(job_id)
+        if job_uuid is not None:
+            await following.wait_for_change(job_uuid, wait_s)
+    async with following.engine.connect() as conn:
+        return await service.get(conn, job_id, with_steps=steps)
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class EventsRequest:
+    """A request for a job's events: as a stream or as the history, and where a stream resumes."""
+
+    stream: bool
+    last_event_id: str | None
+    following: Following
+
+
+async def _events_request(
+    following: FollowingDep,
+    accept: Annotated[
+        str | None, Header(alias="Accept", description=f"`{EVENT_STREAM}`: a stream of events, not the history.")
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="A stream resumes after this event.")
+    ] = None,
+) -> EventsRequest:
+    return EventsRequest(EVENT_STREAM in (accept or ""), last_event_id, following)
 
 
 @router.get(
     "/v1/jobs/{job_id}/events",
+    operation_id="streamJobEvents",
     response_model=JobEventList,
-    responses=problem_responses(401, 404),
+    responses={
+        200: {
+            "description": "The history (JSON), or with `Accept: text/event-stream` the stream:\n\n" + stream.FORMAT,
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        204: {"description": "The job has ended and no event came after `Last-Event-ID`: the stream is over."},
+        **problem_responses(401, 404),
+    },
     dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
-async def job_events(job_id: str, uow: UowDep) -> JobEventList:
-    """The job's status history: every transition with its time, actor and reason."""
-    return await service.events(uow.conn, job_id)
+async def job_events(
+    job_id: str, uow: UowDep, events: Annotated[EventsRequest, Depends(_events_request)]
+) -> JobEventList | Response:
+    """The job's status history (every transition with its time, actor and reason); or, with `Accept:
+    text/event-stream`, its status changes and steps' starts and ends as they happen, until it ends."""
+    if not events.stream:
+        return await service.events(uow.conn, job_id)
+    jid, first = await stream.opening(uow.conn, job_id, events.last_event_id)
+    if first.last and not first.events:
+        return Response(status_code=204)
+    return StreamingResponse(
+        stream.stream(events.following, jid, first),
+        media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
