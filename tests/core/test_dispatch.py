@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
@@ -39,5 +41,31 @@ async def test_enqueue_survives_redis_being_unreachable(engine: AsyncEngine) -> 
     try:
         await dispatcher.enqueue(uuid.uuid4(), "default", 0)  # logged, not raised: the reconciler re-enqueues
         assert await dispatcher.ping() is False
+    finally:
+        await dispatcher.close()
+
+
+async def test_enqueues_asked_for_together_go_in_one_round_trip(
+    engine: AsyncEngine, redis_client: aioredis.Redis
+) -> None:
+    dispatcher = await ArqDispatcher.connect(REDIS_URL)
+    pipelines = 0
+    real_pipeline = dispatcher.redis.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal pipelines
+        pipelines += 1
+        return real_pipeline(*args, **kwargs)
+
+    dispatcher.redis.pipeline = counted
+    try:
+        job_ids = [uuid.uuid4() for _ in range(30)]
+        await asyncio.gather(*(dispatcher.enqueue(job_id, "default", 0) for job_id in job_ids))
+        queued = await redis_client.zrange(queue_name("default"), 0, -1)
+        assert sorted(queued) == sorted(str(j).encode() for j in job_ids)
+        for job_id in job_ids:
+            message = orjson.loads(await redis_client.get(job_key_prefix + str(job_id)))
+            assert message["a"] == [str(job_id)]
+        assert 1 <= pipelines <= 2  # the first alone, the rest together
     finally:
         await dispatcher.close()

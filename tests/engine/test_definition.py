@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from workflow_service.engine._step_plan import find_cycles
 from workflow_service.engine.definition import (
     Plan,
     PlanCache,
@@ -67,8 +68,8 @@ def only_problem(raw: Any) -> ProblemItem:
     return problems[0]
 
 
-def transform(step_id: str, output: Any) -> dict[str, Any]:
-    return {"id": step_id, "type": "transform", "output": output}
+def transform(step_id: str, output: Any, **more: Any) -> dict[str, Any]:
+    return {"id": step_id, "type": "transform", "output": output, **more}
 
 
 # --- valid definitions -------------------------------------------------------------------------
@@ -309,6 +310,239 @@ def test_a_top_level_field_with_the_wrong_type_is_reported_once() -> None:
         "$.input_schema",
         "$.steps",
     ]
+
+
+def test_a_repeated_id_is_reported_even_on_a_step_with_other_problems() -> None:
+    problems = problems_of({"steps": [transform("a", 1), {"id": "a", "type": "transform"}, {"id": "a"}]})
+    assert problems == [
+        ProblemItem(path="$.steps[1].output", message="Field required"),
+        ProblemItem(path="$.steps[1].id", message="duplicate step id 'a'"),
+        ProblemItem(path="$.steps[2].type", message=problems[2].message),
+        ProblemItem(path="$.steps[2].id", message="duplicate step id 'a'"),
+    ]
+
+
+def test_problems_are_listed_step_by_step() -> None:
+    raw = {
+        "steps": [
+            {"id": "a", "type": "condition", "if": "true", "then": "a"},
+            {"id": "b", "type": "teleport"},
+            transform("c", "{{ steps.zz }}"),
+        ]
+    }
+    assert paths_of(raw) == ["$.steps[0].then", "$.steps[1].type", "$.steps[2].output"]
+
+
+# --- what templates read -----------------------------------------------------------------------
+
+
+def test_reading_an_undeclared_variable_is_a_problem_naming_the_declared_ones() -> None:
+    problem = only_problem(definition(steps=[transform("a", {"x": ["{{ vars.greting }}"]})], output=None))
+    assert problem == ProblemItem(
+        path="$.steps[0].output.x[0]",
+        message="reads vars.greting, which is not declared in `variables` (declared: greeting)",
+    )
+
+
+def test_reading_a_variable_without_any_declared_is_a_problem_for_each_name() -> None:
+    assert problems_of({"steps": [transform("a", "{{ vars['a b'] ~ vars.c ~ vars.c }}")]}) == [
+        ProblemItem(
+            path="$.steps[0].output",
+            message="reads vars['a b'], which is not declared in `variables` (none is declared)",
+        ),
+        ProblemItem(
+            path="$.steps[0].output", message="reads vars.c, which is not declared in `variables` (none is declared)"
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("step", "path"),
+    [
+        ({"id": "s", "type": "transform", "output": 1, "when": "vars.on"}, "$.steps[0].when"),
+        ({"id": "s", "type": "condition", "if": "vars.on", "then": "end"}, "$.steps[0].if"),
+        ({"id": "s", "type": "http", "url": "http://x/{{ vars.on }}"}, "$.steps[0].url"),
+        (
+            {"id": "s", "type": "http", "url": "http://x", "headers": {"X-A": "{{ vars.on }}"}},
+            '$.steps[0].headers["X-A"]',
+        ),
+        ({"id": "s", "type": "http", "url": "http://x", "query": {"q": "{{ vars.on }}"}}, "$.steps[0].query.q"),
+        ({"id": "s", "type": "http", "url": "http://x", "json": {"a": ["{{ vars.on }}"]}}, "$.steps[0].json.a[0]"),
+        (
+            {
+                "id": "s",
+                "type": "llm",
+                "prompt": "p",
+                "system": "{{ vars.on }}",
+                "model": {"provider": "openai", "name": "m"},
+            },
+            "$.steps[0].system",
+        ),
+        ({"id": "s", "type": "tool", "tool": "text.split", "args": {"text": "{{ vars.on }}"}}, "$.steps[0].args.text"),
+    ],
+)
+def test_every_templated_field_is_checked_for_what_it_reads(step: dict[str, Any], path: str) -> None:
+    assert only_problem({"variables": {"off": 1}, "steps": [step]}) == ProblemItem(
+        path=path, message="reads vars.on, which is not declared in `variables` (declared: off)"
+    )
+
+
+def test_the_output_is_checked_for_what_it_reads() -> None:
+    assert only_problem(definition(output={"a": "{{ vars.nope }}"})).path == "$.output.a"
+
+
+CLOSED = {"type": "object", "properties": {"name": {}, "age": {}}, "additionalProperties": False}
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        CLOSED,
+        {"type": "object", "properties": {"name": {}, "age": {}}, "unevaluatedProperties": False},
+    ],
+)
+def test_reading_an_input_a_closed_schema_refuses_is_a_problem(schema: dict[str, Any]) -> None:
+    problem = only_problem({"input_schema": schema, "steps": [transform("a", "{{ inputs.nmae }} {{ inputs.name }}")]})
+    assert problem == ProblemItem(
+        path="$.steps[0].output",
+        message="reads inputs.nmae, which the closed input_schema does not allow (its properties: age, name)",
+    )
+
+
+def test_a_closed_schema_allows_the_names_its_patterns_match() -> None:
+    schema = {**CLOSED, "patternProperties": {"^x_": {}, "_id$": {}}}
+    problem = only_problem(
+        {"input_schema": schema, "steps": [transform("a", "{{ [inputs.x_a, inputs.b_id, inputs.c] }}")]}
+    )
+    assert problem.message == (
+        "reads inputs.c, which the closed input_schema does not allow (its properties: age, name, "
+        "or a name matching '^x_' or '_id$')"
+    )
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"name": {}}},
+        {"type": "object", "properties": {"name": {}}, "additionalProperties": {"type": "string"}},
+        {"type": "object", "allOf": [{"properties": {"other": {}}}], "unevaluatedProperties": False},
+        {"type": "object", "patternProperties": {"(": {}}, "additionalProperties": False},
+    ],
+)
+def test_an_open_schema_allows_reading_any_input(schema: dict[str, Any]) -> None:
+    """A pattern that does not compile is the schema's problem, and allows any name."""
+    _, problems = compile_definition({"input_schema": schema, "steps": [transform("a", "{{ inputs.other }}")]})
+    assert [p.path for p in problems] == (["$.input_schema.patternProperties"] if "(" in str(schema) else [])
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ vars.tone | default('plain') }} {{ inputs.age | d(3) }}",
+        "{{ inputs.depth if inputs.depth is defined else 1 }}",
+        "{% if vars.tone is undefined %}none{% endif %}",
+        "{{ inputs.get('extra') }} {{ vars.keys() | list }} {{ inputs.items() | list }}",
+        "{{ inputs[vars.greeting] }} {{ vars[inputs.name] }}",
+        "{% set vars = {'own': 1} %}{{ vars.own }}",
+        "{% for inputs in [{'x': 1}] %}{{ inputs.x }}{% endfor %}",
+        "{% macro m(vars) %}{{ vars.q }}{% endmacro %}{{ m({'q': 1}) }}",
+    ],
+)
+def test_reads_that_may_be_missing_or_cannot_be_judged_are_allowed(template: str) -> None:
+    raw = definition(input_schema=CLOSED, steps=[transform("a", template)], output=None)
+    plan, problems = compile_definition(raw)
+    assert problems == []
+    assert plan is not None
+
+
+def test_a_read_through_a_missing_key_is_a_problem_even_with_a_default_further_on() -> None:
+    """`inputs.nope.x | default(1)` still fails: the default applies to `.x`, not to `inputs.nope`."""
+    raw = definition(input_schema=CLOSED, steps=[transform("a", "{{ inputs.nope.x | default(1) }}")], output=None)
+    assert only_problem(raw).message.startswith("reads inputs.nope,")
+
+
+def test_reads_are_checked_when_the_top_level_has_other_problems() -> None:
+    raw = {"timeout_s": 0, "input_schema": CLOSED, "steps": [transform("a", "{{ inputs.x }} {{ vars.y }}")]}
+    assert [p.message.split(",")[0] for p in problems_of(raw)] == [
+        "Input should be greater than 0",
+        "reads vars.y",
+        "reads inputs.x",
+    ]
+
+
+def test_a_stored_version_compiles_without_checking_what_it_reads() -> None:
+    """Versions deployed before reads were checked keep running (the render fails only if it reaches the read)."""
+    stored = {"steps": [transform("a", "{% if inputs.legacy %}{{ vars.gone }}{% endif %}")]}
+    assert paths_of(stored) == ["$.steps[0].output"]
+    plan, problems = compile_definition(stored, check_reads=False)
+    assert problems == []
+    assert plan is not None
+    assert PlanCache().put(uuid.uuid4(), stored).steps[0].config.id == "a"
+
+
+# --- dependency cycles -------------------------------------------------------------------------
+
+
+def test_a_cycle_is_named_in_order_at_the_need_that_closes_it() -> None:
+    problem = only_problem({"steps": [transform("a", 1, needs=["b"]), transform("b", 2)]})
+    assert problem == ProblemItem(
+        path="$.steps[0].needs[0]",
+        message="dependency cycle: a -> b -> a (each step waits for the next, so none can start)",
+    )
+
+
+def test_each_cycle_is_one_problem() -> None:
+    raw = {
+        "steps": [
+            transform("a", 1),
+            transform("b", 2, needs=["a", "d"]),
+            transform("c", 3),
+            transform("d", 4),
+            transform("e", 5, needs=["f"]),
+            transform("f", 6, needs=["e", "d"]),
+            transform("g", 7, needs=["f"]),
+        ]
+    }
+    assert [(p.path, p.message.split(" (")[0]) for p in problems_of(raw)] == [
+        ("$.steps[1].needs[1]", "dependency cycle: b -> d -> c -> b"),
+        ("$.steps[4].needs[0]", "dependency cycle: e -> f -> e"),
+    ]
+
+
+def test_a_cycle_through_a_condition_branch_is_named() -> None:
+    raw = {
+        "steps": [
+            transform("a", 1, needs=["y"]),
+            {"id": "x", "type": "condition", "if": "true", "then": "y"},
+            transform("y", 2),
+        ]
+    }
+    assert only_problem(raw).message.startswith("dependency cycle: a -> y -> x -> a ")
+
+
+def test_a_later_need_that_closes_no_cycle_is_still_not_an_earlier_step() -> None:
+    problem = only_problem({"steps": [transform("a", 1, needs=["b"]), transform("b", 2, needs=[])]})
+    assert problem == ProblemItem(path="$.steps[0].needs[0]", message="'b' is not an earlier step")
+
+
+def test_needing_itself_is_named_as_such() -> None:
+    problem = only_problem({"steps": [transform("a", 1, needs=["a"])]})
+    assert problem == ProblemItem(path="$.steps[0].needs[0]", message="'a' is itself")
+
+
+@pytest.mark.parametrize(
+    ("edges", "cycles"),
+    [
+        ({0: [], 1: [0], 2: [1, 0]}, []),
+        ({0: [1], 1: [0]}, [[0, 1]]),
+        ({0: [2], 1: [0], 2: [1], 3: [2]}, [[0, 2, 1]]),
+        ({0: [1], 1: [0], 2: [3], 3: [2], 4: [0, 2]}, [[0, 1], [2, 3]]),
+        ({0: [1], 1: [0, 2], 2: [1]}, [[0, 1]]),
+        ({0: [], 1: [2], 2: [3], 3: [1]}, [[1, 2, 3]]),
+    ],
+)
+def test_find_cycles(edges: dict[int, list[int]], cycles: list[list[int]]) -> None:
+    assert find_cycles(edges) == cycles
 
 
 # --- content hash ------------------------------------------------------------------------------

@@ -206,6 +206,41 @@ def test_step_refs_lists_the_steps_a_value_reads() -> None:
     assert CompiledValue({"no": "templates"}, "$").step_refs == set()
 
 
+@pytest.mark.parametrize(
+    ("template", "reads"),
+    [
+        (
+            "{{ inputs.name }} {{ vars['a b'] }} {{ env.KEY }} {{ steps.s.output }}",
+            {"inputs": {"name"}, "vars": {"a b"}},
+        ),
+        ("{% for t in inputs.tags %}{{ vars.sep ~ t }}{% endfor %}", {"inputs": {"tags"}, "vars": {"sep"}}),
+        ("{{ inputs.a.b.c }} {{ inputs['x'].y }}", {"inputs": {"a", "x"}}),
+        ("{{ inputs.n | default(1) }} {{ vars.v | d('x') }} {{ inputs.m is defined }}", {}),
+        ("{{ inputs.n if inputs.n is number else 0 }}", {}),
+        ("{{ inputs.a.b | default(1) }}", {"inputs": {"a"}}),
+        ("{{ inputs.get('x') }} {{ vars.items() | list }} {{ inputs['get'] }}", {"inputs": {"get"}}),
+        ("{{ inputs[vars.key] }} {{ inputs[0] }}", {"vars": {"key"}}),
+        ("{% set vars = inputs %}{{ vars.anything }}", {}),
+        ("{% for inputs in [1] %}{{ inputs.x }}{% endfor %}{{ vars.y }}", {"vars": {"y"}}),
+        ("{% set x = inputs.a %}{{ x.b }}", {"inputs": {"a"}}),
+    ],
+)
+def test_reads_are_the_keys_of_inputs_and_vars_a_render_cannot_do_without(
+    template: str, reads: dict[str, set[str]]
+) -> None:
+    (compiled,) = CompiledValue(template, "$").templates
+    assert compiled.reads == reads
+
+
+def test_an_unknown_name_is_refused_naming_what_templates_can_use() -> None:
+    with pytest.raises(TemplateError) as caught:
+        CompiledValue("{{ lipsum(3) }}", "$.steps[0].output")
+    assert caught.value.message == (
+        "unknown name(s) lipsum; templates can use inputs, vars, env and steps, "
+        "and the functions cycler, dict, joiner, namespace, range"
+    )
+
+
 # --- the sandbox -------------------------------------------------------------------------------
 
 

@@ -190,7 +190,9 @@ async def test_flow_definitions_are_validated_with_paths(client: httpx.AsyncClie
     ]}  # fmt: skip
     created = await client.post("/v1/workflows", json={"name": "broken flow", "definition": definition})
     problems = {p["path"]: p["message"] for p in created.json()["draft_problems"]}
-    assert problems["$.steps[0].needs[0]"] == "'b' is not an earlier step"
+    assert problems["$.steps[0].needs[0]"] == (
+        "dependency cycle: a -> b -> a (each step waits for the next, so none can start)"
+    )
     assert problems["$.steps[1].then"] == "'a' is not a later step (or `end`)"
     assert "not among the steps it waits for" in problems["$.steps[2].output"]
     assert problems["$.steps[3].when"].startswith("template syntax error")

@@ -153,6 +153,14 @@ class DriverConnection:
             await self._raise_if_unavailable(query, exc)
             raise
 
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        try:
+            rows: list[Any] = await self._raw.fetch(query, *args)
+        except Exception as exc:
+            await self._raise_if_unavailable(query, exc)
+            raise
+        return rows
+
     async def _raise_if_unavailable(self, query: str, exc: Exception) -> None:
         if not (self._raw.is_closed() or is_db_unavailable(exc)):
             return

@@ -17,10 +17,21 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
+from arq.constants import (
+    expires_extra_ms,
+    in_progress_key_prefix,
+    job_key_prefix,
+    result_key_prefix,
+    retry_key_prefix,
+)
+from arq.jobs import serialize_job
+
+from workflow_service.core.batch import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +118,8 @@ class ArqDispatcher:
         self._enqueue = redis.register_script(_ENQUEUE_LUA)
         self._replace = redis.register_script(_REPLACE_LUA)
         self._stranded = redis.register_script(_STRANDED_LUA)
+        self._enqueueing: Batcher[tuple[uuid.UUID, str], None] = Batcher(partial(self._send, replace=False))
+        self._replacing: Batcher[tuple[uuid.UUID, str], None] = Batcher(partial(self._send, replace=True))
 
     @classmethod
     async def connect(cls, redis_url: str) -> ArqDispatcher:
@@ -121,42 +134,38 @@ class ArqDispatcher:
         return cls(pool)
 
     async def enqueue(self, job_id: uuid.UUID, pool: str, attempt: int, *, replace: bool = False) -> None:
-        from arq.constants import (
-            expires_extra_ms,
-            in_progress_key_prefix,
-            job_key_prefix,
-            result_key_prefix,
-            retry_key_prefix,
-        )
-        from arq.jobs import serialize_job
-
-        message_id = str(job_id)
-        now_ms = int(time.time() * 1000)
-        payload = serialize_job(TASK_NAME, (str(job_id),), {}, None, now_ms, serializer=json_serializer)
-        keys = [job_key_prefix + message_id, queue_name(pool), result_key_prefix + message_id]
-        script = self._enqueue
-        if replace:
-            keys += [in_progress_key_prefix + message_id, retry_key_prefix + message_id]
-            script = self._replace
-        try:
-            await script(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id])
-        except Exception:  # the reconciler will enqueue it again; the job is safe in the database
-            log.warning("could not enqueue job %s; the reconciler will retry", job_id, exc_info=True)
+        """One job's message, sent with the others asked for meanwhile (core/batch.py): the submissions
+        an api process answers at once cost one Redis round trip."""
+        await (self._replacing if replace else self._enqueueing).get((job_id, pool))
 
     async def enqueue_many(self, items: Iterable[tuple[uuid.UUID, str, int]], *, replace: bool = False) -> None:
-        for job_id, pool, attempt in items:
-            await self.enqueue(job_id, pool, attempt, replace=replace)
+        await self._send([(job_id, pool) for job_id, pool, _ in items], replace=replace)
+
+    async def _send(self, messages: Sequence[tuple[uuid.UUID, str]], *, replace: bool) -> dict[Any, None]:
+        """Every message in one pipelined round trip, each written by the script (atomic on its own)."""
+        now_ms = int(time.time() * 1000)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id, pool in messages:
+                    message_id = str(job_id)
+                    payload = serialize_job(TASK_NAME, (message_id,), {}, None, now_ms, serializer=json_serializer)
+                    keys = [job_key_prefix + message_id, queue_name(pool), result_key_prefix + message_id]
+                    script = self._enqueue
+                    if replace:
+                        keys += [in_progress_key_prefix + message_id, retry_key_prefix + message_id]
+                        script = self._replace
+                    await script(keys=keys, args=[payload, expires_extra_ms, now_ms, message_id], client=pipe)
+                await pipe.execute()
+        except Exception:  # the reconciler will enqueue them again; the jobs are safe in the database
+            log.warning("could not enqueue %d job(s); the reconciler will retry", len(messages), exc_info=True)
+        return {}
 
     async def stranded(self, pool: str, limit: int) -> list[str]:
-        from arq.constants import in_progress_key_prefix
-
         now_ms = int(time.time() * 1000)
         found = await self._stranded(keys=[queue_name(pool)], args=[now_ms, limit, in_progress_key_prefix])
         return [m.decode() if isinstance(m, bytes) else str(m) for m in found]
 
     async def discard(self, pool: str, message_ids: list[str]) -> None:
-        from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
-
         if not message_ids:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -172,6 +181,8 @@ class ArqDispatcher:
             return False
 
     async def close(self) -> None:
+        await self._enqueueing.flush()
+        await self._replacing.flush()
         await self.redis.aclose()
 
 

@@ -3,11 +3,14 @@ and its compiled templates, which may read only the steps it waits for."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from workflow_service.engine._definition_reads import Readable
 from workflow_service.engine.guardrails import ScannerChain
 from workflow_service.engine.steps import STEP_TYPES, StepType
 from workflow_service.engine.steps.base import StepConfig, StepConfigProblems
@@ -33,7 +36,9 @@ class PlannedStep:
     """`llm` steps: the plan's `llm_outputs` scanners, which the executor applies to the answer."""
 
 
-def compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list[PlannedStep], list[ProblemItem]]:
+def compile_steps(
+    raw_steps: list[Any], defaults: dict[str, Any], readable: Readable
+) -> tuple[list[PlannedStep], list[ProblemItem]]:
     """Validate each step with its type's model (then its type's `finalize`, which may complete it from
     the definition's top-level `defaults`, such as the workflow's model), compile its templates, and
     resolve what it waits for.
@@ -41,24 +46,41 @@ def compile_steps(raw_steps: list[Any], defaults: dict[str, Any]) -> tuple[list[
     A step waits for its `needs`, else for the step before it, except that a step named by a
     condition's `then`/`else` waits for that condition. `needs` may name only earlier steps, so the
     steps always form a DAG, and a template may read `steps.X` only if X is among what the step
-    (transitively) waits for, so its output is there when the step starts.
+    (transitively) waits for, so its output is there when the step starts; it may read only the
+    `vars` and `inputs` the definition declares (`readable`). Problems are listed step by step.
     """
     validated: list[_Validated] = []
-    problems: list[ProblemItem] = []
+    located: list[tuple[int, ProblemItem]] = []
     for i, raw in enumerate(raw_steps):
         step = _validate_step(i, raw, defaults)
         if isinstance(step, _Validated):
             validated.append(step)
         else:
-            problems += step
+            located += [(i, problem) for problem in step]
+    located += _duplicate_ids(raw_steps)
     graph = _Graph(validated)
-    problems += graph.link_branches()
+    located += graph.link_branches()
+    located += graph.cycles()
     steps: list[PlannedStep] = []
     for n in range(len(validated)):
-        planned, step_problems = _plan_step(graph, n)
+        planned, step_problems = _plan_step(graph, n, readable)
         steps.append(planned)
-        problems += step_problems
-    return steps, problems
+        located += [(planned.position, problem) for problem in step_problems]
+    return steps, [problem for _, problem in sorted(located, key=lambda item: item[0])]
+
+
+def _duplicate_ids(raw_steps: list[Any]) -> list[tuple[int, ProblemItem]]:
+    """Every repeat of an id, read from the raw steps so that a step with other problems counts too."""
+    seen: set[str] = set()
+    problems: list[tuple[int, ProblemItem]] = []
+    for i, raw in enumerate(raw_steps):
+        step_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(step_id, str):
+            continue
+        if step_id in seen:
+            problems.append((i, ProblemItem(path=f"$.steps[{i}].id", message=f"duplicate step id {step_id!r}")))
+        seen.add(step_id)
+    return problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +124,18 @@ class _Graph:
 
     def __init__(self, steps: list[_Validated]) -> None:
         self.steps = steps
-        self.order = {step.config.id: n for n, step in enumerate(steps)}
+        self.order: dict[str, int] = {}
+        """Each id's first step (a repeated id is a problem of its own): a step waits only for earlier ones."""
+        for n, step in enumerate(steps):
+            self.order.setdefault(step.config.id, n)
         self.branch_of: dict[str, list[str]] = {}
         self.closure: dict[str, set[str]] = {}
+        self.in_cycle: set[tuple[int, str]] = set()
+        """`(n, need)`: step `n` names the later step `need` in `needs`, closing a reported cycle."""
 
-    def link_branches(self) -> list[ProblemItem]:
+    def link_branches(self) -> list[tuple[int, ProblemItem]]:
         """Record the conditions naming each step in `then`/`else`, which must name a later step."""
-        problems: list[ProblemItem] = []
+        problems: list[tuple[int, ProblemItem]] = []
         for n, step in enumerate(self.steps):
             config = step.config
             if not isinstance(config, ConditionConfig):
@@ -117,34 +144,59 @@ class _Graph:
                 if target == END:
                     continue
                 if self.order.get(target, -1) <= n:
-                    problems.append(
-                        ProblemItem(
-                            path=f"$.steps[{step.position}].{field}",
-                            message=f"{target!r} is not a later step (or `end`)",
-                        )
-                    )
+                    where = f"$.steps[{step.position}].{field}"
+                    message = f"{target!r} is not a later step (or `end`)"
+                    problems.append((step.position, ProblemItem(path=where, message=message)))
                 else:
                     self.branch_of.setdefault(target, []).append(config.id)
         return problems
 
+    def waits_for(self, n: int) -> tuple[str, ...]:
+        """What step `n` waits for: its `needs`, the conditions naming it, or the step before."""
+        config = self.steps[n].config
+        if config.needs is not None:
+            return tuple(dict.fromkeys(config.needs))
+        if config.id in self.branch_of:
+            return tuple(self.branch_of[config.id])
+        return (self.steps[n - 1].config.id,) if n else ()
+
     def needs(self, n: int) -> tuple[tuple[str, ...], list[ProblemItem]]:
-        """What step `n` waits for: its `needs` (only earlier steps), the conditions naming it, or the step before."""
+        """`waits_for(n)`, with a problem for each of its `needs` that is not an earlier step (unless
+        it closes a cycle, which `cycles` reports)."""
         step = self.steps[n]
-        config = step.config
-        if config.needs is None:
-            if config.id in self.branch_of:
-                return tuple(self.branch_of[config.id]), []
-            return ((self.steps[n - 1].config.id,) if n else ()), []
-        needs = tuple(dict.fromkeys(config.needs))
+        needs = self.waits_for(n)
+        if step.config.needs is None:
+            return needs, []
         problems = [
             ProblemItem(
                 path=f"$.steps[{step.position}].needs[{k}]",
-                message=f"{need!r} is {'itself' if need == config.id else 'not an earlier step'}",
+                message=f"{need!r} is {'itself' if need == step.config.id else 'not an earlier step'}",
             )
             for k, need in enumerate(needs)
-            if self.order.get(need, len(self.steps)) >= n
+            if self.order.get(need, len(self.steps)) >= n and (n, need) not in self.in_cycle
         ]
         return needs, problems
+
+    def cycles(self) -> list[tuple[int, ProblemItem]]:
+        """One problem per cycle of steps waiting for each other (none of them could ever start),
+        naming its steps in order, at the `needs` entry that names a later step: every cycle has
+        one, since a step otherwise waits only for earlier steps."""
+        edges = {
+            n: [self.order[need] for need in self.waits_for(n) if self.order.get(need, n) != n]
+            for n in range(len(self.steps))
+        }
+        problems: list[tuple[int, ProblemItem]] = []
+        for cycle in find_cycles(edges):
+            forward = [(n, m) for n, m in itertools.pairwise([*cycle, cycle[0]]) if m > n]
+            self.in_cycle.update((n, self.steps[m].config.id) for n, m in forward)
+            n, m = forward[0]
+            step = self.steps[n]
+            k = list(step.config.needs or ()).index(self.steps[m].config.id)  # only `needs` names a later step
+            where = f"$.steps[{step.position}].needs[{k}]"
+            names = " -> ".join(self.steps[node].config.id for node in [*cycle, cycle[0]])
+            message = f"dependency cycle: {names} (each step waits for the next, so none can start)"
+            problems.append((step.position, ProblemItem(path=where, message=message)))
+        return problems
 
     def unreachable(self, n: int, ref: str) -> str:
         """Why step `n` may not read `steps.<ref>`."""
@@ -157,14 +209,47 @@ class _Graph:
         return "not among the steps it waits for (add it to `needs`)"
 
 
-def _plan_step(graph: _Graph, n: int) -> tuple[PlannedStep, list[ProblemItem]]:
-    """Step `n` with what it waits for and its compiled templates, which may read only those steps."""
+def find_cycles(edges: Mapping[int, Sequence[int]]) -> list[list[int]]:
+    """The cycles of a graph (`edges`: node -> the nodes it waits for), each from its smallest node.
+
+    A topological sort (Kahn's) places every node not on or behind a cycle; from each node left, in
+    order, following what it still waits for must come round to a node already on the walk: a cycle,
+    reported unless the walk joined one found before (so one problem per tangle of cycles)."""
+    waiting = {n: len(set(deps)) for n, deps in edges.items()}
+    dependants: dict[int, list[int]] = {}
+    for n, deps in edges.items():
+        for dep in set(deps):
+            dependants.setdefault(dep, []).append(n)
+    ready = [n for n, count in waiting.items() if not count]
+    while ready:
+        for dependant in dependants.get(ready.pop(), []):
+            waiting[dependant] -= 1
+            if not waiting[dependant]:
+                ready.append(dependant)
+    left = {n for n, count in waiting.items() if count}
+    cycles: list[list[int]] = []
+    walked: set[int] = set()
+    for start in sorted(left):
+        path: list[int] = []
+        node = start
+        while node not in walked and node not in path:
+            path.append(node)
+            node = next(dep for dep in edges[node] if dep in left)
+        if node in path:
+            cycle = path[path.index(node) :]
+            first = cycle.index(min(cycle))
+            cycles.append(cycle[first:] + cycle[:first])
+        walked.update(path)
+    return cycles
+
+
+def _plan_step(graph: _Graph, n: int, readable: Readable) -> tuple[PlannedStep, list[ProblemItem]]:
+    """Step `n` with what it waits for and its compiled templates, which may read only those steps
+    and what the definition declares."""
     step = graph.steps[n]
     config = step.config
     where = f"$.steps[{step.position}]"
     problems: list[ProblemItem] = []
-    if config.id in graph.closure:
-        problems.append(ProblemItem(path=f"{where}.id", message=f"duplicate step id {config.id!r}"))
     needs, need_problems = graph.needs(n)
     problems += need_problems
     reachable = set(needs).union(*(graph.closure.get(need, set()) for need in needs))
@@ -180,6 +265,7 @@ def _plan_step(graph: _Graph, n: int) -> tuple[PlannedStep, list[ProblemItem]]:
         for template in value.templates
         for ref in sorted(template.step_refs - reachable)
     ]
+    problems += [problem for value in compiled for problem in readable.problems(value)]
     planned = PlannedStep(
         position=step.position, config=config, kind=step.kind, templates=templates, needs=needs, when=when
     )

@@ -22,6 +22,7 @@ from workflow_service.engine._template_budget import (
     bounded,
     check_value,
 )
+from workflow_service.engine._template_reads import required_reads, step_refs
 from workflow_service.engine._template_sandbox import env, guarded, renders_inline
 
 CONTEXT_NAMES = frozenset({"inputs", "vars", "env", "steps"})
@@ -46,25 +47,15 @@ def _wrap_errors(exc: Exception, path: str) -> TemplateError:
 
 
 class _Compiled:
-    """A template found at `path`, with the step ids it reads through `steps.<id>`."""
+    """A template found at `path`, with the step ids it reads through `steps.<id>` and the keys of
+    `inputs` and `vars` it cannot do without (`required_reads`)."""
 
-    __slots__ = ("inline", "path", "render", "step_refs")
+    __slots__ = ("inline", "path", "reads", "render", "step_refs")
 
-    def __init__(self, path: str, render: Renderer, step_refs: set[str], inline: bool) -> None:
-        self.path, self.render, self.step_refs, self.inline = path, render, step_refs, inline
-
-
-def _step_refs(ast: nodes.Template) -> set[str]:
-    refs = set()
-    for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node  # type: ignore[attr-defined]
-        if not (isinstance(target, nodes.Name) and target.name == "steps"):
-            continue
-        if isinstance(node, nodes.Getattr):
-            refs.add(node.attr)
-        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            refs.add(node.arg.value)
-    return refs
+    def __init__(
+        self, path: str, render: Renderer, refs: set[str], reads: dict[str, frozenset[str]], inline: bool
+    ) -> None:
+        self.path, self.render, self.step_refs, self.reads, self.inline = path, render, refs, reads, inline
 
 
 def _is_lookup(node: nodes.Node) -> bool:
@@ -81,9 +72,10 @@ def _is_lookup(node: nodes.Node) -> bool:
 def compile_string(text: str, path: str) -> _Compiled:
     expr_source = _single_expression(text)
     ast = _parse(text if expr_source is None else "{{" + expr_source + "}}", path)
-    refs, inline = _step_refs(ast), renders_inline(ast)
+    # Read before `_text_renderer` rewrites the tree.
+    refs, reads, inline = step_refs(ast), required_reads(ast), renders_inline(ast)
     render = _text_renderer(ast, path) if expr_source is None else _expression_renderer(expr_source, path)
-    return _Compiled(path, render, refs, inline)
+    return _Compiled(path, render, refs, reads, inline)
 
 
 def _single_expression(text: str) -> str | None:
@@ -104,7 +96,11 @@ def _parse(source: str, path: str) -> nodes.Template:
         raise _parse_error(exc, path) from exc
     if unknown:
         names = ", ".join(sorted(unknown))
-        raise TemplateError(f"unknown name(s) {names}; templates can use inputs, vars, env and steps", path)
+        offered = ", ".join(sorted(env.globals))
+        raise TemplateError(
+            f"unknown name(s) {names}; templates can use inputs, vars, env and steps, and the functions {offered}",
+            path,
+        )
     return ast
 
 

@@ -2,7 +2,7 @@
 
 A Plan is everything the executor needs, compiled once per version content and cached: the step
 configs, their compiled templates, and the input/output JSON Schema validators. The steps are
-compiled in `_step_plan`.
+compiled in `_step_plan`; what templates may read from `vars` and `inputs` is said by `_definition_reads`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import orjson
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workflow_service.engine._definition_reads import ANY, Readable
 from workflow_service.engine._step_plan import PlannedStep, compile_steps, pydantic_problems
 from workflow_service.engine.guardrails import (
     NO_GUARDRAILS,
@@ -91,8 +92,12 @@ def _check_schema(schema: dict[str, Any], where: str) -> list[ProblemItem]:
     return []
 
 
-def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
-    """Validate a definition. Returns the compiled plan, or None and every problem found."""
+def compile_definition(raw: Any, *, check_reads: bool = True) -> tuple[Plan | None, list[ProblemItem]]:
+    """Validate a definition. Returns the compiled plan, or None and every problem found.
+
+    `check_reads=False` compiles a stored version without checking what its templates read from
+    `vars` and `inputs`: a version deployed before that check existed must still run.
+    """
     if not isinstance(raw, dict):
         return None, [ProblemItem(path="$", message="a definition must be a JSON object")]
     try:
@@ -106,6 +111,7 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
             return value if key not in bad and isinstance(value, dict) else None
 
         raw_steps = raw.get("steps")
+        declared = Readable.of(readable("input_schema"), raw.get("variables", {}) if "variables" not in bad else None)
         _, _, more = _check_parts(
             _Parts(
                 input_schema=readable("input_schema"),
@@ -113,6 +119,7 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
                 steps=raw_steps if isinstance(raw_steps, list) else None,
                 output=raw.get("output"),
                 defaults={"model": raw["model"]} if "model" not in bad and isinstance(raw.get("model"), dict) else {},
+                readable=declared if check_reads else ANY,
                 check_refs="steps" not in bad,
             )
         )
@@ -126,6 +133,7 @@ def compile_definition(raw: Any) -> tuple[Plan | None, list[ProblemItem]]:
             steps=model.steps,
             output=model.output,
             defaults={"model": model.model.model_dump(exclude_none=True)} if model.model else {},
+            readable=Readable.of(model.input_schema, model.variables) if check_reads else ANY,
         )
     )
     guardrails, guard_problems = compile_guardrails(model.guardrails)
@@ -161,6 +169,8 @@ class _Parts:
     output: Any
     defaults: dict[str, Any]
     """The definition's top level that steps may complete themselves from (`model`)."""
+    readable: Readable
+    """The keys of `vars` and `inputs` templates may read."""
     check_refs: bool = True
     """False: the steps are unreadable, so the output's step references cannot be judged."""
 
@@ -174,7 +184,7 @@ def _check_parts(parts: _Parts) -> tuple[list[PlannedStep], CompiledValue | None
         problems += _check_schema(parts.output_schema, "output_schema")
     if parts.input_schema is not None and parts.input_schema.get("type", "object") != "object":
         problems.append(ProblemItem(path="$.input_schema.type", message="inputs must be an object"))
-    steps, step_problems = compile_steps(parts.steps or [], parts.defaults)
+    steps, step_problems = compile_steps(parts.steps or [], parts.defaults, parts.readable)
     problems += step_problems
     output, output_problems = _compile_output(parts, {s.config.id for s in steps})
     return steps, output, problems + output_problems
@@ -188,9 +198,10 @@ def _compile_output(parts: _Parts, known: set[str]) -> tuple[CompiledValue | Non
         output = CompiledValue(parts.output, "$.output")
     except TemplateError as exc:
         return None, [ProblemItem(path=exc.path, message=exc.message)]
+    problems = parts.readable.problems(output)
     if not parts.check_refs or parts.steps is None:
-        return output, []
-    problems = [
+        return output, problems
+    problems += [
         ProblemItem(path=template.path, message=f"unknown step {ref!r}")
         for template in output.templates
         for ref in sorted(template.step_refs - known)
@@ -209,7 +220,7 @@ class PlanCache:
         return self._plans.get(version_id)
 
     def put(self, version_id: uuid.UUID, definition: dict[str, Any]) -> Plan:
-        plan, problems = compile_definition(definition)
+        plan, problems = compile_definition(definition, check_reads=False)
         if plan is None:  # only valid definitions are ever deployed, so this is corruption
             raise ValueError(f"stored version {version_id} does not compile: {problems}")
         if len(self._plans) >= self._size:

@@ -17,7 +17,8 @@ jobs, keeps running; plain lookups such as `{{ inputs.x }}` render inline.
 This module is the templates' public surface; the work is done in private modules: the budget of a
 render and the measuring of values (`_template_budget`), the size checks made before an operator,
 method or filter runs (`_template_checks`), the sandboxed environment and the rewrite of a parsed
-template (`_template_sandbox`), and compiling and rendering (`_template_compile`).
+template (`_template_sandbox`), what a template reads from its context, found in its syntax tree
+(`_template_reads`), and compiling and rendering (`_template_compile`).
 """
 
 from __future__ import annotations

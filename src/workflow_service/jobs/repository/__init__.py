@@ -57,7 +57,7 @@ from workflow_service.jobs.repository.reads import (
     mean_output_tokens,
     parent_of,
 )
-from workflow_service.jobs.repository.run import claim, finish
+from workflow_service.jobs.repository.run import claim, claim_many, finish
 from workflow_service.jobs.repository.sweeps import (
     canceled_among,
     expired_leases,
@@ -96,6 +96,7 @@ __all__ = [
     "canceled_among",
     "child_of",
     "claim",
+    "claim_many",
     "completed_output",
     "completed_outputs",
     "copy_cached_steps",

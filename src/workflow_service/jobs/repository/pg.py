@@ -14,6 +14,7 @@ jobs/usage.py. The text is the same as written out by hand, so the server plans 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -100,7 +101,7 @@ WITH moved AS (
                  run_deadline_at = COALESCE(run_deadline_at, LEAST(deadline_at, COALESCE(started_at, $4)
                    + make_interval(secs => COALESCE((SELECT (v.definition ->> 'timeout_s')::float8
                                                      FROM workflow_version v WHERE v.id = job.version_id), $10))))
-  WHERE id = $1 AND status = {pending_status} AND pool = ANY($5::text[])
+  WHERE id = ANY($1::uuid[]) AND status = {pending_status} AND pool = ANY($5::text[])
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
     AND ($9::bool OR source_kind IS DISTINCT FROM {cache_kind})
   RETURNING id, workflow_id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step,
@@ -109,7 +110,7 @@ WITH moved AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
 )
-SELECT attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step, cache_key,
+SELECT id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step, cache_key,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('name', e.name, 'value', e.value, 'secure', e.secure)),
                         '[]'::jsonb)
         FROM workflow_env e WHERE e.workflow_id = moved.workflow_id) AS env
@@ -198,13 +199,17 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
     return inserted is not None
 
 
-async def claim(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest) -> ClaimedRow | None:
-    """CLAIM_PATH under a lease, the first claim's run deadline and the workflow's env rows, in one statement."""
+async def claim_many(
+    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], request: ClaimRequest
+) -> dict[uuid.UUID, ClaimedRow]:
+    """CLAIM_PATH under a lease, the first claim's run deadline and the workflow's env rows, in one statement
+    for all of `job_ids`; the jobs it claimed. (Its UPDATE locks the rows in index order, whatever the order
+    of `job_ids`, so two agents claiming overlapping sets cannot deadlock.)"""
     check_path(list(CLAIM_PATH))
     apg = await driver_connection(conn)
-    row = await apg.fetchrow(
+    rows = await apg.fetch(
         _CLAIM,
-        job_id,
+        list(job_ids),
         request.agent_id,
         request.lease_until,
         request.now,
@@ -215,7 +220,7 @@ async def claim(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest)
         request.followers,
         DEFAULT_TIMEOUT_S,
     )
-    return None if row is None else ClaimedRow(*row)
+    return {row[0]: ClaimedRow(*row[1:]) for row in rows}
 
 
 async def finish(conn: AsyncConnection, job_id: uuid.UUID, end: Finish) -> EndedRow | None:

@@ -7,6 +7,7 @@ statement (pg.py), elsewhere (the embedded SQLite) a few portable ones in one tr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -44,12 +45,29 @@ _CLAIMED = (
 )
 
 
-async def claim(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest) -> ClaimedRow | None:
-    """pending -> claimed -> running under a lease, with what running the job needs (its workflow's env
-    rows included), or None when the job is not pending in one of the request's pools (or is a cache
-    follower and the request does not take those)."""
+async def claim_many(
+    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], request: ClaimRequest
+) -> dict[uuid.UUID, ClaimedRow]:
+    """pending -> claimed -> running under a lease, with what running each job needs (its workflow's env
+    rows included): the jobs of `job_ids` it claimed. A job is left out when it is not pending in one of the
+    request's pools (or is a cache follower and the request does not take those). One statement for all
+    of them on PostgreSQL."""
     if is_postgres(conn):
-        return await pg.claim(conn, job_id, request)
+        return await pg.claim_many(conn, job_ids, request)
+    claimed = {}
+    for job_id in dict.fromkeys(job_ids):
+        row = await _claim_portably(conn, job_id, request)
+        if row is not None:
+            claimed[job_id] = row
+    return claimed
+
+
+async def claim(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest) -> ClaimedRow | None:
+    """claim_many for one job: its ClaimedRow, or None."""
+    return (await claim_many(conn, [job_id], request)).get(job_id)
+
+
+async def _claim_portably(conn: AsyncConnection, job_id: uuid.UUID, request: ClaimRequest) -> ClaimedRow | None:
     now = request.now
     guards = [
         job_t.c.pool.in_(request.pools),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.context import Context
+from workflow_service.core.batch import Batcher
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.secrets import NO_REDACTION, Redactor, SecretsError, redactor_for
@@ -20,6 +22,7 @@ from workflow_service.engine.definition import Plan
 from workflow_service.engine.executor import RunInput
 from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
+from workflow_service.jobs.repository import ClaimedRow
 from workflow_service.jobs.run.errors import retryable
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import env as workflow_env
@@ -123,12 +126,19 @@ class Claim:
         )
 
 
+Loaded = tuple[Plan, dict[str, Any]] | Exception
+"""A claimed job's plan and the outputs of the steps it need not run again, or what prevents its start."""
+_Claimed = tuple[ClaimedRow, Loaded]
+
+
 class Claimer:
     """Takes jobs for one agent."""
 
     def __init__(self, ctx: Context, agent: Agent) -> None:
         self.ctx, self.agent = ctx, agent
         self.lease = ctx.settings.jobs.lease
+        self._batch: Batcher[uuid.UUID, _Claimed] = Batcher(self._claim_batch)
+        self._claiming: set[uuid.UUID] = set()
 
     async def claim(self, job_id: uuid.UUID) -> Claim | Stopped:
         """`job_id` claimed for this agent, or why not. Raises Unstartable for a job claimed that cannot
@@ -147,30 +157,19 @@ class Claimer:
         return await self._claim(job_id, followers=True) or NOT_OURS
 
     async def _claim(self, job_id: uuid.UUID, *, followers: bool) -> Claim | None:
-        now = utcnow()
-        agent = self.agent
-        async with self.ctx.engine.begin() as conn:
-            request = repo.ClaimRequest(
-                agent_id=agent.id,
-                actor=agent.actor,
-                pools=agent.pools,
-                now=now,
-                lease_until=now + self.lease,
-                followers=followers,
-            )
-            row = await repo.claim(conn, job_id, request)
-            if row is None:
-                return None
-            loaded = await self._load(conn, job_id, row)
-            try:
-                job_env, setup_error = workflow_env.decrypted(row.env, self.ctx.secrets), None
-            except SecretsError as exc:
-                job_env = workflow_env.NO_ENV
-                setup_error = {"code": "secret_unavailable", "message": str(exc), "step": None}
+        claimed = await self._take(job_id, followers=followers)
+        if claimed is None:
+            return None
+        row, loaded = claimed
         self.ctx.notifier.job_changed(job_id)  # committed: claimed and running
         if isinstance(loaded, Exception):  # the claim is committed: the job is ours to end
             raise Unstartable(job_id, row.attempt, row.mode, loaded)
         plan, done = loaded
+        try:
+            job_env, setup_error = workflow_env.decrypted(row.env, self.ctx.secrets), None
+        except SecretsError as exc:
+            job_env = workflow_env.NO_ENV
+            setup_error = {"code": "secret_unavailable", "message": str(exc), "step": None}
         redact = redactor_for(job_env.secure)
         run = RunInput(
             job_id=str(job_id),
@@ -183,9 +182,39 @@ class Claimer:
         )
         return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
-    async def _load(
-        self, conn: AsyncConnection, job_id: uuid.UUID, row: Any
-    ) -> tuple[Plan, dict[str, Any]] | Exception:
+    async def _take(self, job_id: uuid.UUID, *, followers: bool) -> _Claimed | None:
+        """The usual claim goes in the next batch of this agent's claims (core/batch.py): the jobs a worker
+        starts together cost one statement. A follower's, asked for after its gate, goes alone."""
+        if followers:
+            return (await self._claim_together([job_id], followers=True)).get(job_id)
+        if job_id in self._claiming:  # woken twice: this agent is already claiming it
+            return None
+        self._claiming.add(job_id)
+        try:
+            return await self._batch.get(job_id)
+        finally:
+            self._claiming.discard(job_id)
+
+    async def _claim_batch(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Claimed]:
+        return await self._claim_together(job_ids, followers=False)
+
+    async def _claim_together(self, job_ids: Sequence[uuid.UUID], *, followers: bool) -> dict[uuid.UUID, _Claimed]:
+        """Claim `job_ids` in one transaction, and load what running each claimed one needs."""
+        now = utcnow()
+        agent = self.agent
+        request = repo.ClaimRequest(
+            agent_id=agent.id,
+            actor=agent.actor,
+            pools=agent.pools,
+            now=now,
+            lease_until=now + self.lease,
+            followers=followers,
+        )
+        async with self.ctx.engine.begin() as conn:
+            rows = await repo.claim_many(conn, job_ids, request)
+            return {job_id: (row, await self._load(conn, job_id, row)) for job_id, row in rows.items()}
+
+    async def _load(self, conn: AsyncConnection, job_id: uuid.UUID, row: Any) -> Loaded:
         """The job's plan and the outputs of the steps it need not run again (a retry skips what earlier
         attempts completed; a run-from-step job, the steps copied into it), or the unexpected error that
         prevents its start."""
