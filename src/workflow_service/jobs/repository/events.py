@@ -23,6 +23,9 @@ from workflow_service.jobs.states import StepStatus
 
 EVENT_ID_SEQUENCE = "job_event_id_seq"
 """Where job_event ids come from; on PostgreSQL a step write takes one for its places."""
+PLACE_COLUMNS = ("start_seq", "end_seq")
+"""The job_step columns of a record's places (its start's, its end's); not step-record columns: the
+database gives them."""
 
 
 def next_place(conn: AsyncConnection, job_id: uuid.UUID) -> sa.ColumnElement[int]:

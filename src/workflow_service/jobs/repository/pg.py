@@ -25,7 +25,7 @@ from workflow_service.engine.definition import DefinitionModel
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs import usage
 from workflow_service.jobs.events.positions import SLOT
-from workflow_service.jobs.repository.events import EVENT_ID_SEQUENCE
+from workflow_service.jobs.repository.events import EVENT_ID_SEQUENCE, PLACE_COLUMNS
 from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish
 from workflow_service.jobs.repository.tables import CACHE_KIND, step_t
 from workflow_service.jobs.states import CLAIM_PATH, JobStatus, StepStatus, check_path
@@ -62,6 +62,7 @@ _PARTS = {
     "step_running": _literal(StepStatus.RUNNING),
     "step_skipped": _literal(StepStatus.SKIPPED),
     "event_sequence": _literal(EVENT_ID_SEQUENCE),
+    "place_columns": ", ".join(PLACE_COLUMNS),
     "slot": str(SLOT),
     "cost_digits": str(usage.COST_DIGITS),
     "copy_markers": ", ".join(_literal(marker) for marker in usage.COPY_MARKERS),
@@ -139,13 +140,13 @@ WITH records AS (
 ), place AS (  -- the records' places among the job's events (events.py): a fresh slot, once the row is ours
   SELECT nextval({event_sequence}) * {slot} AS base FROM moved
 ), st AS (
-  INSERT INTO job_step (job_id, {step_columns}, start_seq, end_seq)
+  INSERT INTO job_step (job_id, {step_columns}, {place_columns})
   SELECT moved.id, {step_values},
          CASE WHEN s.status <> {step_skipped} THEN place.base + 2 * s.ordinality - 1 END,
          CASE WHEN s.status <> {step_running} THEN place.base + 2 * s.ordinality END
   FROM moved, place, records AS s
   ON CONFLICT (job_id, step_id) DO UPDATE SET {step_updates}, end_seq = EXCLUDED.end_seq,
-    start_seq = CASE WHEN job_step.status = {step_running} AND job_step.attempt = EXCLUDED.attempt
+    start_seq = CASE WHEN job_step.status = {step_running} AND EXCLUDED.attempt = job_step.attempt
                      THEN job_step.start_seq ELSE EXCLUDED.start_seq END
   RETURNING 1
 ), ev AS (  -- after the step records (reading st makes it wait for them): the job's end is its last event
