@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import yaml
@@ -24,6 +24,7 @@ from workflow_service.access.credentials import resolve_principal
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
+from workflow_service.contract import TAGS, operation_id
 from workflow_service.core.db import ping
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.deps import (
@@ -274,7 +275,7 @@ def native_telemetry(environ: Mapping[str, str]) -> TelemetryConfig:
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "unavailable"]
     version: str
     checks: dict[str, str] = {}
 
@@ -290,6 +291,8 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         version=__version__,
         lifespan=_lifespan(settings, run_worker),
         description="Run versioned workflows as durable jobs. Errors are RFC 9457 problem+json.",
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
         dependencies=[Depends(reject_nul)],
         # Every route: a body over WFS_MAX_BODY_BYTES is 413, a NUL character in a parameter or body is 422.
         responses=problem_responses(413, 422),
@@ -335,7 +338,7 @@ def _health(settings: Settings) -> APIRouter:
     health = APIRouter(tags=["health"])
 
     @health.get("/healthz", response_model=Health)
-    async def healthz() -> Health:
+    async def get_health() -> Health:
         """Liveness: the process is up."""
         return Health(status="ok", version=__version__)
 
@@ -344,7 +347,7 @@ def _health(settings: Settings) -> APIRouter:
     }
 
     @health.get("/readyz", response_model=Health, responses={503: {"model": Health, "headers": retry_after}})
-    async def readyz(services: ServicesDep) -> Any:
+    async def get_readiness(services: ServicesDep) -> Any:
         """Readiness: the database (and Redis, when configured) answer."""
         checks = {}
         try:

@@ -2,8 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, Field
+
+
+class AgentStatus(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+    """No heartbeat lately."""
+    STOPPED = "stopped"
+    """Shut down cleanly."""
 
 
 class AgentRead(BaseModel):
@@ -12,7 +21,7 @@ class AgentRead(BaseModel):
     pools: list[str]
     host: str
     pid: int
-    status: str = Field(description="online, offline (no heartbeat lately) or stopped (shut down cleanly).")
+    status: AgentStatus = Field(description="`offline`: no heartbeat lately; `stopped`: shut down cleanly.")
     started_at: datetime
     last_heartbeat_at: datetime
 

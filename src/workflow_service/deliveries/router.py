@@ -38,7 +38,7 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     responses=problem_responses(401, 403, 404, 409),
     dependencies=[access.require(Action.JOB_REDELIVER, on=access.job_own_transaction)],
 )
-async def redeliver(job_id: str, services: ServicesDep) -> AttemptRead:
+async def redeliver_callback(job_id: str, services: ServicesDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""
     jid = parse_uuid(job_id)
     if jid is None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,14 +15,16 @@ class AttemptRead(BaseModel):
     response_snippet: str | None = Field(description="The first 1 KiB of the answer.")
     error: str | None = Field(description="Why it failed: timeout, connection error, redirect, refused address, ...")
     duration_ms: float
-    trigger: str = Field(description="`schedule` or `redeliver`.")
+    trigger: Literal["schedule", "redeliver"] = Field(description="`redeliver`: asked for through the API.")
 
 
 class DeliveryRead(BaseModel):
     id: uuid.UUID
     webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
-    event_type: str = Field(description="job.completed, job.failed or job.canceled.")
-    status: str = Field(description="pending (more attempts due), succeeded or failed (gave up, or push disabled).")
+    event_type: Literal["job.completed", "job.failed", "job.canceled"]
+    status: Literal["pending", "succeeded", "failed"] = Field(
+        description="`pending`: more attempts due; `failed`: gave up, or push was disabled."
+    )
     attempts: list[AttemptRead]
     next_attempt_at: datetime | None
     created_at: datetime

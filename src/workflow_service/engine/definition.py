@@ -11,13 +11,14 @@ import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
 import orjson
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from workflow_service.core.described import DescribedAs
 from workflow_service.engine._definition_reads import ANY, Readable
 from workflow_service.engine._step_plan import PlannedStep, compile_steps, pydantic_problems
 from workflow_service.engine.guardrails import (
@@ -27,6 +28,7 @@ from workflow_service.engine.guardrails import (
     compile_guardrails,
     guardrail_problems,
 )
+from workflow_service.engine.steps import ANY_STEP
 from workflow_service.engine.steps.llm import ModelSpec
 from workflow_service.engine.templates import CompiledValue, TemplateError
 from workflow_service.errors import ProblemItem, json_path
@@ -55,7 +57,7 @@ class DefinitionModel(BaseModel):
     output_schema: dict[str, Any] | None = None
     variables: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float = Field(180.0, gt=0, le=86400)
-    steps: list[dict[str, Any]] = Field(min_length=1)
+    steps: list[Annotated[dict[str, Any], DescribedAs(ANY_STEP)]] = Field(min_length=1)
     output: Any = None
     model: ModelSpec | None = Field(None, description="The default model of `llm` steps.")
     guardrails: GuardrailsSpec | None = Field(None, description="Scanners on job inputs and `llm` answers.")

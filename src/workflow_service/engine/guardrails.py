@@ -22,10 +22,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from workflow_service.core.described import DescribedAs, one_of
 from workflow_service.engine._guardrail_detectors import (
     CARD,
     EMAIL,
@@ -73,16 +74,6 @@ __all__ = [
 ]
 
 # --- what the definition says --------------------------------------------------------------------
-
-
-class GuardrailsSpec(BaseModel):
-    """The definition's `guardrails`; each scanner is checked by its kind's model in compile_guardrails."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Items are checked one by one in compile_guardrails, so that each problem gets its own path.
-    inputs: list[Any] = Field(default_factory=list, description="Scanners over every input string.")
-    llm_outputs: list[Any] = Field(default_factory=list, description="Scanners over every `llm` step's answer.")
 
 
 class _ScannerModel(BaseModel):
@@ -150,6 +141,18 @@ SCANNER_KINDS: dict[str, type[_ScannerModel]] = {
     "pii": PiiScanner,
     "secrets": SecretsScanner,
 }
+ScannerItem = Annotated[Any, DescribedAs(one_of(SCANNER_KINDS.values(), "kind"))]
+
+
+class GuardrailsSpec(BaseModel):
+    """The definition's `guardrails`; each scanner is checked by its kind's model in compile_guardrails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Items are checked one by one in compile_guardrails, so that each problem gets its own path.
+    inputs: list[ScannerItem] = Field(default_factory=list, description="Scanners over every input string.")
+    llm_outputs: list[ScannerItem] = Field(default_factory=list, description="Scanners over every `llm` step's answer.")
+
 
 # --- compiled scanners -----------------------------------------------------------------------------
 

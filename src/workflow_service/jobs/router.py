@@ -330,7 +330,6 @@ async def _long_poll_wait(following: FollowingDep, prefer: LongPollPrefer = None
 
 @router.get(
     "/v1/jobs/{job_id}",
-    operation_id="getJob",
     response_model=JobRead,
     responses={
         200: {
@@ -390,7 +389,6 @@ async def _events_request(
 
 @router.get(
     "/v1/jobs/{job_id}/events",
-    operation_id="streamJobEvents",
     response_model=JobEventList,
     responses={
         200: {
@@ -402,7 +400,7 @@ async def _events_request(
     },
     dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
-async def job_events(
+async def stream_job_events(
     job_id: str, uow: UowDep, events: Annotated[EventsRequest, Depends(_events_request)]
 ) -> JobEventList | Response:
     """The job's status history (every transition with its time, actor and reason); or, with `Accept:

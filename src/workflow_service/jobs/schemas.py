@@ -4,10 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from workflow_service.core.db import StorableDict
+from workflow_service.engine.steps import STEP_TYPES
+from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows.schemas import WorkflowRef
+
+StepStatus = Literal["running", "completed", "failed", "skipped"]
+SourceKind = Literal["rerun", "run_from_step", "duplicate", "cache"]
 
 
 class JobCreate(BaseModel):
@@ -38,8 +43,8 @@ class JobError(BaseModel):
 
 class StepRead(BaseModel):
     id: str
-    type: str
-    status: str = Field(description="running, completed, failed or skipped.")
+    type: Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(STEP_TYPES)})]
+    status: StepStatus = Field(description="`skipped`: not run (its `when` was false, or it is on a branch not taken).")
     input: Any = Field(description="The step's templates as rendered for this job.")
     output: Any
     error: dict[str, Any] | None
@@ -70,7 +75,7 @@ class JobSource(BaseModel):
     """The job this one was made from."""
 
     job_id: uuid.UUID
-    kind: str = Field(description="`rerun`, `run_from_step`, `duplicate` or `cache`.")
+    kind: SourceKind = Field(description="How it was made; `cache`: it completed from this job's result.")
     from_step: str | None = Field(description="run_from_step: the first step this job ran; earlier ones were copied.")
 
 
@@ -79,7 +84,7 @@ class JobSummary(BaseModel):
     workflow: WorkflowRef
     version: int
     name: str | None
-    status: str
+    status: JobStatus
     pool: str
     error: JobError | None
     attempt: int = Field(description="How many times an agent has claimed the job.")
@@ -122,8 +127,8 @@ class JobPage(BaseModel):
 
 
 class JobEventRead(BaseModel):
-    from_status: str | None
-    to_status: str
+    from_status: JobStatus | None
+    to_status: JobStatus
     at: datetime
     actor: str = Field(description="`api`, `agent:<id>` or `reconciler`.")
     reason: str | None

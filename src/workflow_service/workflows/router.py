@@ -21,21 +21,22 @@ from workflow_service.workflows.schemas import (
 )
 from workflow_service.workflows.settings import SettingsRead, SettingsUpdate
 
-router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
-
-YAML_BODY = {"requestBody": {"content": {"application/yaml": {"schema": {"type": "object"}}}}}
+# One router, whose routes are each in their domain (tag) of the contract: a workflow's versions, settings and
+# environment are domains of their own.
+router = APIRouter(prefix="/v1/workflows")
 
 
 @router.post(
     "",
+    tags=["workflows"],
     dependencies=[access.require(Action.WORKFLOW_CREATE)],
     status_code=201,
     response_model=WorkflowRead,
     responses=problem_responses(401, 409, 422),
-    openapi_extra=YAML_BODY,
 )
 async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, response: Response) -> WorkflowRead:
-    """Create a workflow with a draft definition (JSON or YAML body)."""
+    """Create a workflow with a draft definition. The body may also be YAML (`Content-Type: application/yaml`),
+    with the same fields."""
     workflow = await service.create(uow.conn, data, base)
     response.headers["Location"] = f"{base}/v1/workflows/{workflow.slug}"
     return workflow
@@ -43,6 +44,7 @@ async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, r
 
 @router.get(
     "",
+    tags=["workflows"],
     dependencies=[access.require(Action.WORKFLOW_LIST)],
     response_model=WorkflowPage,
     responses=problem_responses(401, 422),
@@ -56,6 +58,7 @@ async def list_workflows(
 
 @router.get(
     "/{workflow}",
+    tags=["workflows"],
     dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=WorkflowRead,
     responses=problem_responses(401, 404),
@@ -67,18 +70,20 @@ async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> Workflow
 
 @router.put(
     "/{workflow}/draft",
+    tags=["workflows"],
     dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
     response_model=WorkflowRead,
     responses=problem_responses(401, 404, 422),
-    openapi_extra=YAML_BODY,
 )
 async def update_draft(workflow: str, data: DraftUpdate, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
-    """Replace the draft definition (JSON or YAML body)."""
+    """Replace the draft definition. The body may also be YAML (`Content-Type: application/yaml`), with the same
+    fields."""
     return await service.update_draft(uow.conn, workflow, data.definition, base)
 
 
 @router.post(
     "/{workflow}/validate",
+    tags=["workflows"],
     dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=ValidationReport,
     responses=problem_responses(401, 404),
@@ -90,12 +95,13 @@ async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
 
 @router.post(
     "/{workflow}/deploy",
+    tags=["versions"],
     dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
     status_code=201,
     response_model=VersionRead,
     responses=problem_responses(401, 404, 422),
 )
-async def deploy(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
+async def deploy_workflow(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
     """Deploy the draft as a new immutable version and make it `current`."""
     version = await service.deploy(uow.conn, workflow, base)
     response.headers["Location"] = f"{base}/v1/workflows/{version.workflow.slug}/versions/{version.number}"
@@ -104,6 +110,7 @@ async def deploy(workflow: str, uow: UowDep, base: BaseUrlDep, response: Respons
 
 @router.get(
     "/{workflow}/versions",
+    tags=["versions"],
     dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=VersionList,
     responses=problem_responses(401, 404),
@@ -115,6 +122,7 @@ async def list_versions(workflow: str, uow: UowDep) -> VersionList:
 
 @router.get(
     "/{workflow}/versions/{version}",
+    tags=["versions"],
     dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=VersionRead,
     responses=problem_responses(401, 404, 409, 422),
@@ -126,22 +134,26 @@ async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep
 
 @router.get(
     "/{workflow}/settings",
+    tags=["settings"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=SettingsRead,
     responses=problem_responses(401, 403, 404),
 )
-async def get_settings(workflow: str, uow: UowDep) -> SettingsRead:
+async def get_workflow_settings(workflow: str, uow: UowDep) -> SettingsRead:
     """Endpoint settings: sync timeout, queue timeout, push (the access token and secrets are never shown)."""
     return await service.get_settings(uow.conn, workflow)
 
 
 @router.patch(
     "/{workflow}/settings",
+    tags=["settings"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=SettingsRead,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep) -> SettingsRead:
+async def update_workflow_settings(
+    workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep
+) -> SettingsRead:
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
     return await service.update_settings(uow.conn, workflow, data, services.policy, services.secrets)
@@ -149,6 +161,7 @@ async def update_settings(workflow: str, data: SettingsUpdate, uow: UowDep, serv
 
 @router.post(
     "/{workflow}/settings/rotate-signing-secret",
+    tags=["settings"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=SettingsRead,
     responses=problem_responses(401, 403, 404, 409),
@@ -181,33 +194,36 @@ EnvVarDep = Annotated[EnvVarRef, Depends(_env_var_ref)]
 
 @router.get(
     "/{workflow}/env",
+    tags=["environment"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=env.EnvVarList,
     responses=problem_responses(401, 403, 404),
 )
-async def list_env(workflow: str, uow: UowDep) -> env.EnvVarList:
+async def list_env_vars(workflow: str, uow: UowDep) -> env.EnvVarList:
     """List the workflow's environment variables (secure values are never shown)."""
     return await env.list_vars(uow.conn, workflow)
 
 
 @router.get(
     "/{workflow}/env/{name}",
+    tags=["environment"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=env.EnvVarRead,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def get_env(var: EnvVarDep, uow: UowDep) -> env.EnvVarRead:
+async def get_env_var(var: EnvVarDep, uow: UowDep) -> env.EnvVarRead:
     """Get one environment variable (a secure value is never shown)."""
     return await env.get_var(uow.conn, var.workflow, var.name)
 
 
 @router.put(
     "/{workflow}/env/{name}",
+    tags=["environment"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=env.EnvVarRead,
     responses={201: {"model": env.EnvVarRead, "description": "Created"}, **problem_responses(401, 403, 404, 409, 422)},
 )
-async def put_env(
+async def put_env_var(
     var: EnvVarDep, data: env.EnvVarWrite, uow: UowDep, services: ServicesDep, response: Response
 ) -> env.EnvVarRead:
     """Create (201) or replace (200) an environment variable, read in templates as `env.NAME`. A secure
@@ -221,10 +237,11 @@ async def put_env(
 
 @router.delete(
     "/{workflow}/env/{name}",
+    tags=["environment"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     status_code=204,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def delete_env(var: EnvVarDep, uow: UowDep) -> None:
+async def delete_env_var(var: EnvVarDep, uow: UowDep) -> None:
     """Delete an environment variable; jobs claimed afterwards no longer see it."""
     await env.delete_var(uow.conn, var.workflow, var.name)

@@ -2,14 +2,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from workflow_service.core.db import StorableDict
+from workflow_service.core.described import DescribedAs
+from workflow_service.engine.definition import DefinitionModel
 from workflow_service.errors import ProblemItem
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+
+DraftDefinition = Annotated[StorableDict, DescribedAs(DefinitionModel)]
+"""A draft as the contract describes it: a whole definition. Any JSON object is stored; what keeps it from being
+deployed is reported as the draft's problems, each with its path (engine.definition)."""
 
 
 class WorkflowCreate(BaseModel):
@@ -20,13 +26,13 @@ class WorkflowCreate(BaseModel):
         None, pattern=SLUG_PATTERN, description="URL name; lowercase letters, digits and dashes. Default: from `name`."
     )
     description: str | None = Field(None, max_length=10_000)
-    definition: StorableDict = Field(description="The draft definition (format v1, see docs/definition.md).")
+    definition: DraftDefinition = Field(description="The draft definition (format v1, see docs/definition.md).")
 
 
 class DraftUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    definition: StorableDict
+    definition: DraftDefinition
 
 
 class Endpoints(BaseModel):

@@ -13,6 +13,8 @@ END = "end"
 
 
 class ConditionConfig(StepConfig):
+    """A `condition` step: continues with the step `then` or `else` names, as `if` is true or not."""
+
     type: Literal["condition"]
     if_: str = Field(alias="if", min_length=1, description="A Jinja expression, e.g. `inputs.score > 5`.")
     then: str = Field(description="The step to run when true, or `end`.")

@@ -18,6 +18,8 @@ from workflow_service.engine.steps.base import StepConfig, StepFailure, StepRunt
 
 
 class HttpConfig(StepConfig):
+    """An `http` step: one request; its output is `{status_code, headers, body}`."""
+
     type: Literal["http"]
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
     url: str = Field(min_length=1)

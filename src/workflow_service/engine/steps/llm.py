@@ -32,6 +32,8 @@ class ModelSpec(BaseModel):
 
 
 class LlmConfig(StepConfig):
+    """An `llm` step: asks a chat model; its output is the answer (text, or JSON with `response_format: json`)."""
+
     type: Literal["llm"]
     prompt: str = Field(min_length=1, description="The user message (a template).")
     system: str | None = Field(None, description="The system message (a template).")

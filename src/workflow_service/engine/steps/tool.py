@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 
 class ToolConfig(StepConfig):
+    """A `tool` step: calls a registered Python tool (`GET /v1/tools`) with `args`."""
+
     type: Literal["tool"]
     tool: str = Field(min_length=1, max_length=200, description="The tool's name, like `text.split`.")
     version: str | None = Field(

@@ -10,6 +10,8 @@ from workflow_service.engine.steps.base import StepConfig, StepRuntime, StepType
 
 
 class TransformConfig(StepConfig):
+    """A `transform` step: its output is its `output`, rendered."""
+
     type: Literal["transform"]
     output: Any = Field(description="Any JSON value; its strings are templates.")
 

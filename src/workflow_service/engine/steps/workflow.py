@@ -16,6 +16,8 @@ from workflow_service.engine.steps.base import StepConfig, StepFailure, StepResu
 
 
 class WorkflowConfig(StepConfig):
+    """A `workflow` step: runs another deployed workflow as a child job; its output is the child's."""
+
     type: Literal["workflow"]
     workflow: str = Field(min_length=1, max_length=64, description="The workflow to run (slug or id).")
     version: str = Field("current", description="A version number, or `current` (resolved when the child starts).")

@@ -1,0 +1,35 @@
+"""How the OpenAPI contract names and groups the operations, for the clients generated from it.
+
+An operation's `operationId` is its route function's name in camelCase (`submit_async` -> `submitAsync`):
+client generators name their methods after it, so it stays short and does not change when a path does
+(renaming a route function changes the contract, which the committed openapi/openapi.json pins down).
+Every operation has one tag, its domain, which generators make a module of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+TAGS: list[dict[str, Any]] = [
+    {"name": "workflows", "description": "Workflows and their draft definition."},
+    {"name": "versions", "description": "Deploying a draft as an immutable version, and reading versions."},
+    {"name": "settings", "description": "A workflow's endpoint settings: sync wait, queue timeout, push."},
+    {"name": "environment", "description": "A workflow's environment variables (`env.NAME` in templates)."},
+    {"name": "api-keys", "description": "API keys that call a workflow's endpoints."},
+    {
+        "name": "jobs",
+        "description": "Submitting jobs to a deployed version, and following, cancelling or rerunning them.",
+    },
+    {"name": "deliveries", "description": "Push callbacks of a job and their attempts."},
+    {"name": "agents", "description": "The worker processes that run jobs."},
+    {"name": "tools", "description": "The Python tools `tool` steps can call."},
+    {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
+]
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name in camelCase."""
+    first, *rest = route.name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
