@@ -59,7 +59,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/workflows/{workflow}/versions/{version}/estimate"): (Action.JOB_ESTIMATE, workflow),
     ("GET", "/v1/jobs"): (Action.JOB_LIST, service),
     ("GET", "/v1/jobs/{job_id}"): (Action.JOB_READ, job_own_transaction),
-    ("GET", "/v1/jobs/{job_id}/events"): (Action.JOB_READ, job),
+    ("GET", "/v1/jobs/{job_id}/events"): (Action.JOB_READ, job_own_transaction),
     ("POST", "/v1/jobs/{job_id}/cancel"): (Action.JOB_CANCEL, job),
     ("POST", "/v1/jobs/{job_id}/rerun"): (Action.JOB_RERUN, job),
     ("POST", "/v1/jobs/{job_id}/run-from-step"): (Action.JOB_RERUN, job),

@@ -11,7 +11,7 @@ from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
-from workflow_service.core.db import UnitOfWork, unit_of_work
+from workflow_service.core.db import UnitOfWork, snapshot, unit_of_work
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
@@ -387,6 +387,9 @@ async def _events_request(
     return EventsRequest(EVENT_STREAM in (accept or ""), last_event_id, following)
 
 
+EventsRequestDep = Annotated[EventsRequest, Depends(_events_request)]
+
+
 @router.get(
     "/v1/jobs/{job_id}/events",
     response_model=JobEventList,
@@ -398,16 +401,17 @@ async def _events_request(
         204: {"description": "The job has ended and no event came after `Last-Event-ID`: the stream is over."},
         **problem_responses(401, 404),
     },
-    dependencies=[access.require(Action.JOB_READ, on=access.job)],
+    dependencies=[access.require(Action.JOB_READ, on=access.job_own_transaction)],
 )
-async def stream_job_events(
-    job_id: str, uow: UowDep, events: Annotated[EventsRequest, Depends(_events_request)]
-) -> JobEventList | Response:
+async def stream_job_events(job_id: str, events: EventsRequestDep) -> JobEventList | Response:
     """The job's status history (every transition with its time, actor and reason); or, with `Accept:
     text/event-stream`, its status changes and steps' starts and ends as they happen, until it ends."""
+    engine = events.following.engine
     if not events.stream:
-        return await service.events(uow.conn, job_id)
-    jid, first = await stream.opening(uow.conn, job_id, events.last_event_id)
+        async with engine.connect() as conn:
+            return await service.events(conn, job_id)
+    async with snapshot(engine) as conn:  # the stream holds no connection of the request
+        jid, first = await stream.opening(conn, job_id, events.last_event_id)
     if first.last and not first.events:
         return Response(status_code=204)
     return StreamingResponse(

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from workflow_service.core.db import AnyRow
+from workflow_service.core.db import AnyRow, snapshot
 from workflow_service.core.ids import parse_uuid
 from workflow_service.errors import NotFound
 from workflow_service.jobs import repository as repo
@@ -86,8 +86,9 @@ def _step_events(row: AnyRow, after: int) -> list[Event]:
 
 
 async def news(conn: AsyncConnection, job_id: uuid.UUID, after: int) -> News | None:
-    """The job's status and its events after place `after`; None when there is no such job. The status is
-    read first: when it says the job has ended, the events its end wrote (in the same commit) are read too."""
+    """The job's status and its events after place `after`; None when there is no such job. `conn` must
+    read one snapshot (core/db.snapshot): an event committed between two of its queries could otherwise
+    be passed over, behind a later one read by the second."""
     status = await repo.status_of(conn, job_id)
     if status is None:
         return None
@@ -114,7 +115,7 @@ async def stream(following: Following, job_id: uuid.UUID, first: News) -> AsyncI
         quiet_since = loop.time()
         while True:
             notice.clear()  # before reading: a change committed from now on sets it again
-            async with following.engine.connect() as conn:
+            async with snapshot(following.engine) as conn:
                 current = await news(conn, job_id, after)
             if current is None:
                 return
