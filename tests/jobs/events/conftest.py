@@ -18,7 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import admin, connect
 from tests.conftest import DATABASE_URL, REDIS_URL, TOKEN
-from tests.servers import CLI, Process, clean_env, free_port, start_process
+from tests.invocation.conftest import http_step, http_workflow
+from tests.jobs.conftest import submit
+from tests.servers import CLI, EchoServer, Process, clean_env, free_port, start_process
 from workflow_service.jobs.events import positions
 
 __all__ = ["admin", "connect"]  # the app with one client per bearer token (tests/apikeys/conftest.py)
@@ -72,6 +74,65 @@ def places(received: list[Received]) -> list[int]:
     found = [positions.parse(e.id) for e in events_of(received)]
     assert None not in found, found
     return [place for place in found if place is not None]
+
+
+def two_slow_steps(echo: EchoServer) -> dict[str, Any]:
+    """Two http steps of a second each, then a transform: a job whose steps' ends come a second apart."""
+    shout = {"id": "shout", "type": "transform", "output": {"code": "{{ steps.second.output.status_code }}"}}
+    return http_workflow(http_step("first", f"{echo.url}/slow/1"), http_step("second", f"{echo.url}/slow/1"), shout)
+
+
+TWO_SLOW_STEPS_EVENTS = [
+    ("status", "pending"),
+    ("status", "claimed"),
+    ("status", "running"),
+    ("step.started", "first"),
+    ("step.ended", "first"),
+    ("step.started", "second"),
+    ("step.ended", "second"),
+    ("step.started", "shout"),
+    ("step.ended", "shout"),
+    ("status", "validating"),
+    ("status", "uploading"),
+    ("status", "completed"),
+]
+"""The stream of a `two_slow_steps` job that completes (`summary`)."""
+
+
+async def assert_resumes(client: httpx.AsyncClient, job_id: str, events: list[Received], after: Received) -> None:
+    """Resumed with Last-Event-ID `after`, the stream has exactly the events that came after it; resumed
+    after the last of the ended job's events, it is over (204)."""
+    rest: list[Received] = []
+    assert (await receive(client, job_id, rest, last_event_id=after.id)).status_code == 200
+    later = events[events.index(after) + 1 :]
+    assert [(r.id, r.event, r.data) for r in rest] == [(r.id, r.event, r.data) for r in later]
+    assert (await receive(client, job_id, [], last_event_id=events[-1].id)).status_code == 204
+
+
+async def new_job(client: httpx.AsyncClient, slug: str, **body: Any) -> str:
+    """A job of `slug` left `new` (a duplicate not started), which only `POST .../start` moves."""
+    source = await submit(client, slug, **body)
+    new = (await client.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})).json()
+    assert new["status"] == "new", new
+    job_id: str = new["id"]
+    return job_id
+
+
+async def long_poll_a_start(
+    poller: httpx.AsyncClient, starter: httpx.AsyncClient, job_id: str, query: str = ""
+) -> tuple[dict[str, Any], float]:
+    """Long-poll the `new` job with `poller` (`Prefer: wait=40`), start it with `starter` half a second
+    later; the job the long poll answered, and how long after it asked."""
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    polling = asyncio.create_task(poller.get(f"/v1/jobs/{job_id}{query}", headers={"Prefer": "wait=40"}))
+    await asyncio.sleep(0.5)
+    assert not polling.done()
+    assert (await starter.post(f"/v1/jobs/{job_id}/start")).status_code == 200
+    answer = await asyncio.wait_for(polling, 5)
+    assert answer.headers["Preference-Applied"] == "wait=40"
+    job: dict[str, Any] = answer.json()
+    return job, loop.time() - asked
 
 
 def service_env(**values: str) -> dict[str, str]:

@@ -13,7 +13,18 @@ import pytest
 from tests.conftest import eventually
 from tests.invocation.conftest import http_step, http_workflow
 from tests.jobs.conftest import deploy_workflow, submit
-from tests.jobs.events.conftest import Received, events_of, places, receive, summary
+from tests.jobs.events.conftest import (
+    TWO_SLOW_STEPS_EVENTS,
+    Received,
+    assert_resumes,
+    events_of,
+    long_poll_a_start,
+    new_job,
+    places,
+    receive,
+    summary,
+    two_slow_steps,
+)
 from tests.servers import EchoServer
 from tests.test_embedded import Service, admin_client, embedded
 
@@ -46,36 +57,16 @@ async def test_endpoints_locations_and_retry_after_are_absolute(api: httpx.Async
 async def test_a_stream_shows_the_steps_as_they_run_and_ends_with_the_job(
     api: httpx.AsyncClient, echo_server: EchoServer
 ) -> None:
-    shout = {"id": "shout", "type": "transform", "output": {"code": "{{ steps.second.output.status_code }}"}}
-    slow = http_workflow(
-        http_step("first", f"{echo_server.url}/slow/1"), http_step("second", f"{echo_server.url}/slow/1"), shout
-    )
-    await deploy_workflow(api, "fetcher", slow)
+    await deploy_workflow(api, "fetcher", two_slow_steps(echo_server))
     job_id = (await submit(api, "fetcher"))["id"]
     received: list[Received] = []
     assert (await receive(api, job_id, received)).status_code == 200
-    assert summary(received) == [
-        ("status", "pending"),
-        ("status", "claimed"),
-        ("status", "running"),
-        ("step.started", "first"),
-        ("step.ended", "first"),
-        ("step.started", "second"),
-        ("step.ended", "second"),
-        ("step.started", "shout"),
-        ("step.ended", "shout"),
-        ("status", "validating"),
-        ("status", "uploading"),
-        ("status", "completed"),
-    ]
+    assert summary(received) == TWO_SLOW_STEPS_EVENTS
     events = events_of(received)
     first_ended, second_ended = events[4], events[6]
     assert second_ended.at - first_ended.at >= 0.8  # as it happened, woken by the in-process notices
     assert places(received) == sorted(set(places(received)))  # in order, each once
-    rest: list[Received] = []
-    assert (await receive(api, job_id, rest, last_event_id=first_ended.id)).status_code == 200
-    assert [(r.id, r.data) for r in rest] == [(r.id, r.data) for r in events[5:]]
-    assert (await receive(api, job_id, [], last_event_id=events[-1].id)).status_code == 204
+    await assert_resumes(api, job_id, events, after=first_ended)
 
 
 async def test_a_job_canceled_mid_step_ends_its_stream_with_the_step_failed_then_the_job_canceled(
@@ -94,14 +85,7 @@ async def test_a_job_canceled_mid_step_ends_its_stream_with_the_step_failed_then
 
 
 async def test_a_long_poll_answers_when_the_job_is_started(api: httpx.AsyncClient) -> None:
-    source = (await submit(api, "hello", {"name": "Ada"}))["id"]
-    new = (await api.post(f"/v1/jobs/{source}/duplicate", json={"start": False})).json()
-    loop = asyncio.get_running_loop()
-    asked = loop.time()
-    polling = asyncio.create_task(api.get(f"/v1/jobs/{new['id']}", headers={"Prefer": "wait=40"}))
-    await asyncio.sleep(0.5)
-    assert not polling.done()
-    assert (await api.post(f"/v1/jobs/{new['id']}/start")).status_code == 200
-    answer = await asyncio.wait_for(polling, 5)
-    assert answer.json()["status"] != "new"
-    assert loop.time() - asked < 3
+    job_id = await new_job(api, "hello", inputs={"name": "Ada"})
+    job, took = await long_poll_a_start(api, api, job_id)
+    assert job["status"] != "new"  # pending, or already further: the in-process worker is quick
+    assert took < 3

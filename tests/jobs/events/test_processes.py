@@ -6,30 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Any
 
 from tests.conftest import wait_for_job
 from tests.invocation.conftest import http_step, http_workflow
 from tests.jobs.conftest import deploy_workflow, submit
 from tests.jobs.events.conftest import (
+    TWO_SLOW_STEPS_EVENTS,
     Processes,
     Received,
     admin_of,
     agent_online,
+    assert_resumes,
     events_of,
+    long_poll_a_start,
+    new_job,
     places,
     receive,
     summary,
+    two_slow_steps,
 )
 from tests.servers import EchoServer
 
 SLOW_TIMER = {"WFS_FOLLOW_POLL_S": "60", "WFS_EVENTS_KEEPALIVE_S": "60"}
 """An api process that reads a followed job again only when a notice says so (or after a minute)."""
-
-
-def two_slow_steps(echo: EchoServer) -> dict[str, Any]:
-    shout = {"id": "shout", "type": "transform", "output": {"code": "{{ steps.second.output.status_code }}"}}
-    return http_workflow(http_step("first", f"{echo.url}/slow/1"), http_step("second", f"{echo.url}/slow/1"), shout)
 
 
 async def test_a_stream_on_one_api_process_shows_a_worker_process_running_the_job_as_it_happens(
@@ -45,20 +44,7 @@ async def test_a_stream_on_one_api_process_shows_a_worker_process_running_the_jo
         opened = asyncio.get_running_loop().time()
         assert (await receive(b, job_id, received)).status_code == 200
         events = events_of(received)
-        assert summary(received) == [
-            ("status", "pending"),
-            ("status", "claimed"),
-            ("status", "running"),
-            ("step.started", "first"),
-            ("step.ended", "first"),
-            ("step.started", "second"),
-            ("step.ended", "second"),
-            ("step.started", "shout"),
-            ("step.ended", "shout"),
-            ("status", "validating"),
-            ("status", "uploading"),
-            ("status", "completed"),
-        ]
+        assert summary(received) == TWO_SLOW_STEPS_EVENTS
         by_name = {(r.event, r.data.get("step")): r for r in events}
         first_ended, second_ended = by_name[("step.ended", "first")], by_name[("step.ended", "second")]
         assert first_ended.data["status"] == "completed"
@@ -69,13 +55,7 @@ async def test_a_stream_on_one_api_process_shows_a_worker_process_running_the_jo
         assert events[-1].at - opened < 15
         assert places(received) == sorted(set(places(received)))  # in order, each once
 
-        # Resumed on the other process after the first step's end: exactly what came after it.
-        rest: list[Received] = []
-        assert (await receive(a, job_id, rest, last_event_id=first_ended.id)).status_code == 200
-        after = events[events.index(first_ended) + 1 :]
-        assert [(r.id, r.event, r.data) for r in rest] == [(r.id, r.event, r.data) for r in after]
-        # After its last event there is nothing more: 204 tells EventSource to stop reconnecting.
-        assert (await receive(b, job_id, [], last_event_id=events[-1].id)).status_code == 204
+        await assert_resumes(a, job_id, events, after=first_ended)  # on the other process
 
 
 async def test_a_long_poll_answers_when_a_worker_process_claims_the_job(
@@ -139,17 +119,7 @@ async def test_a_long_poll_on_one_api_process_answers_when_another_starts_the_jo
     async with admin_of(polled) as a, admin_of(starting) as b:
         greeter = {"steps": [{"id": "compose", "type": "transform", "output": {"text": "hi"}}]}
         await deploy_workflow(a, "greeter", greeter)
-        source = await submit(a, "greeter", pool="nobody")
-        new = (await a.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})).json()
-        assert new["status"] == "new"
-
-        loop = asyncio.get_running_loop()
-        asked = loop.time()
-        polling = asyncio.create_task(a.get(f"/v1/jobs/{new['id']}?steps=false", headers={"Prefer": "wait=40"}))
-        await asyncio.sleep(0.5)
-        assert not polling.done()
-        assert (await b.post(f"/v1/jobs/{new['id']}/start")).status_code == 200
-        answer = await asyncio.wait_for(polling, 5)
-        assert answer.json()["status"] == "pending"
-        assert answer.json()["steps"] is None
-        assert loop.time() - asked < 3
+        job_id = await new_job(a, "greeter", pool="nobody")  # no worker: once started, it stays pending
+        job, took = await long_poll_a_start(a, b, job_id, query="?steps=false")
+        assert (job["status"], job["steps"]) == ("pending", None)
+        assert took < 3
