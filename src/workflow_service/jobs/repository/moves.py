@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import workflow_service.jobs.repository.pg as pg
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
-from workflow_service.jobs.repository import pg
 from workflow_service.jobs.repository.events import ended_place, kept_start, step_places
 from workflow_service.jobs.repository.params import Move
 from workflow_service.jobs.repository.tables import event_t, is_postgres, job_t, step_t

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import workflow_service.jobs.repository.pg as pg
 from workflow_service.core.db import begin_now
 from workflow_service.jobs import usage
-from workflow_service.jobs.repository import pg
 from workflow_service.jobs.repository.moves import transition, upsert_steps
 from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish, Move
 from workflow_service.jobs.repository.tables import (
