@@ -81,7 +81,7 @@ async def test_a_long_poll_answers_when_a_worker_process_claims_the_job(
         assert claimed.status_code == 200, claimed.text
         assert claimed.headers["Preference-Applied"] == "wait=30"
         assert claimed.json()["status"] == "running", claimed.json()
-        assert 0.5 < took < 5, took  # when the first job ended and the worker took this one
+        assert took < 5, took  # when the first job ended and the worker took this one, not at the 60 s timer
 
         asked = loop.time()
         ended = await client.get(location, headers={"Prefer": "wait=30"})
