@@ -26,8 +26,9 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """The modules `tree` imports (names `from package import name` may be modules or attributes: both)."""
+def _imports(tree: ast.AST, module: str, is_package: bool, modules: frozenset[str] = frozenset()) -> set[str]:
+    """The modules `tree` imports. `from package import name`: the submodule `name` when it is one of
+    `modules` (the package itself only for names that are not), else both."""
     found: set[str] = set()
     stack: list[ast.AST] = [tree]
     while stack:
@@ -39,8 +40,10 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = _absolute(node, module, is_package)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            names = {f"{base}.{alias.name}" for alias in node.names}
+            found.update(names)
+            if not names <= modules:
+                found.add(base)
         stack.extend(ast.iter_child_nodes(node))
     return found
 
@@ -60,7 +63,7 @@ def import_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
         tree = ast.parse(path.read_text(), str(path))
-        imported = _imports(tree, module, path.name == "__init__.py")
+        imported = _imports(tree, module, path.name == "__init__.py", frozenset(files))
         graph[module] = {name for name in imported if name in files and name != module}
     return graph
 

@@ -19,6 +19,7 @@ from workflow_service.engine.definition import PlanCache
 from workflow_service.engine.steps.base import ModelSettings
 from workflow_service.engine.templates import TemplateLimits
 from workflow_service.jobs.ends import EndContext
+from workflow_service.workflows.targets import Targets
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,4 +40,7 @@ class Context:
     pricing: Mapping[str, Price]
     """Credits per 1000 tokens by model (WFS_PRICING); empty: costs are not computed."""
     ends: EndContext
+    """What a job's end in this process runs (jobs/lifecycle.py): its follow-ups, with this notifier."""
+    targets: Targets
+    """The versions submissions target, looked up together under load (workflows/targets.py)."""
     """What a job's end in this process runs (jobs/lifecycle.py): its follow-ups, with this notifier."""

@@ -19,6 +19,7 @@ from workflow_service.engine.steps.base import ModelSettings
 from workflow_service.engine.templates import TemplateLimits
 from workflow_service.jobs.ends import EndContext
 from workflow_service.jobs.follow_ups import FOLLOW_UPS
+from workflow_service.workflows.targets import Targets
 
 
 async def open_context(settings: Settings) -> Context:
@@ -42,10 +43,11 @@ def assemble(settings: Settings, *, engine: AsyncEngine, dispatcher: Dispatcher,
     outbound, limits, models = settings.outbound, settings.limits, settings.models
     policy = OutboundPolicy.from_settings(outbound.allow_private_networks, outbound.allowlist)
     providers = models.providers
+    plans = PlanCache()
     return Context(
         settings=settings,
         engine=engine,
-        plans=PlanCache(),
+        plans=plans,
         dispatcher=dispatcher,
         notifier=notifier,
         secrets=secrets_for(settings),
@@ -67,6 +69,7 @@ def assemble(settings: Settings, *, engine: AsyncEngine, dispatcher: Dispatcher,
         ),
         pricing=models.pricing,
         ends=EndContext(engine, notifier, FOLLOW_UPS),
+        targets=Targets(engine, plans),
     )
 
 

@@ -114,10 +114,11 @@ async def create_jobs(
     pool: str = "default",
 ) -> list[uuid.UUID]:
     """Deploy `definition` and submit `count` pending jobs through the jobs service (nothing is woken)."""
-    async with direct_context(engine) as ctx, unit_of_work(engine) as uow:
+    async with unit_of_work(engine) as uow:  # deployed first, as through the API: submissions see committed versions
         if await workflow_repo.get(uow.conn, slug) is None:
             await workflows.create(uow.conn, WorkflowCreate(name=slug, slug=slug, definition=definition), "")
             await workflows.deploy(uow.conn, slug, "")
+    async with direct_context(engine) as ctx, unit_of_work(engine) as uow:
         ids = []
         for _ in range(count):
             submission = jobs.Submission(

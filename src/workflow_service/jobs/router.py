@@ -101,15 +101,16 @@ def _job_url(base_url: str, job_id: object) -> str:
 
 async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
     invocation = submit_request.invocation
+    submission = service.Submission(
+        workflow=invocation.workflow,
+        version=invocation.version,
+        data=invocation.data,
+        actor=submit_request.caller.actor,
+        mode=mode,
+        idempotency_key=submit_request.idempotency_key,
+        target=await services.targets.resolve(invocation.workflow, invocation.version),
+    )
     async with unit_of_work(services.engine) as uow:
-        submission = service.Submission(
-            workflow=invocation.workflow,
-            version=invocation.version,
-            data=invocation.data,
-            actor=submit_request.caller.actor,
-            mode=mode,
-            idempotency_key=submit_request.idempotency_key,
-        )
         submitted = await service.submit(uow, services, submission)
     response.headers["Location"] = _job_url(submit_request.base_url, submitted.job.id)
     if submitted.replayed:

@@ -44,6 +44,7 @@ from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.schemas import WorkflowRef
+from workflow_service.workflows.service import Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,8 @@ class Submission:
     actor: str
     mode: str = "async"
     idempotency_key: str | None = None
+    target: Target | None = None
+    """The version, looked up before the transaction (workflows/targets.py); None: looked up in it."""
 
 
 def request_hash(version: str, mode: str, data: JobCreate) -> str:
@@ -87,7 +90,9 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
     """
     data, mode, key = submission.data, submission.mode, submission.idempotency_key
     max_attempts = ctx.settings.jobs.max_attempts
-    target = await workflows.resolve_target(uow.conn, ctx.plans, submission.workflow, submission.version)
+    target = submission.target or await workflows.resolve_target(
+        uow.conn, ctx.plans, submission.workflow, submission.version
+    )
     sync_timeout = int(target.settings.get("sync_timeout_s", endpoint_settings.SYNC_TIMEOUT_DEFAULT))
     spec = intake.JobSpec(
         target=target,

@@ -246,7 +246,11 @@ async def plan_for(conn: AsyncConnection, plans: PlanCache, version_id: uuid.UUI
 async def resolve_target(conn: AsyncConnection, plans: PlanCache, ref: str, version: str) -> Target:
     """The version a job will be locked to: `current` is resolved now, at submission."""
     number = parse_version(version)
-    row = await repo.resolve_for_submit(conn, ref, number)
+    return await target_of(conn, plans, ref, number, await repo.resolve_for_submit(conn, ref, number))
+
+
+async def target_of(conn: AsyncConnection, plans: PlanCache, ref: str, number: int | None, row: Any) -> Target:
+    """The Target of `repo.resolve_for_submit`'s `row` for `ref` and `number`, or why there is none."""
     if row is None:
         raise NotFound(f"workflow {ref!r} does not exist")
     if row.current_version is None:
