@@ -31,6 +31,8 @@ TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
 DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
 REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 TOKEN = "test-admin-token"
+BASE_URL = "http://testserver"
+"""Where the clients of the app over ASGI send their requests: the base of the absolute URLs it answers."""
 TABLES = (
     "workflow_env",
     "delivery_attempt",
@@ -123,7 +125,7 @@ async def connections(settings: Settings, raise_app_exceptions: bool = True) -> 
 
         def connect(token: str) -> httpx.AsyncClient:
             headers = {"Authorization": f"Bearer {token}"}
-            clients.append(httpx.AsyncClient(transport=transport, base_url="http://testserver", headers=headers))
+            clients.append(httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers=headers))
             return clients[-1]
 
         try:

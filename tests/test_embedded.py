@@ -33,10 +33,10 @@ class Service:
 
 
 @contextmanager
-def embedded(cwd: Path) -> Iterator[Service]:
+def embedded(cwd: Path, **settings: str) -> Iterator[Service]:
     """`workflow-service dev` in the fresh directory `cwd`, with no database or Redis configured and callbacks
-    to 127.0.0.1 allowed."""
-    env = clean_env(WFS_ADMIN_TOKEN=TOKEN, WFS_LOG_LEVEL="WARNING", WFS_OUTBOUND_ALLOWLIST="127.0.0.1")
+    to 127.0.0.1 allowed (and `settings`, more WFS_ variables)."""
+    env = clean_env(WFS_ADMIN_TOKEN=TOKEN, WFS_LOG_LEVEL="WARNING", WFS_OUTBOUND_ALLOWLIST="127.0.0.1", **settings)
     with running("dev", env, cwd) as process:
         yield Service(process, cwd / ".data")
 
@@ -87,13 +87,13 @@ async def test_ready_on_sqlite_without_redis(api: httpx.AsyncClient, service: Se
     assert wrong.status_code == 401
 
 
-async def test_the_hello_sample_runs(api: httpx.AsyncClient) -> None:
+async def test_the_hello_sample_runs(api: httpx.AsyncClient, service: Service) -> None:
     sample = await api.get("/v1/workflows/hello")
     assert sample.status_code == 200
     assert sample.json()["current_version"] == 1
     submitted = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "Ada"}})
     assert submitted.status_code == 202, submitted.text
-    assert submitted.headers["Location"] == f"/v1/jobs/{submitted.json()['id']}"
+    assert submitted.headers["Location"] == f"{service.url}/v1/jobs/{submitted.json()['id']}"
     job = await finished(api, submitted.json()["id"])
     assert job["status"] == "completed", job
     assert job["output"] == {"greeting": "Hello, Ada!", "loud": "HELLO, ADA!"}

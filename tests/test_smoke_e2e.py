@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import BASE_URL, WorkerFactory, wait_for_job
 
 GREETER = {
     "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
@@ -25,7 +25,7 @@ async def test_async_job_runs_to_completion_on_an_arq_worker(
         json={"inputs": {"name": "Ada"}, "variables": {"greeting": "Hi"}},
     )
     assert submitted.status_code == 202, submitted.text
-    assert submitted.headers["Location"] == f"/v1/jobs/{submitted.json()['id']}"
+    assert submitted.headers["Location"] == f"{BASE_URL}/v1/jobs/{submitted.json()['id']}"
     job = await wait_for_job(client, submitted.json()["id"])
     assert job["status"] == "completed", job
     assert job["output"] == {"greeting": "Hi, Ada!"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -305,6 +306,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
         responses=problem_responses(413, 422),
     )
     app.state.admin_token = settings.admin_token.get_secret_value()
+    app.state.closing = asyncio.Event()
     install_problem_handlers(app)
     install_docs(app)
     # The last added runs first: authentication (no body read without valid credentials), then the body
@@ -316,6 +318,12 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     app.include_router(_v1())
     install_openapi_problems(app)
     return app
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """The server stops taking requests: the ones that would go on (job event streams, long polls) end now,
+    so that its connections close and it can stop; their clients resume elsewhere."""
+    app.state.closing.set()
 
 
 def _lifespan(settings: Settings, run_worker: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:

@@ -58,6 +58,8 @@ def _uvicorn(app_: Any, sock: socket.socket, host: str, access_log: bool, on_ser
     accepts connections."""
     import uvicorn
 
+    from workflow_service.app import begin_shutdown
+
     port: int = sock.getsockname()[1]  # the one the system chose, for --port 0
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
@@ -66,6 +68,10 @@ def _uvicorn(app_: Any, sock: socket.socket, host: str, access_log: bool, on_ser
             await super().startup(sockets=sockets)
             if self.started:
                 on_serving(url)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            begin_shutdown(app_)  # uvicorn waits for every open connection to close before it stops
+            await super().shutdown(sockets=sockets)
 
     config = uvicorn.Config(
         app_,

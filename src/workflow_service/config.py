@@ -3,9 +3,10 @@
 `Settings` keeps one flat field per variable (`lease_s` reads WFS_LEASE_S): pydantic-settings fills a
 nested model only from `WFS_<SECTION>__<FIELD>` names or a JSON value, which would rename every variable
 that deployments, the docs and the tests set, and the keyword arguments the tests build settings with.
-What the code reads is grouped instead: `database`, `jobs`, `worker`, `outbound`, `limits`, `models` and
-`delivery` are frozen sections built once from the validated fields, when the settings are made and again
-by `model_copy` (which pydantic does not validate, and whose copy would otherwise keep the old sections).
+What the code reads is grouped instead: `database`, `jobs`, `worker`, `outbound`, `limits`, `models`,
+`delivery` and `follow` are frozen sections built once from the validated fields, when the settings are
+made and again by `model_copy` (which pydantic does not validate, and whose copy would otherwise keep the
+old sections).
 """
 
 from __future__ import annotations
@@ -99,6 +100,15 @@ class DeliverySection:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowSection:
+    """Following a job: the long poll of GET /v1/jobs/{id} and the job's event stream."""
+
+    max_wait_s: int
+    keepalive_s: float
+    poll_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Sections:
     database: DatabaseSection
     jobs: JobSection
@@ -107,6 +117,7 @@ class _Sections:
     limits: LimitSection
     models: ModelSection
     delivery: DeliverySection
+    follow: FollowSection
 
 
 class Settings(BaseSettings):
@@ -127,7 +138,11 @@ class Settings(BaseSettings):
         "`workflow-service rotate-secrets`, then dropping the old key. Without it secure variables are refused "
         "(`dev` makes one under WFS_DATA_DIR).",
     )
-    public_url: str | None = Field(None, description="Base URL used in links; default: the request's.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL of the absolute links in responses (endpoints, Location), e.g. the address clients "
+        "reach through a proxy; default: the request's.",
+    )
 
     allow_private_networks: bool = False
     outbound_allowlist: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -190,6 +205,19 @@ class Settings(BaseSettings):
         ge=1,
         description="Callbacks a worker sends at once to one receiver (the callback URL's scheme, host and port), "
         "so a slow receiver cannot take every slot.",
+    )
+
+    long_poll_max_s: int = Field(
+        60, ge=1, le=600, description="Longest `Prefer: wait=N` on GET /v1/jobs/{id} waits; a longer N is cut to it."
+    )
+    events_keepalive_s: float = Field(
+        15.0, gt=0, description="How often a quiet job event stream sends a `: keep-alive` comment, so proxies keep it."
+    )
+    follow_poll_s: float = Field(
+        2.0,
+        gt=0,
+        description="How often a long poll or an event stream reads the job again when no notice came (a lost "
+        "notice costs at most this).",
     )
 
     worker_concurrency: int = Field(32, ge=1)
@@ -265,6 +293,10 @@ class Settings(BaseSettings):
     def delivery(self) -> DeliverySection:
         return self._sections.delivery
 
+    @property
+    def follow(self) -> FollowSection:
+        return self._sections.follow
+
 
 def _sections(s: Settings) -> _Sections:
     database_url = s.database_url or f"sqlite+aiosqlite:///{(s.data_dir / 'workflow-service.db').resolve()}"
@@ -303,4 +335,5 @@ def _sections(s: Settings) -> _Sections:
             s.delivery_concurrency,
             s.delivery_concurrency_per_receiver,
         ),
+        follow=FollowSection(s.long_poll_max_s, s.events_keepalive_s, s.follow_poll_s),
     )

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import issue_key
-from tests.conftest import ClientFactory, WorkerFactory, wait_for_job
+from tests.conftest import BASE_URL, ClientFactory, WorkerFactory, wait_for_job
 from tests.jobs.conftest import GREETER, deploy_workflow, submit
 from tests.workflows.conftest import assert_problem
 from workflow_service.core.clock import utcnow
@@ -49,7 +49,7 @@ async def test_a_key_submits_to_its_workflow_and_reads_that_job_and_its_events(
     response = await key.post(ASYNC.format("greeter"), json=ADA)
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    assert response.headers["Location"] == f"/v1/jobs/{job_id}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{job_id}"
     done = await wait_for_job(key, job_id)  # polls with the key
     assert done["status"] == "completed"
     assert done["output"] == {"greeting": "Hello, Ada!"}

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.conftest import BASE_URL
 from tests.jobs.conftest import deploy_workflow
 from tests.servers import LocalHTTPServer, QuietHandler
 from workflow_service.config import Settings
@@ -320,7 +321,7 @@ async def submit_push(client: httpx.AsyncClient, slug: str = "greeter", **body: 
         f"/v1/workflows/{slug}/versions/current/push", json={"inputs": {"name": "Ada"}, **body}
     )
     assert response.status_code == 202, response.text
-    assert response.headers["Location"] == f"/v1/jobs/{response.json()['id']}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{response.json()['id']}"
     job: dict[str, Any] = response.json()
     return job
 

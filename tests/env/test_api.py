@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import make_settings, serving
+from tests.conftest import BASE_URL, make_settings, serving
 from tests.env.conftest import KEY, SECRET, create_workflow, put_var, stored_value
 
 
@@ -18,7 +18,7 @@ async def test_plain_variable_crud(client: httpx.AsyncClient) -> None:
     await create_workflow(client)
     created = await put_var(client, "API_BASE", "https://api.example.com", notes="the partner API")
     assert created.status_code == 201, created.text
-    assert created.headers["Location"] == "/v1/workflows/wf/env/API_BASE"
+    assert created.headers["Location"] == f"{BASE_URL}/v1/workflows/wf/env/API_BASE"
     body = created.json()
     assert body["name"] == "API_BASE"
     assert body["value"] == "https://api.example.com"

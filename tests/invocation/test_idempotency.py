@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import BASE_URL, WorkerFactory, wait_for_job
 from tests.invocation.conftest import ADA, GREETER, count_rows, deploy, invoke, list_jobs, patch_settings
 from tests.servers import EchoServer
 from tests.workflows.conftest import assert_problem
@@ -40,7 +40,7 @@ async def test_the_same_key_and_body_return_the_same_job(client: httpx.AsyncClie
     assert "Idempotent-Replayed" not in first.headers
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.json()["id"] == first.json()["id"]
-    assert again.headers["Location"] == first.headers["Location"] == f"/v1/jobs/{first.json()['id']}"
+    assert again.headers["Location"] == first.headers["Location"] == f"{BASE_URL}/v1/jobs/{first.json()['id']}"
     assert [j["id"] for j in await list_jobs(client)] == [first.json()["id"]]
 
 

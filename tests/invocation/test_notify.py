@@ -1,5 +1,6 @@
-"""The Redis notifier on its own: one process's announcement reaches another's waiters and cancel
-handlers, and a malformed message on a channel does not deafen the listener."""
+"""The notifiers on their own: one process's announcement reaches another's waiters, followers and cancel
+handlers, a change is published only for a followed job, and a malformed message on a channel does not
+deafen the listener."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import uuid
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL, eventually
-from workflow_service.core.notify import CANCEL, ENDED, RedisNotifier
+from workflow_service.core.notify import CANCEL, CHANGED, ENDED, Notifier, RedisNotifier
 
 
 async def subscribed(redis_client: aioredis.Redis, listeners: int) -> bool:
@@ -87,3 +88,52 @@ async def test_close_sends_what_is_still_to_be_announced(redis_client: aioredis.
             await asyncio.wait_for(ended.wait(), 1.0)
     finally:
         await api.close()
+
+
+async def test_a_followed_jobs_changes_reach_its_follower_and_no_one_elses_are_published(
+    redis_client: aioredis.Redis,
+) -> None:
+    """A change is published only for a job some process follows (the worker learns that from WATCHING,
+    without a round trip of its own); a job no one follows costs the worker no message."""
+    api, worker = RedisNotifier(REDIS_URL), RedisNotifier(REDIS_URL)
+    published: list[tuple[str, str]] = []
+    real_publish = worker._redis.publish
+
+    async def spy(channel: str, message: str) -> int:
+        published.append((channel, message))
+        result: int = await real_publish(channel, message)
+        return result
+
+    worker._redis.publish = spy
+    await api.start()
+    await worker.start()
+    try:
+        await eventually(lambda: subscribed(redis_client, 2), what="both listeners subscribed")
+        followed, unfollowed = uuid.uuid4(), uuid.uuid4()
+        async with api.follow(followed) as changed:
+            await eventually(lambda: followed in worker._watched, what="the worker to learn of the follower")
+            worker.job_changed(unfollowed)
+            worker.job_changed(followed)
+            await asyncio.wait_for(changed.wait(), 1.0)
+            changed.clear()
+            await worker.job_ended(followed)  # an end wakes followers too
+            await asyncio.wait_for(changed.wait(), 1.0)
+        assert published == [(CHANGED, str(followed)), (ENDED, str(followed))]
+    finally:
+        await worker.close()
+        await api.close()
+
+
+async def test_in_process_followers_are_told_of_changes_and_ends() -> None:
+    notifier = Notifier()
+    job, other = uuid.uuid4(), uuid.uuid4()
+    async with notifier.follow(job) as changed, notifier.watch(job) as ended:
+        notifier.job_changed(other)
+        notifier.job_changed(job)
+        assert changed.is_set()
+        assert not ended.is_set()  # a change is not an end
+        changed.clear()
+        await notifier.job_ended(job)
+        assert changed.is_set()
+        assert ended.is_set()
+    assert not notifier._followers  # followers are removed when they stop following

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import WorkerFactory, eventually, wait_for_job
+from tests.conftest import BASE_URL, WorkerFactory, eventually, wait_for_job
 from tests.invocation.conftest import (
     ADA,
     GREETER,
@@ -48,7 +48,7 @@ async def test_sync_answers_200_with_the_full_completed_job(
     assert job["output"] == {"greeting": "Hello, Ada!"}
     assert job["inputs"] == {"name": "Ada"}
     assert [(s["id"], s["status"]) for s in job["steps"]] == [("compose", "completed")]
-    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{job['id']}"
     assert "Preference-Applied" not in response.headers
     assert "Idempotent-Replayed" not in response.headers
     assert job == (await client.get(f"/v1/jobs/{job['id']}")).json()  # the full resource, as GET shows it
@@ -84,7 +84,7 @@ async def test_prefer_wait_gives_202_with_location_and_the_job_keeps_running(
     assert 0.9 <= took < 2.0, took
     assert response.headers["Preference-Applied"] == "wait=1"
     job = response.json()
-    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{job['id']}"
     assert job["status"] in ("pending", "claimed", "running")
     done = await wait_for_job(client, job["id"], wait_s=5)
     assert done["status"] == "completed"
@@ -136,7 +136,7 @@ async def test_prefer_wait_0_answers_at_once_with_the_pending_job(client: httpx.
 
     assert response.status_code == 202, response.text
     assert response.json()["status"] == "pending"
-    assert response.headers["Location"] == f"/v1/jobs/{response.json()['id']}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{response.json()['id']}"
     assert response.headers["Preference-Applied"] == "wait=0"
 
 

@@ -24,6 +24,7 @@ from workflow_service.jobs import lifecycle
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.ends import Ended
+from workflow_service.jobs.events.positions import of_status_change
 from workflow_service.jobs.reconciler import ReconcileReport, reconcile
 from workflow_service.jobs.schemas import JobCreate
 from workflow_service.jobs.states import JobStatus
@@ -204,6 +205,9 @@ class Normalizer:
 
 VOLATILE = {"id"}
 """Columns that differ between two runs by design, left out: the event's and step's serial ids."""
+PLACES = {"start_seq", "end_seq"}
+"""Where a step's start and end sit among its job's events: numbers each database takes its own way (from
+the serial ids), compared by the order of events they give (`order`)."""
 
 
 async def stored(run: Run) -> dict[str, Any]:
@@ -213,22 +217,35 @@ async def stored(run: Run) -> dict[str, Any]:
         jobs_ = sorted((await conn.execute(sa.select(repo.job_t))).all(), key=lambda r: r.id)
         result = []
         for job in jobs_:
-            events = await conn.execute(
-                sa.select(repo.event_t).where(repo.event_t.c.job_id == job.id).order_by(repo.event_t.c.id)
-            )
-            steps = await conn.execute(
-                sa.select(repo.step_t).where(repo.step_t.c.job_id == job.id).order_by(repo.step_t.c.position)
-            )
+            events = (
+                await conn.execute(
+                    sa.select(repo.event_t).where(repo.event_t.c.job_id == job.id).order_by(repo.event_t.c.id)
+                )
+            ).all()
+            steps = (
+                await conn.execute(
+                    sa.select(repo.step_t).where(repo.step_t.c.job_id == job.id).order_by(repo.step_t.c.position)
+                )
+            ).all()
             deliveries = await conn.execute(sa.select(delivery_t).where(delivery_t.c.job_id == job.id))
             result.append(
                 {
                     "job": _row(job),
                     "events": [_row(e, VOLATILE) for e in events],
-                    "steps": [_row(s, VOLATILE) for s in steps],
+                    "steps": [_row(s, VOLATILE | PLACES) for s in steps],
+                    "order": _order(events, steps),
                     "deliveries": [_row(d) for d in deliveries],
                 }
             )
     return {"jobs": normalize(result)}
+
+
+def _order(events: Sequence[Any], steps: Sequence[Any]) -> list[str]:
+    """The job's events in the order of their places, as its event stream sends them."""
+    placed = [(of_status_change(e.id), f"status {e.to_status}") for e in events]
+    placed += [(s.start_seq, f"started {s.step_id}") for s in steps if s.start_seq is not None]
+    placed += [(s.end_seq, f"ended {s.step_id}") for s in steps if s.end_seq is not None]
+    return [label for _, label in sorted(placed)]
 
 
 def _row(row: Any, leave_out: Collection[str] = ()) -> dict[str, Any]:

@@ -91,6 +91,8 @@ def _expected_follow_ups(status: str) -> list[tuple[str, str]]:
         pairs += [("push_delivery", "transaction"), ("ended_notice", "after_commit")]
     if status == JobStatus.COMPLETED.value:
         pairs.append(("cache_followers", "after_commit"))
+    if status == JobStatus.PENDING.value:
+        pairs.append(("changed_notice", "after_commit"))
     return pairs
 
 

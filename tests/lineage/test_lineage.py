@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import BASE_URL, WorkerFactory, wait_for_job
 from tests.jobs.conftest import deploy_workflow, submit
 from tests.servers import EchoServer
 
@@ -62,7 +62,7 @@ async def create(client: httpx.AsyncClient, job_id: str, action: str, body: Any 
     response = await client.post(f"/v1/jobs/{job_id}/{action}", json=body)
     assert response.status_code == 201, response.text
     job: dict[str, Any] = response.json()
-    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/jobs/{job['id']}"
     return job
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import TOKEN, make_settings, serving
+from tests.conftest import BASE_URL, TOKEN, make_settings, serving
 from tests.workflows.conftest import GREETER, assert_problem, create_workflow, deploy
 from workflow_service.app import create_app
 from workflow_service.config import Settings
@@ -76,7 +76,7 @@ async def test_create_returns_201_with_location_and_the_draft(client: httpx.Asyn
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["slug"] == "my-first-workflow"
-    assert response.headers["Location"] == "/v1/workflows/my-first-workflow"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/workflows/my-first-workflow"
     assert body["name"] == "My First  Workflow!"
     assert body["description"] == "hi"
     assert body["draft"] == GREETER
@@ -260,7 +260,7 @@ async def test_yaml_create_is_the_same_as_json(client: httpx.AsyncClient, conten
     response = await client.post("/v1/workflows", content=yaml_body.encode(), headers={"Content-Type": content_type})
     assert response.status_code == 201, response.text
     from_yaml = response.json()
-    assert response.headers["Location"] == "/v1/workflows/from-yaml"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/workflows/from-yaml"
     assert from_yaml["draft"] == from_json["draft"] == GREETER
     for key in ("name", "description", "draft_problems", "current_version", "endpoints"):
         assert from_yaml[key] == from_json[key]
@@ -444,25 +444,39 @@ async def test_deploy_creates_version_1_with_endpoints(client: httpx.AsyncClient
     response = await client.post("/v1/workflows/greeter/deploy")
     assert response.status_code == 201, response.text
     version = response.json()
-    assert response.headers["Location"] == "/v1/workflows/greeter/versions/1"
+    assert response.headers["Location"] == f"{BASE_URL}/v1/workflows/greeter/versions/1"
     assert version["number"] == 1
     assert version["content_hash"] == canonical_hash(GREETER)
     assert version["definition"] == GREETER
     assert version["workflow"] == {"id": created["id"], "slug": "greeter"}
-    assert version["endpoints"]["async"] == "http://testserver/v1/workflows/greeter/versions/1/async"
+    assert version["endpoints"] == {
+        mode: f"{BASE_URL}/v1/workflows/greeter/versions/1/{mode}" for mode in ("sync", "async", "push", "estimate")
+    }
     workflow = (await client.get("/v1/workflows/greeter")).json()
     assert workflow["current_version"] == 1
     assert workflow["endpoints"] == version["endpoints"]
     assert (await client.get(response.headers["Location"])).json() == version
 
 
-async def test_the_endpoint_uses_the_configured_public_url(settings: Settings) -> None:
+async def test_endpoints_and_locations_use_the_configured_public_url(settings: Settings) -> None:
     async with serving(settings.model_copy(update={"public_url": "https://wfs.example.com/"})) as c:
-        await create_workflow(c)
-        version = await deploy(c, "greeter")
+        created = await c.post("/v1/workflows", json={"name": "Greeter", "definition": GREETER})
+        deployed = await c.post("/v1/workflows/greeter/deploy")
+        version = deployed.json()
         workflow = (await c.get("/v1/workflows/greeter")).json()
-    assert version["endpoints"]["async"] == "https://wfs.example.com/v1/workflows/greeter/versions/1/async"
+        submitted = await c.post(version["endpoints"]["async"], json={"inputs": {"name": "Ada"}})
+    assert created.headers["Location"] == "https://wfs.example.com/v1/workflows/greeter"
+    assert deployed.headers["Location"] == "https://wfs.example.com/v1/workflows/greeter/versions/1"
+    assert version["endpoints"] == {
+        "sync": "https://wfs.example.com/v1/workflows/greeter/versions/1/sync",
+        "async": "https://wfs.example.com/v1/workflows/greeter/versions/1/async",
+        "push": "https://wfs.example.com/v1/workflows/greeter/versions/1/push",
+        "estimate": "https://wfs.example.com/v1/workflows/greeter/versions/1/estimate",
+    }
     assert workflow["endpoints"] == version["endpoints"]
+    assert submitted.status_code == 202, submitted.text
+    assert submitted.headers["Location"] == f"https://wfs.example.com/v1/jobs/{submitted.json()['id']}"
+    assert submitted.headers["Retry-After"] == "1"
 
 
 async def test_deploying_twice_gives_versions_1_and_2_newest_first(client: httpx.AsyncClient) -> None:

@@ -220,6 +220,17 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[UnitOfWork]:
     await uow.run_after_commit()
 
 
+@asynccontextmanager
+async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose reads all see the database as it was at the first one (PostgreSQL's REPEATABLE
+    READ; a SQLite transaction already does): for readers that combine what several queries answer."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            yield conn
+
+
 # SQLSTATE classes and codes that mean "the database is not there right now", not "your query is wrong":
 # 08 connection exceptions, 53 insufficient resources, 57P01-57P03 shutdown / crash recovery.
 _UNAVAILABLE_SQLSTATES = ("08", "53", "57P01", "57P02", "57P03")

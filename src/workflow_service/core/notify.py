@@ -1,8 +1,14 @@
-"""Telling other processes that a job ended (sync waiters) or must stop (cancel).
+"""Telling other processes that a job ended (sync waiters), changed (its followers), or must stop (cancel).
 
 Redis pub/sub when distributed, in-process when embedded. A notification is only a hint to look at
-the database now: a lost one costs latency, never correctness (waiters also poll slowly, and
-workers re-check cancellations on every heartbeat).
+the database now: a lost one costs latency, never correctness (waiters and followers also poll slowly,
+and workers re-check cancellations on every heartbeat).
+
+A change short of a job's end (claimed, a step started or ended, back to pending) is published only
+for jobs someone follows (an event stream, a long poll): the follower's process announces the job on
+WATCHING, every process remembers it for a while, and the one that changes the job publishes CHANGED
+only if it is remembered there. Deciding that costs a dictionary lookup, no round trip, so the
+worker's hot path stays as it is for the jobs no one follows.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from workflow_service.core.batch import Batcher
@@ -21,37 +28,71 @@ log = logging.getLogger(__name__)
 
 ENDED = "wfs:jobs:ended"
 CANCEL = "wfs:jobs:cancel"
+CHANGED = "wfs:jobs:changed"
+"""A followed job changed short of its end; sent in batches, like ENDED."""
+WATCHING = "wfs:jobs:watching"
+"""Jobs some process follows: announced when following starts, and again every WATCH_REFRESH_S."""
+WATCH_REFRESH_S = 10.0
+WATCH_TTL_S = 3 * WATCH_REFRESH_S
+"""How long a process remembers a job announced on WATCHING (a few refreshes may be lost)."""
+_PER_MESSAGE = 500
+"""Job ids in one WATCHING message at most."""
 
 CancelHandler = Callable[[uuid.UUID], Awaitable[None]]
+Events = defaultdict[uuid.UUID, set[asyncio.Event]]
+
+
+@contextlib.contextmanager
+def _registered(events: Events, job_id: uuid.UUID) -> Iterator[asyncio.Event]:
+    """A new event in `events[job_id]` while the block runs."""
+    event = asyncio.Event()
+    events[job_id].add(event)
+    try:
+        yield event
+    finally:
+        registered = events.get(job_id)
+        if registered is not None:
+            registered.discard(event)
+            if not registered:
+                del events[job_id]
+
+
+def _set(events: Events, job_id: uuid.UUID) -> None:
+    for event in events.get(job_id, ()):
+        event.set()
 
 
 class Notifier:
     """In-process notifications; the base of the Redis one."""
 
     def __init__(self) -> None:
-        self._waiters: dict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: Events = defaultdict(set)
+        self._followers: Events = defaultdict(set)
         self._cancel_handlers: list[CancelHandler] = []
 
     @contextlib.asynccontextmanager
     async def watch(self, job_id: uuid.UUID) -> AsyncIterator[asyncio.Event]:
         """An event set when `job_id` is announced as ended; register before reading the job's status."""
-        event = asyncio.Event()
-        self._waiters[job_id].add(event)
-        try:
+        with _registered(self._waiters, job_id) as event:
             yield event
-        finally:
-            waiters = self._waiters.get(job_id)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._waiters[job_id]
+
+    @contextlib.asynccontextmanager
+    async def follow(self, job_id: uuid.UUID) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever `job_id` is announced as changed or ended. Enter before reading the job, and
+        clear the event before each read: what changes after a read sets it again."""
+        with _registered(self._followers, job_id) as event:
+            await self._following(job_id)
+            yield event
+
+    async def _following(self, job_id: uuid.UUID) -> None:
+        return None
 
     def on_cancel(self, handler: CancelHandler) -> None:
         self._cancel_handlers.append(handler)
 
     def _ended(self, job_id: uuid.UUID) -> None:
-        for event in self._waiters.get(job_id, ()):
-            event.set()
+        _set(self._waiters, job_id)
+        _set(self._followers, job_id)
 
     async def _canceled(self, job_id: uuid.UUID) -> None:
         for handler in self._cancel_handlers:
@@ -62,6 +103,11 @@ class Notifier:
 
     async def job_ended(self, job_id: uuid.UUID) -> None:
         self._ended(job_id)
+
+    def job_changed(self, job_id: uuid.UUID) -> None:
+        """Tell the job's followers it changed (claimed, a step started or ended, back to pending), once the
+        change is committed. A dictionary lookup when no one follows it: the worker calls it for every job."""
+        _set(self._followers, job_id)
 
     async def cancel_job(self, job_id: uuid.UUID) -> None:
         await self._canceled(job_id)
@@ -82,17 +128,50 @@ class RedisNotifier(Notifier):
 
         self._redis: Any = aioredis.Redis.from_url(redis_url)
         self._task: asyncio.Task[None] | None = None
-        self._announcements: Batcher[uuid.UUID, None] = Batcher(self._announce_ended)
+        self._announcements: dict[str, Batcher[uuid.UUID, None]] = {
+            channel: Batcher(self._announcer(channel)) for channel in (ENDED, CHANGED)
+        }
+        self._watched: dict[uuid.UUID, float] = {}
+        """Jobs followed somewhere (this process included), until when (time.monotonic)."""
+        self._sweep_at = 0.0
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def job_ended(self, job_id: uuid.UUID) -> None:
         """Announce without waiting for Redis: the ends of jobs that finish while one message is on its way
         go out together in the next (a worker ending many jobs at once sends a few messages, not one each)."""
         self._ended(job_id)  # waiters in this process need no round trip
-        self._announcements.submit(job_id)
+        self._announcements[ENDED].submit(job_id)
 
-    async def _announce_ended(self, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, None]:
-        await self._publish(ENDED, job_ids)
-        return {}
+    def job_changed(self, job_id: uuid.UUID) -> None:
+        super().job_changed(job_id)
+        until = self._watched.get(job_id)
+        if until is None:
+            return
+        if until > time.monotonic():
+            self._announcements[CHANGED].submit(job_id)
+        else:
+            del self._watched[job_id]
+
+    def _announcer(self, channel: str) -> Callable[[Sequence[uuid.UUID]], Awaitable[dict[uuid.UUID, None]]]:
+        async def announce(job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, None]:
+            await self._publish(channel, job_ids)
+            return {}
+
+        return announce
+
+    async def _following(self, job_id: uuid.UUID) -> None:
+        """Announce the job before its follower first reads it, so that a change committed after that read
+        is published; then again while anyone here follows it."""
+        await self._publish(WATCHING, [job_id])
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh_watching(), name="notify-watching")
+
+    async def _refresh_watching(self) -> None:
+        while self._followers:
+            await asyncio.sleep(WATCH_REFRESH_S)
+            followed = list(self._followers)
+            for start in range(0, len(followed), _PER_MESSAGE):
+                await self._publish(WATCHING, followed[start : start + _PER_MESSAGE])
 
     async def cancel_job(self, job_id: uuid.UUID) -> None:
         await self._canceled(job_id)
@@ -113,19 +192,10 @@ class RedisNotifier(Notifier):
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(ENDED, CANCEL)
+                await pubsub.subscribe(ENDED, CANCEL, CHANGED, WATCHING)
                 delay = 0.5
                 async for message in pubsub.listen():
-                    try:
-                        job_ids = [uuid.UUID(part) for part in message["data"].decode().split(",")]
-                    except (AttributeError, ValueError):  # not ours (anyone with Redis access can publish)
-                        log.warning("ignoring a malformed notification on %r", message.get("channel"))
-                        continue
-                    for job_id in job_ids:
-                        if message["channel"] == ENDED.encode():
-                            self._ended(job_id)
-                        else:
-                            await self._canceled(job_id)
+                    await self._received(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -136,8 +206,38 @@ class RedisNotifier(Notifier):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 10.0)
 
+    async def _received(self, message: dict[str, Any]) -> None:
+        try:
+            channel = message["channel"].decode()
+            job_ids = [uuid.UUID(part) for part in message["data"].decode().split(",")]
+        except (AttributeError, ValueError):  # not ours (anyone with Redis access can publish)
+            log.warning("ignoring a malformed notification on %r", message.get("channel"))
+            return
+        if channel == WATCHING:
+            self._watching(job_ids)
+        for job_id in job_ids:
+            if channel == ENDED:
+                self._ended(job_id)
+            elif channel == CHANGED:
+                _set(self._followers, job_id)
+            elif channel == CANCEL:
+                await self._canceled(job_id)
+
+    def _watching(self, job_ids: Iterable[uuid.UUID]) -> None:
+        now = time.monotonic()
+        if now >= self._sweep_at:  # forget the jobs no one announced lately
+            self._watched = {job_id: until for job_id, until in self._watched.items() if until > now}
+            self._sweep_at = now + WATCH_TTL_S
+        for job_id in job_ids:
+            self._watched[job_id] = now + WATCH_TTL_S
+
     async def close(self) -> None:
-        await self._announcements.flush()  # what is still to be announced goes out first
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
+        for announcements in self._announcements.values():  # what is still to be announced goes out first
+            await announcements.flush()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -30,6 +30,12 @@ async def announce(ended: Ended, ends: EndContext) -> None:
         await ends.notifier.job_ended(ended.job_id)
 
 
+async def announce_change(ended: Ended, ends: EndContext) -> None:
+    """Tell the job's followers (event streams, long polls) it is pending again: started, or retried."""
+    if ends.notifier is not None:
+        ends.notifier.job_changed(ended.job_id)
+
+
 async def complete_cache_followers(ended: Ended, ends: EndContext) -> None:
     """Complete the identical jobs that waited for this one (jobs/cache.py), from its result. Best effort:
     one left pending is completed by the gate when the reconciler hands it to a worker again."""
@@ -48,6 +54,7 @@ def built_ins() -> Registry:
     registry = Registry()
     registry.register("push_delivery", in_transaction=create_push_delivery, modes=("push",))
     registry.register("ended_notice", after_commit=announce)
+    registry.register("changed_notice", after_commit=announce_change, statuses=(JobStatus.PENDING,))
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))
     return registry
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,7 +37,7 @@ from workflow_service.jobs.states import JobStatus
 
 log = logging.getLogger(__name__)
 
-Writes = Callable[[AsyncConnection], Awaitable[None]]
+Writes = repo.Writes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +53,7 @@ class Move:
     at: Sequence[datetime] | None = None
     writes: Writes | None = None
     """What belongs to the end itself (failing the running step records, copying a cache source's
-    records), made when the move wins, before the follow-ups."""
+    records), made when the move wins, before its job_event rows and the follow-ups."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,11 +82,10 @@ async def move(uow: UnitOfWork, ends: EndContext, change: Move) -> Ended | None:
         change.job_id,
         repo.Move(change.path, change.actor, change.reason, values=change.values, guards=change.guards, at=change.at),
         returning=repo.ENDED_COLUMNS,
+        then=change.writes,
     )
     if row is None:
         return None
-    if change.writes is not None:
-        await change.writes(uow.conn)
     ended = Ended.of(change.job_id, change.path, change.actor, change.reason, row)
     await _follow(uow, ends, ended)
     return ended

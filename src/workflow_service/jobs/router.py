@@ -3,16 +3,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
-from workflow_service.core.db import UnitOfWork, unit_of_work
-from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
+from workflow_service.core.db import UnitOfWork, snapshot, unit_of_work
+from workflow_service.core.ids import parse_uuid
+from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import estimate, lineage, service
+from workflow_service.jobs.events import stream
+from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
@@ -31,6 +35,12 @@ IdempotencyKey = Annotated[
 ]
 Prefer = Annotated[str | None, Header(description="RFC 7240; `wait=N` shortens the sync wait to N seconds.")]
 INVOKE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
+RETRY_AFTER_S = 1
+"""What a 202 tells a client to wait before it asks for the job (or ask with `Prefer: wait=N`, and be told
+as soon as it changes)."""
+LOCATION = {"description": "The job's absolute URL.", "schema": {"type": "string", "format": "uri"}}
+RETRY_AFTER = {"description": "Seconds to wait before asking for the job.", "schema": {"type": "integer"}}
+ACCEPTED = {"headers": {"Location": LOCATION, "Retry-After": RETRY_AFTER}}
 CallerDep = Annotated[Principal, access.require(Action.JOB_SUBMIT, on=access.workflow)]
 """The caller of a submission endpoint, allowed to submit to the workflow in the path."""
 EstimatorDep = Annotated[Principal, access.require(Action.JOB_ESTIMATE, on=access.workflow)]
@@ -54,29 +64,39 @@ InvocationDep = Annotated[Invocation, Depends(_invocation)]
 
 @dataclass(frozen=True)
 class SubmitRequest:
-    """An invocation that submits a job: its caller, allowed to submit, and its Idempotency-Key."""
+    """An invocation that submits a job: its caller, allowed to submit, its Idempotency-Key, and the base of
+    the job's URL in the answer."""
 
     caller: Principal
     invocation: Invocation
     idempotency_key: str | None
+    base_url: str
 
 
 async def _submit_request(
-    caller: CallerDep, workflow: str, version: str, data: JobCreate, idempotency_key: IdempotencyKey = None
+    caller: CallerDep, invocation: InvocationDep, base_url: BaseUrlDep, idempotency_key: IdempotencyKey = None
 ) -> SubmitRequest:
-    return SubmitRequest(caller, Invocation(workflow, version, data), idempotency_key)
+    return SubmitRequest(caller, invocation, idempotency_key, base_url)
 
 
 SubmitRequestDep = Annotated[SubmitRequest, Depends(_submit_request)]
 
 
-async def _prefer_wait(prefer: Prefer = None) -> int | None:
+def _wait_in(prefer: str | None) -> int | None:
     """The `wait=N` of a Prefer header, if any."""
     for token in (prefer or "").replace(";", ",").split(","):
         name, _, value = token.strip().partition("=")
         if name.lower() == "wait" and value.strip().isdigit():
             return int(value.strip())
     return None
+
+
+async def _prefer_wait(prefer: Prefer = None) -> int | None:
+    return _wait_in(prefer)
+
+
+def _job_url(base_url: str, job_id: object) -> str:
+    return f"{base_url}/v1/jobs/{job_id}"
 
 
 async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
@@ -92,39 +112,51 @@ async def _submit(services: Context, submit_request: SubmitRequest, mode: str, r
     )
     async with unit_of_work(services.engine) as uow:
         submitted = await service.submit(uow, services, submission)
-    response.headers["Location"] = f"/v1/jobs/{submitted.job.id}"
+    response.headers["Location"] = _job_url(submit_request.base_url, submitted.job.id)
     if submitted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return submitted
+
+
+def _accepted(response: Response) -> None:
+    response.status_code = 202
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/async",
     status_code=202,
     response_model=JobRead,
-    responses=INVOKE_RESPONSES,
+    responses={202: ACCEPTED, **INVOKE_RESPONSES},
 )
 async def submit_async(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
-    """Submit a job to a deployed version (a number or `current`); poll its Location for the result."""
-    return (await _submit(services, submit_request, "async", response)).job
+    """Submit a job to a deployed version (a number or `current`); follow its Location for the result."""
+    submitted = await _submit(services, submit_request, "async", response)
+    _accepted(response)
+    return submitted.job
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/push",
     status_code=202,
     response_model=JobRead,
-    responses=INVOKE_RESPONSES,
+    responses={202: ACCEPTED, **INVOKE_RESPONSES},
 )
 async def submit_push(submit_request: SubmitRequestDep, services: ServicesDep, response: Response) -> JobRead:
     """Submit a job whose result is POSTed, signed, to the workflow's callback URL when it ends (409 if push
     is not configured)."""
-    return (await _submit(services, submit_request, "push", response)).job
+    submitted = await _submit(services, submit_request, "push", response)
+    _accepted(response)
+    return submitted.job
 
 
 @router.post(
     "/v1/workflows/{workflow}/versions/{version}/sync",
     response_model=JobRead,
-    responses={202: {"model": JobRead, "description": "Not ended within the wait; poll Location"}, **INVOKE_RESPONSES},
+    responses={
+        202: {"model": JobRead, "description": "Not ended within the wait; follow Location", **ACCEPTED},
+        **INVOKE_RESPONSES,
+    },
 )
 async def submit_sync(
     submit_request: SubmitRequestDep,
@@ -142,7 +174,7 @@ async def submit_sync(
         response.headers["Preference-Applied"] = f"wait={wait_s}"
     job = await service.wait_for_end(services.engine, services.notifier, submitted.job.id, wait_s)
     if not is_terminal(job.status):
-        response.status_code = 202
+        _accepted(response)
     return job
 
 
@@ -188,8 +220,8 @@ async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
 
 
-def _created(response: Response, job: JobRead) -> JobRead:
-    response.headers["Location"] = f"/v1/jobs/{job.id}"
+def _created(response: Response, base_url: str, job: JobRead) -> JobRead:
+    response.headers["Location"] = _job_url(base_url, job.id)
     return job
 
 
@@ -200,10 +232,10 @@ def _created(response: Response, job: JobRead) -> JobRead:
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def rerun_job(job_id: str, change: JobChangeDep, response: Response) -> JobRead:
+async def rerun_job(job_id: str, change: JobChangeDep, response: Response, base_url: BaseUrlDep) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
     job = await lineage.rerun(change.uow, change.services, job_id, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
@@ -213,11 +245,13 @@ async def rerun_job(job_id: str, change: JobChangeDep, response: Response) -> Jo
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def run_job_from_step(job_id: str, data: RunFromStep, change: JobChangeDep, response: Response) -> JobRead:
+async def run_job_from_step(
+    job_id: str, data: RunFromStep, change: JobChangeDep, response: Response, base_url: BaseUrlDep
+) -> JobRead:
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
     job = await lineage.run_from_step(change.uow, change.services, job_id, data, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
@@ -227,10 +261,12 @@ async def run_job_from_step(job_id: str, data: RunFromStep, change: JobChangeDep
     responses=LINEAGE_RESPONSES,
     dependencies=[access.require(Action.JOB_RERUN, on=access.job)],
 )
-async def duplicate_job(job_id: str, data: JobDuplicate, change: JobChangeDep, response: Response) -> JobRead:
+async def duplicate_job(
+    job_id: str, data: JobDuplicate, change: JobChangeDep, response: Response, base_url: BaseUrlDep
+) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
     job = await lineage.duplicate(change.uow, change.services, job_id, data, actor=change.actor)
-    return _created(response, job)
+    return _created(response, base_url, job)
 
 
 @router.post(
@@ -272,30 +308,115 @@ async def list_jobs(uow: UowDep, query: Annotated[JobListQuery, Query()]) -> Job
     return await service.list_page(uow.conn, job_query)
 
 
+async def _following(request: Request, services: ServicesDep) -> Following:
+    return Following(services.engine, services.notifier, services.settings.follow, request.app.state.closing)
+
+
+FollowingDep = Annotated[Following, Depends(_following)]
+LongPollPrefer = Annotated[
+    str | None,
+    Header(
+        alias="Prefer",
+        description="RFC 7240; `wait=N`: answer when the job's status changes or it ends, or after N seconds "
+        "(at most WFS_LONG_POLL_MAX_S, 60 by default; a longer N is cut to it).",
+    ),
+]
+
+
+async def _long_poll_wait(following: FollowingDep, prefer: LongPollPrefer = None) -> int | None:
+    """The seconds a GET may wait, as asked with `Prefer: wait=N` and capped; None: answer at once."""
+    asked = _wait_in(prefer)
+    return None if asked is None else min(asked, following.timers.max_wait_s)
+
+
 @router.get(
     "/v1/jobs/{job_id}",
     response_model=JobRead,
-    responses=problem_responses(401, 404),
-    dependencies=[access.require(Action.JOB_READ, on=access.job)],
+    responses={
+        200: {
+            "headers": {
+                "Preference-Applied": {"description": "`wait=N`: how long it could wait.", "schema": {"type": "string"}}
+            }
+        },
+        **problem_responses(401, 404),
+    },
+    dependencies=[access.require(Action.JOB_READ, on=access.job_own_transaction)],
 )
 async def get_job(
     job_id: str,
-    uow: UowDep,
+    following: FollowingDep,
+    response: Response,
+    wait_s: Annotated[int | None, Depends(_long_poll_wait)],
     steps: Annotated[
         bool,
         Query(description="`false`: leave out the step records (`steps` is null), which can be large; nor read them."),
     ] = True,
 ) -> JobRead:
-    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out)."""
-    return await service.get(uow.conn, job_id, with_steps=steps)
+    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out).
+    With `Prefer: wait=N` it answers when the job's status changes or it ends, or after N seconds (at most
+    WFS_LONG_POLL_MAX_S), instead of at once. It holds no database connection while it waits."""
+    if wait_s is not None:
+        response.headers["Preference-Applied"] = f"wait={wait_s}"
+        job_uuid = parse_uuid(job_id)
+        if job_uuid is not None:
+            await following.wait_for_change(job_uuid, wait_s)
+    async with following.engine.connect() as conn:
+        return await service.get(conn, job_id, with_steps=steps)
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+@dataclass(frozen=True)
+class EventsRequest:
+    """A request for a job's events: as a stream or as the history, and where a stream resumes."""
+
+    stream: bool
+    last_event_id: str | None
+    following: Following
+
+
+async def _events_request(
+    following: FollowingDep,
+    accept: Annotated[
+        str | None, Header(alias="Accept", description=f"`{EVENT_STREAM}`: a stream of events, not the history.")
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", description="A stream resumes after this event.")
+    ] = None,
+) -> EventsRequest:
+    return EventsRequest(EVENT_STREAM in (accept or ""), last_event_id, following)
+
+
+EventsRequestDep = Annotated[EventsRequest, Depends(_events_request)]
 
 
 @router.get(
     "/v1/jobs/{job_id}/events",
     response_model=JobEventList,
-    responses=problem_responses(401, 404),
-    dependencies=[access.require(Action.JOB_READ, on=access.job)],
+    responses={
+        200: {
+            "description": "The history (JSON), or with `Accept: text/event-stream` the stream:\n\n" + stream.FORMAT,
+            "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+        },
+        204: {"description": "The job has ended and no event came after `Last-Event-ID`: the stream is over."},
+        **problem_responses(401, 404),
+    },
+    dependencies=[access.require(Action.JOB_READ, on=access.job_own_transaction)],
 )
-async def stream_job_events(job_id: str, uow: UowDep) -> JobEventList:
-    """The job's status history: every transition with its time, actor and reason."""
-    return await service.events(uow.conn, job_id)
+async def stream_job_events(job_id: str, events: EventsRequestDep) -> JobEventList | Response:
+    """The job's status history (every transition with its time, actor and reason); or, with `Accept:
+    text/event-stream`, its status changes and steps' starts and ends as they happen, until it ends."""
+    engine = events.following.engine
+    if not events.stream:
+        async with engine.connect() as conn:
+            return await service.events(conn, job_id)
+    async with snapshot(engine) as conn:  # the stream holds no connection of the request
+        jid, first = await stream.opening(conn, job_id, events.last_event_id)
+    if first.last and not first.events:
+        return Response(status_code=204)
+    return StreamingResponse(
+        stream.stream(events.following, jid, first),
+        media_type=EVENT_STREAM,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

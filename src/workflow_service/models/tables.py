@@ -178,6 +178,11 @@ class JobStep(Base):
     cost: Mapped[float | None] = mapped_column(sa.Float)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     """For model calls: the exact request sent and the raw response received (secrets redacted)."""
+    start_seq: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    """Where the step's start sits among the job's events (see jobs/events): null for a step that never
+    started (skipped) and for one copied from another job."""
+    end_seq: Mapped[int | None] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"))
+    """Where the step's end sits among the job's events: null while it runs, and for a copied step."""
 
 
 class Delivery(Base):

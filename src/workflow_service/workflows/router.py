@@ -38,7 +38,7 @@ async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, r
     """Create a workflow with a draft definition. The body may also be YAML (`Content-Type: application/yaml`),
     with the same fields."""
     workflow = await service.create(uow.conn, data, base)
-    response.headers["Location"] = f"/v1/workflows/{workflow.slug}"
+    response.headers["Location"] = f"{base}/v1/workflows/{workflow.slug}"
     return workflow
 
 
@@ -104,7 +104,7 @@ async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
 async def deploy_workflow(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
     """Deploy the draft as a new immutable version and make it `current`."""
     version = await service.deploy(uow.conn, workflow, base)
-    response.headers["Location"] = f"/v1/workflows/{version.workflow.slug}/versions/{version.number}"
+    response.headers["Location"] = f"{base}/v1/workflows/{version.workflow.slug}/versions/{version.number}"
     return version
 
 
@@ -178,14 +178,15 @@ EnvName = Annotated[
 
 @dataclass(frozen=True)
 class EnvVarRef:
-    """The environment variable a route's path names: `{workflow}/env/{name}`."""
+    """The environment variable a route's path names: `{workflow}/env/{name}`, and its absolute URL."""
 
     workflow: str
     name: str
+    url: str
 
 
-async def _env_var_ref(workflow: str, name: EnvName) -> EnvVarRef:
-    return EnvVarRef(workflow, name)
+async def _env_var_ref(workflow: str, name: EnvName, base: BaseUrlDep) -> EnvVarRef:
+    return EnvVarRef(workflow, name, f"{base}/v1/workflows/{workflow}/env/{name}")
 
 
 EnvVarDep = Annotated[EnvVarRef, Depends(_env_var_ref)]
@@ -230,7 +231,7 @@ async def put_env_var(
     value, created = await env.put_var(uow.conn, var.workflow, var.name, data, services.secrets)
     if created:
         response.status_code = 201
-        response.headers["Location"] = f"/v1/workflows/{var.workflow}/env/{var.name}"
+        response.headers["Location"] = var.url
     return value
 
 

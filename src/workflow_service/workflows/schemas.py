@@ -36,11 +36,14 @@ class DraftUpdate(BaseModel):
 
 
 class Endpoints(BaseModel):
-    """Where to invoke a deployed version."""
+    """Where to invoke a deployed version: absolute URLs (from WFS_PUBLIC_URL, else the request's)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
+    sync: str = Field(description="POST here to submit a job and wait for its end (200), or 202 after the wait.")
     async_: str = Field(alias="async", description="POST here to submit a job; answers 202 at once.")
+    push: str = Field(description="POST here to submit a job whose result is POSTed to the callback URL.")
+    estimate: str = Field(description="POST the same body here for the tokens and credits it would likely use.")
 
 
 class WorkflowSummary(BaseModel):

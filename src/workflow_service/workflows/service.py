@@ -39,7 +39,8 @@ def slugify(name: str) -> str:
 
 
 def endpoints(base_url: str, slug: str, version: int | str) -> Endpoints:
-    return Endpoints(async_=f"{base_url}/v1/workflows/{slug}/versions/{version}/async")
+    at = f"{base_url}/v1/workflows/{slug}/versions/{version}"
+    return Endpoints(sync=f"{at}/sync", async_=f"{at}/async", push=f"{at}/push", estimate=f"{at}/estimate")
 
 
 async def definition_problems(conn: AsyncConnection, row: Any) -> tuple[Plan | None, list[ProblemItem]]:

@@ -8,6 +8,7 @@ jobs/states.py, never as literals; the step-record columns from engine/executor.
 | module | queries |
 |---|---|
 | moves.py | the job's insert, `transition` (every status change), checkpoints of step records |
+| events.py | the places of step records among the job's events, and what a follower reads after a place |
 | run.py | an agent's `claim` and `finish` of a job |
 | reads.py | one job, its steps and events, listings, rows locked before a decision, lineage reads |
 | sweeps.py | the reconciler's and the heartbeat's |
@@ -25,7 +26,9 @@ from workflow_service.jobs.repository.copies import (
     pending_followers,
     with_cache_source,
 )
+from workflow_service.jobs.repository.events import status_changes_after, status_of, steps_after
 from workflow_service.jobs.repository.moves import (
+    Writes,
     attempt_is,
     extend_lease,
     fail_running_steps,
@@ -87,6 +90,7 @@ __all__ = [
     "Finish",
     "JobFilter",
     "Move",
+    "Writes",
     "advisory_lock",
     "attempt_is",
     "canceled_among",
@@ -127,7 +131,10 @@ __all__ = [
     "past_run_deadline",
     "pending_followers",
     "stale_pending",
+    "status_changes_after",
+    "status_of",
     "step_t",
+    "steps_after",
     "transition",
     "unfinished_among",
     "upsert_steps",

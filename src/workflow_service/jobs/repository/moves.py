@@ -8,7 +8,7 @@ which is an answer, not an error.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +16,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import workflow_service.jobs.repository.pg as pg
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS, StepRecord
-from workflow_service.jobs.repository import pg
+from workflow_service.jobs.repository.events import ended_place, kept_start, step_places
 from workflow_service.jobs.repository.params import Move
 from workflow_service.jobs.repository.tables import event_t, is_postgres, job_t, step_t
 from workflow_service.jobs.states import JobStatus, StepStatus, check_path
+
+Writes = Callable[[AsyncConnection], Awaitable[None]]
+"""What a move writes besides the job's row and its events (see `transition`)."""
 
 SUBMITTED = "submitted"
 """The reason of a job's first event."""
@@ -54,12 +58,17 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
 
 
 async def transition(
-    conn: AsyncConnection, job_id: uuid.UUID, move: Move, returning: Sequence[sa.Column[Any]] = ()
+    conn: AsyncConnection,
+    job_id: uuid.UUID,
+    move: Move,
+    returning: Sequence[sa.Column[Any]] = (),
+    then: Writes | None = None,
 ) -> AnyRow | None:
     """Make `move` in one guarded UPDATE.
 
     Returns the RETURNING row (the job's id by default) when this call won, None when the job was not
-    in `move.path[0]` (or a guard failed).
+    in `move.path[0]` (or a guard failed). `then` writes what comes with the move (the step records it
+    ends) once it has won, before its job_event rows: a job's status change is its last event.
     """
     check_path(list(move.path))
     times = list(move.at) if move.at is not None else [utcnow()] * (len(move.path) - 1)
@@ -72,6 +81,8 @@ async def transition(
     row = (await conn.execute(stmt)).first()
     if row is None:
         return None
+    if then is not None:
+        await then(conn)
     await conn.execute(event_t.insert(), _events(job_id, move, times))
     return row
 
@@ -95,14 +106,19 @@ _STEP_UPDATE = tuple(c for c in STEP_RECORD_COLUMNS if c != "step_id")
 
 
 async def upsert_steps(conn: AsyncConnection, job_id: uuid.UUID, records: Sequence[StepRecord]) -> None:
-    """Save step records (a checkpoint): a record already saved for the step is replaced."""
+    """Save step records (a checkpoint): a record already saved for the step is replaced. Each takes its
+    places among the job's events (the caller holds the job's row: see events.py)."""
     if not records:
         return
-    rows = [{"job_id": job_id, **r.as_row()} for r in records]
+    rows = [{"job_id": job_id, **r.as_row(), **step_places(conn, job_id, r.status, i)} for i, r in enumerate(records)]
     stmt = _upsert(conn)(step_t).values(rows)
     stmt = stmt.on_conflict_do_update(
         index_elements=[step_t.c.job_id, step_t.c.step_id],
-        set_={c: stmt.excluded[c] for c in _STEP_UPDATE},
+        set_={
+            **{c: stmt.excluded[c] for c in _STEP_UPDATE},
+            "start_seq": kept_start(stmt.excluded),
+            "end_seq": stmt.excluded.end_seq,
+        },
     )
     await conn.execute(stmt)
 
@@ -130,5 +146,5 @@ async def fail_running_steps(conn: AsyncConnection, job_id: uuid.UUID, error: di
     await conn.execute(
         step_t.update()
         .where(step_t.c.job_id == job_id, step_t.c.status == StepStatus.RUNNING.value)
-        .values(status=StepStatus.FAILED.value, error=error, finished_at=at)
+        .values(status=StepStatus.FAILED.value, error=error, finished_at=at, end_seq=ended_place(conn, job_id))
     )

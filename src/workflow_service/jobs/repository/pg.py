@@ -24,9 +24,11 @@ from workflow_service.core.db import UTCDateTime, driver_connection, json_text
 from workflow_service.engine.definition import DefinitionModel
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs import usage
+from workflow_service.jobs.events.positions import SLOT
+from workflow_service.jobs.repository.events import EVENT_ID_SEQUENCE, PLACE_COLUMNS
 from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish
 from workflow_service.jobs.repository.tables import CACHE_KIND, step_t
-from workflow_service.jobs.states import CLAIM_PATH, JobStatus, check_path
+from workflow_service.jobs.states import CLAIM_PATH, JobStatus, StepStatus, check_path
 
 DEFAULT_TIMEOUT_S = float(DefinitionModel.model_fields["timeout_s"].default)
 """A definition's job timeout when it sets none."""
@@ -57,6 +59,11 @@ _PARTS = {
     "pending_status": _literal(JobStatus.PENDING),
     "running_status": _literal(JobStatus.RUNNING),
     "cache_kind": _literal(CACHE_KIND),
+    "step_running": _literal(StepStatus.RUNNING),
+    "step_skipped": _literal(StepStatus.SKIPPED),
+    "event_sequence": _literal(EVENT_ID_SEQUENCE),
+    "place_columns": ", ".join(PLACE_COLUMNS),
+    "slot": str(SLOT),
     "cost_digits": str(usage.COST_DIGITS),
     "copy_markers": ", ".join(_literal(marker) for marker in usage.COPY_MARKERS),
     "recordset": ", ".join(f"{name} {_pg_type(step_t.c[name])}" for name in STEP_RECORD_COLUMNS),
@@ -113,7 +120,7 @@ FROM moved
 
 _FINISH = _statement("""
 WITH records AS (
-  SELECT * FROM jsonb_to_recordset($13::jsonb) AS s({recordset})
+  SELECT * FROM ROWS FROM (jsonb_to_recordset($13::jsonb) AS ({recordset})) WITH ORDINALITY AS s
 ), usage AS (  -- the job's usage over its steps as they will be (see usage.totals: copied steps do not count)
   SELECT sum(u.input_tokens) AS input_tokens, sum(u.output_tokens) AS output_tokens,
          CASE WHEN bool_and(u.cost IS NOT NULL) FILTER (WHERE u.model IS NOT NULL)
@@ -130,15 +137,23 @@ WITH records AS (
   FROM usage
   WHERE job.id = $1 AND job.status = {running_status} AND job.attempt = $2 AND job.agent_id = $3
   RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id
-), ev AS (
+), place AS (  -- the records' places among the job's events (events.py): a fresh slot, once the row is ours
+  SELECT nextval({event_sequence}) * {slot} AS base FROM moved
+), st AS (
+  INSERT INTO job_step (job_id, {step_columns}, {place_columns})
+  SELECT moved.id, {step_values},
+         CASE WHEN s.status <> {step_skipped} THEN place.base + 2 * s.ordinality - 1 END,
+         CASE WHEN s.status <> {step_running} THEN place.base + 2 * s.ordinality END
+  FROM moved, place, records AS s
+  ON CONFLICT (job_id, step_id) DO UPDATE SET {step_updates}, end_seq = EXCLUDED.end_seq,
+    start_seq = CASE WHEN job_step.status = {step_running} AND EXCLUDED.attempt = job_step.attempt
+                     THEN job_step.start_seq ELSE EXCLUDED.start_seq END
+  RETURNING 1
+), ev AS (  -- after the step records (reading st makes it wait for them): the job's end is its last event
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, e.at, $8, $9
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
-), st AS (
-  INSERT INTO job_step (job_id, {step_columns})
-  SELECT moved.id, {step_values}
-  FROM moved, records AS s
-  ON CONFLICT (job_id, step_id) DO UPDATE SET {step_updates}
+  WHERE (SELECT count(*) FROM st) >= 0
 )
 SELECT mode, cache_key, cache_hit, parent_job_id FROM moved
 """)

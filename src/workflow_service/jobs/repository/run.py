@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+import workflow_service.jobs.repository.pg as pg
 from workflow_service.core.db import begin_now
 from workflow_service.jobs import usage
-from workflow_service.jobs.repository import pg
 from workflow_service.jobs.repository.moves import transition, upsert_steps
 from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish, Move
 from workflow_service.jobs.repository.tables import (
@@ -129,13 +129,14 @@ async def finish(
         values |= {"input_tokens": None, "output_tokens": None, "cost": None}
     guards = [job_t.c.attempt == end.attempt, job_t.c.agent_id == end.agent_id]
     move = Move(end.path, end.actor, end.reason, values=values, guards=guards, at=end.at)
-    won = await transition(conn, job_id, move, returning=ENDED_COLUMNS)
-    if won is None:
-        return None
-    await upsert_steps(conn, job_id, end.records)
-    if end.with_usage:
-        await _update_usage(conn, job_id)
-    return EndedRow(*won)
+
+    async def steps_and_usage(conn: AsyncConnection) -> None:  # before the end's events, as on PostgreSQL
+        await upsert_steps(conn, job_id, end.records)
+        if end.with_usage:
+            await _update_usage(conn, job_id)
+
+    won = await transition(conn, job_id, move, returning=ENDED_COLUMNS, then=steps_and_usage)
+    return None if won is None else EndedRow(*won)
 
 
 async def _update_usage(conn: AsyncConnection, job_id: uuid.UUID) -> None:

@@ -161,6 +161,7 @@ class Claimer:
         if claimed is None:
             return None
         row, loaded = claimed
+        self.ctx.notifier.job_changed(job_id)  # committed: claimed and running
         if isinstance(loaded, Exception):  # the claim is committed: the job is ours to end
             raise Unstartable(job_id, row.attempt, row.mode, loaded)
         plan, done = loaded

@@ -153,3 +153,4 @@ class StepRunner:
             if not await repo.extend_lease(conn, claim.job_id, claim.attempt, self.agent.id, until):
                 raise LostLease
             await repo.upsert_steps(conn, claim.job_id, stored(claim, records, self.ctx.pricing))
+        self.ctx.notifier.job_changed(claim.job_id)  # a step started or ended
