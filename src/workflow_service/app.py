@@ -37,6 +37,7 @@ from workflow_service.deps import (
 )
 from workflow_service.docs_pages import install_docs
 from workflow_service.errors import DatabaseUnavailable, Unauthorized
+from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.problems import (
     install_openapi_problems,
@@ -386,6 +387,7 @@ def _v1() -> APIRouter:
     refusable: dict[str, Any] = {"responses": problem_responses(403)}
     v1.include_router(workflows_router, **refusable)
     v1.include_router(apikeys_router, **refusable)
+    v1.include_router(invoke_router)
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)
     v1.include_router(agents_router, **refusable)

@@ -29,6 +29,7 @@ from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.deliveries.router import router as deliveries_router
+from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
 from workflow_service.tools.router import router as tools_router
@@ -70,7 +71,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/agents"): (Action.AGENT_READ, service),
     ("GET", "/v1/tools"): (Action.TOOL_READ, service),
 }
-ROUTERS = (workflows_router, apikeys_router, jobs_router, deliveries_router, agents_router, tools_router)
+ROUTERS = (workflows_router, apikeys_router, invoke_router, jobs_router, deliveries_router, agents_router, tools_router)
 
 
 def _rules(dependant: Dependant) -> Iterator[tuple[Action, ResourceLoader]]:
