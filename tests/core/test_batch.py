@@ -82,3 +82,15 @@ async def test_a_canceled_sender_cancels_its_waiters() -> None:
     batcher._sending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await future
+
+
+async def test_close_cancels_what_is_on_its_way() -> None:
+    backend = Backend()
+    backend.release.clear()
+    batcher = Batcher(backend.call)
+    future = batcher.submit(1)
+    await asyncio.sleep(0)
+    await batcher.close()
+    assert future.cancelled()
+    assert batcher._sending is not None
+    assert batcher._sending.done()

@@ -42,6 +42,13 @@ class Batcher(Generic[K, V]):
         if self._sending is not None:
             await asyncio.gather(self._sending, return_exceptions=True)
 
+    async def close(self) -> None:
+        """Stop: a batch still on its way is cancelled, its requests with it (before what it uses, such as
+        a database engine, is closed)."""
+        if self._sending is not None and not self._sending.done():
+            self._sending.cancel()
+            await asyncio.gather(self._sending, return_exceptions=True)
+
     async def _send_all(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting[: self._max_size], self._waiting[self._max_size :]

@@ -113,6 +113,8 @@ class AgentRuntime:
         for task in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._runner is not None:
+            await self._runner.close()
         if self.agent_id is not None:
             with contextlib.suppress(Exception):
                 await agents.stop(self.ctx.engine, self.agent_id)

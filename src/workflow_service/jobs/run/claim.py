@@ -182,6 +182,10 @@ class Claimer:
         )
         return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
 
+    async def close(self) -> None:
+        """Cancel a batch of claims still on its way (its transaction rolls back: the jobs stay pending)."""
+        await self._batch.close()
+
     async def _take(self, job_id: uuid.UUID, *, followers: bool) -> _Claimed | None:
         """The usual claim goes in the next batch of this agent's claims (core/batch.py): the jobs a worker
         starts together cost one statement. A follower's, asked for after its gate, goes alone."""

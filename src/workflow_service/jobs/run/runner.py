@@ -39,6 +39,10 @@ class JobRunner:
         """Stop executing `job_id` if it runs here: it is no longer ours."""
         await self.steps.drop(job_id)
 
+    async def close(self) -> None:
+        """Before the engine closes: nothing of this runner's is left using it (a batch of claims)."""
+        await self.claimer.close()
+
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
         try:
