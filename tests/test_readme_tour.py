@@ -152,7 +152,15 @@ def _make_run_command(port: int) -> list[str]:
     """What `make run PORT=<port>` runs, once installed: checked against the Makefile."""
     command = ["workflow-service", "dev", "--host", "127.0.0.1", "--port", str(port)]
     if shutil.which("make"):
-        dry = subprocess.run(["make", "-n", "run", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True)
+        # Run from `make test` too: without the parent make's flags, or the child prints its directory.
+        env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+        dry = subprocess.run(
+            ["make", "--no-print-directory", "-n", "run", f"PORT={port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         assert dry.returncode == 0, dry.stderr
         assert dry.stdout.strip().splitlines()[-1] == f".venv/bin/{shlex.join(command)}", dry.stdout
     return [str(CLI), *command[1:]]
