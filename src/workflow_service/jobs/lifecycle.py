@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
-from workflow_service.engine.executor import StepRecord
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.ends import EndContext, Ended
-from workflow_service.jobs.states import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +37,21 @@ Writes = repo.Writes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Move:
-    """A guarded transition of one job along `path` (see repository.transition)."""
+class Move(repo.Move):
+    """A guarded transition (repository.Move) of the job `job_id`."""
 
     job_id: uuid.UUID
-    path: Sequence[JobStatus]
-    actor: str
-    reason: str | None = None
-    values: dict[str, Any] | None = None
-    guards: Iterable[sa.ColumnElement[bool]] = ()
-    at: Sequence[datetime] | None = None
     writes: Writes | None = None
     """What belongs to the end itself (failing the running step records, copying a cache source's
     records), made when the move wins, before its job_event rows and the follow-ups."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Finish:
-    """An agent's end of its running job, fenced by the attempt and the agent (see repository.finish)."""
+class Finish(repo.Finish):
+    """An agent's end (repository.Finish) of its running job `job_id`, in `mode`."""
 
     job_id: uuid.UUID
     mode: str
-    attempt: int
-    agent_id: uuid.UUID
-    path: Sequence[JobStatus]
-    at: Sequence[datetime]
-    output: Any
-    error: dict[str, Any] | None
-    actor: str
-    records: Sequence[StepRecord]
-    with_usage: bool = True
     writes: Writes | None = None
 
 
@@ -80,7 +61,7 @@ async def move(uow: UnitOfWork, ends: EndContext, change: Move) -> Ended | None:
     row = await repo.transition(
         uow.conn,
         change.job_id,
-        repo.Move(change.path, change.actor, change.reason, values=change.values, guards=change.guards, at=change.at),
+        change,
         returning=repo.ENDED_COLUMNS,
         then=change.writes,
     )
@@ -95,23 +76,12 @@ async def finish(uow: UnitOfWork, ends: EndContext, end: Finish) -> Ended | None
     """The agent's end of its running job (see repository.finish), then the follow-ups. None when the job
     is no longer this agent's."""
     atomic = end.writes is not None or ends.follow_ups.needs_transaction([end.path[-1]], end.mode)
-    stored = repo.Finish(
-        attempt=end.attempt,
-        agent_id=end.agent_id,
-        actor=end.actor,
-        path=end.path,
-        at=end.at,
-        output=end.output,
-        error=end.error,
-        records=end.records,
-        with_usage=end.with_usage,
-    )
-    row = await repo.finish(uow.conn, end.job_id, stored, in_transaction=atomic)
+    row = await repo.finish(uow.conn, end.job_id, end, in_transaction=atomic)
     if row is None:
         return None
     if end.writes is not None:
         await end.writes(uow.conn)
-    ended = Ended.of(end.job_id, end.path, end.actor, end.error["code"] if end.error else None, row)
+    ended = Ended.of(end.job_id, end.path, end.actor, end.reason, row)
     await _follow(uow, ends, ended)
     return ended
 
