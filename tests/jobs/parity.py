@@ -4,6 +4,7 @@ makes, and the database's stored rows with ids and times made comparable between
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
@@ -107,20 +108,8 @@ class Run:
     async def finish(self, job_id: uuid.UUID, mode: str, end: repo.Finish, interrupt: bool = False) -> Ended:
         """The agent's end, through the lifecycle; `interrupt`: the steps still running fail with the error."""
         writes = lifecycle.failing_steps(job_id, end.error or {}, end.at[-1]) if interrupt else None
-        change = lifecycle.Finish(
-            job_id=job_id,
-            mode=mode,
-            attempt=end.attempt,
-            agent_id=end.agent_id,
-            path=end.path,
-            at=end.at,
-            output=end.output,
-            error=end.error,
-            actor=end.actor,
-            records=end.records,
-            with_usage=end.with_usage,
-            writes=writes,
-        )
+        fields = {f.name: getattr(end, f.name) for f in dataclasses.fields(end)}
+        change = lifecycle.Finish(job_id=job_id, mode=mode, writes=writes, **fields)
         async with direct_context(self.engine, self.settings) as ctx, unit_of_work(self.engine) as uow:
             ended = await lifecycle.finish(uow, ctx.ends, change)
         assert ended is not None
