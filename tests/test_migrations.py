@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.conftest import PG_ADMIN_DSN
 from workflow_service.migrate import alembic_config, check, upgrade
-from workflow_service.models import Base
+from workflow_service.models import DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG, Base, Job, Workflow, Workspace
 
 MIGRATIONS_DB = "wfs_test_migrations"
 TABLES = {
@@ -29,6 +31,13 @@ TABLES = {
     "delivery_attempt",
     "api_key",
     "workflow_env",
+    "workspace",
+    "app_user",
+    "membership",
+    "personal_token",
+    "workflow_member",
+    "audit_entry",
+    "audit_head",
 }
 
 
@@ -117,3 +126,48 @@ async def test_postgres_from_empty(fresh_postgres: str) -> None:
     assert await postgres_tables(fresh_postgres) == {"alembic_version"}
     await asyncio.to_thread(upgrade, fresh_postgres)
     await asyncio.to_thread(check, fresh_postgres)
+
+
+_OLD_WORKFLOW = (
+    "INSERT INTO workflow (id, slug, name, draft, settings, created_at, updated_at) "
+    "VALUES (:id, 'old', 'Old', '{}', '{}', :at, :at)"
+)
+_OLD_VERSION = (
+    "INSERT INTO workflow_version (id, workflow_id, number, definition, content_hash, created_at) "
+    "VALUES (:vid, :id, 1, '{}', 'h', :at)"
+)
+_OLD_JOB = (
+    "INSERT INTO job (id, workflow_id, version_id, version_number, status, pool, inputs, variables, metadata, "
+    "mode, caller, attempt, max_attempts, cache_hit, created_at) "
+    "VALUES (:jid, :id, :vid, 1, 'completed', 'default', '{}', '{}', '{}', 'async', 'admin', 1, 1, false, :at)"
+)
+
+
+async def _moves_existing_data(url: str, as_id: Callable[[uuid.UUID], object]) -> None:
+    await asyncio.to_thread(upgrade, url, "0006")
+    ids = {"id": uuid.uuid4(), "vid": uuid.uuid4(), "jid": uuid.uuid4()}
+    params = {key: as_id(value) for key, value in ids.items()} | {"at": datetime.now(UTC)}
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for sql in (_OLD_WORKFLOW, _OLD_VERSION, _OLD_JOB):
+                await conn.execute(sa.text(sql), params)
+        await asyncio.to_thread(upgrade, url)
+        async with engine.connect() as conn:
+            workflow = (await conn.execute(sa.select(Workflow.workspace_id, Workflow.slug))).one()
+            job = (await conn.execute(sa.select(Job.workspace_id, Job.caller))).one()
+            workspace = (await conn.execute(sa.select(Workspace.id, Workspace.slug))).one()
+    finally:
+        await engine.dispose()
+    assert tuple(workspace) == (DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG)
+    assert tuple(workflow) == (DEFAULT_WORKSPACE_ID, "old")
+    assert tuple(job) == (DEFAULT_WORKSPACE_ID, "admin")
+    await asyncio.to_thread(check, url)
+
+
+async def test_sqlite_moves_existing_data_into_the_default_workspace(tmp_path: Path) -> None:
+    await _moves_existing_data(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", lambda value: value.hex)
+
+
+async def test_postgres_moves_existing_data_into_the_default_workspace(fresh_postgres: str) -> None:
+    await _moves_existing_data(fresh_postgres, lambda value: value)

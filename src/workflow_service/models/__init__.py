@@ -1,6 +1,17 @@
 """Every table of the service. Domains import from here; this package imports no domain."""
 
 from workflow_service.models.base import Base
+from workflow_service.models.people import (
+    DEFAULT_WORKSPACE_ID,
+    DEFAULT_WORKSPACE_SLUG,
+    AuditEntry,
+    AuditHead,
+    Membership,
+    PersonalToken,
+    User,
+    WorkflowMember,
+    Workspace,
+)
 from workflow_service.models.tables import (
     Agent,
     ApiKey,
@@ -15,9 +26,18 @@ from workflow_service.models.tables import (
 )
 
 __all__ = [
+    "DEFAULT_WORKSPACE_ID",
+    "DEFAULT_WORKSPACE_SLUG",
     "Agent",
     "ApiKey",
+    "AuditEntry",
+    "AuditHead",
     "Base",
+    "Membership",
+    "PersonalToken",
+    "User",
+    "WorkflowMember",
+    "Workspace",
     "Delivery",
     "DeliveryAttempt",
     "Job",

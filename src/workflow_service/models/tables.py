@@ -25,9 +25,12 @@ def _in(col: str, values: tuple[str, ...]) -> str:
 
 class Workflow(Base):
     __tablename__ = "workflow"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "slug", name="uq_workflow_workspace_slug"),)
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
-    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workspace.id"))
+    slug: Mapped[str] = mapped_column(sa.String(64))
+    """Unique within its workspace."""
     name: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str | None] = mapped_column(sa.Text)
     draft: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -80,6 +83,8 @@ class Job(Base):
             sqlite_where=sa.text("idempotency_key IS NOT NULL"),
         ),
         sa.Index("ix_job_workflow_id_id", "workflow_id", "id"),
+        sa.Index("ix_job_workspace_id_id", "workspace_id", "id"),
+        sa.Index("ix_job_caller_id", "caller", "id"),
         sa.Index(
             "ix_job_lease",
             "lease_expires_at",
@@ -88,6 +93,8 @@ class Job(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    workspace_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    """Its workflow's workspace (copied, so that listings and access checks need no join)."""
     workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"))
     version_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow_version.id"))
     version_number: Mapped[int] = mapped_column(sa.Integer)
@@ -101,7 +108,8 @@ class Job(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     mode: Mapped[str] = mapped_column(sa.String(8), server_default="async")
     caller: Mapped[str] = mapped_column(sa.String(64), server_default="admin")
-    """Who submitted it: `admin` or `key:<api key id>`; a workflow key sees only its own jobs."""
+    """Who created it: `admin` (the operator), `user:<id>`, `key:<api key id>`, `schedule:<id>` or
+    `trigger:<id>`; only its creator sees its inputs (docs/people.md)."""
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     request_hash: Mapped[str | None] = mapped_column(sa.String(64))
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -238,6 +246,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(sa.String(64))
+    """The actor that issued it (`admin`, `user:<id>`); null for keys issued before people existed."""
 
 
 class WorkflowEnv(Base):
