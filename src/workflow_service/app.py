@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
-from workflow_service.access.credentials import resolve_principal
+from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
@@ -150,10 +150,10 @@ class AuthenticationMiddleware:
         if scope["type"] != "http" or not _is_v1(scope):
             await self.app(scope, receive, send)
             return
-        state = scope["app"].state
-        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None)
+        authenticator: Authenticator = scope["app"].state.authenticator
+        authorization, workspace = _credential_headers(scope)
         try:
-            principal = await resolve_principal(state.context.engine, state.admin_token, authorization)
+            principal = await authenticator.resolve(authorization, workspace)
         except Unauthorized as exc:
             await problem_response(
                 exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
@@ -167,6 +167,20 @@ class AuthenticationMiddleware:
         else:
             scope[PRINCIPAL_SCOPE_KEY] = principal
         await self.app(scope, receive, send)
+
+
+_WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
+
+
+def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The `Authorization` and `Wfs-Workspace` headers of a request."""
+    authorization = workspace = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == _WORKSPACE_HEADER:
+            workspace = value.decode("latin-1")
+    return authorization, workspace
 
 
 def _without_body(receive: Receive) -> Receive:
@@ -337,6 +351,7 @@ def _lifespan(settings: Settings, run_worker: bool) -> Callable[[FastAPI], Abstr
         try:
             async with in_process_worker(ctx) if run_worker else contextlib.nullcontext():
                 app.state.context = ctx
+                app.state.authenticator = Authenticator(ctx.engine, app.state.admin_token, {})
                 yield
         finally:
             await close_context(ctx)
