@@ -16,7 +16,7 @@ async def test_a_given_request_id_is_echoed(client: httpx.AsyncClient) -> None:
 async def test_an_absent_or_unfit_request_id_is_replaced_by_a_fresh_one(
     client: httpx.AsyncClient, given: str | None
 ) -> None:
-    headers = {} if given is None else {"X-Request-Id": given.encode()}
+    headers = {} if given is None else {b"X-Request-Id": given.encode()}
     ids = set()
     for _ in range(2):
         response = await client.get("/v1/workflows", headers=headers)
