@@ -31,7 +31,7 @@ class AuditEntryRead(BaseModel):
         'secret values shown as `"[redacted]"`.'
     )
     prev_hash: str = Field(description="The hash of the chain's previous entry (64 zeros for the first).")
-    hash: str = Field(description="SHA-256 over this entry's content and `prev_hash` (see docs/people.md).")
+    hash: str = Field(description="SHA-256 over this entry's content and `prev_hash` (see docs/audit.md).")
 
 
 class AuditPage(BaseModel):
