@@ -24,6 +24,7 @@ from workflow_service import __version__
 from workflow_service.access.credentials import Authenticator
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
+from workflow_service.audit.router import router as audit_router
 from workflow_service.config import Settings
 from workflow_service.contract import TAGS, operation_id
 from workflow_service.core.db import ping
@@ -340,4 +341,5 @@ def _v1() -> APIRouter:
     v1.include_router(deliveries_router)
     v1.include_router(agents_router, **refusable)
     v1.include_router(tools_router, **refusable)
+    v1.include_router(audit_router, **refusable)
     return v1

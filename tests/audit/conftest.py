@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.apikeys.conftest import admin, connect
 from workflow_service.audit.recorder import Actor, Entry, Origin, record
 from workflow_service.core.db import make_engine
 from workflow_service.migrate import upgrade
@@ -57,3 +58,6 @@ async def write(
     """Record `entry` in a transaction of its own; its id."""
     async with eng.begin() as conn:
         return await record(conn, workspace_id, actor, entry, origin)
+
+
+__all__ = ["admin", "connect"]
