@@ -24,7 +24,10 @@ from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.core.db import make_engine
 from workflow_service.migrate import upgrade
+from workflow_service.models import DEFAULT_WORKSPACE_ID
 from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
+from workflow_service.workflows.refs import ScopedRef
+from workflow_service.workflows.service import Creator
 
 PG_ADMIN_DSN = os.environ.get("WFS_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
@@ -227,3 +230,12 @@ async def eventually(condition: Callable[[], Any], what: str = "the condition", 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} not reached within {wait_s} s")
         await asyncio.sleep(0.02)
+
+
+def default_ref(ref: str) -> ScopedRef:
+    """A workflow id or slug in the default workspace, where the tests' workflows are unless they say."""
+    return ScopedRef(ref, DEFAULT_WORKSPACE_ID)
+
+
+DEFAULT_CREATOR = Creator(DEFAULT_WORKSPACE_ID)
+"""The operator creating a workflow in the default workspace."""

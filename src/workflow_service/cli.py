@@ -166,7 +166,9 @@ def _dev_secret_key(settings: Settings) -> str:
 async def _ensure_sample(settings: Settings) -> str:
     """Create and deploy the `hello` sample workflow unless it exists."""
     from workflow_service.core.db import make_engine, unit_of_work
+    from workflow_service.models import DEFAULT_WORKSPACE_ID
     from workflow_service.workflows import service as workflows
+    from workflow_service.workflows.refs import ScopedRef
     from workflow_service.workflows.repository import get as get_workflow
     from workflow_service.workflows.schemas import WorkflowCreate
 
@@ -174,15 +176,17 @@ async def _ensure_sample(settings: Settings) -> str:
     engine = make_engine(settings.database.url)
     try:
         async with unit_of_work(engine) as uow:
-            if await get_workflow(uow.conn, "hello") is None:
+            hello = ScopedRef("hello", DEFAULT_WORKSPACE_ID)
+            if await get_workflow(uow.conn, hello) is None:
                 await workflows.create(
                     uow.conn,
                     WorkflowCreate(
                         name="Hello", slug="hello", definition=definition, description="The sample workflow"
                     ),
                     "",
+                    workflows.Creator(DEFAULT_WORKSPACE_ID),
                 )
-                await workflows.deploy(uow.conn, "hello", "")
+                await workflows.deploy(uow.conn, hello, "")
     finally:
         await engine.dispose()
     return "hello"

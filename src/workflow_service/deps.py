@@ -11,10 +11,11 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from workflow_service.access.credentials import resolve_principal
+from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
+from workflow_service.workflows.refs import ScopedRef
 
 
 async def get_context(request: Request) -> Context:
@@ -30,11 +31,16 @@ async def get_uow(context: Annotated[Context, Depends(get_context)]) -> AsyncIte
 
 
 _bearer = HTTPBearer(
-    auto_error=False, description="The admin token (WFS_ADMIN_TOKEN) or a workflow's API key (`wfs_key_…`)."
+    auto_error=False,
+    description="The operator token (WFS_ADMIN_TOKEN), a user's personal access token (`wfs_pat_…`) or identity "
+    "provider JWT, or a workflow's API key (`wfs_key_…`). The operator names the workspace it acts in with the "
+    "`Wfs-Workspace` header (default: `default`).",
 )
 
 PRINCIPAL_SCOPE_KEY = "workflow_service.principal"
 """Where AuthenticationMiddleware (app.py) leaves the caller it resolved, before any body is read."""
+REQUEST_ID_SCOPE_KEY = "workflow_service.request_id"
+"""Where RequestIdMiddleware (middleware.py) leaves the request's id."""
 AUTH_ERROR_SCOPE_KEY = "workflow_service.auth_error"
 """Where it leaves an unexpected error met while resolving (database unavailable): `authenticate` raises it
 inside the app, so that the problem handlers answer it as they answer every other error."""
@@ -56,7 +62,8 @@ async def authenticate(
     error: Exception | None = request.scope.get(AUTH_ERROR_SCOPE_KEY)
     if error is not None:
         raise error
-    return await resolve_principal(context.engine, request.app.state.admin_token, request.headers.get("Authorization"))
+    authenticator: Authenticator = request.app.state.authenticator
+    return await authenticator.resolve(request.headers.get("Authorization"), request.headers.get(WORKSPACE_HEADER))
 
 
 _NUL = "\x00"
@@ -121,3 +128,12 @@ ServicesDep = Annotated[Context, Depends(get_context)]
 UowDep = Annotated[UnitOfWork, Depends(get_uow, scope="function")]
 
 BaseUrlDep = Annotated[str, Depends(base_url)]
+
+
+async def workflow_in_path(workflow: str, principal: PrincipalDep) -> ScopedRef:
+    """The `{workflow}` of the path (an id or a slug) in the workspace the request acts in."""
+    return ScopedRef(workflow, principal.workspace_id)
+
+
+WorkflowPathDep = Annotated[ScopedRef, Depends(workflow_in_path)]
+"""The workflow a route's path names, to be found in the caller's workspace only."""

@@ -1,4 +1,10 @@
-"""The access policy as a table: every (principal kind x action) pair, on the resources that action takes."""
+"""The access policy as a table: every action, asked by every kind of principal, on the resources it takes.
+
+The columns are the principals of issue 10's sweep that the pure policy tells apart: the operator, a workspace
+owner and admin, a member invited with each workflow role, a member not invited, an API key on its own workflow
+and on another. (Another workspace's user, and expired or revoked tokens, are told apart before the policy: by
+the lookups scoped to the caller's workspace, and by authentication; tests/access/test_sweep.py covers them.)
+"""
 
 from __future__ import annotations
 
@@ -8,116 +14,200 @@ import pytest
 
 from workflow_service.access.policy import (
     SERVICE,
+    SERVICE_ACTIONS,
     Action,
     Effect,
     JobResource,
-    Resource,
     WorkflowResource,
     allowed,
-    reads_submitter,
+    reads_job,
+    reads_member_role,
 )
-from workflow_service.access.principal import ADMIN, Principal, PrincipalKind, WorkflowRole, api_key
+from workflow_service.access.principal import (
+    ADMIN,
+    Principal,
+    PrincipalKind,
+    WorkflowRole,
+    WorkspaceRole,
+    api_key,
+    operator,
+    user,
+)
 
 A, F, H = Effect.ALLOW, Effect.FORBID, Effect.HIDE
+WS = uuid.UUID("0190a1b2-c3d4-7e5f-8a9b-0000000000a1")
+OTHER_WS = uuid.UUID("0190a1b2-c3d4-7e5f-8a9b-0000000000a2")
 WORKFLOW_ID = uuid.UUID("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
 KEY_ID = uuid.UUID("0190a1b2-c3d4-7e5f-8a9b-000000000001")
-KEY = api_key(KEY_ID, WORKFLOW_ID, "greeter")
 JOB_ID = "0190a1b2-c3d4-7e5f-8a9b-00000000000a"
 
-OWN_WORKFLOW: list[Resource] = [WorkflowResource("greeter"), WorkflowResource(str(WORKFLOW_ID))]
-OTHER_WORKFLOW: list[Resource] = [
-    WorkflowResource("other"),
-    WorkflowResource(str(uuid.uuid4())),
-    WorkflowResource("missing"),
-]
-OWN_JOB: list[JobResource] = [JobResource(JOB_ID, submitted_by=f"key:{KEY_ID}")]
-OTHER_JOB: list[JobResource] = [
-    JobResource(JOB_ID, submitted_by="admin"),
-    JobResource(JOB_ID, submitted_by=f"key:{uuid.uuid4()}"),  # a sibling key of the same workflow
-    JobResource(JOB_ID, submitted_by=None),  # no such job
-    JobResource("not-a-uuid"),
-]
 
-# action: (the resources it is asked on that belong to the key, those that do not, then the expected effect
-# for the admin, for a key on its own resource, for a key on another's)
-TABLE: dict[Action, tuple[list[Resource], list[Resource], Effect, Effect, Effect]] = {
-    Action.WORKFLOW_CREATE: ([], [SERVICE], A, F, F),
-    Action.WORKFLOW_LIST: ([], [SERVICE], A, F, F),
-    Action.WORKFLOW_READ: (OWN_WORKFLOW, OTHER_WORKFLOW, A, F, F),
-    Action.WORKFLOW_EDIT: (OWN_WORKFLOW, OTHER_WORKFLOW, A, F, F),
-    Action.WORKFLOW_MANAGE: (OWN_WORKFLOW, OTHER_WORKFLOW, A, F, F),
-    Action.APIKEY_MANAGE: (OWN_WORKFLOW, OTHER_WORKFLOW, A, F, F),
-    Action.JOB_SUBMIT: (OWN_WORKFLOW, OTHER_WORKFLOW, A, A, F),
-    Action.JOB_ESTIMATE: (OWN_WORKFLOW, OTHER_WORKFLOW, A, A, F),
-    Action.JOB_LIST: ([], [SERVICE], A, F, F),
-    Action.JOB_READ: ([*OWN_JOB], [*OTHER_JOB], A, A, H),
-    Action.JOB_CANCEL: ([*OWN_JOB], [*OTHER_JOB], A, F, F),
-    Action.JOB_RERUN: ([*OWN_JOB], [*OTHER_JOB], A, F, F),
-    Action.JOB_START: ([*OWN_JOB], [*OTHER_JOB], A, F, F),
-    Action.JOB_REDELIVER: ([*OWN_JOB], [*OTHER_JOB], A, F, H),
-    Action.AGENT_READ: ([], [SERVICE], A, F, F),
-    Action.TOOL_READ: ([], [SERVICE], A, F, F),
+def _user(n: int, role: WorkspaceRole, workspace: uuid.UUID = WS) -> Principal:
+    return user(uuid.UUID(int=n), f"user{n}@example.com", workspace, role)
+
+
+OPERATOR = operator(WS)
+OWNER = _user(1, WorkspaceRole.OWNER)
+ADMIN_USER = _user(2, WorkspaceRole.ADMIN)
+MEMBER = _user(3, WorkspaceRole.MEMBER)
+KEY = api_key(KEY_ID, "ci", WORKFLOW_ID, "greeter", WS)
+OTHER_KEY = api_key(uuid.uuid4(), "elsewhere", uuid.uuid4(), "other", WS)
+
+# A column: the principal, and the member role the loaders would find for it on the workflow (members only).
+Column = tuple[Principal, WorkflowRole | None]
+COLUMNS: dict[str, Column] = {
+    "operator": (OPERATOR, None),
+    "owner": (OWNER, None),
+    "admin": (ADMIN_USER, None),
+    "viewer": (MEMBER, WorkflowRole.VIEWER),
+    "runner": (MEMBER, WorkflowRole.RUNNER),
+    "editor": (MEMBER, WorkflowRole.EDITOR),
+    "wf-owner": (MEMBER, WorkflowRole.OWNER),
+    "uninvited": (MEMBER, None),
+    "key": (KEY, None),
+    "other-key": (OTHER_KEY, None),
+}
+NAMES = list(COLUMNS)
+
+
+def row(effects: str) -> dict[str, Effect]:
+    """`"A A A F ..."`, one letter per column in COLUMNS' order."""
+    letters = effects.split()
+    assert len(letters) == len(NAMES)
+    return {name: {"A": A, "F": F, "H": H}[letter] for name, letter in zip(NAMES, letters, strict=True)}
+
+
+#                                         op own adm vwr run edt wfo uni key oky
+SERVICE_TABLE: dict[Action, dict[str, Effect]] = {
+    Action.WORKSPACE_CREATE: row("A F F F F F F F F F"),
+    Action.WORKSPACE_LIST: row("A A A A A A A A F F"),
+    Action.WORKSPACE_READ: row("A A A A A A A A A A"),
+    Action.WORKSPACE_MANAGE: row("A A A F F F F F F F"),
+    Action.MEMBER_READ: row("A A A F F F F F F F"),
+    Action.MEMBER_MANAGE: row("A A A F F F F F F F"),
+    Action.TOKEN_MANAGE: row("A A A A A A A A F F"),
+    Action.AUDIT_READ: row("A A A F F F F F F F"),
+    Action.AGENT_READ: row("A A A F F F F F F F"),
+    Action.TOOL_READ: row("A A A A A A A A F F"),
+    Action.WORKFLOW_CREATE: row("A A A A A A A A F F"),
+    Action.WORKFLOW_LIST: row("A A A A A A A A F F"),
+    Action.JOB_LIST: row("A A A A A A A A A A"),
+    Action.JOB_LIST_ALL: row("A A A F F F F F F F"),
+}
+# On the workflow `greeter` (the key's own; the other key's is another).
+WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
+    Action.WORKFLOW_READ: row("A A A A A A A H A F"),
+    Action.WORKFLOW_EDIT: row("A A A F F A A H F F"),
+    Action.WORKFLOW_MANAGE: row("A A A F F A A H F F"),
+    Action.WORKFLOW_EXPORT: row("A A A F F A A H F F"),
+    Action.WORKFLOW_AUDIT: row("A A A F F A A H F F"),
+    Action.WORKFLOW_SHARE: row("A A A F F F A H F F"),
+    Action.WORKFLOW_DELETE: row("A A A F F F A H F F"),
+    Action.APIKEY_MANAGE: row("A A A F F A A H F F"),
+    Action.JOB_SUBMIT: row("A A A F A A A H A F"),
+    Action.JOB_ESTIMATE: row("A A A F A A A H A F"),
+}
+# On a job of `greeter`: created by the principal itself, and by someone else.
+JOB_TABLE: dict[Action, tuple[dict[str, Effect], dict[str, Effect]]] = {
+    #                         by itself: op own adm vwr run edt wfo uni key oky   by another: the same columns
+    Action.JOB_READ: (row("A A A A A A A A A A"), row("A A A A A A A H H H")),
+    Action.JOB_CANCEL: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
+    Action.JOB_RERUN: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
+    Action.JOB_START: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
+    Action.JOB_UPDATE: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
+    Action.JOB_DELETE: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
+    Action.JOB_REDELIVER: (row("A A A F A A A F A F"), row("A A A F F F A H H H")),
 }
 
 
-def test_the_table_names_every_action_and_every_principal_kind() -> None:
-    assert set(TABLE) == set(Action)
-    assert {ADMIN.kind, KEY.kind} == set(PrincipalKind)
+def _job(caller: str | None, member_role: WorkflowRole | None, workspace: uuid.UUID = WS) -> JobResource:
+    return JobResource(JOB_ID, caller=caller, workspace_id=workspace, workflow_id=WORKFLOW_ID, member_role=member_role)
 
 
-@pytest.mark.parametrize("action", list(Action))
-def test_every_principal_kind_on_every_action(action: Action) -> None:
-    own, others, admin, key_on_own, key_on_others = TABLE[action]
-    for resource in own + others:
-        assert allowed(ADMIN, action, resource).effect is admin, resource
-    for resource in own:
-        assert allowed(KEY, action, resource).effect is key_on_own, resource
-    for resource in others:
-        assert allowed(KEY, action, resource).effect is key_on_others, resource
+def test_the_tables_name_every_action_once() -> None:
+    names = [*SERVICE_TABLE, *WORKFLOW_TABLE, *JOB_TABLE]
+    assert sorted(names) == sorted(Action)
+    assert set(SERVICE_TABLE) == set(SERVICE_ACTIONS)
 
 
-def test_a_hidden_job_reads_word_for_word_like_a_missing_one() -> None:
-    for job in OTHER_JOB:
-        decision = allowed(KEY, Action.JOB_READ, job)
-        assert (decision.effect, decision.reason) == (H, f"job {job.id!r} does not exist")
+@pytest.mark.parametrize("action", list(SERVICE_TABLE))
+def test_service_actions(action: Action) -> None:
+    for name, (principal, _) in COLUMNS.items():
+        assert allowed(principal, action, SERVICE).effect is SERVICE_TABLE[action][name], name
 
 
-def test_a_key_is_told_why_it_is_refused() -> None:
-    elsewhere = allowed(KEY, Action.JOB_SUBMIT, WorkflowResource("other"))
-    assert elsewhere.reason == "this API key belongs to another workflow"
-    refused: list[tuple[Action, Resource]] = [
-        (Action.WORKFLOW_READ, OWN_WORKFLOW[0]),
-        (Action.JOB_LIST, SERVICE),
-        (Action.JOB_CANCEL, OWN_JOB[0]),
-    ]
-    for action, resource in refused:
-        reason = allowed(KEY, action, resource).reason
-        assert reason == "an API key may only call its workflow's endpoints and read the jobs it submitted"
+@pytest.mark.parametrize("action", list(WORKFLOW_TABLE))
+@pytest.mark.parametrize("ref", ["greeter", str(WORKFLOW_ID)])
+def test_workflow_actions(action: Action, ref: str) -> None:
+    for name, (principal, role) in COLUMNS.items():
+        assert allowed(principal, action, WorkflowResource(ref, role)).effect is WORKFLOW_TABLE[action][name], name
 
 
-@pytest.mark.parametrize("principal", [ADMIN, KEY], ids=lambda p: p.kind)
-def test_the_submitter_is_looked_up_only_for_principals_whose_answer_depends_on_it(principal: Principal) -> None:
-    """`reads_submitter` lets the job loader skip its query (the admin's job reads cost none): for a principal
-    it says False for, no decision may change with who submitted the job."""
-    if reads_submitter(principal):
-        # and for one it says True, some decision does change
-        assert any(
-            allowed(principal, action, JobResource(JOB_ID, f"key:{KEY_ID}"))
-            != allowed(principal, action, JobResource(JOB_ID, None))
-            for action in Action
-        )
-        return
-    for action in Action:
-        unloaded = allowed(principal, action, JobResource(JOB_ID))
-        for job in OWN_JOB + OTHER_JOB:
-            assert allowed(principal, action, JobResource(JOB_ID, job.submitted_by)) == unloaded
+@pytest.mark.parametrize("action", list(JOB_TABLE))
+def test_job_actions(action: Action) -> None:
+    by_itself, by_another = JOB_TABLE[action]
+    for name, (principal, role) in COLUMNS.items():
+        assert allowed(principal, action, _job(principal.actor, role)).effect is by_itself[name], name
+        assert allowed(principal, action, _job("user:someone-else", role)).effect is by_another[name], name
 
 
-def test_a_key_is_a_runner_on_its_one_workflow() -> None:
-    assert KEY.actor == f"key:{KEY_ID}"
+@pytest.mark.parametrize("action", list(JOB_TABLE))
+def test_a_job_of_another_workspace_or_none_reads_word_for_word_like_a_missing_one(action: Action) -> None:
+    for name, (principal, role) in COLUMNS.items():
+        if principal.kind is PrincipalKind.ADMIN:
+            continue
+        for job in (_job(principal.actor, role, OTHER_WS), JobResource(JOB_ID), JobResource("not-a-uuid")):
+            decision = allowed(principal, action, job)
+            assert (decision.effect, decision.reason) == (H, f"job {job.id!r} does not exist"), name
+
+
+def test_an_uninvited_member_learns_nothing_of_a_workflow() -> None:
+    decision = allowed(MEMBER, Action.WORKFLOW_READ, WorkflowResource("greeter"))
+    assert (decision.effect, decision.reason) == (H, "workflow 'greeter' does not exist")
+
+
+def test_the_refusals_say_why() -> None:
+    assert (
+        allowed(KEY, Action.JOB_SUBMIT, WorkflowResource("other")).reason == "this API key belongs to another workflow"
+    )
+    limit = "an API key may only call its workflow's endpoints and act on the jobs it submitted"
+    assert allowed(KEY, Action.WORKFLOW_EDIT, WorkflowResource("greeter")).reason == limit
+    assert allowed(KEY, Action.WORKFLOW_LIST, SERVICE).reason == limit
+    viewer = allowed(MEMBER, Action.JOB_SUBMIT, WorkflowResource("greeter", WorkflowRole.VIEWER))
+    assert viewer.reason == "your role on this workflow (viewer) does not allow job.submit"
+    assert allowed(MEMBER, Action.JOB_LIST_ALL, SERVICE).reason == (
+        "only workspace owners and admins may list every job (scope=all)"
+    )
+    assert allowed(OWNER, Action.WORKSPACE_CREATE, SERVICE).reason == "only the operator may create workspaces"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_loaders_skip_what_no_decision_reads(name: str) -> None:
+    """`reads_member_role` and `reads_job` let the loaders skip their queries: for a principal they say False
+    for, no decision changes with what the query would have found."""
+    principal, _ = COLUMNS[name]
+    if not reads_member_role(principal):
+        for action in WORKFLOW_TABLE:
+            decisions = {allowed(principal, action, WorkflowResource("greeter", role)) for role in WorkflowRole}
+            assert decisions == {allowed(principal, action, WorkflowResource("greeter"))}, action
+    if not reads_job(principal):
+        for action in JOB_TABLE:
+            found = {allowed(principal, action, _job(caller, None)) for caller in ("admin", "user:x", None)}
+            assert found == {allowed(principal, action, JobResource(JOB_ID))}, action
+
+
+def test_principals_name_themselves() -> None:
+    assert (ADMIN.actor, ADMIN.name, OPERATOR.workspace_id) == ("admin", "operator", WS)
+    assert (KEY.actor, KEY.name, KEY.workspace_id) == (f"key:{KEY_ID}", "ci", WS)
     assert [(g.workflow_id, g.workflow_slug, g.role) for g in KEY.scope.workflows] == [
         (WORKFLOW_ID, "greeter", WorkflowRole.RUNNER)
     ]
-    assert ADMIN.actor == "admin"
     assert KEY.scope.role_on("greeter") is KEY.scope.role_on(str(WORKFLOW_ID)) is WorkflowRole.RUNNER
     assert KEY.scope.role_on("other") is None
+    assert (OWNER.actor, OWNER.user_id, OWNER.name) == (
+        f"user:{uuid.UUID(int=1)}",
+        uuid.UUID(int=1),
+        "user1@example.com",
+    )
+    assert [p.manages_workspace for p in (OWNER, ADMIN_USER, OPERATOR, MEMBER, KEY)] == [True, True, True, False, False]
+    assert [r.rank for r in WorkflowRole] == [0, 1, 2, 3]

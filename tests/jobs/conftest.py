@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import make_settings
+from tests.conftest import DEFAULT_CREATOR, default_ref, make_settings
 from workflow_service.agents import service as agents
 from workflow_service.config import Settings
 from workflow_service.context import Context
@@ -115,14 +115,19 @@ async def create_jobs(
 ) -> list[uuid.UUID]:
     """Deploy `definition` and submit `count` pending jobs through the jobs service (nothing is woken)."""
     async with unit_of_work(engine) as uow:  # deployed first, as through the API: submissions see committed versions
-        if await workflow_repo.get(uow.conn, slug) is None:
-            await workflows.create(uow.conn, WorkflowCreate(name=slug, slug=slug, definition=definition), "")
-            await workflows.deploy(uow.conn, slug, "")
+        if await workflow_repo.get(uow.conn, default_ref(slug)) is None:
+            await workflows.create(
+                uow.conn, WorkflowCreate(name=slug, slug=slug, definition=definition), "", DEFAULT_CREATOR
+            )
+            await workflows.deploy(uow.conn, default_ref(slug), "")
     async with direct_context(engine) as ctx, unit_of_work(engine) as uow:
         ids = []
         for _ in range(count):
             submission = jobs.Submission(
-                workflow=slug, version="current", data=JobCreate(inputs=inputs or {}, pool=pool), actor="test"
+                workflow=default_ref(slug),
+                version="current",
+                data=JobCreate(inputs=inputs or {}, pool=pool),
+                actor="test",
             )
             job = await jobs.submit(uow, ctx, submission)  # a Submitted: the job and whether it was replayed
             ids.append(job.job.id)

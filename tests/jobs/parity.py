@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import default_ref
 from tests.jobs.conftest import create_jobs, direct_context
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
@@ -67,7 +68,7 @@ class Run:
         await create_jobs(self.engine, definition, count=0, slug=slug)
         if settings:
             async with self.engine.begin() as conn:
-                workflow = await workflow_repo.get(conn, slug)
+                workflow = await workflow_repo.get(conn, default_ref(slug))
                 assert workflow is not None
                 await workflow_repo.set_settings(conn, workflow.id, settings)
 
@@ -77,7 +78,7 @@ class Run:
         """A job with inputs of its own (an identical request would wait for the first's result)."""
         self.submitted += 1
         data = JobCreate(inputs={"topic": f"topic {self.submitted}"}, pool=pool)
-        submission = jobs.Submission(workflow=slug, version="current", data=data, actor="test", mode=mode)
+        submission = jobs.Submission(workflow=default_ref(slug), version="current", data=data, actor="test", mode=mode)
         settings = self.settings.model_copy(update={"max_attempts": max_attempts})
         async with direct_context(self.engine, settings) as ctx, unit_of_work(self.engine) as uow:
             submitted = await jobs.submit(uow, ctx, submission)

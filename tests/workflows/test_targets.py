@@ -8,11 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import DEFAULT_CREATOR, default_ref
 from tests.jobs.conftest import GREETER, create_jobs
 from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import NotDeployed, NotFound
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.schemas import WorkflowCreate
 from workflow_service.workflows.targets import Targets
 
@@ -22,14 +24,14 @@ async def test_lookups_asked_for_together_are_one_query(engine: AsyncEngine, mon
     lookups: list[Any] = []
     real = workflow_repo.resolve_for_submit
 
-    async def counted(conn: Any, ref: str, number: int | None) -> Any:
+    async def counted(conn: Any, ref: ScopedRef, number: int | None) -> Any:
         lookups.append((ref, number))
         return await real(conn, ref, number)
 
     monkeypatch.setattr(workflow_repo, "resolve_for_submit", counted)
     targets = Targets(engine, PlanCache())
 
-    found = await asyncio.gather(*(targets.resolve("greeter", "current") for _ in range(30)))
+    found = await asyncio.gather(*(targets.resolve(default_ref("greeter"), "current") for _ in range(30)))
 
     assert {(t.slug, t.number) for t in found if t is not None} == {("greeter", 1)}
     assert 1 <= len(lookups) <= 2  # the first alone, the other 29 together
@@ -40,14 +42,14 @@ async def test_a_deploy_committed_before_the_request_is_seen(engine: AsyncEngine
     targets = Targets(engine, PlanCache())
 
     async def number(version: str) -> int:
-        target = await targets.resolve("greeter", version)
+        target = await targets.resolve(default_ref("greeter"), version)
         assert target is not None
         return target.number
 
     assert await number("current") == 1
     async with engine.begin() as conn:
-        await workflows.update_draft(conn, "greeter", {**GREETER, "description": "second"}, "")
-        await workflows.deploy(conn, "greeter", "")
+        await workflows.update_draft(conn, default_ref("greeter"), {**GREETER, "description": "second"}, "")
+        await workflows.deploy(conn, default_ref("greeter"), "")
     assert await number("current") == 2
     assert await number("1") == 1
 
@@ -55,15 +57,17 @@ async def test_a_deploy_committed_before_the_request_is_seen(engine: AsyncEngine
 async def test_each_asker_gets_its_own_answer(engine: AsyncEngine) -> None:
     await create_jobs(engine, GREETER, count=0, slug="greeter")
     async with engine.begin() as conn:
-        await workflows.create(conn, WorkflowCreate(name="draft only", slug="draft-only", definition=GREETER), "")
+        await workflows.create(
+            conn, WorkflowCreate(name="draft only", slug="draft-only", definition=GREETER), "", DEFAULT_CREATOR
+        )
     targets = Targets(engine, PlanCache())
 
     results = await asyncio.gather(
-        targets.resolve("nowhere", "current"),
-        targets.resolve("greeter", "current"),
-        targets.resolve("draft-only", "current"),
-        targets.resolve("greeter", "7"),
-        targets.resolve("nowhere", "current"),
+        targets.resolve(default_ref("nowhere"), "current"),
+        targets.resolve(default_ref("greeter"), "current"),
+        targets.resolve(default_ref("draft-only"), "current"),
+        targets.resolve(default_ref("greeter"), "7"),
+        targets.resolve(default_ref("nowhere"), "current"),
         return_exceptions=True,
     )
 

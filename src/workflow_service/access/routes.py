@@ -23,14 +23,16 @@ from workflow_service.access.policy import (
     ServiceResource,
     WorkflowResource,
     allowed,
-    reads_submitter,
+    reads_job,
+    reads_member_role,
 )
-from workflow_service.access.principal import Principal
+from workflow_service.access.principal import Principal, WorkflowRole
 from workflow_service.core.db import unit_of_work
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import PrincipalDep, ServicesDep, UowDep
 from workflow_service.errors import Forbidden, NotFound
 from workflow_service.jobs import repository as jobs_repo
+from workflow_service.people import repository as people_repo
 
 ResourceLoader = Callable[..., Awaitable[Resource]]
 """A FastAPI dependency that names the resource of a route (from its path parameters)."""
@@ -43,30 +45,52 @@ async def service() -> ServiceResource:
     return SERVICE
 
 
-async def workflow(workflow: str) -> WorkflowResource:
-    """The workflow in the path (`{workflow}`, an id or a slug): no query, existing or not."""
-    return WorkflowResource(ref=workflow)
+async def workflow(workflow: str, principal: PrincipalDep, services: ServicesDep) -> WorkflowResource:
+    """The workflow in the path (`{workflow}`, an id or a slug), existing or not; for a workspace member with
+    the role they were invited with, looked up on a connection of its own (only for them: `reads_member_role`)."""
+    if not reads_member_role(principal):
+        return WorkflowResource(ref=workflow)
+    assert principal.user_id is not None
+    async with services.engine.connect() as conn:
+        role = await people_repo.workflow_role(conn, principal.workspace_id, workflow, principal.user_id)
+    return WorkflowResource(ref=workflow, member_role=None if role is None else WorkflowRole(role))
 
 
 async def job(job_id: str, principal: PrincipalDep, uow: UowDep) -> JobResource:
-    """The job in the path (`{job_id}`) with who submitted it, looked up in the request's unit of work, and
-    only when the policy reads it (`reads_submitter`)."""
-    return await _job(uow.conn, job_id) if reads_submitter(principal) else JobResource(id=job_id)
+    """The job in the path (`{job_id}`) with what the policy reads of it, looked up in the request's unit of
+    work, and only when the policy reads it (`reads_job`)."""
+    return await _job(uow.conn, job_id, principal) if reads_job(principal) else JobResource(id=job_id)
 
 
 async def job_own_transaction(job_id: str, principal: PrincipalDep, services: ServicesDep) -> JobResource:
-    """`job`, for a route that keeps no request unit of work (redeliver): the lookup is a short transaction
-    of its own, closed before the route runs, and opened only when the policy reads the submitter."""
-    if not reads_submitter(principal):
+    """`job`, for a route that keeps no request unit of work (reads, redeliver): the lookup is a short
+    transaction of its own, closed before the route runs, and opened only when the policy reads the job."""
+    if not reads_job(principal):
         return JobResource(id=job_id)
     async with unit_of_work(services.engine) as uow:
-        return await _job(uow.conn, job_id)
+        return await _job(uow.conn, job_id, principal)
 
 
-async def _job(conn: AsyncConnection, job_id: str) -> JobResource:
+async def _job(conn: AsyncConnection, job_id: str, principal: Principal) -> JobResource:
     jid = parse_uuid(job_id)
-    submitted_by = None if jid is None else await jobs_repo.get_caller(conn, jid)
-    return JobResource(id=job_id, submitted_by=submitted_by)
+    user_id = principal.user_id if reads_member_role(principal) else None
+    row = None if jid is None else await jobs_repo.access_facts(conn, jid, user_id)
+    if row is None:
+        return JobResource(id=job_id)
+    role = None if row.member_role is None else WorkflowRole(row.member_role)
+    return JobResource(
+        id=job_id, caller=row.caller, workspace_id=row.workspace_id, workflow_id=row.workflow_id, member_role=role
+    )
+
+
+def check(principal: Principal, action: Action, resource: Resource) -> None:
+    """Raise what `allowed` decides against (404 or 403): for a route whose rule depends on its parameters
+    (a listing's `scope=all`), asked in the route."""
+    decision = allowed(principal, action, resource)
+    if decision.effect is Effect.HIDE:
+        raise NotFound(decision.reason)
+    if decision.effect is Effect.FORBID:
+        raise Forbidden(decision.reason)
 
 
 def require(action: Action, on: ResourceLoader = service) -> DependsParam:
@@ -74,16 +98,12 @@ def require(action: Action, on: ResourceLoader = service) -> DependsParam:
 
     # `Depends(on)` as a default, not in `Annotated`: the annotations of this module are strings, and a
     # string cannot name the closure's `on`.
-    async def check(principal: PrincipalDep, resource: Resource = Depends(on)) -> Principal:
-        decision = allowed(principal, action, resource)
-        if decision.effect is Effect.HIDE:
-            raise NotFound(decision.reason)
-        if decision.effect is Effect.FORBID:
-            raise Forbidden(decision.reason)
+    async def checked(principal: PrincipalDep, resource: Resource = Depends(on)) -> Principal:
+        check(principal, action, resource)
         return principal
 
-    _DECLARED[check] = (action, on)
-    dependency: DependsParam = Depends(check)
+    _DECLARED[checked] = (action, on)
+    dependency: DependsParam = Depends(checked)
     return dependency
 
 

@@ -16,7 +16,15 @@ from workflow_service.models import ApiKey, Workflow
 key_t: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 
-READ_COLUMNS = (key_t.c.id, key_t.c.name, key_t.c.prefix, key_t.c.created_at, key_t.c.last_used_at)
+READ_COLUMNS = (
+    key_t.c.id,
+    key_t.c.name,
+    key_t.c.prefix,
+    key_t.c.created_at,
+    key_t.c.last_used_at,
+    key_t.c.expires_at,
+    key_t.c.created_by,
+)
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
@@ -44,9 +52,19 @@ async def revoke(conn: AsyncConnection, workflow_id: uuid.UUID, key_id: uuid.UUI
 
 
 async def active_by_prefix(conn: AsyncConnection, prefix: str) -> AnyRow | None:
-    """The active key with this prefix, with its workflow's slug (so a route given a slug needs no query)."""
+    """The unrevoked key with this prefix, with its workflow's slug (so a route given a slug needs no query) and
+    workspace."""
     stmt = (
-        sa.select(key_t.c.id, key_t.c.workflow_id, key_t.c.key_hash, key_t.c.last_used_at, workflow_t.c.slug)
+        sa.select(
+            key_t.c.id,
+            key_t.c.name,
+            key_t.c.workflow_id,
+            key_t.c.key_hash,
+            key_t.c.last_used_at,
+            key_t.c.expires_at,
+            workflow_t.c.slug,
+            workflow_t.c.workspace_id,
+        )
         .select_from(key_t.join(workflow_t, workflow_t.c.id == key_t.c.workflow_id))
         .where(key_t.c.prefix == prefix, key_t.c.revoked_at.is_(None))
     )

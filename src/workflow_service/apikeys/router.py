@@ -6,7 +6,7 @@ from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.apikeys import service
 from workflow_service.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList
-from workflow_service.deps import UowDep
+from workflow_service.deps import PrincipalDep, UowDep, WorkflowPathDep
 from workflow_service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/workflows/{workflow}/api-keys", tags=["api-keys"])
@@ -19,9 +19,12 @@ router = APIRouter(prefix="/v1/workflows/{workflow}/api-keys", tags=["api-keys"]
     response_model=ApiKeyCreated,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def create_api_key(workflow: str, data: ApiKeyCreate, uow: UowDep) -> ApiKeyCreated:
-    """Issue an API key for the workflow's endpoints; the response is the only time the key is shown."""
-    return await service.create(uow.conn, workflow, data)
+async def create_api_key(
+    workflow: WorkflowPathDep, data: ApiKeyCreate, uow: UowDep, principal: PrincipalDep
+) -> ApiKeyCreated:
+    """Issue an API key for the workflow's endpoints, optionally expiring; the response is the only time the key
+    is shown."""
+    return await service.create(uow.conn, workflow, data, principal.actor)
 
 
 @router.get(
@@ -30,7 +33,7 @@ async def create_api_key(workflow: str, data: ApiKeyCreate, uow: UowDep) -> ApiK
     response_model=ApiKeyList,
     responses=problem_responses(401, 403, 404),
 )
-async def list_api_keys(workflow: str, uow: UowDep) -> ApiKeyList:
+async def list_api_keys(workflow: WorkflowPathDep, uow: UowDep) -> ApiKeyList:
     """List the workflow's active API keys: name, prefix and last use, never the key."""
     return await service.list_keys(uow.conn, workflow)
 
@@ -42,7 +45,7 @@ async def list_api_keys(workflow: str, uow: UowDep) -> ApiKeyList:
     response_class=Response,
     responses=problem_responses(401, 403, 404),
 )
-async def revoke_api_key(workflow: str, key_id: str, uow: UowDep) -> Response:
+async def revoke_api_key(workflow: WorkflowPathDep, key_id: str, uow: UowDep) -> Response:
     """Revoke an API key; requests using it are refused from the next one on."""
     await service.revoke(uow.conn, workflow, key_id)
     return Response(status_code=204)

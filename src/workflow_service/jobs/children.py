@@ -14,6 +14,7 @@ from workflow_service.jobs import service as jobs
 from workflow_service.jobs.schemas import JobCreate
 from workflow_service.jobs.states import is_terminal
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows.refs import ScopedRef
 
 MAX_DEPTH = 5
 """How deep sub-workflows may nest (a workflow calling itself through others stops here)."""
@@ -48,7 +49,9 @@ class ChildRunner:
                 raise StepFailure("workflow_too_deep", f"sub-workflows nest at most {MAX_DEPTH} deep")
             try:
                 async with unit_of_work(self.ctx.engine) as uow:
-                    target = await workflows.resolve_target(uow.conn, self.ctx.plans, workflow, version)
+                    # A sub-workflow is looked up in its parent's workspace, and only there.
+                    ref = ScopedRef(workflow, parent.workspace_id)
+                    target = await workflows.resolve_target(uow.conn, self.ctx.plans, ref, version)
                     spec = intake.JobSpec(
                         target=target,
                         origin=intake.Origin.CHILD,

@@ -34,6 +34,7 @@ from workflow_service.jobs import service as jobs
 from workflow_service.jobs.schemas import Estimate, JobCreate, StepEstimate
 from workflow_service.workflows import env as workflow_env
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows.refs import ScopedRef
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -86,7 +87,9 @@ class Estimator:
     limits: TemplateLimits = DEFAULT_LIMITS
 
 
-async def estimate(conn: AsyncConnection, estimator: Estimator, ref: str, version: str, data: JobCreate) -> Estimate:
+async def estimate(
+    conn: AsyncConnection, estimator: Estimator, ref: ScopedRef, version: str, data: JobCreate
+) -> Estimate:
     """Estimated tokens and credits of a job with these inputs; 422 on inputs a submission would refuse."""
     pricing, secrets, limits = estimator.pricing, estimator.secrets, estimator.limits
     target = await workflows.resolve_target(conn, estimator.plans, ref, version)

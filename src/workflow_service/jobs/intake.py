@@ -148,6 +148,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
     lineage = spec.origin in LINEAGE
     return {
         "id": job_id,
+        "workspace_id": spec.target.workspace_id,
         "workflow_id": spec.target.workflow_id,
         "version_id": spec.target.version_id,
         "version_number": spec.target.number,

@@ -12,11 +12,12 @@ from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
 from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
-from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
+from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep, WorkflowPathDep
 from workflow_service.jobs import estimate, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobRead
 from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
+from workflow_service.workflows.refs import ScopedRef
 
 router = APIRouter(tags=["jobs"])
 
@@ -47,12 +48,12 @@ EstimatorDep = Annotated[Principal, access.require(Action.JOB_ESTIMATE, on=acces
 class Invocation:
     """A call to a deployed version's endpoint: the `{workflow}` and `{version}` in its path, and its body."""
 
-    workflow: str
+    workflow: ScopedRef
     version: str
     data: JobCreate
 
 
-async def _invocation(workflow: str, version: str, data: JobCreate) -> Invocation:
+async def _invocation(workflow: WorkflowPathDep, version: str, data: JobCreate) -> Invocation:
     return Invocation(workflow, version, data)
 
 

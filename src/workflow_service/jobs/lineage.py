@@ -26,6 +26,7 @@ from workflow_service.jobs.schemas import JobDuplicate, JobRead, RunFromStep
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.service import Target
 
 
@@ -72,7 +73,11 @@ def _wake_after_commit(uow: UnitOfWork, ctx: Context, job_id: uuid.UUID, pool: s
 
 
 async def _same_version(uow: UnitOfWork, ctx: Context, source: AnyRow) -> Target:
-    return await workflows.resolve_target(uow.conn, ctx.plans, str(source.workflow_id), str(source.version_number))
+    return await workflows.resolve_target(uow.conn, ctx.plans, _workflow_of(source), str(source.version_number))
+
+
+def _workflow_of(source: AnyRow) -> ScopedRef:
+    return ScopedRef(str(source.workflow_id), source.workspace_id)
 
 
 async def rerun(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> JobRead:
@@ -111,7 +116,7 @@ async def run_from_step(uow: UnitOfWork, ctx: Context, job_id: str, data: RunFro
     if data.version is None:
         target = await _same_version(uow, ctx, source)
     else:
-        target = await workflows.resolve_target(uow.conn, ctx.plans, str(source.workflow_id), str(data.version))
+        target = await workflows.resolve_target(uow.conn, ctx.plans, _workflow_of(source), str(data.version))
     steps = await _steps_of(uow, target.version_id)
     ids = [s.get("id") for s in steps]
     if data.step not in ids:
@@ -156,7 +161,7 @@ async def start(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> Jo
     if row.status != JobStatus.NEW.value:
         raise JobNotNew(f"job {job_id} is {row.status}; only a `new` job can be started", job_status=row.status)
     now = utcnow()
-    workflow = await workflow_repo.get(uow.conn, str(row.workflow_id))
+    workflow = await workflow_repo.get_by_id(uow.conn, row.workflow_id)
     queue_timeout = ((workflow.settings if workflow is not None else None) or {}).get("queue_timeout_s")
     deadline = now + timedelta(seconds=queue_timeout) if queue_timeout else None
     started = lifecycle.Move(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
-from workflow_service.access.policy import Action
+from workflow_service.access.policy import SERVICE, Action
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, snapshot
 from workflow_service.core.ids import parse_uuid
@@ -21,6 +21,7 @@ from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.invoke_router import job_url, wait_in
 from workflow_service.jobs.schemas import JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
 from workflow_service.problems import problem_responses
+from workflow_service.workflows.refs import ScopedRef
 
 router = APIRouter(tags=["jobs"])
 
@@ -120,6 +121,11 @@ async def start_job(job_id: str, change: JobChangeDep) -> JobRead:
 class JobListQuery(BaseModel):
     """The query of `GET /v1/jobs`: its filters and the page."""
 
+    scope: Literal["mine", "all"] = Field(
+        "mine",
+        description="`mine`: the jobs the caller created (My jobs). `all`: everyone's (All jobs): every job of the "
+        "workspace for its owners and admins, or, with `workflow`, of that workflow for anyone who may read it.",
+    )
     workflow: str | None = None
     status: list[str] | None = Field(None, description="Repeat or comma-separate.")
     pool: str | None = None
@@ -137,10 +143,25 @@ class JobListQuery(BaseModel):
     responses=problem_responses(401, 403, 404, 422),
     dependencies=[access.require(Action.JOB_LIST)],
 )
-async def list_jobs(uow: UowDep, query: Annotated[JobListQuery, Query()]) -> JobPage:
-    """List jobs, newest first, filtered by workflow (id or slug), status and pool."""
+async def list_jobs(
+    uow: UowDep, principal: PrincipalDep, services: ServicesDep, query: Annotated[JobListQuery, Query()]
+) -> JobPage:
+    """List jobs, newest first: the caller's own (`scope=mine`, the default) or everyone's (`scope=all`),
+    filtered by workflow (id or slug), status and pool."""
+    if query.scope == "all":
+        if query.workflow is None:
+            access.check(principal, Action.JOB_LIST_ALL, SERVICE)
+        else:
+            access.check(principal, Action.WORKFLOW_READ, await access.workflow(query.workflow, principal, services))
+    workflow = None if query.workflow is None else ScopedRef(query.workflow, principal.workspace_id)
     job_query = service.JobQuery(
-        workflow=query.workflow, statuses=query.statuses, pool=query.pool, cursor=query.cursor, limit=query.limit
+        workspace_id=principal.workspace_id,
+        caller=principal.actor if query.scope == "mine" else None,
+        workflow=workflow,
+        statuses=query.statuses,
+        pool=query.pool,
+        cursor=query.cursor,
+        limit=query.limit,
     )
     return await service.list_page(uow.conn, job_query)
 

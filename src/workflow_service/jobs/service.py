@@ -43,6 +43,7 @@ from workflow_service.jobs.states import JobStatus, is_terminal
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows import settings as endpoint_settings
+from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.schemas import WorkflowRef
 from workflow_service.workflows.service import Target
 
@@ -59,7 +60,7 @@ class Submitted:
 class Submission:
     """A job submitted through the API: to `{workflow}/versions/{version}/{mode}`, by `actor`."""
 
-    workflow: str
+    workflow: ScopedRef
     version: str
     data: JobCreate
     actor: str
@@ -250,9 +251,12 @@ async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) ->
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobQuery:
-    """Which jobs a page lists: filtered by workflow (id or slug), statuses and pool, after `cursor`."""
+    """Which jobs a page lists: of a workspace, by one creator (None: anyone), filtered by workflow (id or slug),
+    statuses and pool, after `cursor`."""
 
-    workflow: str | None = None
+    workspace_id: uuid.UUID
+    caller: str | None
+    workflow: ScopedRef | None = None
     statuses: Sequence[str] = ()
     pool: str | None = None
     cursor: str | None = None
@@ -260,7 +264,7 @@ class JobQuery:
 
 
 async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
-    """Jobs, newest first, filtered by workflow (id or slug), statuses and pool."""
+    """Jobs of a workspace, newest first, by one creator or anyone, filtered by workflow, statuses and pool."""
     workflow, statuses, limit = query.workflow, query.statuses, query.limit
     bad = [s for s in statuses if s not in JobStatus.__members__.values()]
     if bad:
@@ -274,9 +278,8 @@ async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
         if wf is None:
             raise NotFound(f"workflow {workflow!r} does not exist")
         workflow_id = wf.id
-    rows = await repo.list_jobs(
-        conn, repo.JobFilter(workflow_id, statuses, query.pool), before=decode_cursor(query.cursor), limit=limit + 1
-    )
+    where = repo.JobFilter(query.workspace_id, workflow_id, statuses, query.pool, query.caller)
+    rows = await repo.list_jobs(conn, where, before=decode_cursor(query.cursor), limit=limit + 1)
     items = [JobSummary(**_summary_fields(r)) for r in rows[:limit]]
     return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
 

@@ -22,6 +22,7 @@ from workflow_service.core.secrets import Secrets, SecretsError
 from workflow_service.errors import NotFound
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import settings as endpoint_settings
+from workflow_service.workflows.refs import ScopedRef
 
 NAME_PATTERN = r"^[A-Z_][A-Z0-9_]{0,127}$"
 MAX_VALUE_BYTES = 64 * 1024
@@ -68,7 +69,7 @@ def _read(row: Any) -> EnvVarRead:
     )
 
 
-async def _workflow_id(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> uuid.UUID:
+async def _workflow_id(conn: AsyncConnection, ref: ScopedRef, *, for_update: bool = False) -> uuid.UUID:
     row = await workflow_repo.get(conn, ref, for_update=for_update)
     if row is None:
         raise NotFound(f"workflow {ref!r} does not exist")
@@ -80,14 +81,14 @@ async def _get_row(conn: AsyncConnection, workflow_id: uuid.UUID, name: str) -> 
     return await workflow_repo.get_env_var(conn, workflow_id, name)
 
 
-async def list_vars(conn: AsyncConnection, ref: str) -> EnvVarList:
+async def list_vars(conn: AsyncConnection, ref: ScopedRef) -> EnvVarList:
     """The workflow's variables by name (secure values not shown)."""
     workflow_id = await _workflow_id(conn, ref)
     rows = await workflow_repo.list_env_vars(conn, workflow_id)
     return EnvVarList(items=[_read(r) for r in rows])
 
 
-async def get_var(conn: AsyncConnection, ref: str, name: str) -> EnvVarRead:
+async def get_var(conn: AsyncConnection, ref: ScopedRef, name: str) -> EnvVarRead:
     """One variable (a secure value is not shown)."""
     row = await _get_row(conn, await _workflow_id(conn, ref), name)
     if row is None:
@@ -96,7 +97,7 @@ async def get_var(conn: AsyncConnection, ref: str, name: str) -> EnvVarRead:
 
 
 async def put_var(
-    conn: AsyncConnection, ref: str, name: str, data: EnvVarWrite, secrets: Secrets
+    conn: AsyncConnection, ref: ScopedRef, name: str, data: EnvVarWrite, secrets: Secrets
 ) -> tuple[EnvVarRead, bool]:
     """Create or replace a variable; True when it was created. A secure value needs WFS_SECRET_KEY."""
     # The workflow row lock serialises writers of its variables, so create-or-replace needs no retry.
@@ -115,7 +116,7 @@ async def put_var(
     return _read(row), existing is None
 
 
-async def delete_var(conn: AsyncConnection, ref: str, name: str) -> None:
+async def delete_var(conn: AsyncConnection, ref: ScopedRef, name: str) -> None:
     """Remove a variable; 404 when there is none by that name."""
     # Under the workflow row lock, like put_var: a replace never finds its variable gone halfway through.
     workflow_id = await _workflow_id(conn, ref, for_update=True)

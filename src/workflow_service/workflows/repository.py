@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,20 +10,33 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import parse_uuid
-from workflow_service.models import Workflow, WorkflowEnv, WorkflowVersion
+from workflow_service.models import Workflow, WorkflowEnv, WorkflowMember, WorkflowVersion
 from workflow_service.workflows import pg
+from workflow_service.workflows.refs import ScopedRef
 
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
+member_t: sa.Table = WorkflowMember.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
 
 
-def _by_ref(ref: str) -> sa.ColumnElement[bool]:
+@dataclass(frozen=True, slots=True)
+class Visible:
+    """Which workflows a listing shows: a workspace's, and for a member only those they were invited to."""
+
+    workspace_id: uuid.UUID
+    member: uuid.UUID | None = None
+    """The user id of a workspace member (not an owner or admin), else None: every workflow of the workspace."""
+
+
+def _by_ref(ref: ScopedRef) -> sa.ColumnElement[bool]:
     as_id = parse_uuid(ref)
-    return workflow_t.c.id == as_id if as_id is not None else workflow_t.c.slug == ref
+    named = workflow_t.c.id == as_id if as_id is not None else workflow_t.c.slug == str(ref)
+    return sa.and_(named, workflow_t.c.workspace_id == ref.workspace_id)
 
 
-async def get(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> AnyRow | None:
+async def get(conn: AsyncConnection, ref: ScopedRef, *, for_update: bool = False) -> AnyRow | None:
+    """The workflow `ref` names in its workspace."""
     stmt = sa.select(workflow_t).where(_by_ref(ref))
     if for_update:
         stmt = stmt.with_for_update()
@@ -37,7 +51,8 @@ async def update(conn: AsyncConnection, workflow_id: uuid.UUID, values: dict[str
     await conn.execute(workflow_t.update().where(workflow_t.c.id == workflow_id).values(values))
 
 
-async def list_page(conn: AsyncConnection, before: uuid.UUID | None, limit: int) -> Sequence[AnyRow]:
+async def list_page(conn: AsyncConnection, visible: Visible, before: uuid.UUID | None, limit: int) -> Sequence[AnyRow]:
+    """The workflows of a workspace `visible` shows, newest first, from before the workflow `before`."""
     stmt = sa.select(
         workflow_t.c.id,
         workflow_t.c.slug,
@@ -47,6 +62,10 @@ async def list_page(conn: AsyncConnection, before: uuid.UUID | None, limit: int)
         workflow_t.c.created_at,
         workflow_t.c.updated_at,
     )
+    stmt = stmt.where(workflow_t.c.workspace_id == visible.workspace_id)
+    if visible.member is not None:
+        invited = sa.select(member_t.c.workflow_id).where(member_t.c.user_id == visible.member)
+        stmt = stmt.where(workflow_t.c.id.in_(invited))
     if before is not None:
         stmt = stmt.where(workflow_t.c.id < before)
     return (await conn.execute(stmt.order_by(workflow_t.c.id.desc()).limit(limit))).all()
@@ -75,18 +94,24 @@ async def list_versions(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequen
     return (await conn.execute(stmt)).all()
 
 
-async def resolve_for_submit(conn: AsyncConnection, ref: str, number: int | None) -> Any:
+async def get_by_id(conn: AsyncConnection, workflow_id: uuid.UUID) -> AnyRow | None:
+    """A workflow by its id, whatever its workspace: for what the service itself reads (a job's workflow)."""
+    return (await conn.execute(sa.select(workflow_t).where(workflow_t.c.id == workflow_id))).first()
+
+
+async def resolve_for_submit(conn: AsyncConnection, ref: ScopedRef, number: int | None) -> Any:
     """The workflow and the version a submission targets (`number` None means current), in one query.
 
     The version columns are null when the workflow exists but that version does not.
     """
     if conn.dialect.name == "postgresql":
-        return await pg.resolve_for_submit(conn, parse_uuid(ref), ref, number)
+        return await pg.resolve_for_submit(conn, ref, number)
     on = version_t.c.workflow_id == workflow_t.c.id
     on = sa.and_(on, version_t.c.number == (number if number is not None else workflow_t.c.current_version))
     stmt = (
         sa.select(
             workflow_t.c.id.label("workflow_id"),
+            workflow_t.c.workspace_id,
             workflow_t.c.slug,
             workflow_t.c.current_version,
             version_t.c.id.label("version_id"),

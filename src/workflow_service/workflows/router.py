@@ -6,10 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from workflow_service.access import routes as access
-from workflow_service.access.policy import Action
-from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep
+from workflow_service.access.policy import Action, reads_member_role
+from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep, WorkflowPathDep
 from workflow_service.problems import problem_responses
 from workflow_service.workflows import env, service
+from workflow_service.workflows.refs import ScopedRef
+from workflow_service.workflows.repository import Visible
 from workflow_service.workflows.schemas import (
     DraftUpdate,
     ValidationReport,
@@ -34,10 +36,13 @@ router = APIRouter(prefix="/v1/workflows")
     response_model=WorkflowRead,
     responses=problem_responses(401, 409, 422),
 )
-async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, response: Response) -> WorkflowRead:
-    """Create a workflow with a draft definition. The body may also be YAML (`Content-Type: application/yaml`),
-    with the same fields."""
-    workflow = await service.create(uow.conn, data, base)
+async def create_workflow(
+    data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, response: Response, principal: PrincipalDep
+) -> WorkflowRead:
+    """Create a workflow with a draft definition, in the caller's workspace; a workspace member who creates one
+    is made its owner. The body may also be YAML (`Content-Type: application/yaml`), with the same fields."""
+    member = principal.user_id if reads_member_role(principal) else None
+    workflow = await service.create(uow.conn, data, base, service.Creator(principal.workspace_id, member))
     response.headers["Location"] = f"{base}/v1/workflows/{workflow.slug}"
     return workflow
 
@@ -50,10 +55,12 @@ async def create_workflow(data: WorkflowCreate, uow: UowDep, base: BaseUrlDep, r
     responses=problem_responses(401, 422),
 )
 async def list_workflows(
-    uow: UowDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    uow: UowDep, principal: PrincipalDep, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> WorkflowPage:
-    """List workflows, newest first."""
-    return await service.list_page(uow.conn, cursor, limit)
+    """List the workflows of the caller's workspace, newest first: a workspace member sees only those they were
+    invited to."""
+    member = principal.user_id if reads_member_role(principal) else None
+    return await service.list_page(uow.conn, Visible(principal.workspace_id, member), cursor, limit)
 
 
 @router.get(
@@ -63,7 +70,7 @@ async def list_workflows(
     response_model=WorkflowRead,
     responses=problem_responses(401, 404),
 )
-async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
+async def get_workflow(workflow: WorkflowPathDep, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
     """Get a workflow (by id or slug) with its draft and the draft's problems."""
     return await service.get(uow.conn, workflow, base)
 
@@ -75,7 +82,7 @@ async def get_workflow(workflow: str, uow: UowDep, base: BaseUrlDep) -> Workflow
     response_model=WorkflowRead,
     responses=problem_responses(401, 404, 422),
 )
-async def update_draft(workflow: str, data: DraftUpdate, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
+async def update_draft(workflow: WorkflowPathDep, data: DraftUpdate, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
     """Replace the draft definition. The body may also be YAML (`Content-Type: application/yaml`), with the same
     fields."""
     return await service.update_draft(uow.conn, workflow, data.definition, base)
@@ -84,11 +91,11 @@ async def update_draft(workflow: str, data: DraftUpdate, uow: UowDep, base: Base
 @router.post(
     "/{workflow}/validate",
     tags=["workflows"],
-    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
     response_model=ValidationReport,
     responses=problem_responses(401, 404),
 )
-async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
+async def validate_draft(workflow: WorkflowPathDep, uow: UowDep) -> ValidationReport:
     """Validate the draft and list every problem with its JSON path."""
     return await service.validate(uow.conn, workflow)
 
@@ -101,7 +108,7 @@ async def validate_draft(workflow: str, uow: UowDep) -> ValidationReport:
     response_model=VersionRead,
     responses=problem_responses(401, 404, 422),
 )
-async def deploy_workflow(workflow: str, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
+async def deploy_workflow(workflow: WorkflowPathDep, uow: UowDep, base: BaseUrlDep, response: Response) -> VersionRead:
     """Deploy the draft as a new immutable version and make it `current`."""
     version = await service.deploy(uow.conn, workflow, base)
     response.headers["Location"] = f"{base}/v1/workflows/{version.workflow.slug}/versions/{version.number}"
@@ -115,7 +122,7 @@ async def deploy_workflow(workflow: str, uow: UowDep, base: BaseUrlDep, response
     response_model=VersionList,
     responses=problem_responses(401, 404),
 )
-async def list_versions(workflow: str, uow: UowDep) -> VersionList:
+async def list_versions(workflow: WorkflowPathDep, uow: UowDep) -> VersionList:
     """List deployed versions, newest first."""
     return await service.list_versions(uow.conn, workflow)
 
@@ -127,7 +134,7 @@ async def list_versions(workflow: str, uow: UowDep) -> VersionList:
     response_model=VersionRead,
     responses=problem_responses(401, 404, 409, 422),
 )
-async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep) -> VersionRead:
+async def get_version(workflow: WorkflowPathDep, version: str, uow: UowDep, base: BaseUrlDep) -> VersionRead:
     """Get one deployed version (a number or `current`)."""
     return await service.get_version(uow.conn, workflow, version, base)
 
@@ -135,11 +142,11 @@ async def get_version(workflow: str, version: str, uow: UowDep, base: BaseUrlDep
 @router.get(
     "/{workflow}/settings",
     tags=["settings"],
-    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=SettingsRead,
     responses=problem_responses(401, 403, 404),
 )
-async def get_workflow_settings(workflow: str, uow: UowDep) -> SettingsRead:
+async def get_workflow_settings(workflow: WorkflowPathDep, uow: UowDep) -> SettingsRead:
     """Endpoint settings: sync timeout, queue timeout, push (the access token and secrets are never shown)."""
     return await service.get_settings(uow.conn, workflow)
 
@@ -152,7 +159,7 @@ async def get_workflow_settings(workflow: str, uow: UowDep) -> SettingsRead:
     responses=problem_responses(401, 403, 404, 422),
 )
 async def update_workflow_settings(
-    workflow: str, data: SettingsUpdate, uow: UowDep, services: ServicesDep
+    workflow: WorkflowPathDep, data: SettingsUpdate, uow: UowDep, services: ServicesDep
 ) -> SettingsRead:
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
@@ -166,7 +173,7 @@ async def update_workflow_settings(
     response_model=SettingsRead,
     responses=problem_responses(401, 403, 404, 409),
 )
-async def rotate_signing_secret(workflow: str, uow: UowDep, services: ServicesDep) -> SettingsRead:
+async def rotate_signing_secret(workflow: WorkflowPathDep, uow: UowDep, services: ServicesDep) -> SettingsRead:
     """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
     return await service.rotate_signing_secret(uow.conn, workflow, services.secrets)
 
@@ -180,12 +187,12 @@ EnvName = Annotated[
 class EnvVarRef:
     """The environment variable a route's path names: `{workflow}/env/{name}`, and its absolute URL."""
 
-    workflow: str
+    workflow: ScopedRef
     name: str
     url: str
 
 
-async def _env_var_ref(workflow: str, name: EnvName, base: BaseUrlDep) -> EnvVarRef:
+async def _env_var_ref(workflow: WorkflowPathDep, name: EnvName, base: BaseUrlDep) -> EnvVarRef:
     return EnvVarRef(workflow, name, f"{base}/v1/workflows/{workflow}/env/{name}")
 
 
@@ -195,11 +202,11 @@ EnvVarDep = Annotated[EnvVarRef, Depends(_env_var_ref)]
 @router.get(
     "/{workflow}/env",
     tags=["environment"],
-    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=env.EnvVarList,
     responses=problem_responses(401, 403, 404),
 )
-async def list_env_vars(workflow: str, uow: UowDep) -> env.EnvVarList:
+async def list_env_vars(workflow: WorkflowPathDep, uow: UowDep) -> env.EnvVarList:
     """List the workflow's environment variables (secure values are never shown)."""
     return await env.list_vars(uow.conn, workflow)
 
@@ -207,7 +214,7 @@ async def list_env_vars(workflow: str, uow: UowDep) -> env.EnvVarList:
 @router.get(
     "/{workflow}/env/{name}",
     tags=["environment"],
-    dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
+    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
     response_model=env.EnvVarRead,
     responses=problem_responses(401, 403, 404, 422),
 )

@@ -17,8 +17,10 @@ from workflow_service.core.pagination import decode_cursor, encode_cursor
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, PlanCache, compile_definition, content_hash
 from workflow_service.errors import Conflict, InvalidDefinition, InvalidInput, NotDeployed, NotFound, ProblemItem
+from workflow_service.people import repository as people_repo
 from workflow_service.workflows import repository as repo
 from workflow_service.workflows import settings as endpoint_settings
+from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.schemas import (
     Endpoints,
     ValidationReport,
@@ -55,7 +57,7 @@ async def definition_problems(conn: AsyncConnection, row: Any) -> tuple[Plan | N
         if target in (row.slug, str(row.id)):
             problems.append(ProblemItem(path=where, message="a workflow cannot run itself as a step"))
             continue
-        found = await repo.get(conn, target)
+        found = await repo.get(conn, ScopedRef(target, row.workspace_id))
         if found is None:
             problems.append(ProblemItem(path=where, message=f"there is no workflow {target!r}"))
         elif found.current_version is None:
@@ -88,14 +90,23 @@ async def _read(conn: AsyncConnection, row: Any, base_url: str) -> WorkflowRead:
     )
 
 
-async def _get(conn: AsyncConnection, ref: str, *, for_update: bool = False) -> Any:
+async def _get(conn: AsyncConnection, ref: ScopedRef, *, for_update: bool = False) -> Any:
     row = await repo.get(conn, ref, for_update=for_update)
     if row is None:
         raise NotFound(f"workflow {ref!r} does not exist")
     return row
 
 
-async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str) -> WorkflowRead:
+@dataclass(frozen=True, slots=True)
+class Creator:
+    """Who creates a workflow: the workspace it goes in, and the user made its owner (a workspace member who is
+    not an owner or admin of the workspace, who would not otherwise see it)."""
+
+    workspace_id: uuid.UUID
+    member: uuid.UUID | None = None
+
+
+async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str, creator: Creator) -> WorkflowRead:
     """Create a workflow with a draft definition (not yet deployed)."""
     slug = data.slug or slugify(data.name)
     if parse_uuid(slug) is not None:
@@ -103,6 +114,7 @@ async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str) -> 
     now = utcnow()
     values = {
         "id": uuid7(),
+        "workspace_id": creator.workspace_id,
         "slug": slug,
         "name": data.name,
         "description": data.description,
@@ -116,36 +128,43 @@ async def create(conn: AsyncConnection, data: WorkflowCreate, base_url: str) -> 
             await repo.insert(conn, values)
     except sa.exc.IntegrityError as exc:
         raise Conflict(f"a workflow with slug {slug!r} already exists", slug=slug) from exc
-    return await _read(conn, await _get(conn, str(values["id"])), base_url)
+    if creator.member is not None:
+        await people_repo.insert_workflow_member(
+            conn,
+            {"id": uuid7(), "workflow_id": values["id"], "user_id": creator.member, "role": "owner", "created_at": now},
+        )
+    return await _read(conn, await _get(conn, ScopedRef(str(values["id"]), creator.workspace_id)), base_url)
 
 
-async def get(conn: AsyncConnection, ref: str, base_url: str) -> WorkflowRead:
+async def get(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> WorkflowRead:
     """One workflow with its draft and the draft's problems."""
     return await _read(conn, await _get(conn, ref), base_url)
 
 
-async def list_page(conn: AsyncConnection, cursor: str | None, limit: int) -> WorkflowPage:
-    """Workflows, newest first."""
-    rows = await repo.list_page(conn, decode_cursor(cursor), limit + 1)
+async def list_page(conn: AsyncConnection, visible: repo.Visible, cursor: str | None, limit: int) -> WorkflowPage:
+    """The workflows `visible` shows, newest first."""
+    rows = await repo.list_page(conn, visible, decode_cursor(cursor), limit + 1)
     items = [WorkflowSummary.model_validate(r, from_attributes=True) for r in rows[:limit]]
     return WorkflowPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
 
 
-async def update_draft(conn: AsyncConnection, ref: str, definition: dict[str, Any], base_url: str) -> WorkflowRead:
+async def update_draft(
+    conn: AsyncConnection, ref: ScopedRef, definition: dict[str, Any], base_url: str
+) -> WorkflowRead:
     """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed."""
     row = await _get(conn, ref, for_update=True)
     await repo.update(conn, row.id, {"draft": definition, "updated_at": utcnow()})
-    return await _read(conn, await _get(conn, str(row.id)), base_url)
+    return await _read(conn, await _get(conn, ScopedRef(str(row.id), ref.workspace_id)), base_url)
 
 
-async def validate(conn: AsyncConnection, ref: str) -> ValidationReport:
+async def validate(conn: AsyncConnection, ref: ScopedRef) -> ValidationReport:
     """Check the draft without deploying it."""
     row = await _get(conn, ref)
     _, problems = await definition_problems(conn, row)
     return ValidationReport(valid=not problems, problems=problems)
 
 
-async def deploy(conn: AsyncConnection, ref: str, base_url: str) -> VersionRead:
+async def deploy(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> VersionRead:
     """Freeze the draft as the next version and point `current` at it."""
     row = await _get(conn, ref, for_update=True)
     plan, problems = await definition_problems(conn, row)
@@ -192,7 +211,7 @@ def parse_version(version: str) -> int | None:
     )
 
 
-async def list_versions(conn: AsyncConnection, ref: str) -> VersionList:
+async def list_versions(conn: AsyncConnection, ref: ScopedRef) -> VersionList:
     """Deployed versions, newest first."""
     row = await _get(conn, ref)
     return VersionList(
@@ -200,7 +219,7 @@ async def list_versions(conn: AsyncConnection, ref: str) -> VersionList:
     )
 
 
-async def get_version(conn: AsyncConnection, ref: str, version: str, base_url: str) -> VersionRead:
+async def get_version(conn: AsyncConnection, ref: ScopedRef, version: str, base_url: str) -> VersionRead:
     """One deployed version with its frozen definition."""
     row = await _get(conn, ref)
     number = parse_version(version)
@@ -226,6 +245,7 @@ class Target:
     """What a submission runs: a workflow's version and its compiled plan."""
 
     workflow_id: uuid.UUID
+    workspace_id: uuid.UUID
     slug: str
     version_id: uuid.UUID
     number: int
@@ -243,13 +263,13 @@ async def plan_for(conn: AsyncConnection, plans: PlanCache, version_id: uuid.UUI
     return plan
 
 
-async def resolve_target(conn: AsyncConnection, plans: PlanCache, ref: str, version: str) -> Target:
+async def resolve_target(conn: AsyncConnection, plans: PlanCache, ref: ScopedRef, version: str) -> Target:
     """The version a job will be locked to: `current` is resolved now, at submission."""
     number = parse_version(version)
     return await target_of(conn, plans, ref, number, await repo.resolve_for_submit(conn, ref, number))
 
 
-async def target_of(conn: AsyncConnection, plans: PlanCache, ref: str, number: int | None, row: Any) -> Target:
+async def target_of(conn: AsyncConnection, plans: PlanCache, ref: ScopedRef, number: int | None, row: Any) -> Target:
     """The Target of `repo.resolve_for_submit`'s `row` for `ref` and `number`, or why there is none."""
     if row is None:
         raise NotFound(f"workflow {ref!r} does not exist")
@@ -258,16 +278,20 @@ async def target_of(conn: AsyncConnection, plans: PlanCache, ref: str, number: i
     if row.version_id is None:
         raise NotFound(f"workflow {row.slug!r} has no version {number}")
     plan = await plan_for(conn, plans, row.version_id)
-    return Target(row.workflow_id, row.slug, row.version_id, row.number, plan, row.settings or {})
+    return Target(row.workflow_id, row.workspace_id, row.slug, row.version_id, row.number, plan, row.settings or {})
 
 
-async def get_settings(conn: AsyncConnection, ref: str) -> endpoint_settings.SettingsRead:
+async def get_settings(conn: AsyncConnection, ref: ScopedRef) -> endpoint_settings.SettingsRead:
     """The workflow's endpoint settings."""
     return endpoint_settings.read((await _get(conn, ref)).settings or {})
 
 
 async def update_settings(
-    conn: AsyncConnection, ref: str, update: endpoint_settings.SettingsUpdate, policy: OutboundPolicy, secrets: Secrets
+    conn: AsyncConnection,
+    ref: ScopedRef,
+    update: endpoint_settings.SettingsUpdate,
+    policy: OutboundPolicy,
+    secrets: Secrets,
 ) -> endpoint_settings.SettingsRead:
     """Apply a partial update; the callback URL must pass the outbound policy now (and again at send time)."""
     row = await _get(conn, ref, for_update=True)
@@ -276,7 +300,9 @@ async def update_settings(
     return endpoint_settings.read(new, signing_secret=secret)
 
 
-async def rotate_signing_secret(conn: AsyncConnection, ref: str, secrets: Secrets) -> endpoint_settings.SettingsRead:
+async def rotate_signing_secret(
+    conn: AsyncConnection, ref: ScopedRef, secrets: Secrets
+) -> endpoint_settings.SettingsRead:
     """A new signing secret, shown once; the old one stays valid for 24 h."""
     row = await _get(conn, ref, for_update=True)
     if not endpoint_settings.push_ready(row.settings or {}):

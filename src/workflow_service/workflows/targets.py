@@ -12,6 +12,7 @@ Elsewhere (the embedded SQLite) `resolve` answers None and each submission looks
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,10 +21,11 @@ from workflow_service.core.batch import Batcher
 from workflow_service.engine.definition import PlanCache
 from workflow_service.errors import ServiceError
 from workflow_service.workflows import repository as repo
+from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.service import Target, parse_version, target_of
 
-Key = tuple[str, int | None]
-"""A workflow (id or slug) and a version number (None: the current one)."""
+Key = tuple[ScopedRef, uuid.UUID, int | None]
+"""A workflow (id or slug), its workspace, and a version number (None: the current one)."""
 
 
 class Targets:
@@ -32,12 +34,12 @@ class Targets:
         self._shared = engine.dialect.name == "postgresql"
         self._found: Batcher[Key, Target | ServiceError] = Batcher(self._look_up)
 
-    async def resolve(self, ref: str, version: str) -> Target | None:
+    async def resolve(self, ref: ScopedRef, version: str) -> Target | None:
         """workflows.service.resolve_target, shared with the submissions asking at the same time; None
         where lookups are not shared (the caller looks up in its transaction)."""
         if not self._shared:
             return None
-        found = await self._found.get((ref, parse_version(version)))
+        found = await self._found.get((ref, ref.workspace_id, parse_version(version)))
         if isinstance(found, ServiceError):  # not found, not deployed: each asker raises its own copy
             raise copy.copy(found)
         assert found is not None
@@ -46,10 +48,11 @@ class Targets:
     async def _look_up(self, keys: Sequence[Key]) -> dict[Key, Target | ServiceError]:
         found: dict[Key, Target | ServiceError] = {}
         async with self._engine.connect() as conn:
-            for ref, number in dict.fromkeys(keys):
+            for key in dict.fromkeys(keys):
+                ref, _, number = key
                 try:
                     row = await repo.resolve_for_submit(conn, ref, number)
-                    found[ref, number] = await target_of(conn, self._plans, ref, number, row)
+                    found[key] = await target_of(conn, self._plans, ref, number, row)
                 except ServiceError as exc:
-                    found[ref, number] = exc
+                    found[key] = exc
         return found

@@ -70,9 +70,12 @@ class Finish:
 class JobFilter:
     """Which jobs a listing shows (None or empty: any)."""
 
+    workspace_id: uuid.UUID
     workflow_id: uuid.UUID | None = None
     statuses: Sequence[str] = ()
     pool: str | None = None
+    caller: str | None = None
+    """Only the jobs this actor created (`My jobs`)."""
 
 
 class ClaimedRow(NamedTuple):

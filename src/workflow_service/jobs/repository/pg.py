@@ -83,9 +83,9 @@ WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
                    attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
                    deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key, parent_job_id,
-                   parent_step)
+                   parent_step, workspace_id)
   VALUES ($1, $2, $3, $4, $5, $19, $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
-          $17, $18, $20, $21, $22, $23, $24, $25)
+          $17, $18, $20, $21, $22, $23, $24, $25, $26)
   ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, created_at, status
 )
@@ -196,6 +196,7 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
         values.get("cache_key"),
         values.get("parent_job_id"),
         values.get("parent_step"),
+        values["workspace_id"],
     )
     return inserted is not None
 

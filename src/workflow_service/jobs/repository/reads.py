@@ -15,6 +15,7 @@ from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs.repository.params import JobFilter
 from workflow_service.jobs.repository.tables import event_t, job_t, newest_computed, step_t, version_t, workflow_t
 from workflow_service.jobs.states import StepStatus
+from workflow_service.people import repository as people_repo
 
 SUMMARY_COLUMNS = (
     job_t.c.id,
@@ -66,9 +67,12 @@ async def exists(conn: AsyncConnection, job_id: uuid.UUID) -> bool:
     return (await conn.execute(sa.select(job_t.c.id).where(job_t.c.id == job_id))).first() is not None
 
 
-async def get_caller(conn: AsyncConnection, job_id: uuid.UUID) -> str | None:
-    caller: str | None = (await conn.execute(sa.select(job_t.c.caller).where(job_t.c.id == job_id))).scalar()
-    return caller
+async def access_facts(conn: AsyncConnection, job_id: uuid.UUID, user_id: uuid.UUID | None) -> AnyRow | None:
+    """What the access policy reads of a job: its creator (`caller`), workspace and workflow, and for a user
+    their invited role on that workflow (`member_role`, null when not invited or `user_id` is None)."""
+    role = sa.null() if user_id is None else people_repo.role_of(user_id, job_t.c.workflow_id)
+    stmt = sa.select(job_t.c.caller, job_t.c.workspace_id, job_t.c.workflow_id, role.label("member_role"))
+    return (await conn.execute(stmt.where(job_t.c.id == job_id))).first()
 
 
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
@@ -101,7 +105,9 @@ async def list_jobs(
     conn: AsyncConnection, where: JobFilter, *, before: uuid.UUID | None, limit: int
 ) -> Sequence[AnyRow]:
     """Jobs `where` selects, newest first, from before the job `before` (a page's cursor)."""
-    stmt = sa.select(*SUMMARY_COLUMNS).select_from(_FROM)
+    stmt = sa.select(*SUMMARY_COLUMNS).select_from(_FROM).where(job_t.c.workspace_id == where.workspace_id)
+    if where.caller is not None:
+        stmt = stmt.where(job_t.c.caller == where.caller)
     if where.workflow_id is not None:
         stmt = stmt.where(job_t.c.workflow_id == where.workflow_id)
     if where.statuses:
@@ -134,6 +140,7 @@ async def get_source(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     """What a rerun, run-from-step or duplicate copies from a job."""
     stmt = sa.select(
         job_t.c.id,
+        job_t.c.workspace_id,
         job_t.c.workflow_id,
         job_t.c.version_id,
         job_t.c.version_number,
@@ -148,7 +155,9 @@ async def get_source(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
 
 async def get_parent(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow:
     """What a child job takes from its parent: pool, caller, and the parent's own parent."""
-    stmt = sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id).where(job_t.c.id == job_id)
+    stmt = sa.select(job_t.c.pool, job_t.c.caller, job_t.c.parent_job_id, job_t.c.workspace_id).where(
+        job_t.c.id == job_id
+    )
     return (await conn.execute(stmt)).one()
 
 
