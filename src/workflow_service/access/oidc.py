@@ -35,7 +35,7 @@ from workflow_service.core.http import loggable_url
 log = logging.getLogger(__name__)
 
 REFETCH_INTERVAL_S = 30.0
-"""The least time between two fetches of the keys, but for the first and for those their TTL makes due."""
+"""The least time from one fetch of the keys to a refetch for an unknown key id, or to a retry after a failure."""
 FETCH_TIMEOUT_S = 5.0
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+={0,2}")  # base64url; PyJWT accepts the padding some issuers add
 _MAX_HEADER_CHARS = 4096  # real headers are a few hundred characters; longer is not worth decoding
