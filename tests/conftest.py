@@ -47,6 +47,12 @@ TABLES = (
     "workflow_version",
     "workflow",
     "agent",
+    "workflow_member",
+    "personal_token",
+    "membership",
+    "app_user",
+    "audit_entry",
+    "audit_head",
 )
 
 
@@ -103,6 +109,8 @@ async def engine(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> A
     """The test database, emptied (and the Redis test db flushed) before the test."""
     async with session_engine.begin() as conn:
         await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        # Every workspace but the default one, which the migrations made and the tests act in.
+        await conn.exec_driver_sql(f"DELETE FROM workspace WHERE id <> '{DEFAULT_WORKSPACE_ID}'")
     await redis_client.flushdb()
     return session_engine
 

@@ -25,6 +25,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "deliveries", "description": "Push callbacks of a job and their attempts."},
     {"name": "agents", "description": "The worker processes that run jobs."},
     {"name": "tools", "description": "The Python tools `tool` steps can call."},
+    {"name": "audit", "description": "The append-only, hash-chained audit log of every change, and its check."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
 

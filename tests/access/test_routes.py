@@ -27,6 +27,7 @@ from workflow_service.access.routes import ResourceLoader, declared, job, job_ow
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.app import create_app
+from workflow_service.audit.router import router as audit_router
 from workflow_service.config import Settings
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.jobs.invoke_router import router as invoke_router
@@ -74,8 +75,20 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"): (Action.JOB_REDELIVER, job_own_transaction),
     ("GET", "/v1/agents"): (Action.AGENT_READ, service),
     ("GET", "/v1/tools"): (Action.TOOL_READ, service),
+    ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),
+    ("GET", "/v1/audit-log/verify"): (Action.AUDIT_READ, service),
+    ("GET", "/v1/workflows/{workflow}/audit-log"): (Action.WORKFLOW_AUDIT, workflow),
 }
-ROUTERS = (workflows_router, apikeys_router, invoke_router, jobs_router, deliveries_router, agents_router, tools_router)
+ROUTERS = (
+    workflows_router,
+    apikeys_router,
+    invoke_router,
+    jobs_router,
+    deliveries_router,
+    agents_router,
+    tools_router,
+    audit_router,
+)
 
 
 def _rules(dependant: Dependant) -> Iterator[tuple[Action, ResourceLoader]]:
