@@ -54,8 +54,6 @@ class WorkerSection:
     poll_delay_s: float
     heartbeat_s: float
     reconcile_interval_s: float
-    retention_sweep_s: float
-    """How often a worker deletes the ended jobs past their workflow's retention (jobs/retention.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +188,7 @@ class Settings(BaseSettings):
     lease_s: float = Field(15.0, gt=0, description="How long a claim holds a job without a heartbeat.")
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker extends its leases.")
     reconcile_interval_s: float = Field(2.0, gt=0)
-    retention_sweep_s: float = Field(
-        3600.0, gt=0, description="How often each worker deletes the ended jobs past their workflow's retention."
-    )
+    retention_sweep_s: float = Field(3600.0, gt=0, description="Seconds between each worker's retention sweeps.")
     requeue_after_s: float = Field(10.0, gt=0, description="Re-enqueue a pending job not claimed for this long.")
     agent_offline_after_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Claims a job gets before a lost lease fails it.")
@@ -362,12 +358,7 @@ def _sections(s: Settings) -> _Sections:
             timedelta(seconds=s.agent_offline_after_s),
         ),
         worker=WorkerSection(
-            tuple(s.worker_pools),
-            s.worker_concurrency,
-            s.worker_poll_delay_s,
-            s.heartbeat_s,
-            s.reconcile_interval_s,
-            s.retention_sweep_s,
+            tuple(s.worker_pools), s.worker_concurrency, s.worker_poll_delay_s, s.heartbeat_s, s.reconcile_interval_s
         ),
         outbound=OutboundSection(
             s.allow_private_networks, tuple(s.outbound_allowlist), s.http_max_response_bytes, s.http_default_timeout_s

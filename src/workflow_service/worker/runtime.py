@@ -113,7 +113,7 @@ class AgentRuntime:
                 await retention.sweep(self.ctx.engine)
             except Exception:
                 log.warning("retention sweep failed; retrying at the next one", exc_info=True)
-            await asyncio.sleep(self.ctx.settings.worker.retention_sweep_s)
+            await asyncio.sleep(self.ctx.settings.retention_sweep_s)  # jobs/retention.py
 
     async def stop(self) -> None:
         if self._unregister is not None:

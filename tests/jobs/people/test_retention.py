@@ -224,6 +224,12 @@ async def test_retention_on_sqlite_in_the_embedded_worker(tmp_path: Path) -> Non
             async with sqlite.connect() as conn:
                 events = sa.select(sa.func.count()).select_from(JobEvent)
                 assert (await conn.execute(events)).scalar() == 3  # the kept jobs': pending, canceled; pending
+            key = (await admin.post("/v1/workflows/greeter/api-keys", json={"name": "importer"})).json()
+            async with connect(key["key"]) as as_key:  # (and on SQLite, a job shows its creator by name)
+                by_key = await submit(as_key, "greeter", {"name": "K"}, pool=IDLE)
+            kept.append(by_key["id"])
+            shown = (await admin.get(f"/v1/jobs/{by_key['id']}")).json()["created_by"]
+            assert shown == {"kind": "key", "id": key["id"], "name": "importer"}
             await retention(admin, "greeter", 1)
             swept = await ended(admin, "greeter")
             await finished_at(sqlite, swept, utcnow() - 2 * DAY)  # (made now: its id bounds how far back it ended)
