@@ -3,6 +3,7 @@ stays; removing a user revokes their tokens and invitations there, and nothing e
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -222,3 +223,19 @@ async def test_removing_a_user_revokes_their_tokens_and_invitations_here_only(
     back = await add_user(team.owner.client, team.member.email)
     assert back["id"] == team.member.id
     assert (await connect(back["token"]).get("/v1/workflows/greeter")).status_code == 404  # invitations not restored
+
+
+async def test_two_owners_demoting_each_other_at_once_leave_one_owner(team: Team, connect: ClientFactory) -> None:
+    await team.owner.client.patch(f"/v1/users/{team.admin.id}", json={"role": "owner"})
+    for _ in range(5):
+        first, second = await asyncio.gather(
+            team.owner.client.patch(f"/v1/users/{team.admin.id}", json={"role": "admin"}),
+            team.admin.client.patch(f"/v1/users/{team.owner.id}", json={"role": "admin"}),
+        )
+        # the second is refused: 409 as the last owner, or 403 when its caller had already been demoted
+        assert sorted([first.status_code, second.status_code]) in ([200, 403], [200, 409]), (first.text, second.text)
+        owners = [u for u in (await team.owner.client.get("/v1/users")).json()["items"] if u["role"] == "owner"]
+        assert len(owners) == 1
+        # make both owners again for the next round
+        await as_operator(connect, "acme").patch(f"/v1/users/{team.admin.id}", json={"role": "owner"})
+        await as_operator(connect, "acme").patch(f"/v1/users/{team.owner.id}", json={"role": "owner"})
