@@ -162,18 +162,19 @@ async def insert_membership(conn: AsyncConnection, values: dict[str, Any]) -> No
     await conn.execute(membership_t.insert().values(values))
 
 
+def _members(*extra: sa.ColumnElement[Any]) -> sa.Select[*tuple[Any, ...]]:
+    """Users with their membership: the MEMBER_COLUMNS, and `extra`."""
+    joined = user_t.join(membership_t, membership_t.c.user_id == user_t.c.id)
+    return sa.select(*MEMBER_COLUMNS, *extra).select_from(joined)
+
+
 def _membership(workspace_id: uuid.UUID, user_id: uuid.UUID) -> sa.ColumnElement[bool]:
     return sa.and_(membership_t.c.workspace_id == workspace_id, membership_t.c.user_id == user_id)
 
 
 async def member(conn: AsyncConnection, workspace_id: uuid.UUID, user_id: uuid.UUID) -> AnyRow | None:
     """The user with their role in the workspace, or None when they are not a member of it."""
-    stmt = (
-        sa.select(*MEMBER_COLUMNS)
-        .select_from(user_t.join(membership_t, membership_t.c.user_id == user_t.c.id))
-        .where(_membership(workspace_id, user_id))
-    )
-    return (await conn.execute(stmt)).first()
+    return (await conn.execute(_members().where(_membership(workspace_id, user_id)))).first()
 
 
 async def list_members(
@@ -181,11 +182,7 @@ async def list_members(
 ) -> Sequence[AnyRow]:
     """The workspace's users, newest members first, from before the membership `before`; with the membership's id
     (the cursor)."""
-    stmt = (
-        sa.select(*MEMBER_COLUMNS, membership_t.c.id.label("membership_id"))
-        .select_from(user_t.join(membership_t, membership_t.c.user_id == user_t.c.id))
-        .where(membership_t.c.workspace_id == workspace_id)
-    )
+    stmt = _members(membership_t.c.id.label("membership_id")).where(membership_t.c.workspace_id == workspace_id)
     if before is not None:
         stmt = stmt.where(membership_t.c.id < before)
     return (await conn.execute(stmt.order_by(membership_t.c.id.desc()).limit(limit))).all()
@@ -272,23 +269,18 @@ SHARED_COLUMNS = (
 )
 
 
+def _shared() -> sa.Select[*tuple[Any, ...]]:
+    return sa.select(*SHARED_COLUMNS).select_from(member_t.join(user_t, user_t.c.id == member_t.c.user_id))
+
+
 async def workflow_members(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequence[AnyRow]:
     """The users invited to the workflow, in the order they were invited."""
-    stmt = (
-        sa.select(*SHARED_COLUMNS)
-        .select_from(member_t.join(user_t, user_t.c.id == member_t.c.user_id))
-        .where(member_t.c.workflow_id == workflow_id)
-        .order_by(member_t.c.id)
-    )
+    stmt = _shared().where(member_t.c.workflow_id == workflow_id).order_by(member_t.c.id)
     return (await conn.execute(stmt)).all()
 
 
 async def workflow_member(conn: AsyncConnection, workflow_id: uuid.UUID, user_id: uuid.UUID) -> AnyRow | None:
-    stmt = (
-        sa.select(*SHARED_COLUMNS)
-        .select_from(member_t.join(user_t, user_t.c.id == member_t.c.user_id))
-        .where(member_t.c.workflow_id == workflow_id, member_t.c.user_id == user_id)
-    )
+    stmt = _shared().where(member_t.c.workflow_id == workflow_id, member_t.c.user_id == user_id)
     return (await conn.execute(stmt)).first()
 
 
