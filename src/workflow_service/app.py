@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
-from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
+from workflow_service.access.credentials import Authenticator
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.config import Settings
@@ -29,16 +29,15 @@ from workflow_service.contract import TAGS, operation_id
 from workflow_service.core.db import ping
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.deps import (
-    AUTH_ERROR_SCOPE_KEY,
-    PRINCIPAL_SCOPE_KEY,
     ServicesDep,
     authenticate,
     reject_nul,
 )
 from workflow_service.docs_pages import install_docs
-from workflow_service.errors import DatabaseUnavailable, Unauthorized
+from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
+from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
@@ -130,73 +129,6 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
-
-
-def _is_v1(scope: Scope) -> bool:
-    """Whether the request is for a /v1 route, as the router will see its path (under any root_path)."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path == "/v1" or path.startswith("/v1/")
-
-
-class AuthenticationMiddleware:
-    """Resolve the caller of every /v1 request before anything reads its body: a request without valid
-    credentials is answered 401 at once and its body is never read. The `authenticate` dependency returns
-    what was resolved here (deps.PRINCIPAL_SCOPE_KEY)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_v1(scope):
-            await self.app(scope, receive, send)
-            return
-        authenticator: Authenticator = scope["app"].state.authenticator
-        authorization, workspace = _credential_headers(scope)
-        try:
-            principal = await authenticator.resolve(authorization, workspace)
-        except Unauthorized as exc:
-            await problem_response(
-                exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
-            )(scope, receive, send)
-            return
-        except Exception as exc:
-            # Not an answer about the credentials (the database is unavailable, say): `authenticate` raises it
-            # inside the app, where the problem handlers answer it; the app sees an empty body meanwhile.
-            scope[AUTH_ERROR_SCOPE_KEY] = exc
-            receive = _without_body(receive)
-        else:
-            scope[PRINCIPAL_SCOPE_KEY] = principal
-        await self.app(scope, receive, send)
-
-
-_WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
-
-
-def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
-    """The `Authorization` and `Wfs-Workspace` headers of a request."""
-    authorization = workspace = None
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            authorization = value.decode("latin-1")
-        elif name == _WORKSPACE_HEADER:
-            workspace = value.decode("latin-1")
-    return authorization, workspace
-
-
-def _without_body(receive: Receive) -> Receive:
-    first = True
-
-    async def replay() -> Message:
-        nonlocal first
-        if first:
-            first = False
-            return {"type": "http.request", "body": b"", "more_body": False}
-        return await receive()
-
-    return replay
 
 
 MAX_YAML_VALUES = 1_000_000
@@ -332,6 +264,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     app.add_middleware(YamlBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.body_bytes)
     app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(_health(settings))
     app.include_router(_v1())
     install_openapi_problems(app)

@@ -39,6 +39,8 @@ _bearer = HTTPBearer(
 
 PRINCIPAL_SCOPE_KEY = "workflow_service.principal"
 """Where AuthenticationMiddleware (app.py) leaves the caller it resolved, before any body is read."""
+REQUEST_ID_SCOPE_KEY = "workflow_service.request_id"
+"""Where RequestIdMiddleware (middleware.py) leaves the request's id."""
 AUTH_ERROR_SCOPE_KEY = "workflow_service.auth_error"
 """Where it leaves an unexpected error met while resolving (database unavailable): `authenticate` raises it
 inside the app, so that the problem handlers answer it as they answer every other error."""

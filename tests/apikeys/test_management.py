@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.access.conftest import ClientFactory
 from tests.apikeys.conftest import issue_key
 from tests.jobs.conftest import GREETER, deploy_workflow
 from tests.workflows.conftest import assert_problem
 
 KEY_SHAPE = r"wfs_key_[0-9a-f]{12}_[A-Za-z0-9_-]{43}"
+ASYNC = "/v1/workflows/{}/versions/current/async"
+ADA = {"inputs": {"name": "Ada"}}
 
 
 async def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(
@@ -26,7 +30,17 @@ async def test_a_new_key_is_shown_once_and_only_its_hash_is_stored(
     assert response.status_code == 201, response.text
     created = response.json()
     key = created["key"]
-    assert set(created) == {"id", "name", "prefix", "created_at", "last_used_at", "workflow", "key"}
+    assert set(created) == {
+        "id",
+        "name",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "created_by",
+        "workflow",
+        "key",
+    }
     assert created["name"] == "billing system"
     assert created["workflow"] == {"id": workflow["id"], "slug": "greeter"}
     assert created["last_used_at"] is None
@@ -67,7 +81,7 @@ async def test_the_list_shows_prefix_name_and_use_never_the_key(admin: httpx.Asy
     items = response.json()["items"]
     assert [i["name"] for i in items] == ["first", "second"]
     for item, created in zip(items, (first, second), strict=True):
-        assert set(item) == {"id", "name", "prefix", "created_at", "last_used_at"}
+        assert set(item) == {"id", "name", "prefix", "created_at", "last_used_at", "expires_at", "created_by"}
         assert item["id"] == created["id"]
         assert item["prefix"] == created["prefix"]
         assert item["created_at"] == created["created_at"]
@@ -139,3 +153,38 @@ async def test_a_workflow_never_deployed_can_have_keys(admin: httpx.AsyncClient,
     assert created.status_code == 201
     key = await issue_key(admin, "draft")
     assert (await admin.delete(f"/v1/workflows/draft/api-keys/{key['id']}")).status_code == 204
+
+
+async def test_an_expiring_key_works_until_it_expires(
+    connect: ClientFactory, admin: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await deploy_workflow(admin, "greeter", GREETER)
+    response = await admin.post("/v1/workflows/greeter/api-keys", json={"name": "ci", "expires_in_days": 30})
+    assert response.status_code == 201, response.text
+    created = response.json()
+    expires_at = datetime.fromisoformat(created["expires_at"])
+    assert timedelta(days=29, hours=23) < expires_at - datetime.now(UTC) <= timedelta(days=30)
+    assert created["created_by"] == "admin"
+    key = connect(created["key"])
+    assert (await key.post(ASYNC.format("greeter"), json=ADA)).status_code == 202
+    listed = (await admin.get("/v1/workflows/greeter/api-keys")).json()["items"]
+    assert [(k["id"], k["expires_at"], k["created_by"]) for k in listed] == [
+        (created["id"], created["expires_at"], "admin")
+    ]
+    async with engine.begin() as conn:  # time passes
+        await conn.execute(
+            sa.text("UPDATE api_key SET expires_at = :at WHERE id = :id"),
+            {"at": datetime.now(UTC) - timedelta(seconds=1), "id": uuid.UUID(created["id"])},
+        )
+    refused = await key.post(ASYNC.format("greeter"), json=ADA)
+    body = assert_problem(refused, 401, "unauthorized")
+    assert body["detail"] == "the API key has expired"
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651, "soon", 1.5])
+async def test_a_bad_expiry_is_a_422(admin: httpx.AsyncClient, engine: AsyncEngine, days: object) -> None:
+    await deploy_workflow(admin, "greeter", GREETER)
+    response = await admin.post("/v1/workflows/greeter/api-keys", json={"name": "ci", "expires_in_days": days})
+    body = assert_problem(response, 422, "invalid_request")
+    assert "expires_in_days" in str(body["errors"])
+    assert (await admin.get("/v1/workflows/greeter/api-keys")).json()["items"] == []

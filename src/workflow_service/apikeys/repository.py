@@ -16,7 +16,15 @@ from workflow_service.models import ApiKey, Workflow
 key_t: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 
-READ_COLUMNS = (key_t.c.id, key_t.c.name, key_t.c.prefix, key_t.c.created_at, key_t.c.last_used_at)
+READ_COLUMNS = (
+    key_t.c.id,
+    key_t.c.name,
+    key_t.c.prefix,
+    key_t.c.created_at,
+    key_t.c.last_used_at,
+    key_t.c.expires_at,
+    key_t.c.created_by,
+)
 
 
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:

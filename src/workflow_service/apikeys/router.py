@@ -6,7 +6,7 @@ from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.apikeys import service
 from workflow_service.apikeys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList
-from workflow_service.deps import UowDep, WorkflowPathDep
+from workflow_service.deps import PrincipalDep, UowDep, WorkflowPathDep
 from workflow_service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/workflows/{workflow}/api-keys", tags=["api-keys"])
@@ -19,9 +19,12 @@ router = APIRouter(prefix="/v1/workflows/{workflow}/api-keys", tags=["api-keys"]
     response_model=ApiKeyCreated,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def create_api_key(workflow: WorkflowPathDep, data: ApiKeyCreate, uow: UowDep) -> ApiKeyCreated:
-    """Issue an API key for the workflow's endpoints; the response is the only time the key is shown."""
-    return await service.create(uow.conn, workflow, data)
+async def create_api_key(
+    workflow: WorkflowPathDep, data: ApiKeyCreate, uow: UowDep, principal: PrincipalDep
+) -> ApiKeyCreated:
+    """Issue an API key for the workflow's endpoints, optionally expiring; the response is the only time the key
+    is shown."""
+    return await service.create(uow.conn, workflow, data, principal.actor)
 
 
 @router.get(

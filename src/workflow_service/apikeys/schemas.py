@@ -12,6 +12,9 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the calling system.")
+    expires_in_days: int | None = Field(
+        None, ge=1, le=3650, description="The key stops working this many days from now; null: it never expires."
+    )
 
 
 class ApiKeyRead(BaseModel):
@@ -20,6 +23,10 @@ class ApiKeyRead(BaseModel):
     prefix: str = Field(description="The key's public start (`wfs_key_` and 12 hex digits), to tell keys apart.")
     created_at: datetime
     last_used_at: datetime | None = Field(description="Last authenticated use, to within a minute; null if never.")
+    expires_at: datetime | None = Field(description="When the key stops working; null if never.")
+    created_by: str | None = Field(
+        description="Who issued it (`admin`, `user:<id>`); null for keys issued before people existed."
+    )
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -4,6 +4,8 @@ the key's format and hash, are access/credentials.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.access.credentials import hash_key, new_key
@@ -24,12 +26,13 @@ async def _workflow(conn: AsyncConnection, ref: ScopedRef) -> WorkflowRef:
     return WorkflowRef(id=row.id, slug=row.slug)
 
 
-async def create(conn: AsyncConnection, workflow_ref: ScopedRef, data: ApiKeyCreate) -> ApiKeyCreated:
+async def create(conn: AsyncConnection, workflow_ref: ScopedRef, data: ApiKeyCreate, created_by: str) -> ApiKeyCreated:
     """Issue a key for the workflow; the returned `key` is the only time it is ever shown."""
     workflow = await _workflow(conn, workflow_ref)
     prefix, key = new_key()
     now = utcnow()
     key_id = uuid7()
+    expires_at = None if data.expires_in_days is None else now + timedelta(days=data.expires_in_days)
     await repo.insert(
         conn,
         {
@@ -41,10 +44,20 @@ async def create(conn: AsyncConnection, workflow_ref: ScopedRef, data: ApiKeyCre
             "created_at": now,
             "last_used_at": None,
             "revoked_at": None,
+            "expires_at": expires_at,
+            "created_by": created_by,
         },
     )
     return ApiKeyCreated(
-        id=key_id, name=data.name, prefix=prefix, created_at=now, last_used_at=None, workflow=workflow, key=key
+        id=key_id,
+        name=data.name,
+        prefix=prefix,
+        created_at=now,
+        last_used_at=None,
+        expires_at=expires_at,
+        created_by=created_by,
+        workflow=workflow,
+        key=key,
     )
 
 

@@ -1,0 +1,110 @@
+"""The ASGI middleware that runs before any route: who is calling (before a body is read), and the request id.
+
+`RequestIdMiddleware` gives every request an id: the client's `X-Request-Id` when it is a short token, else a
+new one; it is sent back in the response's `X-Request-Id` and recorded in the audit entries the request writes
+(`request_id`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
+from workflow_service.deps import AUTH_ERROR_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, REQUEST_ID_SCOPE_KEY
+from workflow_service.errors import Unauthorized
+from workflow_service.problems import problem_response
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,100}")
+
+
+class RequestIdMiddleware:
+    """Every HTTP request gets an id (deps.REQUEST_ID_SCOPE_KEY), echoed in the `X-Request-Id` response header."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = given.decode() if given is not None and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _is_v1(scope: Scope) -> bool:
+    """Whether the request is for a /v1 route, as the router will see its path (under any root_path)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return path == "/v1" or path.startswith("/v1/")
+
+
+class AuthenticationMiddleware:
+    """Resolve the caller of every /v1 request before anything reads its body: a request without valid
+    credentials is answered 401 at once and its body is never read. The `authenticate` dependency returns
+    what was resolved here (deps.PRINCIPAL_SCOPE_KEY)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_v1(scope):
+            await self.app(scope, receive, send)
+            return
+        authenticator: Authenticator = scope["app"].state.authenticator
+        authorization, workspace = _credential_headers(scope)
+        try:
+            principal = await authenticator.resolve(authorization, workspace)
+        except Unauthorized as exc:
+            await problem_response(
+                exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
+            )(scope, receive, send)
+            return
+        except Exception as exc:
+            # Not an answer about the credentials (the database is unavailable, say): `authenticate` raises it
+            # inside the app, where the problem handlers answer it; the app sees an empty body meanwhile.
+            scope[AUTH_ERROR_SCOPE_KEY] = exc
+            receive = _without_body(receive)
+        else:
+            scope[PRINCIPAL_SCOPE_KEY] = principal
+        await self.app(scope, receive, send)
+
+
+_WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
+
+
+def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:
+    """The `Authorization` and `Wfs-Workspace` headers of a request."""
+    authorization = workspace = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == _WORKSPACE_HEADER:
+            workspace = value.decode("latin-1")
+    return authorization, workspace
+
+
+def _without_body(receive: Receive) -> Receive:
+    first = True
+
+    async def replay() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        return await receive()
+
+    return replay
