@@ -84,7 +84,11 @@ async def test_a_members_own_workflow_is_theirs_to_share(team: Team) -> None:
     await deploy_workflow(member, "mine", GREETER)
     [me] = (await member.get("/v1/workflows/mine/members")).json()["items"]
     assert (me["id"], me["role"]) == (team.member.id, "owner")
-    assert (await _share(member, "mine", team.other.id, "runner")).status_code == 201
+    # a member does not list the workspace's users: they name the one they invite by email
+    assert_problem(await member.get("/v1/users"), 403, "forbidden")
+    invited = await _share(member, "mine", team.other.email.upper(), "runner")
+    assert invited.status_code == 201, invited.text
+    assert invited.json()["id"] == team.other.id
     assert (await team.other.client.get("/v1/workflows/mine")).status_code == 200
     # a runner does not share further
     problem = assert_problem(await _share(team.other.client, "mine", team.other.id, "owner"), 403, "forbidden")
@@ -112,7 +116,7 @@ async def test_only_members_of_the_workspace_are_invited(
 ) -> None:
     await deploy_workflow(team.owner.client, "greeter", GREETER)
     elsewhere = (await create_workspace(admin, "globex"))["owner"]["id"]
-    for ref in (elsewhere, str(uuid.uuid4()), "nobody"):
+    for ref in (elsewhere, str(uuid.uuid4()), "nobody", "owner@globex.test", "nobody@acme.test"):
         for response in (
             await _share(team.owner.client, "greeter", ref, "runner"),
             await team.owner.client.delete(f"/v1/workflows/greeter/members/{ref}"),

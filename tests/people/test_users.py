@@ -30,6 +30,7 @@ async def test_an_admin_adds_a_member_who_signs_in_with_the_token(team: Team, co
     assert (me["kind"], me["workspace"]["slug"], me["workspace_role"]) == ("user", "acme", "member")
     read = (await team.owner.client.get(f"/v1/users/{added['id']}")).json()
     assert read == {k: v for k, v in added.items() if k != "token"}
+    assert (await team.owner.client.get("/v1/users/GRACE@example.com")).json() == read  # by email too
     [token] = (await team.owner.client.get(f"/v1/users/{added['id']}/tokens")).json()["items"]
     assert token["name"] == "initial"
     assert token["expires_at"] is not None  # 90 days by default
@@ -111,7 +112,7 @@ async def test_members_may_not_manage_users(team: Team) -> None:
 
 async def test_a_user_of_another_workspace_or_none_is_not_found(team: Team, admin: httpx.AsyncClient) -> None:
     elsewhere = (await create_workspace(admin, "globex"))["owner"]["id"]
-    for ref in (elsewhere, str(uuid.uuid4()), "not-an-id"):
+    for ref in (elsewhere, str(uuid.uuid4()), "not-an-id", "owner@globex.test", "nobody@acme.test"):
         for method, path, body in [
             ("GET", f"/v1/users/{ref}", None),
             ("PATCH", f"/v1/users/{ref}", {"name": "X"}),

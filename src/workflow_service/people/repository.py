@@ -172,9 +172,12 @@ def _membership(workspace_id: uuid.UUID, user_id: uuid.UUID) -> sa.ColumnElement
     return sa.and_(membership_t.c.workspace_id == workspace_id, membership_t.c.user_id == user_id)
 
 
-async def member(conn: AsyncConnection, workspace_id: uuid.UUID, user_id: uuid.UUID) -> AnyRow | None:
-    """The user with their role in the workspace, or None when they are not a member of it."""
-    return (await conn.execute(_members().where(_membership(workspace_id, user_id)))).first()
+async def member(conn: AsyncConnection, workspace_id: uuid.UUID, user: uuid.UUID | str) -> AnyRow | None:
+    """The user (by id, or by a normalized email) with their role in the workspace, or None when they are not a
+    member of it."""
+    named = user_t.c.id == user if isinstance(user, uuid.UUID) else user_t.c.email == user
+    stmt = _members().where(named, membership_t.c.workspace_id == workspace_id)
+    return (await conn.execute(stmt)).first()
 
 
 async def list_members(

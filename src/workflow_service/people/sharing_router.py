@@ -9,6 +9,7 @@ from workflow_service.access.policy import Action
 from workflow_service.deps import UowDep, WorkflowPathDep
 from workflow_service.people import sharing
 from workflow_service.people.schemas import MemberList, MemberRead, MemberSet
+from workflow_service.people.users_router import UserPath
 from workflow_service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/workflows/{workflow}/members", tags=["sharing"])
@@ -37,7 +38,7 @@ async def list_members(workflow: WorkflowPathDep, uow: UowDep) -> MemberList:
     },
 )
 async def share_workflow(
-    workflow: WorkflowPathDep, user_id: str, data: MemberSet, uow: UowDep, response: Response
+    workflow: WorkflowPathDep, user_id: UserPath, data: MemberSet, uow: UowDep, response: Response
 ) -> MemberRead:
     """Invite a member of the workspace to the workflow with a role (201), or change their role (200). The
     workspace's owners and admins are not invited: they own every workflow already (422)."""
@@ -54,7 +55,7 @@ async def share_workflow(
     response_class=Response,
     responses=problem_responses(401, 404),
 )
-async def unshare_workflow(workflow: WorkflowPathDep, user_id: str, uow: UowDep) -> Response:
+async def unshare_workflow(workflow: WorkflowPathDep, user_id: UserPath, uow: UowDep) -> Response:
     """Remove a user's invitation to the workflow: they no longer see it nor its jobs (jobs they created stay
     theirs)."""
     await sharing.unshare(uow.conn, workflow, user_id)

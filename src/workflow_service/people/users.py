@@ -30,6 +30,7 @@ from workflow_service.people.schemas import (
     UserRead,
     UserRef,
     UserUpdate,
+    normalize_email,
 )
 
 OWNERS_ONLY = "only workspace owners may make, change or remove owners"
@@ -45,10 +46,22 @@ def not_a_member(user_ref: str) -> NotFound:
     return NotFound(f"user {user_ref!r} is not a member of this workspace")
 
 
-async def find_member(conn: AsyncConnection, workspace_id: uuid.UUID, user_ref: str) -> UserRead:
-    """The member `user_ref` (a user id) names; NotFound, the same for a user of another workspace as for none."""
+def _user_key(user_ref: str) -> uuid.UUID | str | None:
+    """What `user_ref` names a user by: an id, an email (normalized), or nothing a user could have."""
     user_id = parse_uuid(user_ref)
-    row = None if user_id is None else await repo.member(conn, workspace_id, user_id)
+    if user_id is not None:
+        return user_id
+    try:
+        return normalize_email(user_ref)
+    except ValueError:
+        return None
+
+
+async def find_member(conn: AsyncConnection, workspace_id: uuid.UUID, user_ref: str) -> UserRead:
+    """The member `user_ref` (a user id or an email) names; NotFound, the same for a user of another workspace as
+    for none."""
+    key = _user_key(user_ref)
+    row = None if key is None else await repo.member(conn, workspace_id, key)
     if row is None:
         raise not_a_member(user_ref)
     return UserRead.model_validate(row, from_attributes=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
@@ -14,6 +14,9 @@ from workflow_service.people.schemas import TokenList, UserCreate, UserCreated, 
 from workflow_service.problems import problem_responses
 
 router = APIRouter(prefix="/v1/users")
+
+UserPath = Annotated[str, Path(description="The user's id, or their email address.")]
+"""`{user_id}`: a user of the caller's workspace."""
 
 
 @router.post(
@@ -56,7 +59,7 @@ async def list_users(
     response_model=UserRead,
     responses=problem_responses(401, 404),
 )
-async def get_user(user_id: str, uow: UowDep, principal: PrincipalDep) -> UserRead:
+async def get_user(user_id: UserPath, uow: UowDep, principal: PrincipalDep) -> UserRead:
     """Get a user of the workspace with their role."""
     return await users.find_member(uow.conn, principal.workspace_id, user_id)
 
@@ -68,7 +71,7 @@ async def get_user(user_id: str, uow: UowDep, principal: PrincipalDep) -> UserRe
     response_model=UserRead,
     responses=problem_responses(401, 404, 409, 422),
 )
-async def update_user(user_id: str, data: UserUpdate, uow: UowDep, principal: PrincipalDep) -> UserRead:
+async def update_user(user_id: UserPath, data: UserUpdate, uow: UowDep, principal: PrincipalDep) -> UserRead:
     """Change a user's role in the workspace, or their name. Only owners make, change or remove owners, and the
     last owner stays one."""
     return (await users.update(uow.conn, principal, user_id, data)).after
@@ -82,7 +85,7 @@ async def update_user(user_id: str, data: UserUpdate, uow: UowDep, principal: Pr
     response_class=Response,
     responses=problem_responses(401, 404, 409),
 )
-async def delete_user(user_id: str, uow: UowDep, principal: PrincipalDep) -> Response:
+async def delete_user(user_id: UserPath, uow: UowDep, principal: PrincipalDep) -> Response:
     """Remove a user from the workspace: their personal access tokens for it are revoked and their invitations
     to its workflows removed (their other workspaces are not touched). Only owners remove owners, and never the
     last one."""
@@ -97,7 +100,7 @@ async def delete_user(user_id: str, uow: UowDep, principal: PrincipalDep) -> Res
     response_model=TokenList,
     responses=problem_responses(401, 404),
 )
-async def list_user_tokens(user_id: str, uow: UowDep, principal: PrincipalDep) -> TokenList:
+async def list_user_tokens(user_id: UserPath, uow: UowDep, principal: PrincipalDep) -> TokenList:
     """List a user's personal access tokens for this workspace (never the tokens themselves)."""
     return await users.list_tokens_of(uow.conn, principal.workspace_id, user_id)
 
@@ -110,7 +113,7 @@ async def list_user_tokens(user_id: str, uow: UowDep, principal: PrincipalDep) -
     response_class=Response,
     responses=problem_responses(401, 404),
 )
-async def revoke_user_token(user_id: str, token_id: str, uow: UowDep, principal: PrincipalDep) -> Response:
+async def revoke_user_token(user_id: UserPath, token_id: str, uow: UowDep, principal: PrincipalDep) -> Response:
     """Revoke a user's personal access token for this workspace."""
     await users.revoke_token_of(uow.conn, principal.workspace_id, user_id, token_id)
     return Response(status_code=204)
