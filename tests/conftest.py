@@ -49,7 +49,12 @@ TABLES = (
     "workflow_version",
     "workflow",
     "agent",
-    "app_user",  # and with it (CASCADE) memberships, personal tokens and workflow members
+    "workflow_member",
+    "personal_token",
+    "membership",
+    "app_user",
+    "audit_entry",
+    "audit_head",
 )
 
 

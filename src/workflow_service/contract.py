@@ -36,6 +36,7 @@ TAGS: list[dict[str, Any]] = [
         "description": "Inviting members of the workspace to a workflow with a role. The workspace's owners and "
         "admins are owners of every workflow without an invitation.",
     },
+    {"name": "audit", "description": "The append-only, hash-chained audit log of every change, and its check."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
 

@@ -4,7 +4,9 @@ Access rules are not here: routes declare them with `access.routes.require` (see
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,6 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
 from workflow_service.access.principal import Principal
+from workflow_service.audit import recorder
+from workflow_service.audit.recorder import Actor, Entry, Origin
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.workflows.refs import ScopedRef
@@ -137,3 +141,36 @@ async def workflow_in_path(workflow: str, principal: PrincipalDep) -> ScopedRef:
 
 WorkflowPathDep = Annotated[ScopedRef, Depends(workflow_in_path)]
 """The workflow a route's path names, to be found in the caller's workspace only."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTrail:
+    """Records what a request changes, in its unit of work, as its caller (audit/recorder.py): a route that
+    changes something calls `record` once, in the transaction of the change."""
+
+    uow: UnitOfWork
+    principal: Principal
+    origin: Origin
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.principal.actor, self.principal.name)
+
+    async def record(self, entry: Entry, *, workspace_id: uuid.UUID | None = None) -> None:
+        """Append `entry` to the caller's workspace's chain (or `workspace_id`'s: a workspace being created)."""
+        workspace = self.principal.workspace_id if workspace_id is None else workspace_id
+        await recorder.record(self.uow.conn, workspace, self.actor, entry, self.origin)
+
+
+def request_origin(request: Request) -> Origin:
+    """The request's id (middleware.RequestIdMiddleware) and the client's address."""
+    client = request.client.host if request.client is not None else None
+    return Origin(request_id=request.scope.get(REQUEST_ID_SCOPE_KEY), client_address=client)
+
+
+async def audit_trail(uow: UowDep, principal: PrincipalDep, request: Request) -> AuditTrail:
+    return AuditTrail(uow, principal, request_origin(request))
+
+
+AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
+"""The request's audit trail: in its unit of work (UowDep), as its caller."""

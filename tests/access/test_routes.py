@@ -27,6 +27,7 @@ from workflow_service.access.routes import ResourceLoader, declared, job, job_ow
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.app import create_app
+from workflow_service.audit.router import router as audit_router
 from workflow_service.config import Settings
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.jobs.invoke_router import router as invoke_router
@@ -91,6 +92,9 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/workflows/{workflow}/members"): (Action.WORKFLOW_READ, workflow),
     ("PUT", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
     ("DELETE", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
+    ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),
+    ("GET", "/v1/audit-log/verify"): (Action.AUDIT_READ, service),
+    ("GET", "/v1/workflows/{workflow}/audit-log"): (Action.WORKFLOW_AUDIT, workflow),
 }
 ROUTERS = (
     workflows_router,
@@ -103,6 +107,7 @@ ROUTERS = (
     people_router,
     users_router,
     sharing_router,
+    audit_router,
 )
 
 

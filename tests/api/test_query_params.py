@@ -77,7 +77,7 @@ async def test_the_documented_query_parameters_are_the_accepted_ones(settings: S
         for path, item in schema["paths"].items()
         for method, op in item.items()
     }
-    assert documented[("/v1/jobs", "GET")] == ["cursor", "limit", "pool", "status", "workflow"]
+    assert documented[("/v1/jobs", "GET")] == ["cursor", "limit", "pool", "scope", "status", "workflow"]
     assert documented[("/v1/jobs/{job_id}", "GET")] == ["steps"]
     routes = [r for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute) and r.path_format]
     assert len(routes) >= 30

@@ -113,15 +113,16 @@ async def test_unknown_workflow_is_404(client: httpx.AsyncClient) -> None:
     assert missing.json()["code"] == "not_found"
 
 
-async def test_api_keys_cannot_manage_variables(client: httpx.AsyncClient) -> None:
+async def test_api_keys_read_but_cannot_change_variables(client: httpx.AsyncClient) -> None:
+    """A key is a runner on its workflow: it reads what a viewer reads (never a secure value), changes nothing."""
     await create_workflow(client)
     issued = await client.post("/v1/workflows/wf/api-keys", json={"name": "caller"})
     assert issued.status_code == 201, issued.text
     headers = {"Authorization": f"Bearer {issued.json()['key']}"}
     assert (await put_var(client, "NAME", "v")).status_code == 201
+    assert (await client.get("/v1/workflows/wf/env/NAME", headers=headers)).json()["value"] == "v"
+    assert [v["name"] for v in (await client.get("/v1/workflows/wf/env", headers=headers)).json()["items"]] == ["NAME"]
     for method, path in [
-        ("GET", "/v1/workflows/wf/env"),
-        ("GET", "/v1/workflows/wf/env/NAME"),
         ("PUT", "/v1/workflows/wf/env/NAME"),
         ("DELETE", "/v1/workflows/wf/env/NAME"),
     ]:

@@ -23,7 +23,7 @@ from workflow_service.cli import _dev_secret_key
 from workflow_service.config import Settings
 from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.secrets import Redactor, SecretKeyRequired, Secrets, SecretsError, secrets_for
-from workflow_service.models import Workflow
+from workflow_service.models import DEFAULT_WORKSPACE_ID, Workflow
 from workflow_service.workflows import settings as endpoint_settings
 
 NEW_KEY = Fernet.generate_key().decode()
@@ -155,7 +155,7 @@ async def test_rotate_secrets_encrypts_push_secrets_stored_plain(engine: AsyncEn
     async with engine.begin() as conn:
         await conn.execute(
             workflow_t.insert().values(
-                id=uuid.uuid4(), slug="old", name="old", draft={}, settings=stored,
+                id=uuid.uuid4(), workspace_id=DEFAULT_WORKSPACE_ID, slug="old", name="old", draft={}, settings=stored,
                 created_at=sa.func.now(), updated_at=sa.func.now(),
             )
         )  # fmt: skip

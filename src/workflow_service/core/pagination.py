@@ -1,4 +1,4 @@
-"""Opaque cursors for keyset pagination over time-ordered ids."""
+"""Opaque cursors for keyset pagination: over time-ordered ids (UUIDs) or ascending integer ids."""
 
 from __future__ import annotations
 
@@ -9,17 +9,48 @@ import uuid
 from workflow_service.errors import InvalidInput
 
 
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise _invalid() from exc
+
+
+def _invalid() -> InvalidInput:
+    return InvalidInput(
+        "cursor is not one this API returned", errors=[{"path": "query:cursor", "message": "invalid cursor"}]
+    )
+
+
 def encode_cursor(last_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(last_id.bytes).decode().rstrip("=")
+    return _encode(last_id.bytes)
 
 
 def decode_cursor(cursor: str | None) -> uuid.UUID | None:
     if not cursor:
         return None
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return uuid.UUID(bytes=raw)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(
-            "cursor is not one this API returned", errors=[{"path": "query:cursor", "message": "invalid cursor"}]
-        ) from exc
+        return uuid.UUID(bytes=_decode(cursor))
+    except ValueError as exc:
+        raise _invalid() from exc
+
+
+_INT_BYTES = 8
+
+
+def encode_int_cursor(last_id: int) -> str:
+    """A cursor over a table with an integer key (a BIGINT: 8 bytes)."""
+    return _encode(last_id.to_bytes(_INT_BYTES, "big"))
+
+
+def decode_int_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    raw = _decode(cursor)
+    if len(raw) != _INT_BYTES:
+        raise _invalid()
+    return int.from_bytes(raw, "big")
