@@ -89,7 +89,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("DELETE", "/v1/users/{user_id}"): (Action.MEMBER_MANAGE, service),
     ("GET", "/v1/users/{user_id}/tokens"): (Action.MEMBER_MANAGE, service),
     ("DELETE", "/v1/users/{user_id}/tokens/{token_id}"): (Action.MEMBER_MANAGE, service),
-    ("GET", "/v1/workflows/{workflow}/members"): (Action.WORKFLOW_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/members"): (Action.WORKFLOW_MEMBERS_READ, workflow),
     ("PUT", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
     ("DELETE", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
     ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),

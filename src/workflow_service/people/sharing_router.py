@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/workflows/{workflow}/members", tags=["sharing"])
 
 @router.get(
     "",
-    dependencies=[access.require(Action.WORKFLOW_READ, on=access.workflow)],
+    dependencies=[access.require(Action.WORKFLOW_MEMBERS_READ, on=access.workflow)],
     response_model=MemberList,
     responses=problem_responses(401, 404),
 )
