@@ -330,7 +330,7 @@ async def test_no_v1_route_lets_a_key_past_its_own_workflow_and_jobs(
     key = connect(created["key"])
     admins_job = await submit(admin, "greeter", {"name": "Ada"})
     params = {"workflow": "other", "version": "current", "job_id": admins_job["id"], "key_id": created["id"],
-              "name": "NAME"}  # fmt: skip
+              "name": "NAME", "user_id": str(uuid.uuid4()), "token_id": str(uuid.uuid4())}  # fmt: skip
     schema = (await admin.get("/openapi.json")).json()
     operations = [
         (method, path) for path, item in schema["paths"].items() if path.startswith("/v1/") for method in item
@@ -354,8 +354,9 @@ async def test_no_v1_route_lets_a_key_past_its_own_workflow_and_jobs(
     assert (await key.get("/v1/jobs")).json()["items"] == []
 
 
-KEY_SERVICE_READS = {("get", "/v1/jobs")}
-"""The operations without a workflow or job in the path that a key may call: listing its own jobs."""
+KEY_SERVICE_READS = {("get", "/v1/jobs"), ("get", "/v1/me"), ("get", "/v1/workspace")}
+"""The operations without a workflow or job in the path that a key may call: listing its own jobs, saying who it
+is and reading its workspace."""
 KEY_SERVICE_WRITES = {("post", "/v1/jobs/delete")}
 """And those that change something: deleting its own jobs in bulk (each job checked as DELETE /v1/jobs/{id})."""
 
