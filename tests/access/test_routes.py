@@ -26,8 +26,8 @@ from workflow_service.access.policy import Action
 from workflow_service.access.routes import ResourceLoader, declared, job, job_own_transaction, service, workflow
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
-from workflow_service.audit.router import router as audit_router
 from workflow_service.app import create_app
+from workflow_service.audit.router import router as audit_router
 from workflow_service.config import Settings
 from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.jobs.invoke_router import router as invoke_router

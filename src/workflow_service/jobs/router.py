@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import SERVICE, Action
+from workflow_service.audit.recorder import Entry
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, snapshot
 from workflow_service.core.ids import parse_uuid
-from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
+from workflow_service.deps import AuditDep, AuditTrail, BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import lineage, service
 from workflow_service.jobs.events import stream
 from workflow_service.jobs.events.follow import Following
@@ -28,16 +29,29 @@ router = APIRouter(tags=["jobs"])
 
 @dataclass(frozen=True)
 class JobChange:
-    """What a route that changes or makes jobs works with: the request's unit of work, the services, and
-    the actor its events record."""
+    """What a route that changes or makes jobs works with: the request's unit of work, the services, the
+    actor its events record, and the audit trail it records its action in."""
 
     uow: UnitOfWork
     services: Context
     actor: str
+    audit: AuditTrail
+
+    async def record(self, action: str, job: JobRead, description: str) -> JobRead:
+        """Record the action on `job` (the job changed, or the one made) in the audit log; the job."""
+        entry = Entry(
+            action=action,
+            description=description,
+            target_id=str(job.id),
+            target_name=job.name,
+            workflow_id=job.workflow.id,
+        )
+        await self.audit.record(entry)
+        return job
 
 
-async def _job_change(uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobChange:
-    return JobChange(uow, services, principal.actor)
+async def _job_change(services: ServicesDep, audit: AuditDep) -> JobChange:
+    return JobChange(audit.uow, services, audit.principal.actor, audit)
 
 
 JobChangeDep = Annotated[JobChange, Depends(_job_change)]
@@ -52,7 +66,8 @@ JobChangeDep = Annotated[JobChange, Depends(_job_change)]
 async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
-    return await service.cancel(change.uow, change.services, job_id, actor=change.actor)
+    job = await service.cancel(change.uow, change.services, job_id, actor=change.actor)
+    return await change.record("job.canceled", job, f"canceled job {job.id}")
 
 
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
@@ -73,6 +88,7 @@ def _created(response: Response, base_url: str, job: JobRead) -> JobRead:
 async def rerun_job(job_id: str, change: JobChangeDep, response: Response, base_url: BaseUrlDep) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
     job = await lineage.rerun(change.uow, change.services, job_id, actor=change.actor)
+    await change.record("job.rerun", job, f"ran job {job_id} again as job {job.id}")
     return _created(response, base_url, job)
 
 
@@ -89,6 +105,7 @@ async def run_job_from_step(
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
     job = await lineage.run_from_step(change.uow, change.services, job_id, data, actor=change.actor)
+    await change.record("job.run_from_step", job, f"ran job {job_id} again from step {data.step!r} as job {job.id}")
     return _created(response, base_url, job)
 
 
@@ -104,6 +121,8 @@ async def duplicate_job(
 ) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
     job = await lineage.duplicate(change.uow, change.services, job_id, data, actor=change.actor)
+    left = "" if data.start else ", left `new` until started"
+    await change.record("job.duplicated", job, f"duplicated job {job_id} as job {job.id}{left}")
     return _created(response, base_url, job)
 
 
@@ -115,7 +134,8 @@ async def duplicate_job(
 )
 async def start_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
-    return await lineage.start(change.uow, change.services, job_id, actor=change.actor)
+    job = await lineage.start(change.uow, change.services, job_id, actor=change.actor)
+    return await change.record("job.started", job, f"started job {job.id}")
 
 
 class JobListQuery(BaseModel):
