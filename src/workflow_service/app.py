@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service import __version__
 from workflow_service.access.credentials import Authenticator
+from workflow_service.access.oidc import verifier_of
 from workflow_service.agents.router import router as agents_router
 from workflow_service.apikeys.router import router as apikeys_router
 from workflow_service.audit.router import router as audit_router
@@ -282,12 +283,15 @@ def _lifespan(settings: Settings, run_worker: bool) -> Callable[[FastAPI], Abstr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await open_context(settings)
+        oidc = verifier_of(settings)
         try:
             async with in_process_worker(ctx) if run_worker else contextlib.nullcontext():
                 app.state.context = ctx
-                app.state.authenticator = Authenticator(ctx.engine, app.state.admin_token, {})
+                app.state.authenticator = Authenticator(ctx.engine, app.state.admin_token, {}, oidc)
                 yield
         finally:
+            if oidc is not None:
+                await oidc.aclose()
             await close_context(ctx)
 
     return lifespan

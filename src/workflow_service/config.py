@@ -4,7 +4,7 @@
 nested model only from `WFS_<SECTION>__<FIELD>` names or a JSON value, which would rename every variable
 that deployments, the docs and the tests set, and the keyword arguments the tests build settings with.
 What the code reads is grouped instead: `database`, `jobs`, `worker`, `outbound`, `limits`, `models`,
-`delivery` and `follow` are frozen sections built once from the validated fields, when the settings are
+`delivery`, `follow` and `oidc` are frozen sections built once from the validated fields, when the settings are
 made and again by `model_copy` (which pydantic does not validate, and whose copy would otherwise keep the
 old sections).
 """
@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflow_service.core.secrets import parse_keys
@@ -108,6 +108,21 @@ class FollowSection:
     poll_s: float
 
 
+# Asymmetric only: `none` verifies nothing, and HS* would let anyone holding the provider's public key sign.
+OIDC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"})
+
+
+@dataclass(frozen=True, slots=True)
+class OidcSection:
+    issuer: str | None
+    jwks_url: str | None
+    audience: str | None
+    algorithms: tuple[str, ...]
+    email_claim: str
+    leeway_s: float
+    jwks_ttl_s: float
+
+
 @dataclass(frozen=True, slots=True)
 class _Sections:
     database: DatabaseSection
@@ -118,6 +133,7 @@ class _Sections:
     models: ModelSection
     delivery: DeliverySection
     follow: FollowSection
+    oidc: OidcSection
 
 
 class Settings(BaseSettings):
@@ -229,7 +245,19 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
-    @field_validator("outbound_allowlist", "worker_pools", mode="before")
+    oidc_issuer: str | None = Field(None, description="The identity provider's `iss`; unset: bearer JWTs are refused.")
+    oidc_jwks_url: str | None = Field(None, description="Its JWKS URL; default: the discovery document's `jwks_uri`.")
+    oidc_audience: str | None = Field(
+        None, validate_default=True, description="The `aud` tokens must name; required with WFS_OIDC_ISSUER."
+    )
+    oidc_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "ES256"], description="Algorithms accepted, comma-separated; asymmetric only."
+    )
+    oidc_email_claim: str = Field("email", min_length=1, description="The claim read as the user's email.")
+    oidc_leeway_s: float = Field(30.0, ge=0, le=600, description="Clock skew allowed on `exp`, `nbf` and `iat`.")
+    oidc_jwks_ttl_s: float = Field(300.0, gt=0, description="How long fetched signing keys are used before refetching.")
+
+    @field_validator("outbound_allowlist", "worker_pools", "oidc_algorithms", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
@@ -241,6 +269,22 @@ class Settings(BaseSettings):
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
             parse_keys(value.get_secret_value())  # a ValueError naming the bad key, never showing it
+        return value
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric(cls, value: list[str]) -> list[str]:
+        refused = [name for name in value if name not in OIDC_ALGORITHMS]
+        if refused or not value:
+            allowed = ", ".join(sorted(OIDC_ALGORITHMS))
+            raise ValueError(f"WFS_OIDC_ALGORITHMS: {refused or 'none given'} refused; accepted: {allowed}")
+        return value
+
+    @field_validator("oidc_audience")  # of the field, not the model: a model's error would show every setting
+    @classmethod
+    def _oidc_audience(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("oidc_issuer") and not value:
+            raise ValueError("WFS_OIDC_AUDIENCE is required with WFS_OIDC_ISSUER: the `aud` tokens must be issued for")
         return value
 
     _sections: _Sections = PrivateAttr()
@@ -297,6 +341,10 @@ class Settings(BaseSettings):
     def follow(self) -> FollowSection:
         return self._sections.follow
 
+    @property
+    def oidc(self) -> OidcSection:
+        return self._sections.oidc
+
 
 def _sections(s: Settings) -> _Sections:
     database_url = s.database_url or f"sqlite+aiosqlite:///{(s.data_dir / 'workflow-service.db').resolve()}"
@@ -336,4 +384,13 @@ def _sections(s: Settings) -> _Sections:
             s.delivery_concurrency_per_receiver,
         ),
         follow=FollowSection(s.long_poll_max_s, s.events_keepalive_s, s.follow_poll_s),
+        oidc=OidcSection(
+            s.oidc_issuer,
+            s.oidc_jwks_url,
+            s.oidc_audience,
+            tuple(s.oidc_algorithms),
+            s.oidc_email_claim,
+            s.oidc_leeway_s,
+            s.oidc_jwks_ttl_s,
+        ),
     )

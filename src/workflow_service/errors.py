@@ -74,6 +74,12 @@ class Unauthorized(ServiceError):
     status, code, title = 401, "unauthorized", "Missing or invalid credentials"
 
 
+class WorkspaceRequired(ServiceError):
+    """A credential that may act in several workspaces did not name one (the `Wfs-Workspace` header)."""
+
+    status, code, title = 400, "workspace_required", "Name the workspace to act in"
+
+
 class Forbidden(ServiceError):
     status, code, title = 403, "forbidden", "Not allowed"
 

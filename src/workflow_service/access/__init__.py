@@ -5,6 +5,7 @@
 - `policy`: `Action`, the resource descriptors and `allowed(principal, action, resource)`, pure code that
   decides every access rule of the service.
 - `routes`: `require(action, on=loader)`, the FastAPI dependency every /v1 route declares.
+- `oidc`: bearer JWTs of the operator's identity provider -> the `Identity` they prove (verification only).
 
 See docs/architecture.md, "Access rules", for where a new rule goes.
 """

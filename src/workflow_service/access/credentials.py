@@ -1,10 +1,12 @@
 """Credentials: the bearer token of a request -> its `Principal`.
 
 A token is the operator's (WFS_ADMIN_TOKEN), a workflow's API key (`wfs_key_…`), a user's personal access token
-(`wfs_pat_…`), or, when an identity provider is configured, a JWT it signed. Every credential acts in one
-workspace: a key in its workflow's, a personal token in the one it was issued for, a JWT in the user's only
-workspace; the operator (and a JWT user of several workspaces) names it with the `Wfs-Workspace` header,
-else it is the default one. A key or a personal token naming another workspace gets 404 (docs/people.md).
+(`wfs_pat_…`), or, when an identity provider is configured, a JWT it signed (access/oidc.py verifies it; its
+subject, else its verified email, names the user). Every credential acts in one workspace: a key in its
+workflow's, a personal token in the one it was issued for, a JWT in the user's only workspace; the operator
+(and a JWT user of several workspaces) names it with the `Wfs-Workspace` header, else it is the default one
+(for such a user: 400 `workspace_required`). A key or a personal token naming another workspace gets 404
+(docs/people.md).
 
 Both key kinds are `<kind prefix><12 hex digits>_<secret>`. The first part is the public prefix: stored in
 clear, unique, shown in listings and used to find the row. Only a hash of the whole token is stored.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -23,13 +26,16 @@ from datetime import timedelta
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from workflow_service.access.oidc import IdentityProviderUnavailable, InvalidIdentityToken, OidcVerifier, looks_like_jwt
 from workflow_service.access.principal import Principal, WorkspaceRole, api_key, operator, user
 from workflow_service.apikeys import repository as keys_repo
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
-from workflow_service.errors import NotFound, Unauthorized
+from workflow_service.errors import NotFound, Unauthorized, Unavailable, WorkspaceRequired
 from workflow_service.models import DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG
 from workflow_service.people import repository as people_repo
+
+log = logging.getLogger(__name__)
 
 KEY_START = "wfs_key_"
 TOKEN_START = "wfs_pat_"
@@ -130,6 +136,8 @@ class Authenticator:
     admin_token: str
     workspaces: dict[str, uuid.UUID]
     """Workspace ids by slug, as the operator names them (a workspace is never deleted nor renamed)."""
+    oidc: OidcVerifier | None = None
+    """The identity provider's JWT verifier, when the operator configured one (WFS_OIDC_*)."""
 
     async def resolve(self, authorization: str | None, workspace: str | None) -> Principal:
         """The caller the `Authorization` header names, in the workspace it acts in; else Unauthorized (401),
@@ -139,6 +147,8 @@ class Authenticator:
             raise Unauthorized("send `Authorization: Bearer <token>`")
         if hmac.compare_digest(token.encode(), self.admin_token.encode()):
             return operator(await self._workspace_id(workspace))
+        if looks_like_jwt(token):
+            return await self._by_identity(token, workspace)
         principal: Principal | None = None
         if token.startswith((KEY_START, TOKEN_START)):
             # Its own short transaction, so that recording the use never waits on (or holds a row lock
@@ -153,6 +163,36 @@ class Authenticator:
         if workspace is not None and await self._workspace_id(workspace) != principal.workspace_id:
             raise _no_workspace(workspace)
         return principal
+
+    async def _by_identity(self, token: str, workspace: str | None) -> Principal:
+        """The user an identity provider's JWT proves, in the workspace they act in."""
+        if self.oidc is None:
+            raise InvalidCredentials("the token is not valid")
+        try:
+            identity = await self.oidc.verify(token)
+        except InvalidIdentityToken as exc:
+            raise InvalidCredentials(exc.reason) from exc
+        except IdentityProviderUnavailable as exc:
+            log.warning("cannot verify a bearer JWT: %s", exc)
+            raise Unavailable("the identity provider cannot be reached to check the token; try again") from exc
+        async with unit_of_work(self.engine) as uow:
+            found = await people_repo.user_for_identity(uow.conn, identity.subject, identity.email)
+            if found is None:
+                raise InvalidCredentials("no user of this service has this identity")
+            memberships = await people_repo.memberships_of(uow.conn, found.id)
+        actor = f"user:{found.id}"
+        if workspace is not None:
+            chosen = next((m for m in memberships if m.slug == workspace), None)
+            if chosen is None:
+                raise _no_workspace(workspace)
+        elif len(memberships) == 1:
+            chosen = memberships[0]
+        elif not memberships:
+            raise InvalidCredentials("the user is not a member of any workspace", actor=actor)
+        else:
+            slugs = ", ".join(m.slug for m in memberships)
+            raise WorkspaceRequired(f"you belong to several workspaces ({slugs}); name one with {WORKSPACE_HEADER}")
+        return user(found.id, found.email, chosen.id, WorkspaceRole(chosen.role))
 
     async def _workspace_id(self, slug: str | None) -> uuid.UUID:
         if slug is None or slug == DEFAULT_WORKSPACE_SLUG:

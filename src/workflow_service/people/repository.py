@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,3 +86,30 @@ def role_of(user_id: uuid.UUID, workflow_id: sa.ColumnElement[uuid.UUID]) -> sa.
 
 async def insert_workflow_member(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(member_t.insert().values(values))
+
+
+async def user_for_identity(conn: AsyncConnection, subject: str, email: str | None) -> AnyRow | None:
+    """The user an identity provider's subject names, else the one with its (verified) email who has no subject
+    yet, which is then bound to the subject: from then on the subject alone finds them."""
+    by_subject = sa.select(user_t.c.id, user_t.c.email).where(user_t.c.subject == subject)
+    found = (await conn.execute(by_subject)).first()
+    if found is not None or email is None:
+        return found
+    bind = (
+        user_t.update()
+        .where(user_t.c.email == email.lower(), user_t.c.subject.is_(None))
+        .values(subject=subject)
+        .returning(user_t.c.id, user_t.c.email)
+    )
+    return (await conn.execute(bind)).first()
+
+
+async def memberships_of(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[AnyRow]:
+    """The user's workspaces: id, slug and role, by slug."""
+    stmt = (
+        sa.select(workspace_t.c.id, workspace_t.c.slug, membership_t.c.role)
+        .select_from(membership_t.join(workspace_t, workspace_t.c.id == membership_t.c.workspace_id))
+        .where(membership_t.c.user_id == user_id)
+        .order_by(workspace_t.c.slug)
+    )
+    return (await conn.execute(stmt)).all()
