@@ -188,7 +188,7 @@ class Authenticator:
         elif len(memberships) == 1:
             chosen = memberships[0]
         elif not memberships:
-            raise InvalidCredentials("the user is not a member of any workspace", actor=actor)
+            raise InvalidCredentials("the user is not a member of any workspace", actor=actor, actor_name=found.email)
         else:
             slugs = ", ".join(m.slug for m in memberships)
             raise WorkspaceRequired(f"you belong to several workspaces ({slugs}); name one with {WORKSPACE_HEADER}")
