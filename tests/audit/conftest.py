@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import admin, connect
+from tests.deliveries.conftest import receiver, workers
 from workflow_service.access.credentials import TOKEN_START, hash_key, new_key
 from workflow_service.audit.recorder import Actor, Entry, Origin, record
 from workflow_service.core.clock import utcnow
@@ -139,4 +140,4 @@ async def make_user(
     return Someone(user_id, email, token, token_id)
 
 
-__all__ = ["admin", "connect"]
+__all__ = ["admin", "connect", "receiver", "workers"]

@@ -15,10 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.audit.conftest import entries_since, last_entry_id
 from tests.conftest import make_settings
-from tests.deliveries.conftest import GREETER, WebhookReceiver, receiver
+from tests.deliveries.conftest import GREETER, WebhookReceiver
 from workflow_service.config import Settings
-
-__all__ = ["receiver"]
 
 ACCESS_TOKEN = "callback-token-5b1e0c77"
 SECRET_VALUE = "sk-live-0a1b2c3d4e5f"

@@ -14,15 +14,11 @@ from tests.deliveries.conftest import (
     WebhookReceiver,
     Workers,
     push_workflow,
-    receiver,
     submit_push,
     wait_for_delivery,
-    workers,
 )
 from workflow_service.models import DEFAULT_WORKSPACE_ID
 from workflow_service.workflows.settings import stop_push
-
-__all__ = ["receiver", "workers"]
 
 
 async def test_a_410_turns_push_off_once_recorded_by_the_system(

@@ -27,16 +27,12 @@ from tests.deliveries.conftest import (
     WebhookReceiver,
     Workers,
     push_workflow,
-    receiver,
     submit_push,
     wait_for_delivery,
-    workers,
 )
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.models import DEFAULT_WORKSPACE_ID
-
-__all__ = ["receiver", "workers"]
 
 Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"

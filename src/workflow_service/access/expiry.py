@@ -8,6 +8,7 @@ every worker (worker/runtime.py): concurrent sweeps never mark, nor record, one 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,35 +38,23 @@ async def expire_credentials(engine: AsyncEngine, now: datetime | None = None, b
     async with engine.begin() as conn:
         keys = await repo.revoke_expired_keys(conn, at, batch)
         for key in keys:
-            await Author(key.workspace_id, SYSTEM).record(conn, _key_entry(key))
+            label = f"API key {key.name!r} ({key.prefix}) of workflow {key.slug!r}"
+            entry = _entry("apikey.expired", key, label, key.workflow_id)
+            await Author(key.workspace_id, SYSTEM).record(conn, entry)
         tokens = await repo.revoke_expired_tokens(conn, at, batch)
         for token in tokens:
-            await Author(token.workspace_id, SYSTEM).record(conn, _token_entry(token))
+            label = f"personal access token {token.name!r} ({token.prefix}) of {token.email}"
+            await Author(token.workspace_id, SYSTEM).record(conn, _entry("token.expired", token, label))
     return Expired(len(keys), len(tokens))
 
 
-def _revoked(row: AnyRow) -> dict[str, dict[str, object]]:
-    return {"revoked_at": {"before": None, "after": row.expires_at}}
-
-
-def _key_entry(key: AnyRow) -> Entry:
+def _entry(action: str, row: AnyRow, label: str, workflow_id: uuid.UUID | None = None) -> Entry:
+    """The entry of a key or token (`row`, named `label`) marked revoked as of its expiry."""
     return Entry(
-        action="apikey.expired",
-        description=f"API key {key.name!r} ({key.prefix}) of workflow {key.slug!r} expired at "
-        f"{key.expires_at.isoformat()}",
-        target_id=str(key.id),
-        target_name=key.name,
-        workflow_id=key.workflow_id,
-        changes=_revoked(key),
-    )
-
-
-def _token_entry(token: AnyRow) -> Entry:
-    return Entry(
-        action="token.expired",
-        description=f"personal access token {token.name!r} ({token.prefix}) of {token.email} expired at "
-        f"{token.expires_at.isoformat()}",
-        target_id=str(token.id),
-        target_name=token.name,
-        changes=_revoked(token),
+        action=action,
+        description=f"{label} expired at {row.expires_at.isoformat()}",
+        target_id=str(row.id),
+        target_name=row.name,
+        workflow_id=workflow_id,
+        changes={"revoked_at": {"before": None, "after": row.expires_at}},
     )
