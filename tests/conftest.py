@@ -14,9 +14,10 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tests.llm.conftest import ModelServer
 from tests.servers import EchoServer
@@ -24,7 +25,7 @@ from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.core.db import make_engine
 from workflow_service.migrate import upgrade
-from workflow_service.models import DEFAULT_WORKSPACE_ID
+from workflow_service.models import DEFAULT_WORKSPACE_ID, Workspace
 from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.service import Creator
@@ -33,6 +34,7 @@ PG_ADMIN_DSN = os.environ.get("WFS_TEST_PG_ADMIN_DSN", "postgresql://postgres@12
 TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
 DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
 REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+workspace_t: sa.Table = Workspace.__table__  # type: ignore[assignment]
 TOKEN = "test-admin-token"
 BASE_URL = "http://testserver"
 """Where the clients of the app over ASGI send their requests: the base of the absolute URLs it answers."""
@@ -54,6 +56,12 @@ TABLES = (
     "audit_entry",
     "audit_head",
 )
+
+
+async def empty_database(conn: AsyncConnection) -> None:
+    """Remove every row the tests make: the TABLES, and every workspace but the default one."""
+    await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+    await conn.execute(sa.delete(workspace_t).where(workspace_t.c.id != DEFAULT_WORKSPACE_ID))
 
 
 async def recreate_database(name: str) -> None:
@@ -108,9 +116,7 @@ async def redis_client() -> AsyncIterator[aioredis.Redis]:
 async def engine(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> AsyncEngine:
     """The test database, emptied (and the Redis test db flushed) before the test."""
     async with session_engine.begin() as conn:
-        await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
-        # Every workspace but the default one, which the migrations made and the tests act in.
-        await conn.exec_driver_sql(f"DELETE FROM workspace WHERE id <> '{DEFAULT_WORKSPACE_ID}'")
+        await empty_database(conn)
     await redis_client.flushdb()
     return session_engine
 

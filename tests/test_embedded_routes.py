@@ -157,4 +157,39 @@ async def test_every_mutating_route_answers_promptly_on_sqlite(
     assert len(again) == 2
     assert again[1].verified_by
 
+    renamed = await call(200, "PATCH", job, f"/v1/jobs/{source['id']}", json={"name": "first"})
+    assert renamed.json()["name"] == "first"
+    await call(204, "DELETE", job, f"/v1/jobs/{kept.json()['id']}")
+    bulk = await call(200, "POST", "/v1/jobs/delete", "/v1/jobs/delete", json={"ids": ids[:5]})
+    assert [r["status"] for r in bulk.json()["results"]] == ["deleted"] * 5
+    await _people_routes(call, service)
+    await api.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})  # a `new` job: not ended
+    refused = await call(409, "DELETE", w, "/v1/workflows/routes")
+    assert refused.json()["active_jobs"] == 1
+    await call(204, "DELETE", w, "/v1/workflows/routes?cancel_active=true")
+    assert (await api.get("/v1/jobs", params={"scope": "all"})).json()["items"] == []
     assert call.called == mutating_routes()  # every mutating route was called
+
+
+async def _people_routes(call: Calls, service: Service) -> None:
+    """Workspaces, users, their tokens and sharing: the operator in the default workspace, and a user."""
+    owner = {"email": "ada@example.com", "name": "Ada"}
+    await call(201, "POST", "/v1/workspaces", "/v1/workspaces", json={"slug": "acme", "name": "Acme", "owner": owner})
+    await call(200, "PATCH", "/v1/workspace", "/v1/workspace", json={"retention_days": 30})
+    bo = (await call(201, "POST", "/v1/users", "/v1/users", json={"email": "bo@example.com", "name": "Bo"})).json()
+    user = "/v1/users/{user_id}"
+    await call(200, "PATCH", user, f"/v1/users/{bo['id']}", json={"role": "admin"})
+    await call(200, "PATCH", user, f"/v1/users/{bo['id']}", json={"role": "member"})
+    members = "/v1/workflows/{workflow}/members/{user_id}"
+    await call(201, "PUT", members, f"/v1/workflows/routes/members/{bo['id']}", json={"role": "runner"})
+    async with httpx.AsyncClient(
+        base_url=service.url, headers={"Authorization": f"Bearer {bo['token']}"}, timeout=45
+    ) as as_bo:
+        laptop = (
+            await call(201, "POST", "/v1/me/tokens", "/v1/me/tokens", json={"name": "laptop"}, client=as_bo)
+        ).json()
+        await call(204, "DELETE", "/v1/me/tokens/{token_id}", f"/v1/me/tokens/{laptop['id']}", client=as_bo)
+        [first] = [t for t in (await as_bo.get("/v1/me/tokens")).json()["items"] if t["name"] == "initial"]
+    await call(204, "DELETE", f"{user}/tokens/{{token_id}}", f"/v1/users/{bo['id']}/tokens/{first['id']}")
+    await call(204, "DELETE", members, f"/v1/workflows/routes/members/{bo['id']}")
+    await call(204, "DELETE", user, f"/v1/users/{bo['id']}")

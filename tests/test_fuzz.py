@@ -31,7 +31,7 @@ from schemathesis.checks import (
 from schemathesis.python.asgi import shutdown_lifespans
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TABLES, TOKEN, make_settings, serving
+from tests.conftest import TOKEN, empty_database, make_settings, serving
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 
@@ -95,7 +95,7 @@ async def seeded(
     database: str, session_engine: AsyncEngine, redis_client: aioredis.Redis
 ) -> tuple[Settings, dict[str, list[str]]]:
     async with session_engine.begin() as conn:
-        await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
+        await empty_database(conn)
     await redis_client.flushdb()
     app_settings = fuzz_settings()
     return app_settings, await _seed(app_settings)

@@ -40,6 +40,9 @@ from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware
+from workflow_service.people.router import router as people_router
+from workflow_service.people.sharing_router import router as sharing_router
+from workflow_service.people.users_router import router as users_router
 from workflow_service.problems import (
     install_openapi_problems,
     install_problem_handlers,
@@ -345,5 +348,8 @@ def _v1() -> APIRouter:
     v1.include_router(deliveries_router)
     v1.include_router(agents_router, **refusable)
     v1.include_router(tools_router, **refusable)
+    v1.include_router(people_router)
+    v1.include_router(users_router, **refusable)
+    v1.include_router(sharing_router, **refusable)
     v1.include_router(audit_router, **refusable)
     return v1

@@ -25,6 +25,17 @@ TAGS: list[dict[str, Any]] = [
     {"name": "deliveries", "description": "Push callbacks of a job and their attempts."},
     {"name": "agents", "description": "The worker processes that run jobs."},
     {"name": "tools", "description": "The Python tools `tool` steps can call."},
+    {
+        "name": "workspaces",
+        "description": "Workspaces (the tenants), the one a request acts in, and who the caller is.",
+    },
+    {"name": "users", "description": "The users of a workspace and their roles in it."},
+    {"name": "tokens", "description": "Personal access tokens: a user's own, and those owners and admins manage."},
+    {
+        "name": "sharing",
+        "description": "Inviting members of the workspace to a workflow with a role. The workspace's owners and "
+        "admins are owners of every workflow without an invitation.",
+    },
     {"name": "audit", "description": "The append-only, hash-chained audit log of every change, and its check."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]

@@ -33,6 +33,9 @@ from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
+from workflow_service.people.router import router as people_router
+from workflow_service.people.sharing_router import router as sharing_router
+from workflow_service.people.users_router import router as users_router
 from workflow_service.tools.router import router as tools_router
 from workflow_service.workflows.router import router as workflows_router
 
@@ -40,6 +43,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/workflows"): (Action.WORKFLOW_CREATE, service),
     ("GET", "/v1/workflows"): (Action.WORKFLOW_LIST, service),
     ("GET", "/v1/workflows/{workflow}"): (Action.WORKFLOW_READ, workflow),
+    ("DELETE", "/v1/workflows/{workflow}"): (Action.WORKFLOW_DELETE, workflow),
     ("PUT", "/v1/workflows/{workflow}/draft"): (Action.WORKFLOW_EDIT, workflow),
     ("POST", "/v1/workflows/{workflow}/validate"): (Action.WORKFLOW_EDIT, workflow),
     ("POST", "/v1/workflows/{workflow}/deploy"): (Action.WORKFLOW_EDIT, workflow),
@@ -60,7 +64,10 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/workflows/{workflow}/versions/{version}/sync"): (Action.JOB_SUBMIT, workflow),
     ("POST", "/v1/workflows/{workflow}/versions/{version}/estimate"): (Action.JOB_ESTIMATE, workflow),
     ("GET", "/v1/jobs"): (Action.JOB_LIST, service),
+    ("POST", "/v1/jobs/delete"): (Action.JOB_LIST, service),
     ("GET", "/v1/jobs/{job_id}"): (Action.JOB_READ, job_own_transaction),
+    ("PATCH", "/v1/jobs/{job_id}"): (Action.JOB_UPDATE, job),
+    ("DELETE", "/v1/jobs/{job_id}"): (Action.JOB_DELETE, job),
     ("GET", "/v1/jobs/{job_id}/events"): (Action.JOB_READ, job_own_transaction),
     ("POST", "/v1/jobs/{job_id}/cancel"): (Action.JOB_CANCEL, job),
     ("POST", "/v1/jobs/{job_id}/rerun"): (Action.JOB_RERUN, job),
@@ -71,6 +78,24 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"): (Action.JOB_REDELIVER, job_own_transaction),
     ("GET", "/v1/agents"): (Action.AGENT_READ, service),
     ("GET", "/v1/tools"): (Action.TOOL_READ, service),
+    ("POST", "/v1/workspaces"): (Action.WORKSPACE_CREATE, service),
+    ("GET", "/v1/workspaces"): (Action.WORKSPACE_LIST, service),
+    ("GET", "/v1/workspace"): (Action.WORKSPACE_READ, service),
+    ("PATCH", "/v1/workspace"): (Action.WORKSPACE_MANAGE, service),
+    ("GET", "/v1/me"): (Action.WORKSPACE_READ, service),
+    ("POST", "/v1/me/tokens"): (Action.TOKEN_MANAGE, service),
+    ("GET", "/v1/me/tokens"): (Action.TOKEN_MANAGE, service),
+    ("DELETE", "/v1/me/tokens/{token_id}"): (Action.TOKEN_MANAGE, service),
+    ("POST", "/v1/users"): (Action.MEMBER_MANAGE, service),
+    ("GET", "/v1/users"): (Action.MEMBER_READ, service),
+    ("GET", "/v1/users/{user_id}"): (Action.MEMBER_READ, service),
+    ("PATCH", "/v1/users/{user_id}"): (Action.MEMBER_MANAGE, service),
+    ("DELETE", "/v1/users/{user_id}"): (Action.MEMBER_MANAGE, service),
+    ("GET", "/v1/users/{user_id}/tokens"): (Action.MEMBER_MANAGE, service),
+    ("DELETE", "/v1/users/{user_id}/tokens/{token_id}"): (Action.MEMBER_MANAGE, service),
+    ("GET", "/v1/workflows/{workflow}/members"): (Action.WORKFLOW_MEMBERS_READ, workflow),
+    ("PUT", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/members/{user_id}"): (Action.WORKFLOW_SHARE, workflow),
     ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),
     ("GET", "/v1/audit-log/verify"): (Action.AUDIT_READ, service),
     ("GET", "/v1/workflows/{workflow}/audit-log"): (Action.WORKFLOW_AUDIT, workflow),
@@ -83,6 +108,9 @@ ROUTERS = (
     deliveries_router,
     agents_router,
     tools_router,
+    people_router,
+    users_router,
+    sharing_router,
     audit_router,
 )
 

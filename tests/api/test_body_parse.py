@@ -6,6 +6,7 @@ route without a body, a 500). Each operation with a body documents the 400."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -89,7 +90,13 @@ async def test_a_json_syntax_error_is_a_400_at_its_line_and_column(client: httpx
 async def test_every_operation_with_a_body_answers_and_documents_the_400(client: httpx.AsyncClient) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     job = await submit(client, "greeter", {"name": "Ada"})
-    values = {"workflow": "greeter", "version": "current", "job_id": job["id"], "name": "NAME"}
+    values = {
+        "workflow": "greeter",
+        "version": "current",
+        "job_id": job["id"],
+        "name": "NAME",
+        "user_id": str(uuid.uuid4()),
+    }
     schema = (await client.get("/openapi.json")).json()
     with_body = [
         (method.upper(), path, operation)

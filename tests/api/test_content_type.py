@@ -5,6 +5,7 @@ without a body do not look at it."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -33,7 +34,13 @@ async def _body_operations(client: httpx.AsyncClient) -> list[tuple[str, str, di
     """Every operation with a request body, its path filled with objects that exist."""
     await deploy_workflow(client, "greeter", GREETER)
     job = await submit(client, "greeter", {"name": "Ada"})
-    values = {"workflow": "greeter", "version": "current", "job_id": job["id"], "name": "NAME"}
+    values = {
+        "workflow": "greeter",
+        "version": "current",
+        "job_id": job["id"],
+        "name": "NAME",
+        "user_id": str(uuid.uuid4()),
+    }
     schema = (await client.get("/openapi.json")).json()
     return [
         (method.upper(), re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path), operation)

@@ -4,7 +4,6 @@ the entries written since a point; and users with personal tokens, made in the d
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -18,35 +17,28 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import admin, connect
 from tests.deliveries.conftest import receiver, workers
+from tests.jobs import parity
 from workflow_service.access.credentials import TOKEN_START, hash_key, new_key
 from workflow_service.audit.recorder import Actor, Entry, Origin, record
 from workflow_service.core.clock import utcnow
-from workflow_service.core.db import make_engine
 from workflow_service.core.ids import uuid7
-from workflow_service.migrate import upgrade
 from workflow_service.models import DEFAULT_WORKSPACE_ID, AuditEntry, Membership, PersonalToken, User, WorkflowMember
 
-AUDIT_TABLES = ("audit_entry", "audit_head")
 ALICE = Actor(f"user:{uuid.UUID(int=1)}", "alice@example.com")
 BOB = Actor(f"key:{uuid.UUID(int=2)}", "deploy key")
 
 
 @pytest.fixture
-async def pg(engine: AsyncEngine) -> AsyncEngine:
-    """The PostgreSQL test database, audit tables emptied."""
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f"TRUNCATE {', '.join(AUDIT_TABLES)}")
+def pg(engine: AsyncEngine) -> AsyncEngine:
+    """The PostgreSQL test database, emptied (the audit tables too: tests/conftest.TABLES)."""
     return engine
 
 
 @pytest.fixture
 async def sqlite(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A fresh embedded database (SQLite, migrated as `workflow-service dev` does)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(upgrade, url)
-    eng = make_engine(url)
-    yield eng
-    await eng.dispose()
+    async for eng in parity.sqlite_engine(tmp_path / "embedded.db"):
+        yield eng
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

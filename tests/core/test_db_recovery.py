@@ -206,6 +206,8 @@ def _path_for(path: str) -> str:
         "{agent_id}": str(uuid.uuid4()),
         "{name}": "TOKEN",
         "{step}": "compose",
+        "{user_id}": str(uuid.uuid4()),
+        "{token_id}": str(uuid.uuid4()),
     }.items():
         filled = filled.replace(name, value)
     assert "{" not in filled, f"fill in the parameters of {path}"

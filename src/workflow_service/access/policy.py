@@ -43,7 +43,9 @@ class Action(StrEnum):
     """Every job of the workspace's workflows (`All jobs`)."""
     # A workflow.
     WORKFLOW_READ = "workflow.read"
-    """A workflow, its versions, settings (secrets never shown), environment, sharing, monitoring."""
+    """A workflow, its versions, settings (secrets never shown), environment, monitoring."""
+    WORKFLOW_MEMBERS_READ = "workflow.members_read"
+    """Who the workflow is shared with (people's emails: never to API keys)."""
     WORKFLOW_EDIT = "workflow.edit"
     """Replace the draft, validate it, deploy it."""
     WORKFLOW_MANAGE = "workflow.manage"
@@ -152,7 +154,7 @@ SERVICE_ACTIONS: Mapping[Action, frozenset[Who]] = {
 }
 """Who may do each action that names no workflow or job. A workspace owner or admin is also a user."""
 
-_VIEWER = frozenset({Action.WORKFLOW_READ, Action.JOB_READ})
+_VIEWER = frozenset({Action.WORKFLOW_READ, Action.WORKFLOW_MEMBERS_READ, Action.JOB_READ})
 _RUNNER = _VIEWER | {Action.JOB_SUBMIT, Action.JOB_ESTIMATE}
 _EDITOR = _RUNNER | {
     Action.WORKFLOW_EDIT,
@@ -170,6 +172,9 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 }
 """What each role on a workflow allows on that workflow. Workspace owners and admins are owners of every
 workflow of their workspace; an API key is a runner on its one workflow."""
+
+NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ})
+"""What a runner may do but an API key, a runner that is a program, may not: read people's emails."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}
@@ -242,6 +247,8 @@ def _on_workflow(principal: Principal, action: Action, workflow: WorkflowResourc
             allowed_to_key = action in WORKFLOW_ROLE_ACTIONS[WorkflowRole.RUNNER]
             return Decision(Effect.FORBID, _KEY_ELSEWHERE if allowed_to_key else _KEY_LIMIT)
         return Decision(Effect.HIDE, f"workflow {workflow.ref!r} does not exist")
+    if principal.kind is PrincipalKind.API_KEY and action in NOT_FOR_KEYS:
+        return Decision(Effect.FORBID, _KEY_LIMIT)
     if action in WORKFLOW_ROLE_ACTIONS[role]:
         return ALLOW
     if principal.kind is PrincipalKind.API_KEY:

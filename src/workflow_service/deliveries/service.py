@@ -122,13 +122,15 @@ async def claim_due(
 async def attempt(
     engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, delivery_id: uuid.UUID, trigger: str
 ) -> AttemptRead | None:
-    """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send."""
+    """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send (or nothing to
+    record it on: the job, and its delivery with it, was deleted meanwhile)."""
     attempted = await _send(engine, http, settings, delivery_id, trigger)
     if attempted is None:
         return None
     async with engine.begin() as conn:
         made = await _store(conn, settings, attempted)
-    _log_failure(attempted, made)
+    if made is not None:
+        _log_failure(attempted, made)
     return made
 
 
@@ -171,11 +173,16 @@ async def _send(
     return _Attempt(row, record, sent)
 
 
-async def _store(conn: AsyncConnection, settings: Settings, attempted: _Attempt) -> AttemptRead:
-    """Record an attempt and what the delivery becomes; a 410 turns the workflow's push off."""
+async def _store(conn: AsyncConnection, settings: Settings, attempted: _Attempt) -> AttemptRead | None:
+    """Record an attempt and what the delivery becomes; a 410 turns the workflow's push off. None when the job,
+    and its delivery with it, was deleted while the callback was sent: nothing is recorded."""
     record, sent, row = attempted.record, attempted.sent, attempted.row
     # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
-    record["number"] = await repository.next_attempt_number(conn, row.id)
+    number = await repository.next_attempt_number(conn, row.id)
+    if number is None:
+        log.info("delivery %s: its job was deleted while it was sent; the attempt is not recorded", row.webhook_id)
+        return None
+    record["number"] = number
     await repository.insert_attempt(conn, record)
     values = await _after(conn, settings, row.id, record["trigger"], sent)
     if values:
@@ -316,10 +323,12 @@ async def redeliver(
     if not endpoint_settings.push_ready(row.settings or {}):
         raise Conflict(PUSH_OFF)
     attempted = await _send(engine, http, settings, row.id, "redeliver")
-    if attempted is None:  # push was turned off meanwhile
-        raise Conflict(PUSH_OFF)
+    if attempted is None:
+        raise await _not_sent(engine, row.id, job_id)
     async with engine.begin() as conn:
         made = await _store(conn, settings, attempted)
+        if made is None:
+            raise NotFound(f"job {job_id} was deleted")
         outcome = made.error or f"HTTP {made.status_code}"
         entry = Entry(
             action="delivery.redelivered",
@@ -334,3 +343,10 @@ async def redeliver(
 
 
 PUSH_OFF = "push is not enabled for this workflow; enable it in its settings first"
+
+
+async def _not_sent(engine: AsyncEngine, delivery_id: uuid.UUID, job_id: uuid.UUID) -> NotFound | Conflict:
+    """Why a redelivery found nothing to send after all: its job was deleted, or push was turned off, meanwhile."""
+    async with engine.connect() as conn:
+        gone = await repository.get_with_settings(conn, delivery_id) is None
+    return NotFound(f"job {job_id} was deleted") if gone else Conflict(PUSH_OFF)
