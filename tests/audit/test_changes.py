@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.audit.conftest import entries_since, last_entry_id
-from tests.conftest import make_settings
+from tests.conftest import ClientFactory, make_settings
 from tests.deliveries.conftest import GREETER, WebhookReceiver
 from workflow_service.config import Settings
 
@@ -126,3 +126,31 @@ async def test_drafts_deploys_and_keys_say_what_changed(admin: httpx.AsyncClient
     _never_shows(issued, key["key"])
     _, revoked = await _change(engine, admin, "DELETE", f"/v1/workflows/greeter/api-keys/{key['id']}")
     assert (revoked["action"], revoked["target_id"], revoked["target_name"]) == ("apikey.revoked", key["id"], "ci")
+
+
+async def test_people_changes_name_whom_and_never_show_a_token(
+    admin: httpx.AsyncClient, connect: ClientFactory, engine: AsyncEngine
+) -> None:
+    response, added = await _change(engine, admin, "POST", "/v1/users", {"email": "ada@example.com", "name": "Ada"})
+    user = response.json()
+    assert (added["action"], added["target_id"], added["target_name"]) == ("member.added", user["id"], user["email"])
+    assert added["changes"] == {"role": {"before": None, "after": "member"}}
+    _never_shows(added, user["token"])
+    ada = connect(user["token"])
+    before = await last_entry_id(engine)
+    made = await ada.post("/v1/me/tokens", json={"name": "laptop"})
+    issued = await _one(engine, made, before)
+    assert (issued["action"], issued["actor"], issued["target_id"]) == (
+        "token.created",
+        f"user:{user['id']}",
+        made.json()["id"],
+    )
+    assert made.json()["prefix"] in issued["description"]
+    _never_shows(issued, made.json()["token"])
+
+    _, promoted = await _change(engine, admin, "PATCH", f"/v1/users/{user['id']}", {"role": "admin"})
+    assert promoted["changes"] == {"role": {"before": "member", "after": "admin"}}
+    _, removed = await _change(engine, admin, "DELETE", "/v1/users/ada@example.com")
+    assert removed["action"] == "member.removed"
+    assert removed["changes"] == {"role": {"before": "admin", "after": None}}
+    assert "2 token(s) revoked" in removed["description"]

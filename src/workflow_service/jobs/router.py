@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import SERVICE, Action, Decision, Effect
-from workflow_service.audit.recorder import Entry
-from workflow_service.context import Context
-from workflow_service.core.db import UnitOfWork, snapshot
+from workflow_service.audit import redact
+from workflow_service.core.db import snapshot
 from workflow_service.core.ids import parse_uuid
-from workflow_service.deps import AuditDep, AuditTrail, BaseUrlDep, PrincipalDep, ServicesDep, UowDep
+from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import deletion, lineage, service
+from workflow_service.jobs.change import JobChangeDep
 from workflow_service.jobs.events import stream
 from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.invoke_router import job_url, wait_in
@@ -37,36 +37,6 @@ from workflow_service.problems import problem_responses
 from workflow_service.workflows.refs import ScopedRef
 
 router = APIRouter(tags=["jobs"])
-
-
-@dataclass(frozen=True)
-class JobChange:
-    """What a route that changes or makes jobs works with: the request's unit of work, the services, the
-    actor its events record, and the audit trail it records its action in."""
-
-    uow: UnitOfWork
-    services: Context
-    actor: str
-    audit: AuditTrail
-
-    async def record(self, action: str, job: JobRead, description: str) -> JobRead:
-        """Record the action on `job` (the job changed, or the one made) in the audit log; the job."""
-        entry = Entry(
-            action=action,
-            description=description,
-            target_id=str(job.id),
-            target_name=job.name,
-            workflow_id=job.workflow.id,
-        )
-        await self.audit.record(entry)
-        return job
-
-
-async def _job_change(services: ServicesDep, audit: AuditDep) -> JobChange:
-    return JobChange(audit.uow, services, audit.principal.actor, audit)
-
-
-JobChangeDep = Annotated[JobChange, Depends(_job_change)]
 
 
 @router.post(
@@ -92,6 +62,10 @@ async def update_job(job_id: str, data: JobUpdate, change: JobChangeDep) -> JobR
     """Rename a job (in any state), or replace its variable overrides while it is `new` (409 once it has
     started); only the fields sent change."""
     updated = await service.update(change.uow, change.services, job_id, data, actor=change.actor)
+    if updated.after:  # something changed
+        # Variables are shown only to the job's creator (as its inputs are), so the log shows only that they changed.
+        changes = redact.changes(updated.before, updated.after, secret=("variables",))
+        await change.record("job.updated", updated.job, f"changed {', '.join(changes)} of job {job_id}", changes)
     return updated.job
 
 
@@ -104,7 +78,7 @@ async def update_job(job_id: str, data: JobUpdate, change: JobChangeDep) -> JobR
 async def delete_job(job_id: str, change: JobChangeDep) -> None:
     """Delete a job with its steps, events and deliveries; one that has not ended is canceled first. It cannot
     be undone."""
-    await deletion.delete(change.uow, change.services, job_id, actor=change.actor)
+    await change.record_deleted(await deletion.delete(change.uow, change.services, job_id, actor=change.actor))
 
 
 @router.post(
@@ -122,6 +96,8 @@ async def delete_jobs(data: JobDeleteMany, change: JobChangeDep, principal: Prin
     decisions = await access.job_decisions(change.uow.conn, valid, principal, Action.JOB_DELETE)
     allowed = [jid for jid, decision in decisions.items() if decision.effect is Effect.ALLOW]
     done = await deletion.delete_many(change.uow, change.services, allowed, actor=change.actor)
+    for each in done:  # one audit entry per job deleted
+        await change.record_deleted(each)
     deleted = {d.job_id: d for d in done}
     return JobDeleteResults(results=[_delete_result(raw, parsed[raw], decisions, deleted) for raw in ids])
 

@@ -23,6 +23,7 @@ from workflow_service.workflows.schemas import (
     WorkflowCreate,
     WorkflowPage,
     WorkflowRead,
+    WorkflowRef,
 )
 from workflow_service.workflows.settings import SettingsRead, SettingsUpdate
 
@@ -121,13 +122,18 @@ async def _workflow_deletion(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def delete_workflow(
-    deleting: Annotated[WorkflowDeletion, Depends(_workflow_deletion)], uow: UowDep, services: ServicesDep
+    deleting: Annotated[WorkflowDeletion, Depends(_workflow_deletion)], audit: AuditDep, services: ServicesDep
 ) -> None:
     """Delete a workflow with its versions, jobs (their steps, events, deliveries), API keys, environment variables
     and members, in one transaction; 409 `workflow_has_active_jobs` while some of its jobs have not ended, unless
     `cancel_active=true`. It cannot be undone; audit entries stay."""
     how = deleting
-    await deletion.delete_workflow(uow, services, how.workflow, actor=how.actor, cancel_active=how.cancel_active)
+    gone = await deletion.delete_workflow(
+        audit.uow, services, how.workflow, actor=how.actor, cancel_active=how.cancel_active
+    )
+    canceled = f", {gone.canceled} of them canceled first" if gone.canceled else ""
+    described = f"deleted workflow {gone.slug!r} with its {gone.jobs} job(s){canceled}"
+    await audit.record(_entry("workflow.deleted", WorkflowRef(id=gone.workflow_id, slug=gone.slug), described))
 
 
 @router.put(
@@ -142,9 +148,9 @@ async def update_draft(workflow: WorkflowPathDep, data: DraftUpdate, audit: Audi
     fields."""
     updated = await service.update_draft(audit.uow.conn, workflow, data.definition, base)
     row = updated.value
-    await audit.record(
-        _entry("workflow.draft_updated", row, f"updated the draft of workflow {row.slug!r}", updated.changes)
-    )
+    if updated.changes:  # the same draft again changes nothing
+        described = f"updated the draft of workflow {row.slug!r}"
+        await audit.record(_entry("workflow.draft_updated", row, described, updated.changes))
     return row
 
 
@@ -230,9 +236,9 @@ async def update_workflow_settings(
     """Change endpoint settings; only the fields sent change. Enabling push the first time returns the
     signing secret (`whsec_…`) once."""
     updated = await service.update_settings(audit.uow.conn, workflow, data, services.policy, services.secrets)
-    slug, fields = updated.workflow.slug, ", ".join(updated.changes) or "nothing"
-    described = f"changed the endpoint settings of workflow {slug!r}: {fields}"
-    await audit.record(_entry("settings.updated", updated.workflow, described, updated.changes))
+    if updated.changes:  # the same values again change nothing
+        described = f"changed the endpoint settings of workflow {updated.workflow.slug!r}: {', '.join(updated.changes)}"
+        await audit.record(_entry("settings.updated", updated.workflow, described, updated.changes))
     return updated.settings
 
 
@@ -309,9 +315,11 @@ async def put_env_var(
     """Create (201) or replace (200) an environment variable, read in templates as `env.NAME`. A secure
     one is encrypted at rest, never returned, and redacted from jobs; it needs WFS_SECRET_KEY (else 409)."""
     written = await env.put_var(audit.uow.conn, var.workflow, var.name, data, services.secrets)
-    verb = "created" if written.created else "updated"
-    described = f"{verb} {'secure ' if data.secure else ''}environment variable {var.name} of workflow {var.workflow}"
-    await audit.record(_env_entry(f"env.{verb}", var, written.workflow_id, described, written.changes))
+    if written.changes:  # the same value, notes and kind again change nothing
+        verb = "created" if written.created else "updated"
+        secure = "secure " if data.secure else ""
+        described = f"{verb} {secure}environment variable {var.name} of workflow {var.workflow}"
+        await audit.record(_env_entry(f"env.{verb}", var, written.workflow_id, described, written.changes))
     if written.created:
         response.status_code = 201
         response.headers["Location"] = var.url
