@@ -26,29 +26,19 @@ OPERATOR = ("admin", "operator")
 
 
 @dataclass(frozen=True)
-class Person:
-    """A user of the default workspace, added through the API, with a client of their own."""
+class Caller:
+    """A user (by a personal token) or an API key, with a client of its own."""
 
-    id: str
-    email: str
-    client: httpx.AsyncClient
-
-    @property
-    def actor(self) -> tuple[str, str]:
-        return f"user:{self.id}", self.email
-
-
-@dataclass(frozen=True)
-class Key:
-    """An API key, with a client of its own."""
-
+    kind: str
+    """`user` or `key`."""
     id: str
     name: str
+    """As entries record it: a user's email, a key's name."""
     client: httpx.AsyncClient
 
     @property
     def actor(self) -> tuple[str, str]:
-        return f"key:{self.id}", self.name
+        return f"{self.kind}:{self.id}", self.name
 
 
 @dataclass(frozen=True)
@@ -59,7 +49,7 @@ class Call:
     body: dict[str, Any] | None = None
     workflow_id: str | Callable[[Any], str] | None = None
     """The workflow the entries concern: an id, one read from the response's body, or None (none)."""
-    by: Person | Key | None = None
+    by: Caller | None = None
     entries: int = 1
     """How many entries it writes (one per job, for a bulk deletion)."""
     workspace_id: Callable[[Any], str] | None = None
@@ -79,8 +69,8 @@ class World:
     connect: ClientFactory
     engine: AsyncEngine
     greeter_id: str
-    manager: Person
-    member: Person
+    manager: Caller
+    member: Caller
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def job(self, client: httpx.AsyncClient | None = None, pool: str = IDLE) -> dict[str, Any]:
@@ -92,13 +82,13 @@ class World:
         job: dict[str, Any] = response.json()
         return job
 
-    async def person(self, role: str = "member") -> Person:
+    async def person(self, role: str = "member") -> Caller:
         n = next(self.numbers)
         body = {"email": f"p{n}@example.com", "name": f"Person {n}", "role": role}
         added = await self.admin.post("/v1/users", json=body)
         assert added.status_code == 201, added.text
         made = added.json()
-        return Person(made["id"], made["email"], self.connect(made["token"]))
+        return Caller("user", made["id"], made["email"], self.connect(made["token"]))
 
     async def call(
         self, method: str, call: Call, *, expect: int | None = None
@@ -222,7 +212,7 @@ async def member_changed(w: World) -> Call:
 
 
 async def member_removed(w: World) -> Call:
-    return Call(f"/v1/users/{(await w.person()).email}")
+    return Call(f"/v1/users/{(await w.person()).name}")
 
 
 async def user_token_revoked(w: World) -> Call:

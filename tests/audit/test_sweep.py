@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.apikeys.conftest import issue_key
 from tests.audit import scenarios as s
 from tests.audit.conftest import entries_since
-from tests.audit.scenarios import OPERATOR, Call, Key, Person, World, assert_entry
+from tests.audit.scenarios import OPERATOR, Call, Caller, World, assert_entry
 from tests.conftest import ClientFactory
 from tests.deliveries.conftest import GREETER, WebhookReceiver, Workers, push_workflow
 from workflow_service.app import create_app
@@ -147,10 +147,10 @@ def test_every_v1_operation_is_classified_once() -> None:
     assert USERS_ONLY <= READS
 
 
-async def _person(admin: httpx.AsyncClient, connect: ClientFactory, email: str, role: str) -> Person:
+async def _person(admin: httpx.AsyncClient, connect: ClientFactory, email: str, role: str) -> Caller:
     added = await admin.post("/v1/users", json={"email": email, "name": email.split("@")[0], "role": role})
     assert added.status_code == 201, added.text
-    return Person(added.json()["id"], email, connect(added.json()["token"]))
+    return Caller("user", added.json()["id"], email, connect(added.json()["token"]))
 
 
 @pytest.fixture
@@ -262,7 +262,7 @@ async def test_a_second_write_is_an_update_and_the_same_values_again_write_nothi
 
 async def test_a_key_and_users_are_the_actors_of_their_changes(world: World) -> None:
     issued = await issue_key(world.admin, "greeter", "sweeper")
-    key = Key(issued["id"], "sweeper", world.connect(issued["key"]))
+    key = Caller("key", issued["id"], "sweeper", world.connect(issued["key"]))
     job = await world.job(key.client)
     for suffix, action in (("/cancel", "job.canceled"), ("/rerun", "job.rerun")):
         call = Call(f"/v1/jobs/{job['id']}{suffix}", None, world.greeter_id, by=key)
@@ -280,7 +280,7 @@ async def test_a_key_and_users_are_the_actors_of_their_changes(world: World) -> 
 
 async def test_a_refused_call_writes_no_entry(world: World, engine: AsyncEngine) -> None:
     issued = await issue_key(world.admin, "greeter", "runner")
-    key = Key(issued["id"], "runner", world.connect(issued["key"]))
+    key = Caller("key", issued["id"], "runner", world.connect(issued["key"]))
     outsider = await world.person()
     viewer = await world.person()
     await world.admin.put(f"/v1/workflows/greeter/members/{viewer.id}", json={"role": "viewer"})
