@@ -91,6 +91,11 @@ async def test_the_hello_sample_runs(api: httpx.AsyncClient, service: Service) -
     sample = await api.get("/v1/workflows/hello")
     assert sample.status_code == 200
     assert sample.json()["current_version"] == 1
+    made = (await api.get("/v1/workflows/hello/audit-log")).json()["items"]
+    assert [(e["action"], e["actor"]) for e in made[-2:]] == [
+        ("workflow.deployed", "system"),
+        ("workflow.created", "system"),
+    ]
     submitted = await api.post("/v1/workflows/hello/versions/current/async", json={"inputs": {"name": "Ada"}})
     assert submitted.status_code == 202, submitted.text
     assert submitted.headers["Location"] == f"{service.url}/v1/jobs/{submitted.json()['id']}"

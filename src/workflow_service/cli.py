@@ -165,6 +165,7 @@ def _dev_secret_key(settings: Settings) -> str:
 
 async def _ensure_sample(settings: Settings) -> str:
     """Create and deploy the `hello` sample workflow unless it exists."""
+    from workflow_service.audit.recorder import SYSTEM, Author, Entry
     from workflow_service.core.db import make_engine, unit_of_work
     from workflow_service.models import DEFAULT_WORKSPACE_ID
     from workflow_service.workflows import service as workflows
@@ -178,7 +179,7 @@ async def _ensure_sample(settings: Settings) -> str:
         async with unit_of_work(engine) as uow:
             hello = ScopedRef("hello", DEFAULT_WORKSPACE_ID)
             if await get_workflow(uow.conn, hello) is None:
-                await workflows.create(
+                made = await workflows.create(
                     uow.conn,
                     WorkflowCreate(
                         name="Hello", slug="hello", definition=definition, description="The sample workflow"
@@ -186,7 +187,18 @@ async def _ensure_sample(settings: Settings) -> str:
                     "",
                     workflows.Creator(DEFAULT_WORKSPACE_ID),
                 )
-                await workflows.deploy(uow.conn, hello, "")
+                deployed = await workflows.deploy(uow.conn, hello, "")
+                author = Author(DEFAULT_WORKSPACE_ID, SYSTEM)
+                for action, changes in (("workflow.created", None), ("workflow.deployed", deployed.changes)):
+                    entry = Entry(
+                        action=action,
+                        description=f"{action.partition('.')[2]} the sample workflow 'hello'",
+                        target_id=str(made.id),
+                        target_name="hello",
+                        workflow_id=made.id,
+                        changes=changes,
+                    )
+                    await author.record(uow.conn, entry)
     finally:
         await engine.dispose()
     return "hello"
@@ -237,6 +249,7 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
 
 
 async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
+    from workflow_service.audit.recorder import Actor, Author, Entry
     from workflow_service.core.db import make_engine, unit_of_work
     from workflow_service.core.secrets import secrets_for
     from workflow_service.workflows import env
@@ -245,6 +258,13 @@ async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
     try:
         async with unit_of_work(engine) as uow:
             report = await env.rotate_all(uow.conn, secrets_for(settings))
+            described = (
+                f"re-encrypted {report.variables} secure variable(s) and {report.push_secrets} push secret(s) with "
+                "the newest key (`workflow-service rotate-secrets`)"
+            )
+            # Whoever runs the command holds the deployment's keys: the operator, in the deployment's log.
+            operator = Author(None, Actor("admin", "operator"))
+            await operator.record(uow.conn, Entry(action="settings.secrets_reencrypted", description=described))
     finally:
         await engine.dispose()
     return report.variables, report.push_secrets

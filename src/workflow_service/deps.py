@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
 from workflow_service.access.principal import Principal
 from workflow_service.audit import recorder
-from workflow_service.audit.recorder import Actor, Entry, Origin
+from workflow_service.audit.recorder import Actor, Author, Entry, Origin
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, unit_of_work
 from workflow_service.workflows.refs import ScopedRef
@@ -156,6 +156,11 @@ class AuditTrail:
     def actor(self) -> Actor:
         return Actor(self.principal.actor, self.principal.name)
 
+    @property
+    def author(self) -> Author:
+        """The caller in its workspace, from its origin: records on any connection (`Author.record`)."""
+        return Author(self.principal.workspace_id, self.actor, self.origin)
+
     async def record(self, entry: Entry, *, workspace_id: uuid.UUID | None = None) -> None:
         """Append `entry` to the caller's workspace's chain (or `workspace_id`'s: a workspace being created)."""
         workspace = self.principal.workspace_id if workspace_id is None else workspace_id
@@ -174,3 +179,12 @@ async def audit_trail(uow: UowDep, principal: PrincipalDep, request: Request) ->
 
 AuditDep = Annotated[AuditTrail, Depends(audit_trail)]
 """The request's audit trail: in its unit of work (UowDep), as its caller."""
+
+
+async def request_author(principal: PrincipalDep, request: Request) -> Author:
+    return Author(principal.workspace_id, Actor(principal.actor, principal.name), request_origin(request))
+
+
+AuthorDep = Annotated[Author, Depends(request_author)]
+"""The request's caller as the author of audit entries, for a route that keeps no unit of work: the service
+records with the connection of the transaction that makes the change (`Author.record(conn, entry)`)."""

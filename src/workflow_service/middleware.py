@@ -3,6 +3,9 @@
 `RequestIdMiddleware` gives every request an id: the client's `X-Request-Id` when it is a short token, else a
 new one; it is sent back in the response's `X-Request-Id` and recorded in the audit entries the request writes
 (`request_id`).
+
+`AuthenticationMiddleware` records every refused credential (invalid, expired, revoked) in the audit log as a
+sign-in failure (audit/sign_in.py); a request sending no credential at all is no sign-in, and records nothing.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import uuid
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
-from workflow_service.deps import AUTH_ERROR_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, REQUEST_ID_SCOPE_KEY
+from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator, InvalidCredentials
+from workflow_service.audit.recorder import Actor
+from workflow_service.audit.sign_in import SignInFailure, SignInFailures
+from workflow_service.deps import AUTH_ERROR_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, request_origin
 from workflow_service.errors import Unauthorized
 from workflow_service.problems import problem_response
 
@@ -55,10 +60,11 @@ def _is_v1(scope: Scope) -> bool:
 class AuthenticationMiddleware:
     """Resolve the caller of every /v1 request before anything reads its body: a request without valid
     credentials is answered 401 at once and its body is never read. The `authenticate` dependency returns
-    what was resolved here (deps.PRINCIPAL_SCOPE_KEY)."""
+    what was resolved here (deps.PRINCIPAL_SCOPE_KEY). A refused credential is recorded as a sign-in failure."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.failures = SignInFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _is_v1(scope):
@@ -69,6 +75,8 @@ class AuthenticationMiddleware:
         try:
             principal = await authenticator.resolve(authorization, workspace)
         except Unauthorized as exc:
+            if isinstance(exc, InvalidCredentials):
+                await self.failures.record(authenticator.engine, _failure(exc), request_origin(Request(scope)))
             await problem_response(
                 exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
             )(scope, receive, send)
@@ -84,6 +92,13 @@ class AuthenticationMiddleware:
 
 
 _WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
+
+
+def _failure(exc: InvalidCredentials) -> SignInFailure:
+    """The sign-in failure of a refused credential: its holder's, when the credential is known."""
+    if exc.actor is None:
+        return SignInFailure(exc.detail, exc.workspace_id)
+    return SignInFailure(exc.detail, exc.workspace_id, Actor(exc.actor, exc.actor_name or exc.actor))
 
 
 def _credential_headers(scope: Scope) -> tuple[str | None, str | None]:

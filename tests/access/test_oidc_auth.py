@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.access.oidc_provider import AUDIENCE, Provider, SigningKey, claims_for
+from tests.audit.conftest import entries_since
 from tests.conftest import ClientFactory, connections, make_settings
 from tests.workflows.conftest import assert_problem
 from workflow_service.models import DEFAULT_WORKSPACE_ID, Membership, User, Workspace
@@ -148,3 +149,19 @@ async def test_without_a_provider_a_jwt_is_refused(
         client: httpx.AsyncClient = connect(rsa_key.sign(claims_for(provider, sub="ada-sub")))
         body = assert_problem(await client.get("/v1/workflows"), 401, "unauthorized")
         assert body["detail"] == "the token is not valid"
+
+
+async def test_a_refused_jwt_is_recorded_as_a_sign_in_failure_without_the_token(
+    connect_oidc: ClientFactory, provider: Provider, rsa_key: SigningKey, engine: AsyncEngine
+) -> None:
+    token = rsa_key.sign(claims_for(provider, sub="ada-sub", exp=1_000_000))
+    assert_problem(await connect_oidc(token).get("/v1/workflows"), 401, "unauthorized")
+    [entry] = await entries_since(engine, 0)
+    assert (entry["action"], entry["workspace_id"], entry["actor"], entry["actor_name"]) == (
+        "auth.sign_in_failed",
+        None,
+        "system",
+        "unknown credential",
+    )
+    assert entry["description"] == "sign-in failed: the token has expired"
+    assert token.split(".")[1] not in str(dict(entry))

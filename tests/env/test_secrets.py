@@ -135,12 +135,17 @@ async def test_rotate_secrets_reencrypts_with_the_newest_key(client: httpx.Async
         stored = (await conn.execute(sa.select(workflow_t.c.settings))).scalar_one()
     assert endpoint_settings.access_token(stored, Secrets([NEW_KEY])) == ACCESS_TOKEN
     assert endpoint_settings.active_secrets(stored, Secrets([NEW_KEY])) == [signing_secret]
+    # The operator's action, in the deployment's audit log
+    [entry] = (await client.get("/v1/audit-log", params={"chain": "deployment"})).json()["items"]
+    assert (entry["action"], entry["actor"], entry["workspace_id"]) == ("settings.secrets_reencrypted", "admin", None)
+    assert "1 secure variable(s) and 2 push secret(s)" in entry["description"]
 
-    # Without the key that encrypted them, nothing changes and the command says why.
+    # Without the key that encrypted them, nothing changes and the command says why (and records nothing).
     code, _, err = await rotate_cli(Fernet.generate_key().decode())
     assert code == 1
     assert "cannot be decrypted" in err
     assert await stored_value(engine, "TOKEN") == after
+    assert len((await client.get("/v1/audit-log", params={"chain": "deployment"})).json()["items"]) == 1
 
 
 async def test_rotate_secrets_encrypts_push_secrets_stored_plain(engine: AsyncEngine) -> None:

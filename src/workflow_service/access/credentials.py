@@ -64,29 +64,37 @@ def _matches(token: str, stored_hash: str) -> bool:
 
 
 class InvalidCredentials(Unauthorized):
-    """A 401 that authentication records in the audit log as a sign-in failure (with `workspace_id` when the
-    credential named one)."""
+    """A 401 that authentication records in the audit log as a sign-in failure: in the credential's workspace, as
+    its holder (`actor`: `user:<id>`, `key:<id>`; `actor_name`: the user's email, the key's name), when the
+    credential is known (expired, revoked), else in the deployment's log."""
 
-    def __init__(self, detail: str, workspace_id: uuid.UUID | None = None, actor: str | None = None) -> None:
+    def __init__(
+        self, detail: str, workspace_id: uuid.UUID | None = None, actor: str | None = None, *, actor_name: str = ""
+    ) -> None:
         super().__init__(detail)
         self.workspace_id = workspace_id
         self.actor = actor
+        self.actor_name = actor_name
 
 
 async def authenticate_key(conn: AsyncConnection, token: str) -> Principal | None:
-    """The principal for a bearer API key, or None when it is malformed, unknown or revoked.
+    """The principal for a bearer API key, or None when it is malformed or unknown; InvalidCredentials when it is
+    known but expired or revoked.
 
     Reads the key's row on every request (no cache), so a revocation applies to the next request.
     """
     shape = _SHAPE.fullmatch(token)
     if shape is None or not token.startswith(KEY_START):
         return None
-    row = await keys_repo.active_by_prefix(conn, shape.group(1))
+    row = await keys_repo.by_prefix(conn, shape.group(1))
     if row is None or not _matches(token, row.key_hash):
         return None
-    now = utcnow()
+    now, actor = utcnow(), f"key:{row.id}"
+    # Expiry first: the expiry sweep marks an expired key revoked, and it should still say it expired.
     if row.expires_at is not None and row.expires_at <= now:
-        raise InvalidCredentials("the API key has expired", row.workspace_id, f"key:{row.id}")
+        raise InvalidCredentials("the API key has expired", row.workspace_id, actor, actor_name=row.name)
+    if row.revoked_at is not None:
+        raise InvalidCredentials("the API key has been revoked", row.workspace_id, actor, actor_name=row.name)
     stale_before = now - TOUCH_EVERY
     if row.last_used_at is None or row.last_used_at < stale_before:
         await keys_repo.touch(conn, row.id, now, stale_before)
@@ -102,13 +110,18 @@ async def authenticate_token(conn: AsyncConnection, token: str) -> Principal | N
     row = await people_repo.token_by_prefix(conn, shape.group(1))
     if row is None or not _matches(token, row.token_hash):
         return None
-    actor, now = f"user:{row.user_id}", utcnow()
-    if row.revoked_at is not None:
-        raise InvalidCredentials("the token has been revoked", row.workspace_id, actor)
+    now, actor = utcnow(), f"user:{row.user_id}"
+
+    def refused(reason: str) -> InvalidCredentials:
+        return InvalidCredentials(reason, row.workspace_id, actor, actor_name=row.email)
+
+    # Expiry first: the expiry sweep marks an expired token revoked, and it should still say it expired.
     if row.expires_at is not None and row.expires_at <= now:
-        raise InvalidCredentials("the token has expired", row.workspace_id, actor)
+        raise refused("the token has expired")
+    if row.revoked_at is not None:
+        raise refused("the token has been revoked")
     if row.role is None:
-        raise InvalidCredentials("the token's user is no longer a member of its workspace", row.workspace_id, actor)
+        raise refused("the token's user is no longer a member of its workspace")
     stale_before = now - TOUCH_EVERY
     if row.last_used_at is None or row.last_used_at < stale_before:
         await people_repo.touch_token(conn, row.id, now, stale_before)
@@ -175,7 +188,7 @@ class Authenticator:
         elif len(memberships) == 1:
             chosen = memberships[0]
         elif not memberships:
-            raise InvalidCredentials("the user is not a member of any workspace", actor=actor)
+            raise InvalidCredentials("the user is not a member of any workspace", actor=actor, actor_name=found.email)
         else:
             slugs = ", ".join(m.slug for m in memberships)
             raise WorkspaceRequired(f"you belong to several workspaces ({slugs}); name one with {WORKSPACE_HEADER}")

@@ -40,20 +40,21 @@ async def list_active(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequence
     return (await conn.execute(stmt)).all()
 
 
-async def revoke(conn: AsyncConnection, workflow_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> bool:
-    """Set revoked_at on an active key of this workflow; False when there is none."""
+async def revoke(conn: AsyncConnection, workflow_id: uuid.UUID, key_id: uuid.UUID, at: datetime) -> str | None:
+    """Set revoked_at on an active key of this workflow; its name, or None when there is none."""
     stmt = (
         key_t.update()
         .where(key_t.c.id == key_id, key_t.c.workflow_id == workflow_id, key_t.c.revoked_at.is_(None))
         .values(revoked_at=at)
-        .returning(key_t.c.id)
+        .returning(key_t.c.name)
     )
-    return (await conn.execute(stmt)).first() is not None
+    name: str | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return name
 
 
-async def active_by_prefix(conn: AsyncConnection, prefix: str) -> AnyRow | None:
-    """The unrevoked key with this prefix, with its workflow's slug (so a route given a slug needs no query) and
-    workspace."""
+async def by_prefix(conn: AsyncConnection, prefix: str) -> AnyRow | None:
+    """The key with this prefix (revoked ones too: the caller says why it fails), with its workflow's slug (so a
+    route given a slug needs no query) and workspace."""
     stmt = (
         sa.select(
             key_t.c.id,
@@ -62,11 +63,12 @@ async def active_by_prefix(conn: AsyncConnection, prefix: str) -> AnyRow | None:
             key_t.c.key_hash,
             key_t.c.last_used_at,
             key_t.c.expires_at,
+            key_t.c.revoked_at,
             workflow_t.c.slug,
             workflow_t.c.workspace_id,
         )
         .select_from(key_t.join(workflow_t, workflow_t.c.id == key_t.c.workflow_id))
-        .where(key_t.c.prefix == prefix, key_t.c.revoked_at.is_(None))
+        .where(key_t.c.prefix == prefix)
     )
     return (await conn.execute(stmt)).first()
 

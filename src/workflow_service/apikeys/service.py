@@ -4,6 +4,8 @@ the key's format and hash, are access/credentials.py.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -68,9 +70,20 @@ async def list_keys(conn: AsyncConnection, workflow_ref: ScopedRef) -> ApiKeyLis
     return ApiKeyList(items=[ApiKeyRead.model_validate(r, from_attributes=True) for r in rows])
 
 
-async def revoke(conn: AsyncConnection, workflow_ref: ScopedRef, key_id: str) -> None:
+@dataclass(frozen=True, slots=True)
+class Revoked:
+    """A key revoked: its workflow, id and name."""
+
+    workflow: WorkflowRef
+    id: uuid.UUID
+    name: str
+
+
+async def revoke(conn: AsyncConnection, workflow_ref: ScopedRef, key_id: str) -> Revoked:
     """Revoke a key: requests presenting it fail from the next one on."""
     workflow = await _workflow(conn, workflow_ref)
     parsed = parse_uuid(key_id)
-    if parsed is None or not await repo.revoke(conn, workflow.id, parsed, utcnow()):
+    name = None if parsed is None else await repo.revoke(conn, workflow.id, parsed, utcnow())
+    if parsed is None or name is None:
         raise NotFound(f"workflow {workflow.slug!r} has no API key {key_id!r}")
+    return Revoked(workflow, parsed, name)

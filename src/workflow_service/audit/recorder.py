@@ -43,17 +43,22 @@ class Entry:
     """What was done."""
 
     action: str
-    """A stable name: `workflow.deployed`, `env.updated`, `member.role_changed`, `job.deleted`."""
-    category: str
-    """The kind of object: `workflow`, `env`, `member`, `job`, `apikey`, `token`, `workspace`, `settings`, `auth`."""
+    """A stable name, `<category>.<verb in the past tense>`: `workflow.deployed`, `env.updated`, `job.deleted`."""
     description: str
     """For humans: what happened, in a sentence."""
+    category: str = ""
+    """The kind of object: `workflow`, `env`, `member`, `job`, `apikey`, `token`, `workspace`, `settings`, `auth`;
+    by default the action's prefix (`env` for `env.updated`)."""
     target_id: str | None = None
     target_name: str | None = None
     workflow_id: uuid.UUID | None = None
     """The workflow the action concerns, if any: the entry shows in that workflow's audit log."""
     changes: Mapping[str, Any] | None = None
     """For configuration changes: redact.changes(before, after)."""
+
+    def __post_init__(self) -> None:
+        if not self.category:
+            object.__setattr__(self, "category", self.action.partition(".")[0])
 
 
 async def record(
@@ -90,6 +95,21 @@ async def record(
     entry_id = await repo.insert_entry(conn, {**content, "prev_hash": prev_hash, "hash": digest})
     await repo.set_head_hash(conn, chain, digest)
     return entry_id
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who records entries, and where: an actor acting in a workspace (None: the deployment), from an origin.
+    Records on whichever connection the change is made with, for a change made outside a request's unit of
+    work (a redelivery) or by the service itself (`Author(workspace_id, SYSTEM)`)."""
+
+    workspace_id: uuid.UUID | None
+    actor: Actor
+    origin: Origin = Origin()
+
+    async def record(self, conn: AsyncConnection, entry: Entry) -> int:
+        """Append `entry` in `conn`'s transaction (see `record`); its id."""
+        return await record(conn, self.workspace_id, self.actor, entry, self.origin)
 
 
 def _clipped(value: Any, limit: int) -> Any:

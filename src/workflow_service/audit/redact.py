@@ -4,12 +4,24 @@ secret values redacted."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 REDACTED = "[redacted]"
 """What a secret value is replaced with."""
 SECRET_WORDS = ("secret", "token", "password", "api_key", "authorization")
 """A key containing one of these (in any case) names a secret, at any depth."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed(Generic[T]):
+    """What a configuration change answers (`value`), and what it changed, for its audit entry: `changes`, as
+    `changes()` makes it (secrets redacted)."""
+
+    value: T
+    changes: dict[str, dict[str, Any]]
 
 
 def looks_secret(key: str) -> bool:

@@ -7,7 +7,7 @@ from workflow_service.access.policy import Action
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deliveries import service
 from workflow_service.deliveries.schemas import AttemptRead, DeliveryList
-from workflow_service.deps import ServicesDep, UowDep
+from workflow_service.deps import AuthorDep, ServicesDep, UowDep
 from workflow_service.errors import NotFound
 from workflow_service.problems import problem_responses
 
@@ -38,9 +38,9 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     responses=problem_responses(401, 403, 404, 409),
     dependencies=[access.require(Action.JOB_REDELIVER, on=access.job_own_transaction)],
 )
-async def redeliver_callback(job_id: str, services: ServicesDep) -> AttemptRead:
+async def redeliver_callback(job_id: str, services: ServicesDep, author: AuthorDep) -> AttemptRead:
     """Send the job's callback again now: a new attempt with the same webhook-id."""
     jid = parse_uuid(job_id)
     if jid is None:
         raise NotFound(f"job {job_id!r} does not exist")
-    return await service.redeliver(services.engine, services.http, services.settings, jid)
+    return await service.redeliver(services.engine, services.http, services.settings, jid, author)

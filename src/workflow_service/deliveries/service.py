@@ -22,6 +22,7 @@ import httpx
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from workflow_service.audit.recorder import Author, Entry
 from workflow_service.config import Settings
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, loggable_url, send_capped
@@ -123,6 +124,30 @@ async def attempt(
 ) -> AttemptRead | None:
     """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send (or nothing to
     record it on: the job, and its delivery with it, was deleted meanwhile)."""
+    attempted = await _send(engine, http, settings, delivery_id, trigger)
+    if attempted is None:
+        return None
+    async with engine.begin() as conn:
+        made = await _store(conn, settings, attempted)
+    if made is not None:
+        _log_failure(attempted, made)
+    return made
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A callback sent (its delivery, with the workflow's settings), the attempt's record, what came of it."""
+
+    row: Any
+    record: dict[str, Any]
+    sent: _Sent
+
+
+async def _send(
+    engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, delivery_id: uuid.UUID, trigger: str
+) -> _Attempt | None:
+    """Sign and POST the delivery's callback, in no transaction; None when there is nothing to send (the
+    delivery is gone, or push was turned off: then a pending delivery fails)."""
     async with engine.connect() as conn:
         row = await repository.get_with_settings(conn, delivery_id)
     if row is None:
@@ -145,24 +170,34 @@ async def attempt(
         "duration_ms": sent.duration_ms,
         "trigger": trigger,
     }
-    async with engine.begin() as conn:
-        # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
-        number = await repository.next_attempt_number(conn, delivery_id)
-        if number is None:
-            log.info("delivery %s: its job was deleted while it was sent; the attempt is not recorded", row.webhook_id)
-            return None
-        record["number"] = number
-        await repository.insert_attempt(conn, record)
-        values = await _after(conn, settings, delivery_id, trigger, sent)
-        if values:
-            await repository.update(conn, delivery_id, values)
-        if sent.status_code == 410:
-            # The consumer says this endpoint is gone: stop pushing until someone enables it again.
-            reason = f"the callback URL answered 410 Gone at {now.isoformat()}"
-            await endpoint_settings.stop_push(conn, row.workflow_id, reason)
-    if sent.error is not None:
-        log.info("delivery %s attempt %d to %s failed: %s", row.webhook_id, number, loggable_url(url), sent.error)
+    return _Attempt(row, record, sent)
+
+
+async def _store(conn: AsyncConnection, settings: Settings, attempted: _Attempt) -> AttemptRead | None:
+    """Record an attempt and what the delivery becomes; a 410 turns the workflow's push off. None when the job,
+    and its delivery with it, was deleted while the callback was sent: nothing is recorded."""
+    record, sent, row = attempted.record, attempted.sent, attempted.row
+    # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
+    number = await repository.next_attempt_number(conn, row.id)
+    if number is None:
+        log.info("delivery %s: its job was deleted while it was sent; the attempt is not recorded", row.webhook_id)
+        return None
+    record["number"] = number
+    await repository.insert_attempt(conn, record)
+    values = await _after(conn, settings, row.id, record["trigger"], sent)
+    if values:
+        await repository.update(conn, row.id, values)
+    if sent.status_code == 410:
+        # The consumer says this endpoint is gone: stop pushing until someone enables it again.
+        reason = f"the callback URL answered 410 Gone at {record['at'].isoformat()}"
+        await endpoint_settings.stop_push(conn, row.workflow_id, reason)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
+
+
+def _log_failure(attempted: _Attempt, made: AttemptRead) -> None:
+    if made.error is not None:
+        url = loggable_url(made.url)
+        log.info("delivery %s attempt %d to %s failed: %s", attempted.row.webhook_id, made.number, url, made.error)
 
 
 @dataclass
@@ -276,15 +311,42 @@ async def list_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> DeliveryList
     return DeliveryList(items=items)
 
 
-async def redeliver(engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, job_id: uuid.UUID) -> AttemptRead:
-    """Send the job's callback again now (a new attempt, the same webhook-id)."""
+async def redeliver(
+    engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, job_id: uuid.UUID, author: Author
+) -> AttemptRead:
+    """Send the job's callback again now (a new attempt, the same webhook-id), recorded in the audit log as
+    `author`'s action in the transaction that records the attempt."""
     async with engine.connect() as conn:
         row = await repository.latest_for_job(conn, job_id)
     if row is None:
         raise NotFound("this job has no delivery: it was not submitted to the push endpoint, or has not ended")
     if not endpoint_settings.push_ready(row.settings or {}):
-        raise Conflict("push is not enabled for this workflow; enable it in its settings first")
-    result = await attempt(engine, http, settings, row.id, "redeliver")
-    if result is None:
-        raise NotFound(f"job {job_id} was deleted")
-    return result
+        raise Conflict(PUSH_OFF)
+    attempted = await _send(engine, http, settings, row.id, "redeliver")
+    if attempted is None:
+        raise await _not_sent(engine, row.id, job_id)
+    async with engine.begin() as conn:
+        made = await _store(conn, settings, attempted)
+        if made is None:
+            raise NotFound(f"job {job_id} was deleted")
+        outcome = made.error or f"HTTP {made.status_code}"
+        entry = Entry(
+            action="delivery.redelivered",
+            description=f"sent the callback of job {job_id} again: attempt {made.number}, {outcome}",
+            target_id=str(row.id),
+            target_name=attempted.row.webhook_id,
+            workflow_id=attempted.row.workflow_id,
+        )
+        await author.record(conn, entry)
+    _log_failure(attempted, made)
+    return made
+
+
+PUSH_OFF = "push is not enabled for this workflow; enable it in its settings first"
+
+
+async def _not_sent(engine: AsyncEngine, delivery_id: uuid.UUID, job_id: uuid.UUID) -> NotFound | Conflict:
+    """Why a redelivery found nothing to send after all: its job was deleted, or push was turned off, meanwhile."""
+    async with engine.connect() as conn:
+        gone = await repository.get_with_settings(conn, delivery_id) is None
+    return NotFound(f"job {job_id} was deleted") if gone else Conflict(PUSH_OFF)

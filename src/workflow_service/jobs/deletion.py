@@ -30,11 +30,14 @@ from workflow_service.workflows.refs import ScopedRef
 
 @dataclass(frozen=True, slots=True)
 class Deleted:
-    """A deleted job: the status it had, and whether it was canceled first (it had not ended)."""
+    """A deleted job: the status it had, whether it was canceled first (it had not ended), its name and
+    workflow."""
 
     job_id: uuid.UUID
     status: JobStatus
     canceled: bool
+    name: str | None = None
+    workflow_id: uuid.UUID | None = None
 
 
 async def delete(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> Deleted:
@@ -65,7 +68,7 @@ async def _cancel_active(uow: UnitOfWork, ctx: Context, rows: Sequence[AnyRow], 
         active = not is_terminal(status)
         if active:
             await service.cancel_locked(uow, ctx, row.id, status, actor=actor)
-        found.append(Deleted(row.id, status, active))
+        found.append(Deleted(row.id, status, active, row.name, row.workflow_id))
     return found
 
 

@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import SERVICE, Action, Decision, Effect
-from workflow_service.context import Context
-from workflow_service.core.db import UnitOfWork, snapshot
+from workflow_service.audit import redact
+from workflow_service.core.db import snapshot
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
 from workflow_service.jobs import deletion, lineage, service
+from workflow_service.jobs.change import JobChangeDep
 from workflow_service.jobs.events import stream
 from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.invoke_router import job_url, wait_in
@@ -38,23 +39,6 @@ from workflow_service.workflows.refs import ScopedRef
 router = APIRouter(tags=["jobs"])
 
 
-@dataclass(frozen=True)
-class JobChange:
-    """What a route that changes or makes jobs works with: the request's unit of work, the services, and
-    the actor its events record."""
-
-    uow: UnitOfWork
-    services: Context
-    actor: str
-
-
-async def _job_change(uow: UowDep, services: ServicesDep, principal: PrincipalDep) -> JobChange:
-    return JobChange(uow, services, principal.actor)
-
-
-JobChangeDep = Annotated[JobChange, Depends(_job_change)]
-
-
 @router.post(
     "/v1/jobs/{job_id}/cancel",
     response_model=JobRead,
@@ -64,7 +48,8 @@ JobChangeDep = Annotated[JobChange, Depends(_job_change)]
 async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
-    return await service.cancel(change.uow, change.services, job_id, actor=change.actor)
+    job = await service.cancel(change.uow, change.services, job_id, actor=change.actor)
+    return await change.record("job.canceled", job, f"canceled job {job.id}")
 
 
 @router.patch(
@@ -77,6 +62,10 @@ async def update_job(job_id: str, data: JobUpdate, change: JobChangeDep) -> JobR
     """Rename a job (in any state), or replace its variable overrides while it is `new` (409 once it has
     started); only the fields sent change."""
     updated = await service.update(change.uow, change.services, job_id, data, actor=change.actor)
+    if updated.after:  # something changed
+        # Variables are shown only to the job's creator (as its inputs are), so the log shows only that they changed.
+        changes = redact.changes(updated.before, updated.after, secret=("variables",))
+        await change.record("job.updated", updated.job, f"changed {', '.join(changes)} of job {job_id}", changes)
     return updated.job
 
 
@@ -89,7 +78,7 @@ async def update_job(job_id: str, data: JobUpdate, change: JobChangeDep) -> JobR
 async def delete_job(job_id: str, change: JobChangeDep) -> None:
     """Delete a job with its steps, events and deliveries; one that has not ended is canceled first. It cannot
     be undone."""
-    await deletion.delete(change.uow, change.services, job_id, actor=change.actor)
+    await change.record_deleted(await deletion.delete(change.uow, change.services, job_id, actor=change.actor))
 
 
 @router.post(
@@ -107,6 +96,8 @@ async def delete_jobs(data: JobDeleteMany, change: JobChangeDep, principal: Prin
     decisions = await access.job_decisions(change.uow.conn, valid, principal, Action.JOB_DELETE)
     allowed = [jid for jid, decision in decisions.items() if decision.effect is Effect.ALLOW]
     done = await deletion.delete_many(change.uow, change.services, allowed, actor=change.actor)
+    for each in done:  # one audit entry per job deleted
+        await change.record_deleted(each)
     deleted = {d.job_id: d for d in done}
     return JobDeleteResults(results=[_delete_result(raw, parsed[raw], decisions, deleted) for raw in ids])
 
@@ -143,6 +134,7 @@ def _created(response: Response, base_url: str, job: JobRead) -> JobRead:
 async def rerun_job(job_id: str, change: JobChangeDep, response: Response, base_url: BaseUrlDep) -> JobRead:
     """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched."""
     job = await lineage.rerun(change.uow, change.services, job_id, actor=change.actor)
+    await change.record("job.rerun", job, f"ran job {job_id} again as job {job.id}")
     return _created(response, base_url, job)
 
 
@@ -159,6 +151,7 @@ async def run_job_from_step(
     """A new job that reuses the results of the steps before `step` and runs from there, optionally with other
     inputs, variables or version (whose earlier steps must be identical); 409 if those results are missing."""
     job = await lineage.run_from_step(change.uow, change.services, job_id, data, actor=change.actor)
+    await change.record("job.run_from_step", job, f"ran job {job_id} again from step {data.step!r} as job {job.id}")
     return _created(response, base_url, job)
 
 
@@ -174,6 +167,8 @@ async def duplicate_job(
 ) -> JobRead:
     """A new job with the same configuration: started now, or left `new` until `POST /v1/jobs/{id}/start`."""
     job = await lineage.duplicate(change.uow, change.services, job_id, data, actor=change.actor)
+    left = "" if data.start else ", left `new` until started"
+    await change.record("job.duplicated", job, f"duplicated job {job_id} as job {job.id}{left}")
     return _created(response, base_url, job)
 
 
@@ -185,7 +180,8 @@ async def duplicate_job(
 )
 async def start_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Start a `new` job (new -> pending, then queued); 409 with its status if it is not `new`."""
-    return await lineage.start(change.uow, change.services, job_id, actor=change.actor)
+    job = await lineage.start(change.uow, change.services, job_id, actor=change.actor)
+    return await change.record("job.started", job, f"started job {job.id}")
 
 
 class JobListQuery(BaseModel):

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Query, Response
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action
 from workflow_service.access.principal import Principal
-from workflow_service.deps import BaseUrlDep, PrincipalDep, UowDep
+from workflow_service.audit import redact
+from workflow_service.audit.recorder import Entry
+from workflow_service.deps import AuditDep, BaseUrlDep, PrincipalDep, UowDep
 from workflow_service.errors import Forbidden
 from workflow_service.people import service, tokens
 from workflow_service.people.schemas import (
@@ -24,6 +26,7 @@ from workflow_service.people.schemas import (
     WorkspaceRead,
     WorkspaceUpdate,
 )
+from workflow_service.people.users_router import token_entry
 from workflow_service.problems import problem_responses
 
 router = APIRouter(prefix="/v1")
@@ -38,11 +41,18 @@ router = APIRouter(prefix="/v1")
     responses=problem_responses(401, 403, 409, 422),
 )
 async def create_workspace(
-    data: WorkspaceCreate, uow: UowDep, base: BaseUrlDep, response: Response
+    data: WorkspaceCreate, audit: AuditDep, base: BaseUrlDep, response: Response
 ) -> WorkspaceCreated:
     """Create a workspace with its first owner (the operator only); the owner's first personal access token is
     in the response, the only time it is shown."""
-    created = await service.create(uow.conn, data)
+    created = await service.create(audit.uow.conn, data)
+    workspace, owner = created.workspace, created.owner
+    new = " (a new user)" if created.owner_created else ""
+    described = f"created workspace {workspace.slug!r} ({workspace.name}) with its owner {owner.email}{new}"
+    entry = Entry(
+        action="workspace.created", description=described, target_id=str(workspace.id), target_name=workspace.slug
+    )
+    await audit.record(entry, workspace_id=workspace.id)  # the first entry of the new workspace's log
     # The workspace is read at /v1/workspace by whoever acts in it: the owner's token, or the operator naming it
     # with `Wfs-Workspace`.
     response.headers["Location"] = f"{base}/v1/workspace"
@@ -84,9 +94,23 @@ async def get_workspace(uow: UowDep, principal: PrincipalDep) -> WorkspaceRead:
     response_model=WorkspaceRead,
     responses=problem_responses(401, 403, 404, 422),
 )
-async def update_workspace(data: WorkspaceUpdate, uow: UowDep, principal: PrincipalDep) -> WorkspaceRead:
+async def update_workspace(data: WorkspaceUpdate, audit: AuditDep) -> WorkspaceRead:
     """Change the workspace's name or default retention (its owners and admins); only the fields sent change."""
-    return (await service.update(uow.conn, principal.workspace_id, data)).after
+    updated = await service.update(audit.uow.conn, audit.principal.workspace_id, data)
+    fields = {"name", "retention_days"}
+    changes = redact.changes(updated.before.model_dump(include=fields), updated.after.model_dump(include=fields))
+    if changes:  # the same values again change nothing
+        after = updated.after
+        described = f"changed the {' and '.join(changes)} of workspace {after.slug!r}"
+        entry = Entry(
+            action="workspace.updated",
+            description=described,
+            target_id=str(after.id),
+            target_name=after.slug,
+            changes=changes,
+        )
+        await audit.record(entry)
+    return updated.after
 
 
 @router.get(
@@ -116,10 +140,16 @@ def _user_id(principal: Principal) -> uuid.UUID:
     response_model=TokenCreated,
     responses=problem_responses(401, 403, 422),
 )
-async def create_token(data: TokenCreate, uow: UowDep, principal: PrincipalDep) -> TokenCreated:
+async def create_token(data: TokenCreate, audit: AuditDep) -> TokenCreated:
     """Issue the caller a personal access token for this workspace (90 days unless `expires_in_days` says
     otherwise); the response is the only time the token is shown."""
-    return await tokens.issue(uow.conn, principal.workspace_id, _user_id(principal), data)
+    principal = audit.principal
+    issued = await tokens.issue(audit.uow.conn, principal.workspace_id, _user_id(principal), data)
+    expiring = f", expiring {issued.expires_at.isoformat()}" if issued.expires_at is not None else ", never expiring"
+    described = f"issued personal access token {issued.name!r} ({issued.prefix}) to {principal.name}{expiring}"
+    entry = Entry(action="token.created", description=described, target_id=str(issued.id), target_name=issued.name)
+    await audit.record(entry)
+    return issued
 
 
 @router.get(
@@ -143,7 +173,10 @@ async def list_tokens(uow: UowDep, principal: PrincipalDep) -> TokenList:
     response_class=Response,
     responses=problem_responses(401, 403, 404),
 )
-async def revoke_token(token_id: str, uow: UowDep, principal: PrincipalDep) -> Response:
+async def revoke_token(token_id: str, audit: AuditDep) -> Response:
     """Revoke one of the caller's personal access tokens; requests using it are refused from the next one on."""
-    await tokens.revoke(uow.conn, principal.workspace_id, _user_id(principal), token_id)
+    principal = audit.principal
+    revoked = await tokens.revoke(audit.uow.conn, principal.workspace_id, _user_id(principal), token_id)
+    if revoked.before.revoked_at is None:  # revoking a revoked token changes nothing
+        await audit.record(token_entry(revoked.after, principal.name))
     return Response(status_code=204)

@@ -11,6 +11,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 
+from workflow_service.access.expiry import expire_credentials
 from workflow_service.agents import service as agents
 from workflow_service.context import Context
 from workflow_service.core.dispatch import InProcessDispatcher
@@ -22,6 +23,9 @@ from workflow_service.jobs.run.claim import Agent
 from workflow_service.jobs.run.runner import JobRunner
 
 log = logging.getLogger(__name__)
+
+EXPIRE_EVERY_S = 30.0
+"""How often the reconciler loop marks expired API keys and personal tokens revoked (access/expiry.py)."""
 
 
 class AgentRuntime:
@@ -99,11 +103,21 @@ class AgentRuntime:
             await sender.drain()
 
     async def _reconcile_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        expire_next = loop.time()
         while True:
             try:
                 await reconcile(self.ctx, self.pools)
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
+            if loop.time() >= expire_next:
+                # Keys and tokens past their expiry shown revoked, and recorded in the audit log: an expired
+                # credential is refused anyway, so once in a while is enough.
+                expire_next = loop.time() + EXPIRE_EVERY_S
+                try:
+                    await expire_credentials(self.ctx.engine)
+                except Exception:
+                    log.warning("expiring credentials failed; retrying", exc_info=True)
             await asyncio.sleep(self.ctx.settings.worker.reconcile_interval_s)
 
     async def _retention_loop(self) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.audit.redact import REDACTED, Changed, changes
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import uuid7
@@ -96,10 +97,33 @@ async def get_var(conn: AsyncConnection, ref: ScopedRef, name: str) -> EnvVarRea
     return _read(row)
 
 
-async def put_var(
-    conn: AsyncConnection, ref: ScopedRef, name: str, data: EnvVarWrite, secrets: Secrets
-) -> tuple[EnvVarRead, bool]:
-    """Create or replace a variable; True when it was created. A secure value needs WFS_SECRET_KEY."""
+def _changes(before: AnyRow | None, after: AnyRow | None) -> dict[str, dict[str, Any]]:
+    """What a write or a delete changed, for its audit entry: the value (shown only when not secure on that side;
+    a secure value is listed when it was set, never shown), `secure` and `notes`."""
+    views = [
+        {} if row is None else {"value": row.value, "secure": row.secure, "notes": row.notes} for row in (before, after)
+    ]
+    found = changes(*views)
+    value = found.get("value")
+    if value is not None:
+        for side, row in zip(("before", "after"), (before, after), strict=True):
+            if row is not None and row.secure:
+                value[side] = REDACTED
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A variable written: its workflow, as it now reads, whether it was created, and what changed (`_changes`)."""
+
+    workflow_id: uuid.UUID
+    var: EnvVarRead
+    created: bool
+    changes: dict[str, dict[str, Any]]
+
+
+async def put_var(conn: AsyncConnection, ref: ScopedRef, name: str, data: EnvVarWrite, secrets: Secrets) -> Written:
+    """Create or replace a variable. A secure value needs WFS_SECRET_KEY."""
     # The workflow row lock serialises writers of its variables, so create-or-replace needs no retry.
     workflow_id = await _workflow_id(conn, ref, for_update=True)
     stored = secrets.encrypt(data.value) if data.secure else data.value  # SecretKeyRequired without a key
@@ -113,15 +137,18 @@ async def put_var(
     else:
         await workflow_repo.update_env_var(conn, existing.id, values)
     row = await _get_row(conn, workflow_id, name)
-    return _read(row), existing is None
+    return Written(workflow_id, _read(row), existing is None, _changes(existing, row))
 
 
-async def delete_var(conn: AsyncConnection, ref: ScopedRef, name: str) -> None:
-    """Remove a variable; 404 when there is none by that name."""
+async def delete_var(conn: AsyncConnection, ref: ScopedRef, name: str) -> Changed[uuid.UUID]:
+    """Remove a variable; 404 when there is none by that name. Answers the workflow's id, and what the variable
+    was (a secure value redacted)."""
     # Under the workflow row lock, like put_var: a replace never finds its variable gone halfway through.
     workflow_id = await _workflow_id(conn, ref, for_update=True)
-    if not await workflow_repo.delete_env_var(conn, workflow_id, name):
+    existing = await _get_row(conn, workflow_id, name)
+    if existing is None or not await workflow_repo.delete_env_var(conn, workflow_id, name):
         raise NotFound(f"workflow {ref!r} has no variable {name!r}")
+    return Changed(workflow_id, _changes(existing, None))
 
 
 @dataclass(frozen=True, slots=True)

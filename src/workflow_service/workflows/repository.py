@@ -193,8 +193,9 @@ async def lock_secure_env_vars(conn: AsyncConnection) -> Sequence[AnyRow]:
     return (await conn.execute(sa.select(env_t.c.id, env_t.c.value).where(env_t.c.secure).with_for_update())).all()
 
 
-async def lock_settings(conn: AsyncConnection, workflow_id: uuid.UUID) -> dict[str, Any] | None:
-    """The workflow's endpoint settings, its row locked until the transaction ends."""
-    stmt = sa.select(workflow_t.c.settings).where(workflow_t.c.id == workflow_id).with_for_update()
-    settings: dict[str, Any] | None = (await conn.execute(stmt)).scalar_one()
-    return settings
+async def lock_settings(conn: AsyncConnection, workflow_id: uuid.UUID) -> AnyRow:
+    """The workflow's endpoint settings (with its workspace and slug), its row locked until the transaction
+    ends."""
+    columns = (workflow_t.c.settings, workflow_t.c.workspace_id, workflow_t.c.slug)
+    stmt = sa.select(*columns).where(workflow_t.c.id == workflow_id).with_for_update()
+    return (await conn.execute(stmt)).one()

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.audit.redact import Changed, changes
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundPolicy
 from workflow_service.core.ids import parse_uuid, uuid7
@@ -150,11 +151,14 @@ async def list_page(conn: AsyncConnection, visible: repo.Visible, cursor: str | 
 
 async def update_draft(
     conn: AsyncConnection, ref: ScopedRef, definition: dict[str, Any], base_url: str
-) -> WorkflowRead:
-    """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed."""
+) -> Changed[WorkflowRead]:
+    """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed. What changed is
+    the draft's content hash (the definitions themselves are the workflow's, not the audit log's)."""
     row = await _get(conn, ref, for_update=True)
     await repo.update(conn, row.id, {"draft": definition, "updated_at": utcnow()})
-    return await _read(conn, await _get(conn, ScopedRef(str(row.id), ref.workspace_id)), base_url)
+    workflow = await _read(conn, await _get(conn, ScopedRef(str(row.id), ref.workspace_id)), base_url)
+    before, after = ({"content_hash": content_hash(draft)} for draft in (row.draft, definition))
+    return Changed(workflow, changes(before, after))
 
 
 async def validate(conn: AsyncConnection, ref: ScopedRef) -> ValidationReport:
@@ -164,8 +168,8 @@ async def validate(conn: AsyncConnection, ref: ScopedRef) -> ValidationReport:
     return ValidationReport(valid=not problems, problems=problems)
 
 
-async def deploy(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> VersionRead:
-    """Freeze the draft as the next version and point `current` at it."""
+async def deploy(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> Changed[VersionRead]:
+    """Freeze the draft as the next version and point `current` at it; what changed is `current_version`."""
     row = await _get(conn, ref, for_update=True)
     plan, problems = await definition_problems(conn, row)
     if plan is None:
@@ -185,7 +189,7 @@ async def deploy(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> Versio
     }
     await repo.insert_version(conn, values)
     await repo.update(conn, row.id, {"current_version": number, "updated_at": now})
-    return VersionRead(
+    version = VersionRead(
         number=number,
         content_hash=values["content_hash"],
         created_at=now,
@@ -193,6 +197,7 @@ async def deploy(conn: AsyncConnection, ref: ScopedRef, base_url: str) -> Versio
         definition=row.draft,
         endpoints=endpoints(base_url, row.slug, number),
     )
+    return Changed(version, changes({"current_version": row.current_version}, {"current_version": number}))
 
 
 MAX_VERSION = 2**31 - 1
@@ -301,21 +306,36 @@ async def update_settings(
     update: endpoint_settings.SettingsUpdate,
     policy: OutboundPolicy,
     secrets: Secrets,
-) -> endpoint_settings.SettingsRead:
+) -> SettingsChanged:
     """Apply a partial update; the callback URL must pass the outbound policy now (and again at send time)."""
     row = await _get(conn, ref, for_update=True)
     new, secret = await endpoint_settings.apply(row.settings or {}, update, policy, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
-    return await _settings_read(conn, row, new, secret)
+    return await _settings_changed(conn, row, new, secret)
 
 
-async def rotate_signing_secret(
-    conn: AsyncConnection, ref: ScopedRef, secrets: Secrets
-) -> endpoint_settings.SettingsRead:
+async def rotate_signing_secret(conn: AsyncConnection, ref: ScopedRef, secrets: Secrets) -> SettingsChanged:
     """A new signing secret, shown once; the old one stays valid for 24 h."""
     row = await _get(conn, ref, for_update=True)
     if not endpoint_settings.push_ready(row.settings or {}):
         raise Conflict("push is not enabled for this workflow, so it has no signing secret to rotate")
     new, secret = endpoint_settings.rotate(row.settings or {}, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
-    return await _settings_read(conn, row, new, secret)
+    return await _settings_changed(conn, row, new, secret)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """A workflow's settings changed: the workflow, its settings as they now read (with a new signing secret, to
+    be shown once), and what changed (`settings.changes`: the access token and signing secrets redacted)."""
+
+    workflow: WorkflowRef
+    settings: endpoint_settings.SettingsRead
+    changes: dict[str, dict[str, Any]]
+
+
+async def _settings_changed(
+    conn: AsyncConnection, row: Any, new: dict[str, Any], secret: str | None
+) -> SettingsChanged:
+    read = await _settings_read(conn, row, new, secret)
+    return SettingsChanged(WorkflowRef(id=row.id, slug=row.slug), read, endpoint_settings.changes(row.settings, new))

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.audit import redact
+from workflow_service.audit.recorder import SYSTEM, Author, Entry
 from workflow_service.core.clock import utcnow
 from workflow_service.core.http import OutboundError, OutboundPolicy, check_url
 from workflow_service.core.secrets import Secrets
@@ -280,7 +282,46 @@ def push_timeout(stored: dict[str, Any]) -> int | None:
     return None if value is None else int(value)
 
 
-async def stop_push(conn: AsyncConnection, workflow_id: uuid.UUID, reason: str) -> None:
-    """Turn the workflow's push off, saying why (the callback URL answered 410 Gone), under its row lock."""
-    current = await workflow_repo.lock_settings(conn, workflow_id)
-    await workflow_repo.set_settings(conn, workflow_id, disable_push(current or {}, reason))
+def _audit_view(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings as the audit log compares them: every field by its dotted name, as `read` shows it (the
+    defaults filled in), but the access token and the signing secrets as stored, to be redacted (`changes`)."""
+    shown = read(stored or {}, workspace_retention=None)
+    push = _push(stored or {})
+    return {
+        "sync_timeout_s": shown.sync_timeout_s,
+        "queue_timeout_s": shown.queue_timeout_s,
+        "retention_days": shown.retention_days,
+        "push.enabled": shown.push.enabled,
+        "push.callback_url": shown.push.callback_url,
+        "push.access_token": push.get("access_token"),
+        "push.timeout_s": shown.push.timeout_s,
+        "push.disabled_reason": shown.push.disabled_reason,
+        "push.signing_secrets": push.get("secrets") or None,
+    }
+
+
+def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """What a change of the stored settings changed, for its audit entry: each changed field before and after,
+    the access token and the signing secrets redacted (listed when they changed, never shown)."""
+    return redact.changes(_audit_view(before), _audit_view(after))
+
+
+async def stop_push(conn: AsyncConnection, workflow_id: uuid.UUID, reason: str) -> bool:
+    """Turn the workflow's push off, saying why (the callback URL answered 410 Gone), under its row lock, and
+    record it in the audit log as the service's own change; False when push was already off (nothing done)."""
+    row = await workflow_repo.lock_settings(conn, workflow_id)
+    current = row.settings or {}
+    if not _push(current).get("enabled"):
+        return False
+    new = disable_push(current, reason)
+    await workflow_repo.set_settings(conn, workflow_id, new)
+    entry = Entry(
+        action="settings.push_disabled",
+        description=f"push for workflow {row.slug!r} was turned off: {reason}",
+        target_id=str(workflow_id),
+        target_name=row.slug,
+        workflow_id=workflow_id,
+        changes=changes(current, new),
+    )
+    await Author(row.workspace_id, SYSTEM).record(conn, entry)
+    return True

@@ -27,10 +27,14 @@ ID_MARGIN = timedelta(days=1)
 the clock that then stamps its created_at) and its creation."""
 
 
+_LOCKED = (job_t.c.id, job_t.c.status, job_t.c.name, job_t.c.workflow_id)
+"""What a deletion reads of the jobs it locks."""
+
+
 async def lock_jobs(conn: AsyncConnection, job_ids: Sequence[uuid.UUID]) -> Sequence[AnyRow]:
-    """The jobs of `job_ids` that exist, with their status, locked in id order (so that two deletes of
-    overlapping sets cannot deadlock)."""
-    stmt = sa.select(job_t.c.id, job_t.c.status).where(job_t.c.id.in_(job_ids)).order_by(job_t.c.id)
+    """The jobs of `job_ids` that exist, with their status (and name and workflow, for the audit log), locked in id
+    order (so that two deletes of overlapping sets cannot deadlock)."""
+    stmt = sa.select(*_LOCKED).where(job_t.c.id.in_(job_ids)).order_by(job_t.c.id)
     return (await conn.execute(stmt.with_for_update())).all()
 
 
@@ -50,7 +54,7 @@ async def count_active(conn: AsyncConnection, workflow_id: uuid.UUID) -> int:
 async def lock_active(conn: AsyncConnection, workflow_id: uuid.UUID) -> Sequence[AnyRow]:
     """The workflow's jobs that have not ended, with their status, locked in id order."""
     stmt = (
-        sa.select(job_t.c.id, job_t.c.status)
+        sa.select(*_LOCKED)
         .where(job_t.c.workflow_id == workflow_id, job_t.c.status.not_in(_ENDED))
         .order_by(job_t.c.id)
     )
@@ -63,10 +67,13 @@ async def delete_workflow_jobs(conn: AsyncConnection, workflow_id: uuid.UUID) ->
 
 
 async def retention_policies(conn: AsyncConnection) -> Sequence[AnyRow]:
-    """Every workflow's `retention_days` endpoint setting (a number, `forever`, or null: unset) and its
-    workspace's `retention_days` (null: kept forever), read without the rest of the settings."""
+    """Every workflow (its slug and workspace) with its `retention_days` endpoint setting (a number, `forever`, or
+    null: unset) and its workspace's `retention_days` (null: kept forever), read without the rest of the
+    settings."""
     stmt = sa.select(
         workflow_t.c.id,
+        workflow_t.c.slug,
+        workflow_t.c.workspace_id,
         workflow_t.c.settings["retention_days"].label("retention_days"),
         workspace_t.c.retention_days.label("workspace_retention_days"),
     ).select_from(workflow_t.join(workspace_t, workspace_t.c.id == workflow_t.c.workspace_id))
