@@ -157,7 +157,17 @@ async def test_every_mutating_route_answers_promptly_on_sqlite(
     assert len(again) == 2
     assert again[1].verified_by
 
+    renamed = await call(200, "PATCH", job, f"/v1/jobs/{source['id']}", json={"name": "first"})
+    assert renamed.json()["name"] == "first"
+    await call(204, "DELETE", job, f"/v1/jobs/{kept.json()['id']}")
+    bulk = await call(200, "POST", "/v1/jobs/delete", "/v1/jobs/delete", json={"ids": ids[:5]})
+    assert [r["status"] for r in bulk.json()["results"]] == ["deleted"] * 5
     await _people_routes(call, service)
+    await api.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})  # a `new` job: not ended
+    refused = await call(409, "DELETE", w, "/v1/workflows/routes")
+    assert refused.json()["active_jobs"] == 1
+    await call(204, "DELETE", w, "/v1/workflows/routes?cancel_active=true")
+    assert (await api.get("/v1/jobs", params={"scope": "all"})).json()["items"] == []
     assert call.called == mutating_routes()  # every mutating route was called
 
 

@@ -48,6 +48,15 @@ EXPECTED = {
     7: ['"greeting":"Hello, Lin!"', "preference-applied: wait=5"],
     8: ['"status":"succeeded"', '"trigger":"redeliver"'],
     9: ['"status":"canceled"', '"job_ended"'],
+    10: [
+        '"role":"runner"',
+        '"slug":"order-total"',
+        '"prices":[3]',
+        '"forbidden"',
+        '"action":"share.granted"',
+        '"action":"member.added"',
+        '"ok":true',
+    ],
 }
 
 
@@ -129,7 +138,7 @@ def _idle(service: Process, token: str, wait_s: float = 30) -> None:
     deadline = time.monotonic() + wait_s
     with httpx.Client(base_url=service.url, headers=headers, timeout=10) as api:
         while True:
-            jobs = api.get("/v1/jobs", params={"limit": 200}).json()["items"]
+            jobs = api.get("/v1/jobs", params={"limit": 200, "scope": "all"}).json()["items"]
             busy = [j for j in jobs if j["status"] not in ENDED]
             if not busy:
                 deliveries = [api.get(f"/v1/jobs/{j['id']}/deliveries").json()["items"] for j in jobs]
@@ -194,6 +203,7 @@ def test_the_tour_runs_as_written(checkout: Path) -> None:
             outputs[step] = outputs.get(step, "") + out + shell.printed_since()
         assert shell.run('echo "$job $theirs $pushed $copy"').count("-") == 16  # four job ids were kept
         assert shell.run('echo "$K"').startswith("wfs_key_")
+        assert shell.run('echo "$A"').startswith("wfs_pat_")
         assert not shell.run("jobs -r").strip(), "the receiver still runs"
     finally:
         assert bash.stdin is not None
@@ -215,7 +225,7 @@ def test_the_tour_runs_as_written(checkout: Path) -> None:
     assert '{"greeting": "Hello, Sam!", "loud": "HELLO, SAM!"}' in everything
     for failure in ('"status":500', "Traceback", "refused:", "command not found", "No such file"):
         assert failure not in everything, everything
-    assert "invalid_request" not in outputs[2] + outputs[4] + outputs[5] + outputs[6] + outputs[9]
+    assert "invalid_request" not in outputs[2] + outputs[4] + outputs[5] + outputs[6] + outputs[9] + outputs[10]
 
 
 def test_every_command_is_in_the_readme() -> None:

@@ -118,6 +118,16 @@ class JobNotNew(ServiceError):
     status, code, title = 409, "job_not_new", "Only a job in the `new` state can be started"
 
 
+class VariablesLocked(JobNotNew):
+    """A change of a job's variables once it has started (same code: the job is not `new`)."""
+
+    title = "Only a job in the `new` state can have its variables changed"
+
+
+class WorkflowHasActiveJobs(ServiceError):
+    status, code, title = 409, "workflow_has_active_jobs", "The workflow has jobs that have not ended"
+
+
 class StepsNotCompleted(ServiceError):
     status, code, title = 409, "steps_not_completed", "The source job has not completed the earlier steps"
 

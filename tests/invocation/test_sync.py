@@ -176,9 +176,9 @@ async def test_completion_reaches_the_waiter_through_the_notifier(
     reads: list[str] = []
     real_get = jobs_service.get
 
-    async def counting_get(conn: Any, job_id: str) -> Any:
+    async def counting_get(conn: Any, job_id: str, **options: Any) -> Any:
         reads.append(job_id)
-        return await real_get(conn, job_id)
+        return await real_get(conn, job_id, **options)
 
     monkeypatch.setattr(jobs_service, "get", counting_get)
 

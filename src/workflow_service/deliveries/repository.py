@@ -75,15 +75,16 @@ async def fail_pending(conn: AsyncConnection, delivery_id: uuid.UUID, at: dateti
     )
 
 
-async def next_attempt_number(conn: AsyncConnection, delivery_id: uuid.UUID) -> int:
-    """Count one more attempt and return its number (numbered in the database, so racing attempts differ)."""
+async def next_attempt_number(conn: AsyncConnection, delivery_id: uuid.UUID) -> int | None:
+    """Count one more attempt and return its number (numbered in the database, so racing attempts differ);
+    None when the delivery is gone (its job was deleted while it was being sent)."""
     stmt = (
         delivery_t.update()
         .where(delivery_t.c.id == delivery_id)
         .values(attempts=delivery_t.c.attempts + 1)
         .returning(delivery_t.c.attempts)
     )
-    number: int = (await conn.execute(stmt)).scalar_one()
+    number: int | None = (await conn.execute(stmt)).scalar_one_or_none()
     return number
 
 

@@ -121,7 +121,8 @@ async def claim_due(
 async def attempt(
     engine: AsyncEngine, http: httpx.AsyncClient, settings: Settings, delivery_id: uuid.UUID, trigger: str
 ) -> AttemptRead | None:
-    """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send."""
+    """One attempt: sign, POST, record. Returns the attempt, or None if there was nothing to send (or nothing to
+    record it on: the job, and its delivery with it, was deleted meanwhile)."""
     async with engine.connect() as conn:
         row = await repository.get_with_settings(conn, delivery_id)
     if row is None:
@@ -147,6 +148,9 @@ async def attempt(
     async with engine.begin() as conn:
         # Numbered in the database, so a redelivery racing a scheduled attempt cannot take the same number.
         number = await repository.next_attempt_number(conn, delivery_id)
+        if number is None:
+            log.info("delivery %s: its job was deleted while it was sent; the attempt is not recorded", row.webhook_id)
+            return None
         record["number"] = number
         await repository.insert_attempt(conn, record)
         values = await _after(conn, settings, delivery_id, trigger, sent)
@@ -281,5 +285,6 @@ async def redeliver(engine: AsyncEngine, http: httpx.AsyncClient, settings: Sett
     if not endpoint_settings.push_ready(row.settings or {}):
         raise Conflict("push is not enabled for this workflow; enable it in its settings first")
     result = await attempt(engine, http, settings, row.id, "redeliver")
-    assert result is not None
+    if result is None:
+        raise NotFound(f"job {job_id} was deleted")
     return result

@@ -8,11 +8,12 @@ from typing import Any
 from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
 from workflow_service.engine.steps.base import StepFailure, StepResult
-from workflow_service.errors import ServiceError
+from workflow_service.errors import NotFound, ServiceError
 from workflow_service.jobs import intake, repository
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs.schemas import JobCreate
+from workflow_service.jobs.schemas import JobCreate, JobRead
 from workflow_service.jobs.states import is_terminal
+from workflow_service.jobs.views import EVERYTHING
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows.refs import ScopedRef
 
@@ -38,6 +39,16 @@ class ChildRunner:
                 ancestor = await repository.parent_of(conn, ancestor)
                 depth += 1
         return parent, existing, depth
+
+    async def _ended(self, child_id: uuid.UUID) -> JobRead:
+        """The child job once it has ended; a step failure if it is deleted meanwhile."""
+        while True:  # the step's and the job's timeouts bound this wait
+            try:
+                child = await jobs.wait_for_end(self.ctx.engine, self.ctx.notifier, child_id, 60, viewer=EVERYTHING)
+            except NotFound as exc:
+                raise StepFailure("child_deleted", f"child job {child_id} was deleted before it ended") from exc
+            if is_terminal(child.status):
+                return child
 
     async def run(
         self, parent_job_id: str, step_id: str, workflow: str, version: str, inputs: dict[str, Any]
@@ -66,10 +77,7 @@ class ChildRunner:
             except ServiceError as exc:
                 raise StepFailure("workflow_error", f"cannot start workflow {workflow!r}: {exc.detail}") from exc
             child_id = created.job_id
-        while True:  # the step's and the job's timeouts bound this wait
-            child = await jobs.wait_for_end(self.ctx.engine, self.ctx.notifier, child_id, wait_s=60)
-            if is_terminal(child.status):
-                break
+        child = await self._ended(child_id)
         detail = {"child_job_id": str(child_id), "workflow": child.workflow.slug, "version": child.version}
         if child.status == "completed":
             return StepResult(output=child.output, detail=detail)

@@ -12,14 +12,15 @@ from workflow_service.jobs import cache
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.ends import EndContext, Ended, Registry
 from workflow_service.jobs.states import JobStatus
+from workflow_service.jobs.views import EVERYTHING
 
 log = logging.getLogger(__name__)
 
 
 async def create_push_delivery(conn: AsyncConnection, ended: Ended) -> None:
-    """A push job's callback, queued in the transaction that ended the job."""
+    """A push job's callback, queued in the transaction that ended the job: the job as its creator reads it."""
     if ended.mode == "push":
-        job = await jobs.get(conn, str(ended.job_id))
+        job = await jobs.get(conn, str(ended.job_id), viewer=EVERYTHING)
         await deliveries.create(conn, job.model_dump(mode="json"))
 
 

@@ -97,20 +97,31 @@ class Created:
     """The identical job in flight whose result this one waits for (a cache follower)."""
 
 
-def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
-    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines,
-    and no `block` input guardrail matches (422 `guardrail_blocked`). Returns the inputs to store: with the
-    `redact` input guardrails applied (the schema is checked on the inputs as sent)."""
-    problems = input_problems(plan, inputs)
+def _variable_problems(plan: Plan, variables: dict[str, Any]) -> list[ProblemItem]:
     defined = ", ".join(sorted(plan.variables)) or "none"
-    problems += [
+    return [
         ProblemItem(path=f"$.variables.{name}", message=f"unknown variable {name!r}; the workflow defines: {defined}")
         for name in sorted(set(variables) - set(plan.variables))
     ]
+
+
+def _raise(problems: list[ProblemItem]) -> None:
     if problems:
         raise InvalidInput(
             "; ".join(f"{p.path}: {p.message}" for p in problems[:5]), errors=[p.model_dump() for p in problems]
         )
+
+
+def check_variables(plan: Plan, variables: dict[str, Any]) -> None:
+    """422 unless every variable is one the workflow defines (what a submission's variables must pass)."""
+    _raise(_variable_problems(plan, variables))
+
+
+def check_submission(plan: Plan, inputs: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """422 unless `inputs` match the version's input schema and every variable is one the workflow defines,
+    and no `block` input guardrail matches (422 `guardrail_blocked`). Returns the inputs to store: with the
+    `redact` input guardrails applied (the schema is checked on the inputs as sent)."""
+    _raise(input_problems(plan, inputs) + _variable_problems(plan, variables))
     if not plan.guardrails.inputs:
         return inputs
     scan = plan.guardrails.inputs.scan(inputs, ("inputs",))

@@ -104,6 +104,7 @@ async def _submit(services: Context, submit_request: SubmitRequest, mode: str, r
         version=invocation.version,
         data=invocation.data,
         actor=submit_request.caller.actor,
+        actor_name=submit_request.caller.name,
         mode=mode,
         idempotency_key=submit_request.idempotency_key,
         target=await services.targets.resolve(invocation.workflow, invocation.version),
@@ -170,7 +171,8 @@ async def submit_sync(
     if asked is not None:
         wait_s = min(asked, wait_s)
         response.headers["Preference-Applied"] = f"wait={wait_s}"
-    job = await service.wait_for_end(services.engine, services.notifier, submitted.job.id, wait_s)
+    viewer = submit_request.caller.actor  # its creator
+    job = await service.wait_for_end(services.engine, services.notifier, submitted.job.id, wait_s, viewer=viewer)
     if not is_terminal(job.status):
         _accepted(response)
     return job

@@ -62,7 +62,7 @@ def _spec(ctx: Context, source: AnyRow, target: Target, origin: intake.Origin, a
 
 async def _create(uow: UnitOfWork, ctx: Context, spec: intake.JobSpec) -> JobRead:
     created = await intake.create(uow, ctx, spec)
-    return await jobs.get(uow.conn, str(created.job_id))
+    return await jobs.get(uow.conn, str(created.job_id), viewer=spec.caller)  # its creator: sees its inputs
 
 
 def _wake_after_commit(uow: UnitOfWork, ctx: Context, job_id: uuid.UUID, pool: str) -> None:
@@ -174,4 +174,4 @@ async def start(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> Jo
     won = await lifecycle.move(uow, ctx.ends, started)
     assert won is not None, "the row is locked, so its status cannot have moved"
     _wake_after_commit(uow, ctx, jid, row.pool)
-    return await jobs.get(uow.conn, job_id)
+    return await jobs.get(uow.conn, job_id, viewer=actor)

@@ -1,7 +1,9 @@
-"""The routes of jobs themselves: read, follow, list, cancel, and the lineage that makes new jobs from them."""
+"""The routes of jobs themselves: read, follow, list, change, cancel, delete, and the lineage that makes new jobs
+from them."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -10,16 +12,26 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
-from workflow_service.access.policy import SERVICE, Action
+from workflow_service.access.policy import SERVICE, Action, Decision, Effect
 from workflow_service.context import Context
 from workflow_service.core.db import UnitOfWork, snapshot
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
-from workflow_service.jobs import lineage, service
+from workflow_service.jobs import deletion, lineage, service
 from workflow_service.jobs.events import stream
 from workflow_service.jobs.events.follow import Following
 from workflow_service.jobs.invoke_router import job_url, wait_in
-from workflow_service.jobs.schemas import JobDuplicate, JobEventList, JobPage, JobRead, RunFromStep
+from workflow_service.jobs.schemas import (
+    JobDeleteMany,
+    JobDeleteResult,
+    JobDeleteResults,
+    JobDuplicate,
+    JobEventList,
+    JobPage,
+    JobRead,
+    JobUpdate,
+    RunFromStep,
+)
 from workflow_service.problems import problem_responses
 from workflow_service.workflows.refs import ScopedRef
 
@@ -53,6 +65,64 @@ async def cancel_job(job_id: str, change: JobChangeDep) -> JobRead:
     """Cancel a job: pending ones at once, running ones stopped mid-step within about a second; 409 if it
     has already ended."""
     return await service.cancel(change.uow, change.services, job_id, actor=change.actor)
+
+
+@router.patch(
+    "/v1/jobs/{job_id}",
+    response_model=JobRead,
+    responses=problem_responses(401, 403, 404, 409, 422),
+    dependencies=[access.require(Action.JOB_UPDATE, on=access.job)],
+)
+async def update_job(job_id: str, data: JobUpdate, change: JobChangeDep) -> JobRead:
+    """Rename a job (in any state), or replace its variable overrides while it is `new` (409 once it has
+    started); only the fields sent change."""
+    updated = await service.update(change.uow, change.services, job_id, data, actor=change.actor)
+    return updated.job
+
+
+@router.delete(
+    "/v1/jobs/{job_id}",
+    status_code=204,
+    responses=problem_responses(401, 403, 404),
+    dependencies=[access.require(Action.JOB_DELETE, on=access.job)],
+)
+async def delete_job(job_id: str, change: JobChangeDep) -> None:
+    """Delete a job with its steps, events and deliveries; one that has not ended is canceled first. It cannot
+    be undone."""
+    await deletion.delete(change.uow, change.services, job_id, actor=change.actor)
+
+
+@router.post(
+    "/v1/jobs/delete",
+    response_model=JobDeleteResults,
+    responses=problem_responses(401, 403, 422),
+    dependencies=[access.require(Action.JOB_LIST)],
+)
+async def delete_jobs(data: JobDeleteMany, change: JobChangeDep, principal: PrincipalDep) -> JobDeleteResults:
+    """Delete up to 500 jobs in one transaction, each checked on its own (as `DELETE /v1/jobs/{id}` would be) and
+    its outcome reported: deleted, not_found, forbidden or invalid. It cannot be undone."""
+    ids = list(dict.fromkeys(data.ids))
+    parsed = {raw: parse_uuid(raw) for raw in ids}
+    valid = [jid for jid in parsed.values() if jid is not None]
+    decisions = await access.job_decisions(change.uow.conn, valid, principal, Action.JOB_DELETE)
+    allowed = [jid for jid, decision in decisions.items() if decision.effect is Effect.ALLOW]
+    done = await deletion.delete_many(change.uow, change.services, allowed, actor=change.actor)
+    deleted = {d.job_id: d for d in done}
+    return JobDeleteResults(results=[_delete_result(raw, parsed[raw], decisions, deleted) for raw in ids])
+
+
+def _delete_result(
+    raw: str, jid: uuid.UUID | None, decisions: dict[uuid.UUID, Decision], deleted: dict[uuid.UUID, deletion.Deleted]
+) -> JobDeleteResult:
+    if jid is None:
+        return JobDeleteResult(id=raw, status="invalid", detail="not a job id: job ids are UUIDs")
+    if decisions[jid].effect is Effect.FORBID:
+        return JobDeleteResult(id=raw, status="forbidden", detail=decisions[jid].reason)
+    done = deleted.get(jid)
+    if done is None:  # no such job, or hidden from the caller: the same answer
+        return JobDeleteResult(id=raw, status="not_found", detail=f"job {raw!r} does not exist")
+    detail = f"it was {done.status}: canceled, then deleted" if done.canceled else None
+    return JobDeleteResult(id=raw, status="deleted", detail=detail)
 
 
 LINEAGE_RESPONSES = problem_responses(401, 403, 404, 409, 422)
@@ -187,6 +257,22 @@ async def _long_poll_wait(following: FollowingDep, prefer: LongPollPrefer = None
     return None if asked is None else min(asked, following.timers.max_wait_s)
 
 
+@dataclass(frozen=True)
+class JobReading:
+    """A read of a job: who reads it (its inputs are shown to its creator only), how to follow it, and how long
+    it may wait for a change (None: it answers at once)."""
+
+    viewer: str
+    following: Following
+    wait_s: int | None
+
+
+async def _job_reading(
+    principal: PrincipalDep, following: FollowingDep, wait_s: Annotated[int | None, Depends(_long_poll_wait)]
+) -> JobReading:
+    return JobReading(principal.actor, following, wait_s)
+
+
 @router.get(
     "/v1/jobs/{job_id}",
     response_model=JobRead,
@@ -202,24 +288,25 @@ async def _long_poll_wait(following: FollowingDep, prefer: LongPollPrefer = None
 )
 async def get_job(
     job_id: str,
-    following: FollowingDep,
+    reading: Annotated[JobReading, Depends(_job_reading)],
     response: Response,
-    wait_s: Annotated[int | None, Depends(_long_poll_wait)],
     steps: Annotated[
         bool,
         Query(description="`false`: leave out the step records (`steps` is null), which can be large; nor read them."),
     ] = True,
 ) -> JobRead:
-    """Get a job: status, inputs, output, error and every step's record (`?steps=false` leaves them out).
+    """Get a job: status, inputs (withheld but from its creator), output, error and every step's record
+    (`?steps=false` leaves them out).
     With `Prefer: wait=N` it answers when the job's status changes or it ends, or after N seconds (at most
     WFS_LONG_POLL_MAX_S), instead of at once. It holds no database connection while it waits."""
+    following, wait_s = reading.following, reading.wait_s
     if wait_s is not None:
         response.headers["Preference-Applied"] = f"wait={wait_s}"
         job_uuid = parse_uuid(job_id)
         if job_uuid is not None:
             await following.wait_for_change(job_uuid, wait_s)
     async with following.engine.connect() as conn:
-        return await service.get(conn, job_id, with_steps=steps)
+        return await service.get(conn, job_id, viewer=reading.viewer, with_steps=steps)
 
 
 EVENT_STREAM = "text/event-stream"

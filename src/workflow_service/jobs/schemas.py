@@ -13,6 +13,8 @@ from workflow_service.workflows.schemas import WorkflowRef
 
 StepStatus = Literal["running", "completed", "failed", "skipped"]
 SourceKind = Literal["rerun", "run_from_step", "duplicate", "cache"]
+CreatorKind = Literal["operator", "user", "key", "schedule", "trigger", "system"]
+WITHHELD = "Withheld (null, and `{}_withheld` true) from everyone but the job's creator."
 
 
 class JobCreate(BaseModel):
@@ -45,7 +47,12 @@ class StepRead(BaseModel):
     id: str
     type: Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(STEP_TYPES)})]
     status: StepStatus = Field(description="`skipped`: not run (its `when` was false, or it is on a branch not taken).")
-    input: Any = Field(description="The step's templates as rendered for this job.")
+    input: Any = Field(
+        description="The step's templates as rendered for this job (from its inputs). " + WITHHELD.format("input")
+    )
+    input_withheld: bool = Field(
+        False, description="true: `input` is not shown to you (only the job's creator sees it); it is not empty."
+    )
     output: Any
     error: dict[str, Any] | None
     attempt: int
@@ -56,7 +63,12 @@ class StepRead(BaseModel):
     output_tokens: int | None = None
     latency_ms: float | None = None
     detail: dict[str, Any] | None = Field(
-        None, description="Model calls: the exact request sent (`request`), the raw `response`, `attempts`."
+        None,
+        description="Model calls: the exact request sent (`request`), the raw `response`, `attempts`. For an `llm` "
+        "step (its request is rendered from the inputs): " + WITHHELD.format("detail"),
+    )
+    detail_withheld: bool = Field(
+        False, description="true: `detail` is not shown to you (only the job's creator sees it); it is not empty."
     )
     cost: float | None = Field(None, description="Model calls: credits, from WFS_PRICING; null if the model has none.")
 
@@ -79,6 +91,20 @@ class JobSource(BaseModel):
     from_step: str | None = Field(description="run_from_step: the first step this job ran; earlier ones were copied.")
 
 
+class CreatedBy(BaseModel):
+    """Who created a job."""
+
+    kind: CreatorKind = Field(
+        description="`operator` (the admin token), `user`, `key` (an API key), `schedule`, `trigger`, or `system` "
+        "(the service itself)."
+    )
+    id: str | None = Field(description="The user's, key's, schedule's or trigger's id; null for the operator.")
+    name: str = Field(
+        description="The user's email, the key's name (also once revoked), `operator`; the creator's actor "
+        "(`user:<id>`, `key:<id>`) when that user or key no longer exists."
+    )
+
+
 class JobSummary(BaseModel):
     id: uuid.UUID
     workflow: WorkflowRef
@@ -98,6 +124,7 @@ class JobSummary(BaseModel):
     )
     cache_hit: bool = Field(False, description="Completed from the cached result of `source.job_id`, no model call.")
     usage: JobUsage = Field(default_factory=JobUsage)
+    created_by: CreatedBy
 
 
 class JobParent(BaseModel):
@@ -106,10 +133,22 @@ class JobParent(BaseModel):
 
 
 class JobRead(JobSummary):
-    inputs: dict[str, Any]
-    variables: dict[str, Any] = Field(description="The variables this job was submitted with (its overrides).")
-    effective_variables: dict[str, Any] = Field(
-        default_factory=dict, description="The workflow's variables with this job's overrides applied."
+    inputs: dict[str, Any] | None = Field(description="What the job was submitted with. " + WITHHELD.format("inputs"))
+    inputs_withheld: bool = Field(
+        False, description="true: `inputs` are not shown to you (only the job's creator sees them); they are not empty."
+    )
+    variables: dict[str, Any] | None = Field(
+        description="The variables this job was submitted with (its overrides). " + WITHHELD.format("variables")
+    )
+    variables_withheld: bool = Field(
+        False,
+        description="true: `variables` and `effective_variables` are not shown to you (the overrides are part of "
+        "what the creator submitted, rendered into the steps like the inputs); `overridden_variables` still names "
+        "them.",
+    )
+    effective_variables: dict[str, Any] | None = Field(
+        default_factory=dict,
+        description="The workflow's variables with this job's overrides applied; null when `variables` are withheld.",
     )
     overridden_variables: list[str] = Field(default_factory=list, description="Which variables the job overrode.")
     parent: JobParent | None = Field(None, description="For a sub-workflow's job: the job and step that started it.")
@@ -119,6 +158,42 @@ class JobRead(JobSummary):
     steps: list[StepRead] | None = Field(
         description="Every step's record, in order; null when read with `steps=false`."
     )
+
+
+class JobUpdate(BaseModel):
+    """A change to a job; only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=200, description="A new name, in any state; null removes it.")
+    variables: StorableDict = Field(
+        default_factory=dict,
+        description="The job's variable overrides, replaced by these (checked like a submission's); only while the "
+        "job is `new` (409 `job_not_new` otherwise).",
+    )
+
+
+class JobDeleteMany(BaseModel):
+    """Jobs to delete, each checked on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=500, description="1 to 500 job ids; a repeated id counts once."
+    )
+
+
+class JobDeleteResult(BaseModel):
+    id: str
+    status: Literal["deleted", "not_found", "forbidden", "invalid"] = Field(
+        description="`deleted` (canceled first if it was active); `not_found`: no such job, or not one you may "
+        "see; `forbidden`: you may see it but not delete it; `invalid`: not a job id."
+    )
+    detail: str | None = Field(description="Why it was not deleted; for a deleted job, whether it was canceled first.")
+
+
+class JobDeleteResults(BaseModel):
+    results: list[JobDeleteResult] = Field(description="One per distinct id, in the order sent.")
 
 
 class JobPage(BaseModel):

@@ -19,27 +19,21 @@ from workflow_service.core.db import UnitOfWork
 from workflow_service.core.ids import parse_uuid
 from workflow_service.core.notify import Notifier
 from workflow_service.core.pagination import decode_cursor, encode_cursor
-from workflow_service.engine.executor import STEP_RECORD_COLUMNS
-from workflow_service.errors import (
-    InvalidInput,
-    JobEnded,
-    NotFound,
-)
-from workflow_service.jobs import cache, intake, lifecycle
+from workflow_service.errors import InvalidInput, JobEnded, NotFound, VariablesLocked
+from workflow_service.jobs import cache, intake, lifecycle, views
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
     JobCreate,
     JobEventList,
     JobEventRead,
     JobPage,
-    JobParent,
     JobRead,
     JobSource,
     JobSummary,
-    JobUsage,
-    StepRead,
+    JobUpdate,
 )
 from workflow_service.jobs.states import JobStatus, is_terminal
+from workflow_service.jobs.views import Viewer
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows import settings as endpoint_settings
@@ -64,6 +58,8 @@ class Submission:
     version: str
     data: JobCreate
     actor: str
+    actor_name: str | None = None
+    """The user's email or the key's name (the principal's name), for the job's `created_by`."""
     mode: str = "async"
     idempotency_key: str | None = None
     target: Target | None = None
@@ -112,7 +108,8 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
     )
     created = await intake.create(uow, ctx, spec, secrets=ctx.secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
-        return Submitted(await get(uow.conn, str(created.job_id)), created.replayed, sync_timeout)
+        job = await get(uow.conn, str(created.job_id), viewer=submission.actor)
+        return Submitted(job, created.replayed, sync_timeout)
     assert created.created_at is not None
     job = JobRead(
         id=created.job_id,
@@ -134,6 +131,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         output=None,
         max_attempts=max_attempts,
         steps=[],
+        created_by=views.creator(submission.actor, submission.actor_name),
     )
     if created.waits_for is not None:  # waits for the identical job in flight
         job.source = JobSource(job_id=created.waits_for, kind=cache.KIND, from_step=None)
@@ -145,7 +143,8 @@ check_submission = intake.check_submission
 
 async def cancel(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> JobRead:
     """Cancel a job that has not ended: a pending one at once; a running one is stopped mid-step by the
-    agent running it (told through the notifier, and on its next heartbeat at the latest)."""
+    agent running it (told through the notifier, and on its next heartbeat at the latest). The job as
+    `actor` sees it."""
     jid = _job_id(job_id)
     row = await repo.lock_for_cancel(uow.conn, jid)
     if row is None:
@@ -153,41 +152,88 @@ async def cancel(uow: UnitOfWork, ctx: Context, job_id: str, *, actor: str) -> J
     status = JobStatus(row.status)
     if is_terminal(status):
         raise JobEnded(f"job {job_id} has already ended: it is {status}", job_status=status.value)
+    await cancel_locked(uow, ctx, jid, status, actor=actor)
+    return await get(uow.conn, job_id, viewer=actor)
+
+
+async def cancel_locked(uow: UnitOfWork, ctx: Context, job_id: uuid.UUID, status: JobStatus, *, actor: str) -> None:
+    """Cancel the job `job_id`, whose row this transaction has locked in `status` (one that has not ended),
+    through the lifecycle: its follow-ups run, and its agent is told to stop once this commits."""
 
     async def stop_agent() -> None:  # before the end is announced, as the agent may be mid-step
-        await ctx.notifier.cancel_job(jid)
+        await ctx.notifier.cancel_job(job_id)
 
     uow.after_commit(stop_agent)
     now = utcnow()
-    error = {"code": "canceled", "message": f"canceled by {actor}", "step": None}
+    why = f"canceled by {actor}"
+    error = {"code": "canceled", "message": why, "step": None}
     canceled = lifecycle.Move(
-        job_id=jid,
+        job_id=job_id,
         path=[status, JobStatus.CANCELED],
         actor=actor,
-        reason=f"canceled by {actor}",
+        reason=why,
         values={"finished_at": now, "lease_expires_at": None, "error": error},
-        writes=lifecycle.failing_steps(jid, {"code": "canceled", "message": f"canceled by {actor}"}, now),
+        writes=lifecycle.failing_steps(job_id, {"code": "canceled", "message": why}, now),
     )
     won = await lifecycle.move(uow, ctx.ends, canceled)
     assert won is not None, "the row is locked, so its status cannot have moved"
-    return await get(uow.conn, job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Updated:
+    """A job changed by `update`: as its changer sees it, and the fields that changed, before and after."""
+
+    job: JobRead
+    before: dict[str, Any]
+    after: dict[str, Any]
+
+
+async def update(uow: UnitOfWork, ctx: Context, job_id: str, data: JobUpdate, *, actor: str) -> Updated:
+    """Rename a job (in any state) or replace its variable overrides (only while it is `new`: 409 otherwise),
+    checked against its version like a submission's. Only the fields sent change."""
+    jid = _job_id(job_id)
+    row = await repo.lock_for_update(uow.conn, jid)
+    if row is None:
+        raise NotFound(f"job {job_id!r} does not exist")
+    sent = data.model_fields_set
+    after: dict[str, Any] = {}
+    if "variables" in sent:
+        if row.status != JobStatus.NEW.value:
+            raise VariablesLocked(
+                f"job {job_id} is {row.status}; its variables can change only while it is `new` (not yet started)",
+                job_status=row.status,
+            )
+        intake.check_variables(await workflows.plan_for(uow.conn, ctx.plans, row.version_id), data.variables)
+        after["variables"] = data.variables
+    if "name" in sent:
+        after["name"] = data.name
+    before = {name: row._mapping[name] for name in after}
+    changed = {name: value for name, value in after.items() if before[name] != value}
+    if changed:
+        await repo.update_job(uow.conn, jid, changed)
+    job = await get(uow.conn, job_id, viewer=actor)
+    return Updated(job, {name: before[name] for name in changed}, changed)
+
+
+WAIT_POLL_S = 2.0
+"""How often `wait_for_end` reads the job when no notice comes."""
 
 
 async def wait_for_end(
-    engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float, poll_s: float = 2.0
+    engine: AsyncEngine, notifier: Notifier, job_id: uuid.UUID, wait_s: float, *, viewer: Viewer
 ) -> JobRead:
-    """The job once it has ended, or as it is after `wait_s`. Woken by the notifier; a slow database
-    poll is the safety net for a lost notification."""
+    """The job once it has ended, or as it is after `wait_s`, as `viewer` sees it. Woken by the notifier; a
+    slow database poll is the safety net for a lost notification. NotFound once the job has been deleted."""
     deadline = asyncio.get_running_loop().time() + wait_s
     async with notifier.watch(job_id) as ended:
         while True:
             async with engine.connect() as conn:
-                job = await get(conn, str(job_id))
+                job = await get(conn, str(job_id), viewer=viewer)
             left = deadline - asyncio.get_running_loop().time()
             if is_terminal(job.status) or left <= 0:
                 return job
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended.wait(), timeout=min(left, poll_s))
+                await asyncio.wait_for(ended.wait(), timeout=min(left, WAIT_POLL_S))
 
 
 def _job_id(value: str) -> uuid.UUID:
@@ -197,56 +243,14 @@ def _job_id(value: str) -> uuid.UUID:
     return job_id
 
 
-def _summary_fields(row: Any) -> dict[str, Any]:
-    duration = None
-    if row.started_at is not None and row.finished_at is not None:
-        duration = (row.finished_at - row.started_at).total_seconds()
-    return {
-        "id": row.id,
-        "workflow": WorkflowRef(id=row.workflow_id, slug=row.slug),
-        "version": row.version_number,
-        "name": row.name,
-        "status": row.status,
-        "pool": row.pool,
-        "error": row.error,
-        "attempt": row.attempt,
-        "agent_id": row.agent_id,
-        "created_at": row.created_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "duration": duration,
-        "source": JobSource(job_id=row.source_job_id, kind=row.source_kind, from_step=row.from_step)
-        if row.source_job_id is not None
-        else None,
-        "cache_hit": row.cache_hit,
-        "usage": JobUsage(input_tokens=row.input_tokens, output_tokens=row.output_tokens, cost=row.cost),
-    }
-
-
-def _steps(rows: Sequence[Any]) -> list[StepRead]:
-    shown = [name for name in STEP_RECORD_COLUMNS if name not in ("step_id", "position")]
-    return [StepRead(id=s.step_id, **{name: getattr(s, name) for name in shown}) for s in rows]
-
-
-async def get(conn: AsyncConnection, job_id: str, *, with_steps: bool = True) -> JobRead:
-    """A job with its inputs, output, error and step records (`steps` None, and not read, without `with_steps`)."""
+async def get(conn: AsyncConnection, job_id: str, *, viewer: Viewer, with_steps: bool = True) -> JobRead:
+    """A job with its inputs, output, error and step records (`steps` None, and not read, without `with_steps`),
+    as `viewer` sees it: its inputs only if it created the job (see jobs/views.py)."""
     row = await repo.get_job(conn, _job_id(job_id))
     if row is None:
         raise NotFound(f"job {job_id!r} does not exist")
     steps = await repo.get_steps(conn, row.id) if with_steps else None
-    parent = JobParent(job_id=row.parent_job_id, step=row.parent_step) if row.parent_job_id else None
-    return JobRead(
-        **_summary_fields(row),
-        inputs=row.inputs,
-        variables=row.variables,
-        effective_variables={**(row.default_variables or {}), **row.variables},
-        overridden_variables=sorted(row.variables),
-        parent=parent,
-        metadata=row.metadata,
-        output=row.output,
-        max_attempts=row.max_attempts,
-        steps=_steps(steps) if steps is not None else None,
-    )
+    return views.job_read(row, steps, viewer)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -280,7 +284,7 @@ async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
         workflow_id = wf.id
     where = repo.JobFilter(query.workspace_id, workflow_id, statuses, query.pool, query.caller)
     rows = await repo.list_jobs(conn, where, before=decode_cursor(query.cursor), limit=limit + 1)
-    items = [JobSummary(**_summary_fields(r)) for r in rows[:limit]]
+    items = [JobSummary(**views.summary_fields(r)) for r in rows[:limit]]
     return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
 
 

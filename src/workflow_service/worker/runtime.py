@@ -1,4 +1,4 @@
-"""An agent: registration, the heartbeat loop, the reconciler loop and the job runner.
+"""An agent: registration, the heartbeat loop, the reconciler and retention loops, and the job runner.
 
 Used as is by the arq worker process and by the embedded mode (api + worker in one process).
 """
@@ -15,6 +15,7 @@ from workflow_service.agents import service as agents
 from workflow_service.context import Context
 from workflow_service.core.dispatch import InProcessDispatcher
 from workflow_service.deliveries.sender import DeliverySender
+from workflow_service.jobs import retention
 from workflow_service.jobs.ends import EndContext, Ended
 from workflow_service.jobs.reconciler import reconcile
 from workflow_service.jobs.run.claim import Agent
@@ -44,6 +45,7 @@ class AgentRuntime:
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
             asyncio.create_task(self._reconcile_loop(), name="reconciler"),
+            asyncio.create_task(self._retention_loop(), name="retention"),
             asyncio.create_task(self._delivery_loop(), name="deliveries"),
         ]
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
@@ -103,6 +105,15 @@ class AgentRuntime:
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
             await asyncio.sleep(self.ctx.settings.worker.reconcile_interval_s)
+
+    async def _retention_loop(self) -> None:
+        # At start, then every WFS_RETENTION_SWEEP_S: a worker restarted more often than that still sweeps.
+        while True:
+            try:
+                await retention.sweep(self.ctx.engine)
+            except Exception:
+                log.warning("retention sweep failed; retrying at the next one", exc_info=True)
+            await asyncio.sleep(self.ctx.settings.retention_sweep_s)  # jobs/retention.py
 
     async def stop(self) -> None:
         if self._unregister is not None:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import AnyRow
 from workflow_service.core.ids import parse_uuid
-from workflow_service.models import Workflow, WorkflowEnv, WorkflowMember, WorkflowVersion
+from workflow_service.models import Workflow, WorkflowEnv, WorkflowMember, WorkflowVersion, Workspace
 from workflow_service.workflows import pg
 from workflow_service.workflows.refs import ScopedRef
 
@@ -18,6 +18,7 @@ workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 member_t: sa.Table = WorkflowMember.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
+workspace_t: sa.Table = Workspace.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,19 @@ async def list_page(conn: AsyncConnection, visible: Visible, before: uuid.UUID |
     if before is not None:
         stmt = stmt.where(workflow_t.c.id < before)
     return (await conn.execute(stmt.order_by(workflow_t.c.id.desc()).limit(limit))).all()
+
+
+async def delete(conn: AsyncConnection, workflow_id: uuid.UUID) -> None:
+    """Delete the workflow; its versions, API keys, environment variables, members and deliveries go with it (ON
+    DELETE CASCADE). Its jobs must be deleted first (jobs/deletion.py): they hold its versions."""
+    await conn.execute(workflow_t.delete().where(workflow_t.c.id == workflow_id))
+
+
+async def workspace_retention(conn: AsyncConnection, workspace_id: uuid.UUID) -> int | None:
+    """The workspace's default retention in days (null: ended jobs are kept forever)."""
+    stmt = sa.select(workspace_t.c.retention_days).where(workspace_t.c.id == workspace_id)
+    days: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+    return days
 
 
 async def insert_version(conn: AsyncConnection, values: dict[str, Any]) -> None:

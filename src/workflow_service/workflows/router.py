@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from workflow_service.access import routes as access
 from workflow_service.access.policy import Action, reads_member_role
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep, WorkflowPathDep
+from workflow_service.jobs import deletion
 from workflow_service.problems import problem_responses
 from workflow_service.workflows import env, service
 from workflow_service.workflows.refs import ScopedRef
@@ -73,6 +74,43 @@ async def list_workflows(
 async def get_workflow(workflow: WorkflowPathDep, uow: UowDep, base: BaseUrlDep) -> WorkflowRead:
     """Get a workflow (by id or slug) with its draft and the draft's problems."""
     return await service.get(uow.conn, workflow, base)
+
+
+@dataclass(frozen=True)
+class WorkflowDeletion:
+    """A request to delete the workflow in the path: by whom, and whether its jobs that have not ended are
+    canceled as part of it."""
+
+    workflow: ScopedRef
+    actor: str
+    cancel_active: bool
+
+
+async def _workflow_deletion(
+    workflow: WorkflowPathDep,
+    principal: PrincipalDep,
+    cancel_active: Annotated[
+        bool, Query(description="true: cancel the workflow's jobs that have not ended, then delete (else 409).")
+    ] = False,
+) -> WorkflowDeletion:
+    return WorkflowDeletion(workflow, principal.actor, cancel_active)
+
+
+@router.delete(
+    "/{workflow}",
+    tags=["workflows"],
+    dependencies=[access.require(Action.WORKFLOW_DELETE, on=access.workflow)],
+    status_code=204,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def delete_workflow(
+    deleting: Annotated[WorkflowDeletion, Depends(_workflow_deletion)], uow: UowDep, services: ServicesDep
+) -> None:
+    """Delete a workflow with its versions, jobs (their steps, events, deliveries), API keys, environment variables
+    and members, in one transaction; 409 `workflow_has_active_jobs` while some of its jobs have not ended, unless
+    `cancel_active=true`. It cannot be undone; audit entries stay."""
+    how = deleting
+    await deletion.delete_workflow(uow, services, how.workflow, actor=how.actor, cancel_active=how.cancel_active)
 
 
 @router.put(

@@ -281,9 +281,18 @@ async def target_of(conn: AsyncConnection, plans: PlanCache, ref: ScopedRef, num
     return Target(row.workflow_id, row.workspace_id, row.slug, row.version_id, row.number, plan, row.settings or {})
 
 
+async def _settings_read(
+    conn: AsyncConnection, row: Any, stored: dict[str, Any], secret: str | None = None
+) -> endpoint_settings.SettingsRead:
+    """The settings `stored` of the workflow `row` as shown (the retention that applies needs its workspace's)."""
+    retention = await repo.workspace_retention(conn, row.workspace_id)
+    return endpoint_settings.read(stored, secret, workspace_retention=retention)
+
+
 async def get_settings(conn: AsyncConnection, ref: ScopedRef) -> endpoint_settings.SettingsRead:
     """The workflow's endpoint settings."""
-    return endpoint_settings.read((await _get(conn, ref)).settings or {})
+    row = await _get(conn, ref)
+    return await _settings_read(conn, row, row.settings or {})
 
 
 async def update_settings(
@@ -297,7 +306,7 @@ async def update_settings(
     row = await _get(conn, ref, for_update=True)
     new, secret = await endpoint_settings.apply(row.settings or {}, update, policy, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
-    return endpoint_settings.read(new, signing_secret=secret)
+    return await _settings_read(conn, row, new, secret)
 
 
 async def rotate_signing_secret(
@@ -309,4 +318,4 @@ async def rotate_signing_secret(
         raise Conflict("push is not enabled for this workflow, so it has no signing secret to rotate")
     new, secret = endpoint_settings.rotate(row.settings or {}, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
-    return endpoint_settings.read(new, signing_secret=secret)
+    return await _settings_read(conn, row, new, secret)

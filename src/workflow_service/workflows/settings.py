@@ -1,5 +1,5 @@
-"""Endpoint settings of a workflow: sync wait, queue timeout, and async push (callback URL, access
-token, push timeout, signing secrets).
+"""Endpoint settings of a workflow: sync wait, queue timeout, async push (callback URL, access token, push
+timeout, signing secrets), and how long its ended jobs are kept (retention, see jobs/retention.py).
 
 Stored as JSON in `workflow.settings`. The access token and the signing secrets are write-only: no
 response ever contains them, except a new signing secret once, when it is made. With WFS_SECRET_KEY set
@@ -12,7 +12,7 @@ import base64
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -26,6 +26,22 @@ from workflow_service.workflows import repository as workflow_repo
 SYNC_TIMEOUT_DEFAULT = 180
 PUSH_TIMEOUT_DEFAULT = 180
 SECRET_OVERLAP = timedelta(hours=24)
+FOREVER = "forever"
+RetentionDays = Annotated[int, Field(ge=1, le=36500, strict=True)] | Literal["forever"]
+"""A workflow's own retention: days (1 to 36500), or `forever`."""
+RETENTION = (
+    "How long the workflow's ended jobs are kept: days after they ended (1 to 36500), then deleted with their "
+    "steps, events and deliveries; `forever` keeps them whatever the workspace's default; null takes the "
+    "workspace's `retention_days` (null there too: kept forever)."
+)
+
+
+def effective_retention(own: Any, workspace_days: int | None) -> int | None:
+    """The days a workflow's ended jobs are kept, from its own setting (days, `forever`, or None: unset) and its
+    workspace's default; None: forever."""
+    if own is None:
+        return workspace_days
+    return None if own == FOREVER else int(own)
 
 
 class PushSettingsRead(BaseModel):
@@ -47,6 +63,11 @@ class SettingsRead(BaseModel):
         description="A job not claimed this long after submission fails with `queue_timeout`; null means no limit."
     )
     push: PushSettingsRead
+    retention_days: RetentionDays | None = Field(description=RETENTION)
+    effective_retention_days: int | None = Field(
+        description="The retention that applies: `retention_days`, else the workspace's default; null: ended jobs "
+        "are kept forever."
+    )
     signing_secret: str | None = Field(
         None, description="A new signing secret (`whsec_…`), shown only in the response that created it."
     )
@@ -69,6 +90,7 @@ class SettingsUpdate(BaseModel):
     sync_timeout_s: int | None = Field(None, ge=60, le=300)
     queue_timeout_s: float | None = Field(None, gt=0, le=7 * 86400)
     push: PushSettingsUpdate | None = None
+    retention_days: RetentionDays | None = Field(None, description=RETENTION)
 
     @field_validator("sync_timeout_s")
     @classmethod
@@ -142,7 +164,8 @@ def reseal_all(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any]
     return {**stored, "push": push}, count
 
 
-def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsRead:
+def read(stored: dict[str, Any], signing_secret: str | None = None, *, workspace_retention: int | None) -> SettingsRead:
+    """The settings as shown, with the retention that applies given the workspace's default."""
     push = _push(stored)
     return SettingsRead(
         sync_timeout_s=stored.get("sync_timeout_s", SYNC_TIMEOUT_DEFAULT),
@@ -155,6 +178,8 @@ def read(stored: dict[str, Any], signing_secret: str | None = None) -> SettingsR
             disabled_reason=push.get("disabled_reason"),
             signing_secrets=len(_active_entries(stored)),
         ),
+        retention_days=stored.get("retention_days"),
+        effective_retention_days=effective_retention(stored.get("retention_days"), workspace_retention),
         signing_secret=signing_secret,
     )
 
@@ -169,6 +194,10 @@ async def apply(
         new["sync_timeout_s"] = update.sync_timeout_s
     if "queue_timeout_s" in fields:
         new["queue_timeout_s"] = update.queue_timeout_s
+    if "retention_days" in fields:
+        new["retention_days"] = update.retention_days
+        if update.retention_days is None:  # unset: the workspace's default applies
+            del new["retention_days"]
     created_secret = None
     if update.push is not None:
         push = await _apply_push({**_push(stored)}, update.push, policy, secrets)

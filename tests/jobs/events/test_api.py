@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from tests.apikeys.conftest import issue_key
-from tests.conftest import TOKEN, ClientFactory, WorkerFactory, connections, wait_for_job
+from tests.conftest import TOKEN, ClientFactory, WorkerFactory, connections, eventually, wait_for_job
 from tests.invocation.conftest import GREETER, http_step, http_workflow
 from tests.jobs.conftest import deploy_workflow, submit
 from tests.jobs.events.conftest import Received, events_of, receive, summary
@@ -66,6 +66,10 @@ async def test_a_stream_is_read_by_whoever_may_read_the_job(
     assert [e["to_status"] for e in history.json()["items"]] == [s for kind, s in ENDED_GREETER if kind == "status"]
 
 
+async def _step_started(client: httpx.AsyncClient, job_id: str) -> bool:
+    return bool((await client.get(f"/v1/jobs/{job_id}")).json()["steps"])
+
+
 async def test_a_job_canceled_mid_step_ends_its_stream_with_the_step_failed_then_the_job_canceled(
     client: httpx.AsyncClient, start_worker: WorkerFactory, echo_server: EchoServer
 ) -> None:
@@ -73,6 +77,7 @@ async def test_a_job_canceled_mid_step_ends_its_stream_with_the_step_failed_then
     await start_worker()
     job_id = (await submit(client, "sleeper"))["id"]
     await wait_for_job(client, job_id, ("running",))
+    await eventually(lambda: _step_started(client, job_id), "the step's start")  # mid-step, not just claimed
     assert (await client.post(f"/v1/jobs/{job_id}/cancel")).status_code == 200
     received: list[Received] = []
     await receive(client, job_id, received)

@@ -13,6 +13,7 @@ jobs/states.py, never as literals; the step-record columns from engine/executor.
 | reads.py | one job, its steps and events, listings, rows locked before a decision, lineage reads |
 | sweeps.py | the reconciler's and the heartbeat's |
 | copies.py | the result cache's, and step records copied from another job |
+| deletes.py | deleting jobs: by id, a workflow's, the retention sweep's batches |
 | pg.py | PostgreSQL's statements for insert, claim and finish |
 """
 
@@ -26,6 +27,15 @@ from workflow_service.jobs.repository.copies import (
     pending_followers,
     with_cache_source,
 )
+from workflow_service.jobs.repository.deletes import (
+    count_active,
+    delete_jobs,
+    delete_workflow_jobs,
+    expired,
+    lock_active,
+    lock_jobs,
+    retention_policies,
+)
 from workflow_service.jobs.repository.events import status_changes_after, status_of, steps_after
 from workflow_service.jobs.repository.moves import (
     Writes,
@@ -35,6 +45,7 @@ from workflow_service.jobs.repository.moves import (
     insert_job,
     lease_expired,
     transition,
+    update_job,
     upsert_steps,
 )
 from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish, JobFilter, Move
@@ -42,6 +53,7 @@ from workflow_service.jobs.repository.reads import (
     JOB_COLUMNS,
     SUMMARY_COLUMNS,
     access_facts,
+    access_facts_of,
     child_of,
     completed_outputs,
     exists,
@@ -54,6 +66,7 @@ from workflow_service.jobs.repository.reads import (
     list_jobs,
     lock_for_cancel,
     lock_for_start,
+    lock_for_update,
     mean_output_tokens,
     parent_of,
 )
@@ -92,6 +105,7 @@ __all__ = [
     "Move",
     "Writes",
     "access_facts",
+    "access_facts_of",
     "advisory_lock",
     "attempt_is",
     "canceled_among",
@@ -102,9 +116,13 @@ __all__ = [
     "completed_outputs",
     "copy_cached_steps",
     "copy_steps",
+    "count_active",
+    "delete_jobs",
+    "delete_workflow_jobs",
     "env_t",
     "event_t",
     "exists",
+    "expired",
     "expired_leases",
     "extend_lease",
     "extend_leases",
@@ -120,8 +138,11 @@ __all__ = [
     "job_t",
     "lease_expired",
     "list_jobs",
+    "lock_active",
     "lock_for_cancel",
     "lock_for_start",
+    "lock_for_update",
+    "lock_jobs",
     "mark_enqueued",
     "mean_output_tokens",
     "newest_cached_result",
@@ -130,6 +151,7 @@ __all__ = [
     "past_deadline",
     "past_run_deadline",
     "pending_followers",
+    "retention_policies",
     "stale_pending",
     "status_changes_after",
     "status_of",
@@ -137,6 +159,7 @@ __all__ = [
     "steps_after",
     "transition",
     "unfinished_among",
+    "update_job",
     "upsert_steps",
     "version_t",
     "with_cache_source",

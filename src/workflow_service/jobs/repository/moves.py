@@ -87,6 +87,16 @@ async def transition(
     return row
 
 
+EDITABLE = frozenset({"name", "variables"})
+"""What `update_job` may change: a job's name and variables, never its status (only `transition` moves it)."""
+
+
+async def update_job(conn: AsyncConnection, job_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """Change the job's name or variables (PATCH); the caller holds its row (repository.lock_for_update)."""
+    assert set(values) <= EDITABLE, f"not editable: {set(values) - EDITABLE}"
+    await conn.execute(job_t.update().where(job_t.c.id == job_id).values(values))
+
+
 def attempt_is(attempt: int) -> list[sa.ColumnElement[bool]]:
     """A `Move` guard: the job is still at attempt `attempt`."""
     return [job_t.c.attempt == attempt]

@@ -13,7 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs.repository.params import JobFilter
-from workflow_service.jobs.repository.tables import event_t, job_t, newest_computed, step_t, version_t, workflow_t
+from workflow_service.jobs.repository.tables import (
+    event_t,
+    is_postgres,
+    job_t,
+    key_t,
+    newest_computed,
+    step_t,
+    user_t,
+    version_t,
+    workflow_t,
+)
 from workflow_service.jobs.states import StepStatus
 from workflow_service.people import repository as people_repo
 
@@ -38,7 +48,11 @@ SUMMARY_COLUMNS = (
     job_t.c.input_tokens,
     job_t.c.output_tokens,
     job_t.c.cost,
+    job_t.c.caller,
+    user_t.c.email.label("creator_email"),
+    key_t.c.name.label("creator_key_name"),
 )
+"""A job's summary, with its creator's name: the user's email or the key's name (see `_with_creator`)."""
 JOB_COLUMNS = (
     *SUMMARY_COLUMNS,
     job_t.c.inputs,
@@ -52,14 +66,27 @@ JOB_COLUMNS = (
 _FROM = job_t.join(workflow_t, workflow_t.c.id == job_t.c.workflow_id)
 
 
-async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
-    """The job, with its version's default variables (to show the effective ones)."""
-    defaults = version_t.c.definition["variables"].label("default_variables")
-    stmt = (
-        sa.select(*JOB_COLUMNS, defaults)
-        .select_from(_FROM.join(version_t, version_t.c.id == job_t.c.version_id))
-        .where(job_t.c.id == job_id)
+def _creator_id(conn: AsyncConnection, prefix: str) -> sa.ColumnElement[Any]:
+    """SQL for the id in `job.caller` when it starts with `prefix` (`user:`, `key:`), as the id column stores it
+    (a UUID on PostgreSQL, 32 hex digits on SQLite), else null: an outer join on it finds the row by its key."""
+    rest = sa.func.substr(job_t.c.caller, len(prefix) + 1)
+    as_id = sa.cast(rest, sa.Uuid) if is_postgres(conn) else sa.func.replace(rest, "-", "")
+    return sa.case((job_t.c.caller.startswith(prefix), as_id))
+
+
+def _with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause:
+    """`joined` (which has the job) with the user or API key that created the job, for SUMMARY_COLUMNS: in the
+    same query, by primary key, so a listing costs no round trip per job. A revoked key is still found."""
+    return joined.outerjoin(user_t, user_t.c.id == _creator_id(conn, "user:")).outerjoin(
+        key_t, key_t.c.id == _creator_id(conn, "key:")
     )
+
+
+async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    """The job, with its creator's name and its version's default variables (to show the effective ones)."""
+    defaults = version_t.c.definition["variables"].label("default_variables")
+    joined = _with_creator(conn, _FROM.join(version_t, version_t.c.id == job_t.c.version_id))
+    stmt = sa.select(*JOB_COLUMNS, defaults).select_from(joined).where(job_t.c.id == job_id)
     return (await conn.execute(stmt)).first()
 
 
@@ -73,6 +100,22 @@ async def access_facts(conn: AsyncConnection, job_id: uuid.UUID, user_id: uuid.U
     role = sa.null() if user_id is None else people_repo.role_of(user_id, job_t.c.workflow_id)
     stmt = sa.select(job_t.c.caller, job_t.c.workspace_id, job_t.c.workflow_id, role.label("member_role"))
     return (await conn.execute(stmt.where(job_t.c.id == job_id))).first()
+
+
+async def access_facts_of(
+    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], user_id: uuid.UUID | None
+) -> dict[uuid.UUID, AnyRow]:
+    """`access_facts` of several jobs in one query, by id (a missing job is not in it)."""
+    role = sa.null() if user_id is None else people_repo.role_of(user_id, job_t.c.workflow_id)
+    columns = (job_t.c.id, job_t.c.caller, job_t.c.workspace_id, job_t.c.workflow_id, role.label("member_role"))
+    rows = await conn.execute(sa.select(*columns).where(job_t.c.id.in_(job_ids)))
+    return {row.id: row for row in rows}
+
+
+async def lock_for_update(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
+    """What a change of a job (PATCH) decides on, its row locked."""
+    stmt = sa.select(job_t.c.status, job_t.c.name, job_t.c.variables, job_t.c.version_id).where(job_t.c.id == job_id)
+    return (await conn.execute(stmt.with_for_update())).first()
 
 
 async def get_steps(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRow]:
@@ -105,7 +148,11 @@ async def list_jobs(
     conn: AsyncConnection, where: JobFilter, *, before: uuid.UUID | None, limit: int
 ) -> Sequence[AnyRow]:
     """Jobs `where` selects, newest first, from before the job `before` (a page's cursor)."""
-    stmt = sa.select(*SUMMARY_COLUMNS).select_from(_FROM).where(job_t.c.workspace_id == where.workspace_id)
+    stmt = (
+        sa.select(*SUMMARY_COLUMNS)
+        .select_from(_with_creator(conn, _FROM))
+        .where(job_t.c.workspace_id == where.workspace_id)
+    )
     if where.caller is not None:
         stmt = stmt.where(job_t.c.caller == where.caller)
     if where.workflow_id is not None:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.jobs.states import JobStatus
-from workflow_service.models import Job, JobEvent, JobStep, Workflow, WorkflowEnv, WorkflowVersion
+from workflow_service.models import ApiKey, Job, JobEvent, JobStep, User, Workflow, WorkflowEnv, WorkflowVersion
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 event_t: sa.Table = JobEvent.__table__  # type: ignore[assignment]
@@ -16,6 +16,8 @@ step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
+user_t: sa.Table = User.__table__  # type: ignore[assignment]
+key_t: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 
 ENDED_COLUMNS = (job_t.c.mode, job_t.c.cache_key, job_t.c.cache_hit, job_t.c.parent_job_id)
 """What the follow-ups of an end learn about the job (jobs/lifecycle.py), from the transition's RETURNING."""
