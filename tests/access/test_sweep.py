@@ -44,6 +44,7 @@ Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"
 J = "/v1/jobs/{job_id}"
 U = "/v1/users/{user_id}"
+BULK_DELETE = ("POST", "/v1/jobs/delete")
 
 #                                                                op  own adm vwr run edt wfo uni key oky  B  exp rev
 READ = "200 200 200 200 200 200 200 404 200 403 404 401 401"
@@ -59,6 +60,7 @@ EXPECTED: dict[Operation, str] = {
     ("GET", "/v1/workflows"): USERS,
     ("POST", "/v1/workflows"): USERS.replace("200", "201"),
     ("GET", W): READ,
+    ("DELETE", W): SHARE.replace("201", "204"),
     ("PUT", f"{W}/draft"): EDIT,
     ("POST", f"{W}/validate"): EDIT,
     ("POST", f"{W}/deploy"): EDIT.replace("200", "201"),
@@ -83,7 +85,10 @@ EXPECTED: dict[Operation, str] = {
     ("DELETE", f"{W}/members/{{user_id}}"): SHARE.replace("201", "204"),
     ("GET", f"{W}/audit-log"): EDIT,
     ("GET", "/v1/jobs"): ANYONE,
+    BULK_DELETE: ANYONE,  # and the id's outcome in the answer is what DELETE /v1/jobs/{job_id} answers (_bulk)
     ("GET", J): JOB_READ,
+    ("PATCH", J): "200 200 200 403 403 403 200 404 404 404 404 401 401",
+    ("DELETE", J): "204 204 204 403 403 403 204 404 404 404 404 401 401",
     ("GET", f"{J}/events"): JOB_READ,
     ("GET", f"{J}/deliveries"): JOB_READ,
     ("POST", f"{J}/cancel"): "200 200 200 403 403 403 200 404 404 404 404 401 401",
@@ -127,6 +132,9 @@ OWN_COLUMNS = ("runner", "key")
 #                                                     run key
 OWN_JOB: dict[Operation, str] = {
     ("GET", J): "200 200",
+    ("PATCH", J): "200 200",
+    ("DELETE", J): "204 204",
+    BULK_DELETE: "200 200",
     ("GET", f"{J}/events"): "200 200",
     ("GET", f"{J}/deliveries"): "200 200",
     ("POST", f"{J}/cancel"): "200 200",
@@ -190,6 +198,10 @@ async def _scratch(world: World, who: Who, call: Call) -> Call:
     return replace(call, params={**call.params, "workflow": workflow}, client=key if who.column == "key" else None)
 
 
+async def _bulk(world: World, who: Who, call: Call) -> Call:
+    return replace(call, body={"ids": [await world.job(who.creator)]})
+
+
 def _numbered(make: Callable[[int], dict[str, Any]]) -> Target:
     async def target(world: World, who: Who, call: Call) -> Call:
         return replace(call, body=make(world.number()))
@@ -203,7 +215,10 @@ TARGETS: dict[Operation, Target] = {
     ("DELETE", f"{W}/api-keys/{{key_id}}"): _fresh("key_id", World.api_key),
     ("PUT", f"{W}/members/{{user_id}}"): _fresh("user_id", World.user),
     ("DELETE", f"{W}/members/{{user_id}}"): _fresh("user_id", World.invited_user),
+    ("DELETE", W): _scratch,
     ("POST", f"{J}/cancel"): _job(World.job),
+    ("DELETE", J): _job(World.job),
+    BULK_DELETE: _bulk,
     ("POST", f"{J}/start"): _job(World.new_job),
     ("POST", "/v1/workspaces"): _numbered(
         lambda n: {"slug": f"made-{n}", "name": "Made", "owner": {"email": f"made-{n}@c.example", "name": "Made"}}
@@ -223,6 +238,7 @@ BODIES: dict[Operation, Any] = {
     ("POST", f"{W}/versions/{{version}}/sync"): ADA,
     ("POST", f"{W}/versions/{{version}}/estimate"): ADA,
     ("PUT", f"{W}/members/{{user_id}}"): {"role": "viewer"},
+    ("PATCH", J): {"name": "renamed"},
     ("POST", f"{J}/run-from-step"): {"step": "compose"},
     ("POST", f"{J}/duplicate"): {"start": True},
     ("PATCH", "/v1/workspace"): {"retention_days": 365},
@@ -243,7 +259,7 @@ def test_every_operation_of_the_contract_is_in_the_table() -> None:
     operations = {(m.upper(), p) for p, item in schema["paths"].items() if p.startswith("/v1/") for m in item}
     assert operations - set(EXPECTED) == set(), "add these operations to EXPECTED"
     assert set(EXPECTED) - operations == set(), "these operations are gone from the contract"
-    assert set(OWN_JOB) == {op for op in EXPECTED if op[1].startswith(J)}
+    assert set(OWN_JOB) == {op for op in EXPECTED if op[1].startswith(J)} | {BULK_DELETE}
     assert set(TARGETS) | set(BODIES) | set(HEADERS) <= set(EXPECTED)
     for statuses in EXPECTED.values():
         _row(statuses, PRINCIPALS)
@@ -325,16 +341,31 @@ def _placeholders(template: str) -> set[str]:
     return {part[1:-1] for part in template.split("/") if part.startswith("{")}
 
 
+DELETED = {"204": "deleted", "403": "forbidden", "404": "not_found"}
+
+
+def _bulk_outcomes(operation: Operation, responses: list[httpx.Response], deleting_one: str) -> None:
+    """A bulk delete decides each id as `DELETE /v1/jobs/{job_id}` does (its row: `deleting_one`)."""
+    if operation != BULK_DELETE:
+        return
+    for response, status in zip(responses, deleting_one.split(), strict=True):
+        if response.status_code == 200:
+            assert [r["status"] for r in response.json()["results"]] == [DELETED[status]], response.text
+
+
 @pytest.mark.parametrize("operation", list(EXPECTED), ids=[f"{m} {p}" for m, p in EXPECTED])
 async def test_each_principal_gets_the_tables_status(world: World, operation: Operation) -> None:
-    got = [str((await _sweep(world, Who(column), operation)).status_code) for column in PRINCIPALS]
-    assert " ".join(got) == EXPECTED[operation]
+    responses = [await _sweep(world, Who(column), operation) for column in PRINCIPALS]
+    got = " ".join(str(r.status_code) for r in responses)
+    assert got == EXPECTED[operation], " ".join(PRINCIPALS)
+    _bulk_outcomes(operation, responses, EXPECTED["DELETE", J])
 
 
 @pytest.mark.parametrize("operation", list(OWN_JOB), ids=[f"{m} {p}" for m, p in OWN_JOB])
 async def test_the_runner_and_the_key_on_their_own_jobs(world: World, operation: Operation) -> None:
-    got = [str((await _sweep(world, Who(column, column), operation)).status_code) for column in OWN_COLUMNS]
-    assert " ".join(got) == OWN_JOB[operation]
+    responses = [await _sweep(world, Who(column, column), operation) for column in OWN_COLUMNS]
+    assert " ".join(str(r.status_code) for r in responses) == OWN_JOB[operation], " ".join(OWN_COLUMNS)
+    _bulk_outcomes(operation, responses, OWN_JOB["DELETE", J])
 
 
 @pytest.mark.parametrize("url", list(LISTINGS))
