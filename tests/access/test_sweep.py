@@ -123,7 +123,7 @@ other's key, B's owner, an expired token and a revoked one (both A's owner's).""
 
 LISTINGS: dict[str, str] = {
     "/v1/jobs?scope=all": "200 200 200 403 403 403 403 403 403 403 200 401 401",
-    "/v1/jobs?scope=all&workflow={workflow}": READ,
+    "/v1/jobs?scope=all&workflow={workflow}": "200 200 200 200 200 200 200 404 403 403 404 401 401",
 }
 """`GET` with the queries whose rule depends on them (checked in the route): everyone's jobs ("All jobs"), of the
 workspace, or of one workflow."""
