@@ -3,7 +3,6 @@ SQLite database, and `db`, each test once on either; and `write`, recording entr
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,31 +12,24 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import admin, connect
+from tests.jobs import parity
 from workflow_service.audit.recorder import Actor, Entry, Origin, record
-from workflow_service.core.db import make_engine
-from workflow_service.migrate import upgrade
 
-AUDIT_TABLES = ("audit_entry", "audit_head")
 ALICE = Actor(f"user:{uuid.UUID(int=1)}", "alice@example.com")
 BOB = Actor(f"key:{uuid.UUID(int=2)}", "deploy key")
 
 
 @pytest.fixture
-async def pg(engine: AsyncEngine) -> AsyncEngine:
-    """The PostgreSQL test database, audit tables emptied."""
-    async with engine.begin() as conn:
-        await conn.exec_driver_sql(f"TRUNCATE {', '.join(AUDIT_TABLES)}")
+def pg(engine: AsyncEngine) -> AsyncEngine:
+    """The PostgreSQL test database, emptied (the audit tables too: tests/conftest.TABLES)."""
     return engine
 
 
 @pytest.fixture
 async def sqlite(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A fresh embedded database (SQLite, migrated as `workflow-service dev` does)."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
-    await asyncio.to_thread(upgrade, url)
-    eng = make_engine(url)
-    yield eng
-    await eng.dispose()
+    async for eng in parity.sqlite_engine(tmp_path / "embedded.db"):
+        yield eng
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
