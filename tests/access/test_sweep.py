@@ -46,12 +46,15 @@ J = "/v1/jobs/{job_id}"
 U = "/v1/users/{user_id}"
 BULK_DELETE = ("POST", "/v1/jobs/delete")
 
-#                                                                op  own adm vwr run edt wfo uni key oky  B  exp rev
+# The columns, in PRINCIPALS' order: operator, A's owner, admin, viewer, runner, editor, wf-owner (members invited to
+# greeter with these roles), uninvited (a member), key (greeter's), other-key (other's), B's owner, expired, revoked.
+#       op  own adm vwr run edt wfo uni key oky  B  exp rev
 READ = "200 200 200 200 200 200 200 404 200 403 404 401 401"
 EDIT = "200 200 200 403 403 200 200 404 403 403 404 401 401"
 SUBMIT = "202 202 202 403 202 202 202 404 202 403 404 401 401"
 SHARE = "201 201 201 403 403 403 201 404 403 403 404 401 401"
 JOB_READ = "200 200 200 200 200 200 200 404 404 404 404 401 401"
+ON_JOB = "200 200 200 403 403 403 200 404 404 404 404 401 401"
 MANAGERS = "200 200 200 403 403 403 403 403 403 403 200 401 401"
 USERS = "200 200 200 200 200 200 200 200 403 403 200 401 401"
 ANYONE = "200 200 200 200 200 200 200 200 200 200 200 401 401"
@@ -87,16 +90,16 @@ EXPECTED: dict[Operation, str] = {
     ("GET", "/v1/jobs"): ANYONE,
     BULK_DELETE: ANYONE,  # and the id's outcome in the answer is what DELETE /v1/jobs/{job_id} answers (_bulk)
     ("GET", J): JOB_READ,
-    ("PATCH", J): "200 200 200 403 403 403 200 404 404 404 404 401 401",
-    ("DELETE", J): "204 204 204 403 403 403 204 404 404 404 404 401 401",
+    ("PATCH", J): ON_JOB,
+    ("DELETE", J): ON_JOB.replace("200", "204"),
     ("GET", f"{J}/events"): JOB_READ,
     ("GET", f"{J}/deliveries"): JOB_READ,
-    ("POST", f"{J}/cancel"): "200 200 200 403 403 403 200 404 404 404 404 401 401",
-    ("POST", f"{J}/rerun"): "201 201 201 403 403 403 201 404 404 404 404 401 401",
-    ("POST", f"{J}/run-from-step"): "201 201 201 403 403 403 201 404 404 404 404 401 401",
-    ("POST", f"{J}/duplicate"): "201 201 201 403 403 403 201 404 404 404 404 401 401",
-    ("POST", f"{J}/start"): "200 200 200 403 403 403 200 404 404 404 404 401 401",
-    ("POST", f"{J}/deliveries/redeliver"): "201 201 201 403 403 403 201 404 404 404 404 401 401",
+    ("POST", f"{J}/cancel"): ON_JOB,
+    ("POST", f"{J}/rerun"): ON_JOB.replace("200", "201"),
+    ("POST", f"{J}/run-from-step"): ON_JOB.replace("200", "201"),
+    ("POST", f"{J}/duplicate"): ON_JOB.replace("200", "201"),
+    ("POST", f"{J}/start"): ON_JOB,
+    ("POST", f"{J}/deliveries/redeliver"): ON_JOB.replace("200", "201"),
     ("GET", "/v1/agents"): MANAGERS,
     ("GET", "/v1/tools"): USERS,
     ("POST", "/v1/workspaces"): "201 403 403 403 403 403 403 403 403 403 403 401 401",
@@ -129,7 +132,7 @@ LISTINGS: dict[str, str] = {
 workspace, or of one workflow."""
 
 OWN_COLUMNS = ("runner", "key")
-#                                                     run key
+# The columns, in OWN_COLUMNS' order: runner, key.
 OWN_JOB: dict[Operation, str] = {
     ("GET", J): "200 200",
     ("PATCH", J): "200 200",
