@@ -59,9 +59,12 @@ TABLES = (
 
 
 async def empty_database(conn: AsyncConnection) -> None:
-    """Remove every row the tests make: the TABLES, and every workspace but the default one."""
+    """Remove every row the tests make: the TABLES, and every workspace but the default one, which is put back as
+    the migrations made it."""
     await conn.exec_driver_sql(f"TRUNCATE {', '.join(TABLES)} CASCADE")
     await conn.execute(sa.delete(workspace_t).where(workspace_t.c.id != DEFAULT_WORKSPACE_ID))
+    default = workspace_t.update().where(workspace_t.c.id == DEFAULT_WORKSPACE_ID)
+    await conn.execute(default.values(name="Default", retention_days=None))
 
 
 async def recreate_database(name: str) -> None:
