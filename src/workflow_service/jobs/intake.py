@@ -28,7 +28,14 @@ from workflow_service.core.db import UnitOfWork
 from workflow_service.core.ids import uuid7
 from workflow_service.core.secrets import Secrets
 from workflow_service.engine.definition import Plan, input_problems
-from workflow_service.errors import GuardrailBlocked, IdempotencyKeyReused, InvalidInput, ProblemItem, PushNotConfigured
+from workflow_service.errors import (
+    GuardrailBlocked,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    ProblemItem,
+    PushNotConfigured,
+)
 from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
@@ -201,7 +208,11 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     values = _values(spec, job_id, inputs, cache_key)
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
-    if not await repo.insert_job(uow.conn, values, spec.caller):
+    try:
+        inserted = await repo.insert_job(uow.conn, values, spec.caller)
+    except repo.WorkflowGone as exc:  # deleted since the lookup: as if it had never been there
+        raise NotFound(f"workflow {spec.target.slug!r} does not exist") from exc
+    if not inserted:
         # A concurrent request with the same key won the insert: answer with its job.
         replayed = await _replayed(uow, spec)
         assert replayed is not None, "the conflicting job must be visible once its insert has won"

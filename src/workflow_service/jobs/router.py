@@ -190,7 +190,8 @@ class JobListQuery(BaseModel):
     scope: Literal["mine", "all"] = Field(
         "mine",
         description="`mine`: the jobs the caller created (My jobs). `all`: everyone's (All jobs): every job of the "
-        "workspace for its owners and admins, or, with `workflow`, of that workflow for anyone who may read it.",
+        "workspace for its owners and admins, or, with `workflow`, of that workflow for anyone who may read it (but "
+        "API keys, which list only the jobs they submitted).",
     )
     workflow: str | None = None
     status: list[str] | None = Field(None, description="Repeat or comma-separate.")
@@ -218,7 +219,8 @@ async def list_jobs(
         if query.workflow is None:
             access.check(principal, Action.JOB_LIST_ALL, SERVICE)
         else:
-            access.check(principal, Action.WORKFLOW_READ, await access.workflow(query.workflow, principal, services))
+            resource = await access.workflow(query.workflow, principal, services)
+            access.check(principal, Action.WORKFLOW_JOBS_LIST, resource)
     workflow = None if query.workflow is None else ScopedRef(query.workflow, principal.workspace_id)
     job_query = service.JobQuery(
         workspace_id=principal.workspace_id,

@@ -38,6 +38,7 @@ from workflow_service.jobs.repository.deletes import (
 )
 from workflow_service.jobs.repository.events import status_changes_after, status_of, steps_after
 from workflow_service.jobs.repository.moves import (
+    WorkflowGone,
     Writes,
     attempt_is,
     extend_lease,
@@ -103,6 +104,7 @@ __all__ = [
     "Finish",
     "JobFilter",
     "Move",
+    "WorkflowGone",
     "Writes",
     "access_facts",
     "access_facts_of",

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,17 +41,26 @@ def _events(job_id: uuid.UUID, move: Move, at: Sequence[datetime]) -> list[dict[
     ]
 
 
+class WorkflowGone(Exception):
+    """The job's workflow (or its version) was deleted between its lookup and the job's insert."""
+
+
 async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) -> bool:
     """The job row `values` and its first event (one statement on PostgreSQL). False when the idempotency
-    key is taken (another request with it made a job first)."""
+    key is taken (another request with it made a job first); WorkflowGone when its workflow was deleted."""
     if is_postgres(conn):
-        return await pg.insert_job(conn, values, actor)
+        try:
+            return await pg.insert_job(conn, values, actor)
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise WorkflowGone from exc
     first = {"job_id": values["id"], "from_status": None, "to_status": values["status"], "at": values["created_at"]}
     try:
         async with conn.begin_nested():
             await conn.execute(job_t.insert().values(values))
             await conn.execute(event_t.insert().values(**first, actor=actor, reason=SUBMITTED))
-    except sa.exc.IntegrityError:
+    except sa.exc.IntegrityError as exc:
+        if "FOREIGN KEY" in str(exc.orig):
+            raise WorkflowGone from exc
         if values.get("idempotency_key") is None:
             raise
         return False
