@@ -1,7 +1,8 @@
 """The access sweep of issue 10: every /v1 operation of the contract, called as each principal, answers the status
 that ONE table says (EXPECTED, one row per operation, one column per principal), so that the whole access policy
 reads at a glance. A second, smaller table (OWN_JOB) holds the job operations for the runner and the key on jobs
-they created themselves: own-job actions depend on the creator.
+they created themselves: own-job actions depend on the creator. A third (LISTINGS) holds `GET /v1/jobs` with the
+queries whose rule the route checks (`scope=all`, of the workspace or of one workflow).
 
 How it keeps fast and exact:
 - One app and one world (tests/access/sweep_world.py) for the module, on PostgreSQL: workspace A (the default
