@@ -79,6 +79,13 @@ _FINGERPRINT = sa.text(
     )
 )
 
+_A_LISTED = {
+    "/v1/workflows": "SELECT id FROM workflow WHERE workspace_id = :ws",
+    "/v1/jobs?scope=all": "SELECT id FROM job WHERE workspace_id = :ws",
+    "/v1/audit-log": "SELECT id FROM audit_entry WHERE workspace_id = :ws",
+    "/v1/users": "SELECT user_id FROM membership WHERE workspace_id = :ws",
+}
+
 
 @dataclass
 class World:
@@ -210,6 +217,15 @@ class World:
         await deploy_workflow(self.operator, slug, GREETER)
         await self.share(slug)
         return slug, self.connect((await issue_key(self.operator, slug))["key"])
+
+    async def ids_in_a(self) -> dict[str, set[str]]:
+        """The ids of workspace A's workflows, jobs, audit entries and users, by the listing that shows them."""
+        async with self.engine.connect() as conn:
+            found = {
+                url: {str(i) for i in (await conn.execute(sa.text(query), {"ws": DEFAULT_WORKSPACE_ID})).scalars()}
+                for url, query in _A_LISTED.items()
+            }
+        return found
 
     async def a_rows(self) -> dict[str, tuple[int, int]]:
         """A fingerprint of workspace A's rows: per table, how many and a hash of their content."""
