@@ -15,16 +15,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from workflow_service.core.db import JSONType, UTCDateTime
 from workflow_service.models.base import Base
+from workflow_service.models.tables import in_values
 
 WORKSPACE_ROLES = ("owner", "admin", "member")
 WORKFLOW_ROLES = ("owner", "editor", "runner", "viewer")
 DEFAULT_WORKSPACE_ID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 """The workspace that existing data moved into, and that the operator acts in unless it names another."""
 DEFAULT_WORKSPACE_SLUG = "default"
-
-
-def _in(col: str, values: tuple[str, ...]) -> str:
-    return f"{col} IN ({', '.join(repr(v) for v in values)})"
 
 
 class Workspace(Base):
@@ -56,7 +53,7 @@ class Membership(Base):
     __tablename__ = "membership"
     __table_args__ = (
         sa.UniqueConstraint("workspace_id", "user_id", name="uq_membership_user"),
-        sa.CheckConstraint(_in("role", WORKSPACE_ROLES), name="role"),
+        sa.CheckConstraint(in_values("role", WORKSPACE_ROLES), name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -89,7 +86,7 @@ class WorkflowMember(Base):
     __tablename__ = "workflow_member"
     __table_args__ = (
         sa.UniqueConstraint("workflow_id", "user_id", name="uq_workflow_member_user"),
-        sa.CheckConstraint(_in("role", WORKFLOW_ROLES), name="role"),
+        sa.CheckConstraint(in_values("role", WORKFLOW_ROLES), name="role"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)

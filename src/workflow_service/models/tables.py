@@ -19,7 +19,7 @@ JOB_MODES = ("async", "sync", "push")
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
 
-def _in(col: str, values: tuple[str, ...]) -> str:
+def in_values(col: str, values: tuple[str, ...]) -> str:
     return f"{col} IN ({', '.join(repr(v) for v in values)})"
 
 
@@ -55,7 +55,7 @@ class WorkflowVersion(Base):
 
 class Agent(Base):
     __tablename__ = "agent"
-    __table_args__ = (sa.CheckConstraint(_in("status", AGENT_STATUSES), name="status"),)
+    __table_args__ = (sa.CheckConstraint(in_values("status", AGENT_STATUSES), name="status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -70,8 +70,8 @@ class Agent(Base):
 class Job(Base):
     __tablename__ = "job"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", JOB_STATUSES), name="status"),
-        sa.CheckConstraint(_in("mode", JOB_MODES), name="mode"),
+        sa.CheckConstraint(in_values("status", JOB_STATUSES), name="status"),
+        sa.CheckConstraint(in_values("mode", JOB_MODES), name="mode"),
         sa.Index("ix_job_status_pool", "status", "pool"),
         sa.Index(
             "uq_job_idempotency",
@@ -161,7 +161,7 @@ class JobStep(Base):
     __tablename__ = "job_step"
     __table_args__ = (
         sa.UniqueConstraint("job_id", "step_id", name="uq_job_step_step"),
-        sa.CheckConstraint(_in("status", STEP_STATUSES), name="status"),
+        sa.CheckConstraint(in_values("status", STEP_STATUSES), name="status"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -198,7 +198,7 @@ class Delivery(Base):
 
     __tablename__ = "delivery"
     __table_args__ = (
-        sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        sa.CheckConstraint(in_values("status", DELIVERY_STATUSES), name="status"),
         sa.Index("ix_delivery_due", "next_attempt_at", postgresql_where=sa.text("status = 'pending'")),
     )
 
