@@ -93,6 +93,7 @@ SERVICE_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_LIST: row("A A A A A A A A F F"),
     Action.JOB_LIST: row("A A A A A A A A A A"),
     Action.JOB_LIST_ALL: row("A A A F F F F F F F"),
+    Action.METRICS_READ: row("A F F F F F F F F F"),
 }
 # On the workflow `greeter` (the key's own; the other key's is another).
 WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
@@ -181,6 +182,8 @@ def test_the_refusals_say_why() -> None:
         "only workspace owners and admins may list every job (scope=all)"
     )
     assert allowed(OWNER, Action.WORKSPACE_CREATE, SERVICE).reason == "only the operator may create workspaces"
+    metrics = "only the operator (or WFS_METRICS_TOKEN) may read the metrics"
+    assert allowed(ADMIN_USER, Action.METRICS_READ, SERVICE).reason == metrics
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -41,6 +41,8 @@ class Action(StrEnum):
     """The caller's own jobs (`My jobs`)."""
     JOB_LIST_ALL = "job.list_all"
     """Every job of the workspace's workflows (`All jobs`)."""
+    METRICS_READ = "metrics.read"
+    """The deployment's metrics (GET /metrics): they name every workspace's workflows, so the operator only."""
     # A workflow.
     WORKFLOW_READ = "workflow.read"
     """A workflow, its versions, settings (secrets never shown), environment, monitoring."""
@@ -153,6 +155,7 @@ SERVICE_ACTIONS: Mapping[Action, frozenset[Who]] = {
     Action.WORKFLOW_LIST: frozenset({Who.USER}),
     Action.JOB_LIST: frozenset({Who.USER, Who.KEY}),
     Action.JOB_LIST_ALL: frozenset({Who.MANAGER}),
+    Action.METRICS_READ: frozenset(),
 }
 """Who may do each action that names no workflow or job. A workspace owner or admin is also a user."""
 
@@ -230,6 +233,8 @@ def _on_service(principal: Principal, action: Action) -> Decision:
         return Decision(Effect.FORBID, "personal access tokens belong to users")
     if action is Action.WORKSPACE_CREATE:
         return Decision(Effect.FORBID, "only the operator may create workspaces")
+    if action is Action.METRICS_READ:
+        return Decision(Effect.FORBID, "only the operator (or WFS_METRICS_TOKEN) may read the metrics")
     return Decision(Effect.FORBID, "only workspace owners and admins may do this")
 
 

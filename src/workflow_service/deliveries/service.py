@@ -32,6 +32,7 @@ from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, Deliv
 from workflow_service.deliveries.signing import signature_header
 from workflow_service.errors import Conflict, NotFound
 from workflow_service.jobs import repository as jobs_repo
+from workflow_service.observability.metrics import instruments
 from workflow_service.workflows import settings as endpoint_settings
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ async def attempt(
         made = await _store(conn, settings, attempted)
     if made is not None:
         _log_failure(attempted, made)
+        _count(made)
     return made
 
 
@@ -192,6 +194,23 @@ async def _store(conn: AsyncConnection, settings: Settings, attempted: _Attempt)
         reason = f"the callback URL answered 410 Gone at {record['at'].isoformat()}"
         await endpoint_settings.stop_push(conn, row.workflow_id, reason)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
+
+
+def outcome_of(status_code: int | None, error: str | None) -> str:
+    """What an attempt came to, as the metrics count it: succeeded (2xx), redirected (3xx, not followed), gone
+    (410: push turned off), rejected (any other answer), unreachable (no answer: refused, timed out, blocked)."""
+    if error is None:
+        return "succeeded"
+    if status_code is None:
+        return "unreachable"
+    if status_code == 410:
+        return "gone"
+    return "redirected" if 300 <= status_code < 400 else "rejected"
+
+
+def _count(made: AttemptRead) -> None:
+    """A recorded attempt in the metrics (once its transaction has committed)."""
+    instruments().delivery_attempts.labels(outcome_of(made.status_code, made.error), made.trigger).inc()
 
 
 def _log_failure(attempted: _Attempt, made: AttemptRead) -> None:
@@ -339,6 +358,7 @@ async def redeliver(
         )
         await author.record(conn, entry)
     _log_failure(attempted, made)
+    _count(made)
     return made
 
 

@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
 from workflow_service.deliveries import service as deliveries
 from workflow_service.jobs import cache
@@ -13,6 +14,8 @@ from workflow_service.jobs import service as jobs
 from workflow_service.jobs.ends import EndContext, Ended, Registry
 from workflow_service.jobs.states import JobStatus
 from workflow_service.jobs.views import EVERYTHING
+from workflow_service.observability.gauges import SLUGS
+from workflow_service.observability.metrics import instruments
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,19 @@ async def complete_cache_followers(ended: Ended, ends: EndContext) -> None:
         log.warning("job %s: could not complete the jobs waiting for its result", ended.job_id, exc_info=True)
 
 
+async def count_end(ended: Ended, ends: EndContext) -> None:
+    """The end in the metrics (observability/metrics.py), once it is durable: the job ended, by workflow and
+    status, with its duration from submission to end and, when it started, its wait in the queue."""
+    slug = await SLUGS.of(ends.engine, ended.workflow_id)
+    status = ended.status.value
+    metrics = instruments()
+    metrics.jobs_ended.labels(slug, status).inc()
+    finished_at = ended.finished_at or utcnow()
+    metrics.job_duration.labels(slug, status).observe(max(0.0, (finished_at - ended.created_at).total_seconds()))
+    if ended.started_at is not None:
+        metrics.job_queue_wait.labels(slug).observe(max(0.0, (ended.started_at - ended.created_at).total_seconds()))
+
+
 def built_ins() -> Registry:
     """The built-in follow-ups, in the order they run."""
     registry = Registry()
@@ -57,6 +73,7 @@ def built_ins() -> Registry:
     registry.register("ended_notice", after_commit=announce)
     registry.register("changed_notice", after_commit=announce_change, statuses=(JobStatus.PENDING,))
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))
+    registry.register("metrics", after_commit=count_end)
     return registry
 
 

@@ -39,6 +39,9 @@ from workflow_service.errors import (
 from workflow_service.jobs import cache
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
+from workflow_service.observability import tracing
+from workflow_service.observability.gauges import SLUGS
+from workflow_service.observability.metrics import instruments
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.service import Target
 
@@ -195,9 +198,33 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
     }
 
 
+def _count(uow: UnitOfWork, spec: JobSpec) -> None:
+    """The job in the metrics once it is committed: submitted, by workflow and origin."""
+    target, origin = spec.target, spec.origin.value
+    SLUGS.learn(target.workflow_id, target.slug)
+
+    async def count() -> None:
+        instruments().jobs_submitted.labels(target.slug, origin).inc()
+
+    uow.after_commit(count)
+
+
 async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
     """Create the job `spec` describes (see the module docstring). `secrets` decrypts secure variables
-    for the cache key (without them, a workflow with secure variables is not cached)."""
+    for the cache key (without them, a workflow with secure variables is not cached). Traced as `job.submit`
+    when tracing is on: the job's run is traced as its child (observability/tracing.py)."""
+    if ctx.tracer is None:
+        return await _create(uow, ctx, spec, secrets)
+    with tracing.submission(ctx.tracer, spec.target.slug, spec.origin.value) as span:
+        created = await _create(uow, ctx, spec, secrets, tracing.current_context())
+        span.set_attribute("wfs.job.id", str(created.job_id))
+        span.set_attribute("wfs.job.replayed", created.replayed)
+        return created
+
+
+async def _create(
+    uow: UnitOfWork, ctx: Context, spec: JobSpec, secrets: Secrets | None, trace_context: dict[str, str] | None = None
+) -> Created:
     _check_push(spec)
     replayed = await _replayed(uow, spec)
     if replayed is not None:
@@ -206,6 +233,8 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     cache_key, source = await _cache_source(uow, spec, inputs, secrets)
     job_id = uuid7()
     values = _values(spec, job_id, inputs, cache_key)
+    if trace_context is not None:
+        values["trace_context"] = trace_context
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
     try:
@@ -217,6 +246,7 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
         replayed = await _replayed(uow, spec)
         assert replayed is not None, "the conflicting job must be visible once its insert has won"
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
+    _count(uow, spec)
     if spec.copy_steps:
         assert spec.source_job_id is not None
         await repo.copy_steps(

@@ -138,6 +138,9 @@ class Job(Base):
     """Set at the first claim: the first start plus the definition's timeout, or the push deadline if
     sooner. The reconciler fails a job still held past it, whoever keeps its lease alive."""
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    """The submission's OpenTelemetry context (W3C `traceparent`, ...) when tracing is on: the job's run is
+    traced as its child, across the queue (observability/tracing.py)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

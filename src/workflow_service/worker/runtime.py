@@ -21,6 +21,7 @@ from workflow_service.jobs.ends import EndContext, Ended
 from workflow_service.jobs.reconciler import reconcile
 from workflow_service.jobs.run.claim import Agent
 from workflow_service.jobs.run.runner import JobRunner
+from workflow_service.observability.metrics import instruments
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,14 @@ class AgentRuntime:
                 # Only the jobs running here right now: a job this agent no longer runs (whatever left it
                 # behind) must not be kept alive by it; its lease expires and the reconciler takes over.
                 lost = await agents.heartbeat(self.ctx.engine, self.agent_id, lease, self._runner.running)
+                instruments().heartbeats.labels("ok").inc()
                 for job_id in lost.jobs:  # canceled (the notification was lost) or ended elsewhere: stop it now
                     if job_id in lost.canceled:
                         await self._runner.cancel_local(job_id)
                     else:
                         await self._runner.drop_local(job_id)
             except Exception:
+                instruments().heartbeats.labels("failed").inc()
                 log.warning("heartbeat failed; retrying", exc_info=True)
 
     async def _delivery_loop(self) -> None:

@@ -90,6 +90,8 @@ class ClaimedRow(NamedTuple):
     deadline_at: datetime | None
     from_step: str | None
     cache_key: str | None
+    trace_context: dict[str, str] | None
+    """The submission's tracing context (observability/tracing.py), when it was traced."""
     env: list[dict[str, Any]]
     """The workflow's environment variables as stored ({name, value, secure}), read with the claim."""
 
@@ -101,3 +103,7 @@ class EndedRow(NamedTuple):
     cache_key: str | None
     cache_hit: bool
     parent_job_id: uuid.UUID | None
+    workflow_id: uuid.UUID
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -42,6 +42,7 @@ _CLAIMED = (
     job_t.c.cache_key,
     job_t.c.workflow_id,
     job_t.c.run_deadline_at,
+    job_t.c.trace_context,
 )
 
 
