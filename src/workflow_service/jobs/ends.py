@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -31,11 +32,32 @@ class Ended:
     cache_key: str | None
     cache_hit: bool
     parent_job_id: uuid.UUID | None
+    origin: str = "api"
+    """jobs/intake.Origin's value: where the job came from."""
+    workflow_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    """Its first start (None: it never started)."""
+    finished_at: datetime | None = None
+    """When it ended (None for a return to pending)."""
 
     @classmethod
     def of(cls, job_id: uuid.UUID, path: Sequence[JobStatus], actor: str, reason: str | None, row: Any) -> Ended:
         return cls(
-            job_id, path[0], path[-1], actor, reason, row.mode, row.cache_key, bool(row.cache_hit), row.parent_job_id
+            job_id,
+            path[0],
+            path[-1],
+            actor,
+            reason,
+            row.mode,
+            row.cache_key,
+            bool(row.cache_hit),
+            row.parent_job_id,
+            row.origin,
+            row.workflow_id,
+            row.created_at,
+            row.started_at,
+            row.finished_at,
         )
 
 

@@ -19,7 +19,17 @@ env_t: sa.Table = WorkflowEnv.__table__  # type: ignore[assignment]
 user_t: sa.Table = User.__table__  # type: ignore[assignment]
 key_t: sa.Table = ApiKey.__table__  # type: ignore[assignment]
 
-ENDED_COLUMNS = (job_t.c.mode, job_t.c.cache_key, job_t.c.cache_hit, job_t.c.parent_job_id)
+ENDED_COLUMNS = (
+    job_t.c.mode,
+    job_t.c.cache_key,
+    job_t.c.cache_hit,
+    job_t.c.parent_job_id,
+    job_t.c.origin,
+    job_t.c.workflow_id,
+    job_t.c.created_at,
+    job_t.c.started_at,
+    job_t.c.finished_at,
+)
 """What the follow-ups of an end learn about the job (jobs/lifecycle.py), from the transition's RETURNING."""
 
 CACHE_KIND = "cache"
