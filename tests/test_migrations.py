@@ -171,3 +171,54 @@ async def test_sqlite_moves_existing_data_into_the_default_workspace(tmp_path: P
 
 async def test_postgres_moves_existing_data_into_the_default_workspace(fresh_postgres: str) -> None:
     await _moves_existing_data(fresh_postgres, lambda value: value)
+
+
+_WORKFLOW_AT_0007 = (
+    "INSERT INTO workflow (id, workspace_id, slug, name, draft, settings, created_at, updated_at) "
+    "VALUES (:id, :ws, 'old', 'Old', '{}', '{}', :at, :at)"
+)
+_JOB_AT_0007 = (
+    "INSERT INTO job (id, workflow_id, version_id, version_number, status, pool, inputs, variables, metadata, "
+    "mode, caller, attempt, max_attempts, cache_hit, created_at, source_job_id, source_kind, parent_job_id, "
+    "workspace_id) VALUES (:jid, :id, :vid, 1, 'completed', 'default', '{}', '{}', '{}', 'async', 'admin', 1, 1, "
+    "false, :at, :source, :kind, :parent, :ws)"
+)
+
+
+async def _backfills_job_origin(url: str, as_id: Callable[[uuid.UUID], object]) -> None:
+    """Jobs made before 0008 get their origin from what they kept: a lineage kind, a parent job, else `api`."""
+    await asyncio.to_thread(upgrade, url, "0007")
+    ids = {"id": uuid.uuid4(), "vid": uuid.uuid4(), "ws": DEFAULT_WORKSPACE_ID}
+    params = {key: as_id(value) for key, value in ids.items()} | {"at": datetime.now(UTC)}
+    first = uuid.uuid4()
+    jobs = {  # job id -> (source_kind, has a parent, the origin expected)
+        first: (None, False, "api"),
+        uuid.uuid4(): ("rerun", False, "rerun"),
+        uuid.uuid4(): ("run_from_step", False, "run_from_step"),
+        uuid.uuid4(): ("duplicate", False, "duplicate"),
+        uuid.uuid4(): ("cache", False, "api"),
+        uuid.uuid4(): (None, True, "child"),
+    }
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for sql in (_WORKFLOW_AT_0007, _OLD_VERSION):
+                await conn.execute(sa.text(sql), params)
+            for job_id, (kind, child, _) in jobs.items():
+                lineage = {"source": as_id(first) if kind else None, "kind": kind}
+                parent = {"parent": as_id(first) if child else None}
+                await conn.execute(sa.text(_JOB_AT_0007), params | {"jid": as_id(job_id)} | lineage | parent)
+        await asyncio.to_thread(upgrade, url)
+        async with engine.connect() as conn:
+            origins = {row.id: row.origin for row in await conn.execute(sa.select(Job.id, Job.origin))}
+    finally:
+        await engine.dispose()
+    assert origins == {job_id: expected for job_id, (_, _, expected) in jobs.items()}
+
+
+async def test_sqlite_backfills_job_origin(tmp_path: Path) -> None:
+    await _backfills_job_origin(f"sqlite+aiosqlite:///{tmp_path / 'old.db'}", lambda value: value.hex)
+
+
+async def test_postgres_backfills_job_origin(fresh_postgres: str) -> None:
+    await _backfills_job_origin(fresh_postgres, lambda value: value)

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -84,6 +84,21 @@ def runs() -> Iterator[Runs]:
         registry.items[:] = [originals.get(id(f), f) for f in registry.items if f.name != "test_counter"]
 
 
+@pytest.fixture
+def seen(runs: Runs) -> Iterator[dict[str, Ended]]:
+    """The last `Ended` each job's moves handed their follow-ups, by job id."""
+    ended_by_job: dict[str, Ended] = {}
+
+    async def record(ended: Ended, ends: EndContext) -> None:
+        ended_by_job[str(ended.job_id)] = ended
+
+    remove = FOLLOW_UPS.register("test_seen", after_commit=record, statuses=TERMINAL)
+    try:
+        yield ended_by_job
+    finally:
+        remove()
+
+
 def _expected_follow_ups(status: str) -> list[tuple[str, str]]:
     """The (follow-up, phase) pairs registered for a move into `status`."""
     pairs = [("test_counter", "transaction"), ("test_counter", "after_commit")]
@@ -135,6 +150,7 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     start_worker: WorkerFactory,
     echo_server: EchoServer,
     runs: Runs,
+    seen: dict[str, Ended],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     slow = http_step("slow", f"{echo_server.url}/slow/2")
@@ -236,10 +252,27 @@ async def test_every_end_runs_each_follow_up_exactly_once(
     await asyncio.sleep(3 * 0.5)
     ours = Counter({key: n for key, n in runs.items() if key[2] in moves})
     assert ours == expected()
+    # Each end tells its follow-ups where the job came from and when it was made, started and ended.
+    for job_id, status in moves.items():
+        if status == "pending":
+            continue
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+        ended = seen[job_id]
+        assert ended.origin == job["origin"] == ("child" if job_id == child else "api"), job_id
+        assert str(ended.workflow_id) == job["workflow"]["id"]
+        times = (ended.created_at, ended.started_at, ended.finished_at)
+        assert [t.isoformat() if t else None for t in times] == [
+            _iso(job[name]) if job[name] else None for name in ("created_at", "started_at", "finished_at")
+        ], job_id
+        assert ended.finished_at is not None
     # The real effects, once each: one callback per ended push job, none for the others.
     assert await _delivery_count(engine, push_done) == 1
     assert await _delivery_count(engine, push_late) == 1
     assert await _delivery_count(engine, pending) == 0
+
+
+def _iso(text: str) -> str:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
 
 
 async def _status_is(client: httpx.AsyncClient, job_id: str, status: str) -> bool:

@@ -73,6 +73,7 @@ async def test_rerun_is_a_new_job_with_the_same_inputs_variables_and_version_lin
     rerun = await create(client, source["id"], "rerun")
     assert rerun["id"] != source["id"]
     assert rerun["source"] == {"job_id": source["id"], "kind": "rerun", "from_step": None}
+    assert (source["origin"], rerun["origin"]) == ("api", "rerun")
     assert (rerun["inputs"], rerun["variables"], rerun["version"], rerun["name"]) == (
         source["inputs"], {"suffix": "?"}, source["version"], "first",
     )  # fmt: skip
@@ -86,6 +87,7 @@ async def test_rerun_is_a_new_job_with_the_same_inputs_variables_and_version_lin
     assert (await client.get(f"/v1/jobs/{source['id']}")).json() == source
     listed = {j["id"]: j for j in (await client.get("/v1/jobs")).json()["items"]}
     assert listed[rerun["id"]]["source"] == rerun["source"]
+    assert (listed[rerun["id"]]["origin"], listed[source["id"]]["origin"]) == ("rerun", "api")
     assert listed[source["id"]]["source"] is None
 
 
@@ -207,6 +209,7 @@ async def test_a_duplicate_left_new_is_not_run_until_started(
     assert dup["metadata"] == {"team": "a"}
     assert dup["inputs"] == source["inputs"]
     assert dup["source"] == {"job_id": source["id"], "kind": "duplicate", "from_step": None}
+    assert dup["origin"] == "duplicate"
     await asyncio.sleep(0.5)
     assert (await client.get(f"/v1/jobs/{dup['id']}")).json()["status"] == "new"
     assert len(echo_server.requests) == 1

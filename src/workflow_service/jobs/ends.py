@@ -32,11 +32,14 @@ class Ended:
     cache_key: str | None
     cache_hit: bool
     parent_job_id: uuid.UUID | None
-    workflow_id: uuid.UUID
-    created_at: datetime
-    started_at: datetime | None
+    origin: str = "api"
+    """jobs/intake.Origin's value: where the job came from."""
+    workflow_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
     """Its first start (None: it never started)."""
-    finished_at: datetime | None
+    finished_at: datetime | None = None
+    """When it ended (None for a return to pending)."""
 
     @classmethod
     def of(cls, job_id: uuid.UUID, path: Sequence[JobStatus], actor: str, reason: str | None, row: Any) -> Ended:
@@ -50,6 +53,7 @@ class Ended:
             row.cache_key,
             bool(row.cache_hit),
             row.parent_job_id,
+            row.origin,
             row.workflow_id,
             row.created_at,
             row.started_at,

@@ -54,16 +54,18 @@ async def complete_cache_followers(ended: Ended, ends: EndContext) -> None:
 
 
 async def count_end(ended: Ended, ends: EndContext) -> None:
-    """The end in the metrics (observability/metrics.py), once it is durable: the job ended, by workflow and
-    status, with its duration from submission to end and, when it started, its wait in the queue."""
+    """The end in the metrics (observability/metrics.py), once it is durable: the job ended, by workflow,
+    status and origin, with its duration from submission to end and, when it started, its wait in the queue."""
+    if ended.workflow_id is None or ended.created_at is None:  # not an end made by lifecycle (a test's)
+        return
     slug = await SLUGS.of(ends.engine, ended.workflow_id)
-    status = ended.status.value
+    status, created_at = ended.status.value, ended.created_at
     metrics = instruments()
-    metrics.jobs_ended.labels(slug, status).inc()
+    metrics.jobs_ended.labels(slug, status, ended.origin).inc()
     finished_at = ended.finished_at or utcnow()
-    metrics.job_duration.labels(slug, status).observe(max(0.0, (finished_at - ended.created_at).total_seconds()))
+    metrics.job_duration.labels(slug, status).observe(max(0.0, (finished_at - created_at).total_seconds()))
     if ended.started_at is not None:
-        metrics.job_queue_wait.labels(slug).observe(max(0.0, (ended.started_at - ended.created_at).total_seconds()))
+        metrics.job_queue_wait.labels(slug).observe(max(0.0, (ended.started_at - created_at).total_seconds()))
 
 
 def built_ins() -> Registry:

@@ -54,6 +54,8 @@ class Origin(StrEnum):
     FROM_STEP = "run_from_step"
     DUPLICATE = "duplicate"
     CHILD = "child"
+    SCHEDULE = "schedule"
+    TRIGGER = "trigger"
 
 
 LINEAGE = frozenset({Origin.RERUN, Origin.FROM_STEP, Origin.DUPLICATE})
@@ -184,6 +186,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "created_at": now,
         "enqueued_at": now,
         "caller": spec.caller,
+        "origin": spec.origin.value,
         "mode": spec.mode,
         "idempotency_key": spec.idempotency_key,
         "request_hash": spec.request_hash,

@@ -91,6 +91,9 @@ class JobSource(BaseModel):
     from_step: str | None = Field(description="run_from_step: the first step this job ran; earlier ones were copied.")
 
 
+JobOrigin = Literal["api", "rerun", "run_from_step", "duplicate", "child", "schedule", "trigger"]
+
+
 class CreatedBy(BaseModel):
     """Who created a job."""
 
@@ -125,6 +128,11 @@ class JobSummary(BaseModel):
     cache_hit: bool = Field(False, description="Completed from the cached result of `source.job_id`, no model call.")
     usage: JobUsage = Field(default_factory=JobUsage)
     created_by: CreatedBy
+    origin: JobOrigin = Field(
+        "api",
+        description="Where the job came from: `api` (a submission), `rerun`, `run_from_step`, `duplicate`, `child` "
+        "(a sub-workflow step's job), `schedule` or `trigger` (an event trigger).",
+    )
 
 
 class JobParent(BaseModel):

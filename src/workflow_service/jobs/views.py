@@ -68,6 +68,7 @@ def summary_fields(row: Any) -> dict[str, Any]:
         "cache_hit": row.cache_hit,
         "usage": JobUsage(input_tokens=row.input_tokens, output_tokens=row.output_tokens, cost=row.cost),
         "created_by": creator(row.caller, row.creator_email or row.creator_key_name),
+        "origin": row.origin,
     }
 
 

@@ -107,6 +107,9 @@ class Job(Base):
     output: Mapped[Any | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     mode: Mapped[str] = mapped_column(sa.String(8), server_default="async")
+    origin: Mapped[str] = mapped_column(sa.String(16), server_default="api")
+    """Where it came from: `api`, `rerun`, `run_from_step`, `duplicate`, `child`, `schedule` or `trigger`
+    (jobs/intake.Origin)."""
     caller: Mapped[str] = mapped_column(sa.String(64), server_default="admin")
     """Who created it: `admin` (the operator), `user:<id>`, `key:<api key id>`, `schedule:<id>` or
     `trigger:<id>`; only its creator sees its inputs (docs/people.md)."""

@@ -13,7 +13,6 @@ when scraped (observability/gauges.py).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
@@ -44,8 +43,8 @@ class Instruments:
         )
         self.jobs_ended = Counter(
             "wfs_jobs_ended",
-            "Jobs that reached a terminal status, by workflow and status.",
-            ["workflow", "status"],
+            "Jobs that reached a terminal status, by workflow, status and origin.",
+            ["workflow", "status", "origin"],
             registry=r,
         )
         self.job_duration = Histogram(
@@ -138,8 +137,3 @@ def release() -> None:
         if _users == 0 and _current is not None and _current.directory is not None:
             multiprocess.retire(_current.directory)
             _current = None
-
-
-def label(values: Iterable[str | None]) -> tuple[str, ...]:
-    """Label values as Prometheus takes them (none missing)."""
-    return tuple(v or "" for v in values)

@@ -103,6 +103,7 @@ class EndedRow(NamedTuple):
     cache_key: str | None
     cache_hit: bool
     parent_job_id: uuid.UUID | None
+    origin: str
     workflow_id: uuid.UUID
     created_at: datetime
     started_at: datetime | None

@@ -83,9 +83,9 @@ WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
                    attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
                    deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key, parent_job_id,
-                   parent_step, workspace_id, trace_context)
+                   parent_step, workspace_id, origin, trace_context)
   VALUES ($1, $2, $3, $4, $5, $19, $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
-          $17, $18, $20, $21, $22, $23, $24, $25, $26, $27::jsonb)
+          $17, $18, $20, $21, $22, $23, $24, $25, $26, $27, $28::jsonb)
   ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, created_at, status
 )
@@ -137,8 +137,8 @@ WITH records AS (
                  input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, cost = usage.cost
   FROM usage
   WHERE job.id = $1 AND job.status = {running_status} AND job.attempt = $2 AND job.agent_id = $3
-  RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id, job.workflow_id, job.created_at,
-            job.started_at, job.finished_at
+  RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id, job.origin, job.workflow_id,
+            job.created_at, job.started_at, job.finished_at
 ), place AS (  -- the records' places among the job's events (events.py): a fresh slot, once the row is ours
   SELECT nextval({event_sequence}) * {slot} AS base FROM moved
 ), st AS (
@@ -157,7 +157,7 @@ WITH records AS (
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
   WHERE (SELECT count(*) FROM st) >= 0
 )
-SELECT mode, cache_key, cache_hit, parent_job_id, workflow_id, created_at, started_at, finished_at FROM moved
+SELECT mode, cache_key, cache_hit, parent_job_id, origin, workflow_id, created_at, started_at, finished_at FROM moved
 """)
 
 _CLAIM_FROM = [s.value for s in CLAIM_PATH[:-1]]
@@ -199,6 +199,7 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
         values.get("parent_job_id"),
         values.get("parent_step"),
         values["workspace_id"],
+        values["origin"],
         _json(values.get("trace_context")),
     )
     return inserted is not None

@@ -49,6 +49,7 @@ SUMMARY_COLUMNS = (
     job_t.c.output_tokens,
     job_t.c.cost,
     job_t.c.caller,
+    job_t.c.origin,
     user_t.c.email.label("creator_email"),
     key_t.c.name.label("creator_key_name"),
 )

@@ -24,6 +24,7 @@ ENDED_COLUMNS = (
     job_t.c.cache_key,
     job_t.c.cache_hit,
     job_t.c.parent_job_id,
+    job_t.c.origin,
     job_t.c.workflow_id,
     job_t.c.created_at,
     job_t.c.started_at,

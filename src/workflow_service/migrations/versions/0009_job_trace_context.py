@@ -1,7 +1,7 @@
 """the job's submission trace context, so that its run is traced as its child across the queue
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05 18:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from workflow_service.core.db import JSONType
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
