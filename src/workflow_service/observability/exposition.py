@@ -7,7 +7,8 @@ import asyncio
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -17,7 +18,8 @@ from workflow_service.observability.metrics import Instruments
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""The classic text format: every Prometheus reads it, and the metric names need nothing newer."""
 
 
 class _Registry(Collector):

@@ -3,15 +3,19 @@
 The route template (`/v1/jobs/{job_id}`, never the path as sent) is what the router matched: `RouteCapture`,
 innermost, reads it once the router has run and hands it to `RequestMetrics`, outermost, which times the
 whole request (the authentication and body checks of the middleware between them included) and counts it.
-A request no route matches is counted under one label, `unmatched`. Nothing here touches the database: a
-request costs one histogram observation.
+A request answered before it reached the router (a 401, a 413) is matched against the routes here, so it
+counts under its route too. A request no route matches is counted under one label, `unmatched`. Nothing
+here touches the database: a request costs one histogram observation.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workflow_service.observability.metrics import instruments
@@ -25,6 +29,7 @@ _SEEN_KEY = "wfs.request_metrics"
 class _Seen:
     route: str | None = None
     status: int | None = None
+    routed: bool = False
 
 
 def status_class(status: int | None) -> str:
@@ -37,6 +42,7 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,9 +61,19 @@ class RequestMetrics:
             await self.app(scope, receive, send_seen)
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
-            instruments().http_requests.labels(method, seen.route or UNMATCHED, status_class(seen.status)).observe(
+            route = seen.route or (UNMATCHED if seen.routed else self._template(scope))
+            instruments().http_requests.labels(method, route, status_class(seen.status)).observe(
                 time.perf_counter() - started
             )
+
+    def _template(self, scope: Scope) -> str:
+        """The template of the route the request's path would have reached (it was answered before routing)."""
+        if self._templates is None:
+            paths = (getattr(c, "path", None) for c in iter_route_contexts(scope["app"].routes))
+            self._templates = [(compile_path(p)[0], p) for p in dict.fromkeys(paths) if isinstance(p, str)]
+        path, root = scope["path"], scope.get("root_path", "")
+        path = path[len(root) :] if root and path.startswith(root) else path
+        return next((template for regex, template in self._templates if regex.match(path)), UNMATCHED)
 
 
 class RouteCapture:
@@ -71,6 +87,8 @@ class RouteCapture:
             await self.app(scope, receive, send)
         finally:
             seen = scope.get(_SEEN_KEY)
-            route = scope.get("route")
-            if seen is not None and route is not None:
-                seen.route = getattr(route, "path_format", None) or getattr(route, "path", None)
+            if seen is not None:
+                seen.routed = True
+                route = scope.get("route")
+                if route is not None:
+                    seen.route = getattr(route, "path_format", None) or getattr(route, "path", None)
