@@ -123,7 +123,8 @@ async def test_steps_model_tokens_and_cost(
     m = await eventually(counted, "the ends counted")
     tokens_in = sum(s["input_tokens"] for s in steps)
     tokens_out = sum(s["output_tokens"] for s in steps)
-    assert tokens_in > 0 and tokens_out > 0
+    assert tokens_in > 0
+    assert tokens_out > 0
     assert value(m, "wfs_llm_tokens_total", model=model, direction="input") == tokens_in
     assert value(m, "wfs_llm_tokens_total", model=model, direction="output") == tokens_out
     cost = sum(s["cost"] for s in steps)
