@@ -4,6 +4,7 @@ of the host to start); and a worker on its own metrics port, for workers on othe
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -12,8 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import DATABASE_URL, REDIS_URL, TOKEN
@@ -21,6 +20,8 @@ from tests.jobs.conftest import GREETER
 from tests.observability.conftest import Samples, parse, value
 from tests.servers import CLI, Process, clean_env, free_port, start_process
 from workflow_service.observability import multiprocess
+from workflow_service.observability.exposition import render
+from workflow_service.observability.metrics import Instruments
 
 WRITER = """
 import os, sys
@@ -58,9 +59,8 @@ def _ended(process: subprocess.Popen[str]) -> int:
 
 
 def _read(directory: Path) -> Samples:
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(directory))
-    return parse(generate_latest(registry).decode())
+    """What a scrape of the directory answers."""
+    return parse(asyncio.run(render(Instruments(directory))).decode())
 
 
 def _files(directory: Path) -> set[str]:
