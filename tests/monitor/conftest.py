@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import TOKEN, ClientFactory, connections, make_settings
+from tests.conftest import TOKEN, ClientFactory, WorkerFactory, connections, make_settings
+from tests.llm.conftest import ModelServer
 from workflow_service.config import Settings
 from workflow_service.core.db import make_engine
 from workflow_service.core.ids import uuid7_floor
@@ -102,9 +104,17 @@ async def store_runs(engine: AsyncEngine, slug: str, runs: list[Run]) -> list[uu
 
 
 @asynccontextmanager
-async def embedded(tmp_path: Path) -> AsyncIterator[tuple[ClientFactory, AsyncEngine]]:
-    """The embedded mode's app (SQLite, the in-process worker) and an engine on its database."""
-    settings = Settings(data_dir=tmp_path, admin_token=SecretStr(EMBEDDED_TOKEN), database_url=None, redis_url=None)
+async def embedded(tmp_path: Path, **overrides: Any) -> AsyncIterator[tuple[ClientFactory, AsyncEngine]]:
+    """The embedded mode's app (SQLite, the in-process worker, outbound calls to 127.0.0.1 allowed) and an engine
+    on its database."""
+    settings = Settings(
+        data_dir=tmp_path,
+        admin_token=SecretStr(EMBEDDED_TOKEN),
+        database_url=None,
+        redis_url=None,
+        outbound_allowlist=["127.0.0.1"],
+        **overrides,
+    )
     await asyncio.to_thread(upgrade, settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:
@@ -126,21 +136,39 @@ def window(start: datetime, end: datetime, **more: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Backend:
-    """The app on one database, as the operator, with an engine on that database to store runs."""
+    """The app on one database, as the operator, with an engine on that database to store runs, and `work()`,
+    which has jobs run (the embedded mode's in-process worker always does), their model calls answered by the
+    test's model server."""
 
     name: str
     client: httpx.AsyncClient
     engine: AsyncEngine
     connect: ClientFactory
+    work: Callable[[], Awaitable[object]]
+
+
+async def _nothing() -> None:
+    return None
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Backend]:
-    """Each test that takes it runs twice: on PostgreSQL (emptied first; no worker) and in the embedded mode
-    (SQLite, a fresh database)."""
+async def backend(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    engine: AsyncEngine,
+    start_worker: WorkerFactory,
+    model_server: ModelServer,
+) -> AsyncIterator[Backend]:
+    """Each test that takes it runs twice: on PostgreSQL (emptied first; a worker once `work()` is called) and
+    in the embedded mode (SQLite, a fresh database)."""
+    models: dict[str, Any] = {
+        "openai_base_url": f"{model_server.url}/v1",
+        "openai_api_key": SecretStr("sk-test"),
+        "llm_backoff_s": 0.05,
+    }
     if request.param == "postgresql":
         async with connections(make_settings()) as connect:
-            yield Backend("postgresql", connect(TOKEN), engine, connect)
+            yield Backend("postgresql", connect(TOKEN), engine, connect, partial(start_worker, **models))
         return
-    async with embedded(tmp_path) as (connect, sqlite):
-        yield Backend("sqlite", connect(EMBEDDED_TOKEN), sqlite, connect)
+    async with embedded(tmp_path, **models) as (connect, sqlite):
+        yield Backend("sqlite", connect(EMBEDDED_TOKEN), sqlite, connect, _nothing)

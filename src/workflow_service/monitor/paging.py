@@ -28,8 +28,9 @@ class Cursor:
         return uuid.UUID(bytes=self.key)
 
     @property
-    def record_id(self) -> int:
-        return int.from_bytes(self.key, "big")
+    def call(self) -> tuple[uuid.UUID, int]:
+        """A model call's key: its run's id and its step record's id."""
+        return uuid.UUID(bytes=self.key[:16]), int.from_bytes(self.key[16:], "big")
 
 
 def _micros(at: datetime) -> bytes:
@@ -45,12 +46,12 @@ def job_key(job_id: uuid.UUID) -> bytes:
     return job_id.bytes
 
 
-def record_key(record_id: int) -> bytes:
-    return record_id.to_bytes(8, "big")
+def call_key(job_id: uuid.UUID, record_id: int) -> bytes:
+    return job_id.bytes + record_id.to_bytes(8, "big")
 
 
 JOB_KEY_BYTES = 16
-RECORD_KEY_BYTES = 8
+CALL_KEY_BYTES = 24
 
 
 def decode(cursor: str | None, key_bytes: int) -> Cursor | None:

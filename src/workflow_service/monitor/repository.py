@@ -82,8 +82,9 @@ def _runs(scope: RunScope) -> list[sa.ColumnElement[bool]]:
 
 
 def _seconds(later: sa.ColumnElement[Any], earlier: sa.ColumnElement[Any]) -> sa.ColumnElement[float]:
-    """PostgreSQL: `later - earlier` in seconds (exact to the microsecond, then as a double)."""
-    return sa.cast(sa.extract("epoch", later - earlier), sa.Float)
+    """PostgreSQL: `later - earlier` in seconds, a double, as stats.seconds_between computes it: `date_part`, not
+    `extract` (whose exact numeric, then cast to a double, made the 24-hour figures query three times slower)."""
+    return sa.func.date_part("epoch", later - earlier, type_=sa.Float)
 
 
 def _percentiles(qs: Sequence[float], value: sa.ColumnElement[float], where: sa.ColumnElement[bool]) -> Any:
@@ -105,32 +106,40 @@ def _ran() -> list[sa.ColumnElement[bool]]:
 # --- runs -----------------------------------------------------------------------------------------------------
 
 
+def run_figures_statement(scope: RunScope, bucket_s: int) -> sa.Select[Any]:
+    """PostgreSQL's query of `run_figures`: a row per bucket with runs, and one (`whole`) for the window. Each run's
+    bucket and durations are computed once, in the subquery, however many aggregates read them."""
+    runs = (
+        sa.select(
+            sa.cast(sa.func.div(sa.extract("epoch", job_t.c.created_at), bucket_s), sa.BigInteger).label("bucket"),
+            job_t.c.status,
+            job_t.c.status.in_(ENDED).label("ended"),
+            _seconds(job_t.c.finished_at, job_t.c.created_at).label("response"),
+            _seconds(job_t.c.started_at, job_t.c.created_at).label("wait"),
+        )
+        .where(*_runs(scope))
+        .subquery("runs")
+    )
+    ended = runs.c.ended
+    counted = [sa.func.count().filter(runs.c.status == s).label(s) for s in ("completed", "failed", "canceled")]
+    return sa.select(
+        runs.c.bucket,
+        sa.func.grouping(runs.c.bucket).label("whole"),
+        sa.func.count().label("total"),
+        *counted,
+        _percentiles(stats.RESPONSE_QUANTILES, runs.c.response, ended).label("response"),
+        sa.func.max(runs.c.response).filter(ended).label("response_max"),
+        _percentiles(stats.WAIT_QUANTILES, runs.c.wait, ended).label("wait"),
+        sa.func.max(runs.c.wait).filter(ended).label("wait_max"),
+    ).group_by(sa.func.rollup(runs.c.bucket))
+
+
 async def run_figures(conn: AsyncConnection, scope: RunScope, bucket_s: int) -> dict[int | None, stats.RunFigures]:
     """The figures of the runs in `scope`: by bucket of `bucket_s` seconds (window.bucket_of; buckets without
     runs are left out) and, under None, of them all."""
     if not _is_postgres(conn):
         return await _run_figures_portable(conn, scope, bucket_s)
-    # The size is a literal, so that the grouped expression and the selected one are the same text.
-    size = sa.literal_column(str(int(bucket_s)), sa.Integer)
-    bucket = sa.cast(sa.func.div(sa.extract("epoch", job_t.c.created_at), size), sa.BigInteger)
-    ended = job_t.c.status.in_(ENDED)
-    response = _seconds(job_t.c.finished_at, job_t.c.created_at)
-    wait = _seconds(job_t.c.started_at, job_t.c.created_at)
-    counted = [sa.func.count().filter(job_t.c.status == s).label(s) for s in ("completed", "failed", "canceled")]
-    stmt = (
-        sa.select(
-            bucket.label("bucket"),
-            sa.func.grouping(bucket).label("whole"),
-            sa.func.count().label("total"),
-            *counted,
-            _percentiles(stats.RESPONSE_QUANTILES, response, ended).label("response"),
-            sa.func.max(response).filter(ended).label("response_max"),
-            _percentiles(stats.WAIT_QUANTILES, wait, ended).label("wait"),
-            sa.func.max(wait).filter(ended).label("wait_max"),
-        )
-        .where(*_runs(scope))
-        .group_by(sa.func.rollup(bucket))
-    )
+    stmt = run_figures_statement(scope, bucket_s)
     found: dict[int | None, stats.RunFigures] = {}
     for row in await conn.execute(stmt):
         ended_count = row.completed + row.failed + row.canceled
@@ -153,8 +162,8 @@ async def _run_figures_portable(
     by_bucket: dict[int, list[stats.RunTimes]] = defaultdict(list)
     for row in await conn.execute(sa.select(*columns).where(*_runs(scope))):
         ended = row.status in ENDED
-        response = (row.finished_at - row.created_at).total_seconds() if ended and row.finished_at else None
-        wait = (row.started_at - row.created_at).total_seconds() if ended and row.started_at else None
+        response = stats.seconds_between(row.finished_at, row.created_at) if ended else None
+        wait = stats.seconds_between(row.started_at, row.created_at) if ended else None
         by_bucket[bucket_of(row.created_at, bucket_s)].append(stats.RunTimes(row.status, response, wait))
     found: dict[int | None, stats.RunFigures] = {b: stats.run_figures(runs) for b, runs in by_bucket.items()}
     if found:
@@ -220,10 +229,13 @@ def _calls(scope: CallScope) -> list[sa.ColumnElement[bool]]:
 _CALLS_FROM = step_t.join(job_t, job_t.c.id == step_t.c.job_id)
 
 
-async def calls_page(conn: AsyncConnection, scope: CallScope, *, before: int | None, limit: int) -> list[AnyRow]:
-    """The model calls in `scope`, newest record first, from before the record `before`: the record's id, the
-    provider's id of the answer when it gave one, job, step, model, outcome, times, tokens and cost. Never the
-    prompt or the answer."""
+async def calls_page(
+    conn: AsyncConnection, scope: CallScope, *, before: tuple[uuid.UUID, int] | None, limit: int
+) -> list[AnyRow]:
+    """The model calls in `scope`, of the newest run first (then the newest record), from before `before` (a run's
+    id and a record's): the record's id, the provider's id of the answer when it gave one, job, step, model,
+    outcome, times, tokens and cost. Never the prompt or the answer. In the order of the job index, so that a page
+    reads only as many runs as it needs."""
     stmt = (
         sa.select(
             step_t.c.id,
@@ -246,27 +258,39 @@ async def calls_page(conn: AsyncConnection, scope: CallScope, *, before: int | N
         .where(*_calls(scope))
     )
     if before is not None:
-        stmt = stmt.where(step_t.c.id < before)
-    return list((await conn.execute(stmt.order_by(step_t.c.id.desc()).limit(limit))).all())
+        stmt = stmt.where(sa.tuple_(job_t.c.id, step_t.c.id) < sa.tuple_(*before))
+    stmt = stmt.order_by(job_t.c.id.desc(), step_t.c.id.desc()).limit(limit)
+    return list((await conn.execute(stmt)).all())
 
 
 async def call_figures(conn: AsyncConnection, scope: CallScope) -> stats.CallFigures:
     """The figures of the model calls in `scope` (response time: the step's start to its end)."""
     if not _is_postgres(conn):
         return await _call_figures_portable(conn, scope)
-    ended = step_t.c.status.in_(CALL_ENDED)
-    response = _seconds(step_t.c.finished_at, step_t.c.started_at)
+    calls = (
+        sa.select(
+            step_t.c.status,
+            step_t.c.status.in_(CALL_ENDED).label("ended"),
+            _seconds(step_t.c.finished_at, step_t.c.started_at).label("response"),
+            step_t.c.input_tokens,
+            step_t.c.output_tokens,
+            step_t.c.cost,
+        )
+        .select_from(_CALLS_FROM)
+        .where(*_calls(scope))
+        .subquery("calls")
+    )
     stmt = sa.select(
         sa.func.count().label("total"),
-        sa.func.count().filter(step_t.c.status == StepStatus.COMPLETED.value).label("completed"),
-        sa.func.count().filter(step_t.c.status == StepStatus.FAILED.value).label("failed"),
-        _percentiles(stats.RESPONSE_QUANTILES, response, ended).label("response"),
-        sa.func.max(response).filter(ended).label("response_max"),
-        sa.func.sum(step_t.c.input_tokens).label("input_tokens"),
-        sa.func.sum(step_t.c.output_tokens).label("output_tokens"),
-        sa.func.sum(step_t.c.cost).label("cost"),
-    ).select_from(_CALLS_FROM)
-    row = (await conn.execute(stmt.where(*_calls(scope)))).one()
+        sa.func.count().filter(calls.c.status == StepStatus.COMPLETED.value).label("completed"),
+        sa.func.count().filter(calls.c.status == StepStatus.FAILED.value).label("failed"),
+        _percentiles(stats.RESPONSE_QUANTILES, calls.c.response, calls.c.ended).label("response"),
+        sa.func.max(calls.c.response).filter(calls.c.ended).label("response_max"),
+        sa.func.sum(calls.c.input_tokens).label("input_tokens"),
+        sa.func.sum(calls.c.output_tokens).label("output_tokens"),
+        sa.func.sum(calls.c.cost).label("cost"),
+    )
+    row = (await conn.execute(stmt)).one()
     return stats.CallFigures(
         total=row.total,
         completed=row.completed,
@@ -285,7 +309,7 @@ async def _call_figures_portable(conn: AsyncConnection, scope: CallScope) -> sta
     calls = []
     for row in await conn.execute(sa.select(*columns, *usage).select_from(_CALLS_FROM).where(*_calls(scope))):
         ended = row.status in CALL_ENDED and row.finished_at is not None
-        response = (row.finished_at - row.started_at).total_seconds() if ended else None
+        response = stats.seconds_between(row.finished_at, row.started_at) if ended else None
         calls.append(stats.CallTimes(row.status, response, row.input_tokens, row.output_tokens, row.cost))
     return stats.call_figures(calls)
 

@@ -168,10 +168,10 @@ async def _configured_models(
 async def model_runs(
     conn: AsyncConnection, plans: PlanCache, ref: ScopedRef, query: ModelRunsQuery, now: datetime
 ) -> ModelRunPage:
-    """The model calls of the workflow's runs submitted in the window (one per `llm` step that ran), newest
-    first, with the figures of all those the query selects."""
+    """The model calls of the workflow's runs submitted in the window (one per `llm` step that ran), those of the
+    newest run first, with the figures of all those the query selects."""
     workflow = await _workflow(conn, ref)
-    cursor = paging.decode(query.cursor, paging.RECORD_KEY_BYTES)
+    cursor = paging.decode(query.cursor, paging.CALL_KEY_BYTES)
     span = _page_window(query, cursor, now)
     models = window.names(query.model, "model", 200)
     configured: dict[tuple[uuid.UUID, str], str] | None = None
@@ -184,15 +184,14 @@ async def model_runs(
         models=models,
         configured=[pair for pair, model in (configured or {}).items() if models and model in models],
     )
-    before = cursor.record_id if cursor is not None else None
-    rows = await repo.calls_page(conn, scope, before=before, limit=query.limit + 1)
+    rows = await repo.calls_page(conn, scope, before=cursor.call if cursor else None, limit=query.limit + 1)
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     if configured is None and any(row.model is None for row in rows):
         configured = await _configured_models(conn, plans, workflow.id)
     items = [_call(row, configured or {}) for row in rows]
     figures = await repo.call_figures(conn, scope)
-    next_cursor = paging.encode(paging.record_key(rows[-1].id), span.start, span.end) if more else None
+    next_cursor = paging.encode(paging.call_key(rows[-1].job_id, rows[-1].id), span.start, span.end) if more else None
     return ModelRunPage(from_=span.start, to=span.end, summary=_summary(figures), items=items, next_cursor=next_cursor)
 
 

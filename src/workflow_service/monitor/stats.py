@@ -12,11 +12,26 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from workflow_service.jobs.usage import COST_DIGITS
 
 RESPONSE_QUANTILES = (0.5, 0.9, 0.99)
 WAIT_QUANTILES = (0.5, 0.9)
+_MICROSECOND = timedelta(microseconds=1)
+_DAY_US = 86_400_000_000
+
+
+def seconds_between(later: datetime | None, earlier: datetime | None) -> float | None:
+    """`later - earlier` in seconds, the double PostgreSQL's `date_part('epoch', later - earlier)` is: the
+    difference of two timestamps is an interval of whole days and the rest (`justify_hours`, truncating toward
+    zero), whose epoch is `rest / 1e6 + 86400.0 * days`. Exact (the nearest double to the microseconds / 1e6)
+    under a day; beyond, within one rounding of it, and the same as PostgreSQL's either way. None if either is."""
+    if later is None or earlier is None:
+        return None
+    us = (later - earlier) // _MICROSECOND
+    days = abs(us) // _DAY_US * (1 if us >= 0 else -1)
+    return (us - days * _DAY_US) / 1_000_000 + 86400.0 * days
 
 
 def percentile_cont(ordered: Sequence[float], q: float) -> float | None:
