@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TOKEN, ClientFactory, WorkerFactory, connections, make_settings
 from tests.llm.conftest import ModelServer
-from workflow_service.config import Settings
+from workflow_service.config import Price, Settings
 from workflow_service.core.db import make_engine
 from workflow_service.core.ids import uuid7_floor
 from workflow_service.migrate import upgrade
@@ -33,6 +33,8 @@ workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 
 EMBEDDED_TOKEN = "embedded-admin"
+PRICING = {"*": Price(input_per_1k=1.5, output_per_1k=4)}
+"""Every model's price, so that model calls have a cost."""
 BASE = datetime(2026, 11, 30, tzinfo=UTC)
 """Midnight UTC: the start of the windows the tests choose (a 15-minute bucket starts on it)."""
 
@@ -165,6 +167,7 @@ async def backend(
         "openai_base_url": f"{model_server.url}/v1",
         "openai_api_key": SecretStr("sk-test"),
         "llm_backoff_s": 0.05,
+        "pricing": PRICING,
     }
     if request.param == "postgresql":
         async with connections(make_settings()) as connect:

@@ -162,3 +162,23 @@ async def test_the_defaults_are_the_last_24_hours_in_quarter_hours(backend: Back
     assert body["summary"]["total"] == 0
     assert body["series"][0]["start"] == body["from"]
     assert body["series"][-1]["end"] == body["to"]
+
+
+async def test_durations_of_days_agree_on_both_databases(backend: Backend) -> None:
+    """Responses of 1.25 s, 1 day 0.5 s and 2 days 1 µs. p50 = 86400.5; p90 at 1.8: 86400.5 + 86399.500001 * 0.8
+    = 155520.1000008; p99 at 1.98: 86400.5 + 86399.500001 * 0.98 = 171072.01000098; shown to the microsecond."""
+    await deploy_workflow(backend.client, "watched", GREETER)
+    day = 86400
+    await store_runs(
+        backend.engine,
+        "watched",
+        [Run(at(1), response_s=1.25), Run(at(2), response_s=day + 0.5), Run(at(3), response_s=2 * day + 0.000001)],
+    )
+    body = await monitor(backend, bucket="1h")
+    assert body["summary"]["response_time"] == {
+        "p50": 86400.5,
+        "p90": 155520.100001,
+        "p99": 171072.010001,
+        "max": 172800.000001,
+    }
+    assert body["summary"]["queue_wait"] == {"p50": None, "p90": None, "max": None}  # none started
