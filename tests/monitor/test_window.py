@@ -126,6 +126,30 @@ async def test_a_bad_parameter_is_a_422_naming_it(
     assert where in [e["path"] for e in body["errors"]], body
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z", "bucket": "7m"},
+        {"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:59:59Z", "bucket": "1d"},
+        {"from": "1969-12-31T00:00:00Z", "to": "1970-01-01T12:00:00Z"},
+    ],
+)
+async def test_windows_at_the_ends_of_the_calendar_hold_no_runs(
+    client: httpx.AsyncClient, query: dict[str, str]
+) -> None:
+    await deploy_workflow(client, "watched", GREETER)
+    window_only = {k: v for k, v in query.items() if k != "bucket"}
+    for route in ("runs", "model-runs"):
+        response = await client.get(f"/v1/workflows/watched/{route}", params=window_only)
+        assert response.status_code == 200, response.text
+        assert response.json()["items"] == []
+    response = await client.get("/v1/workflows/watched/monitor", params=query)
+    assert response.status_code == 200, response.text
+    monitor = response.json()
+    assert monitor["summary"]["total"] == 0
+    assert (monitor["series"][0]["start"], monitor["series"][-1]["end"]) == (monitor["from"], monitor["to"])
+
+
 async def test_a_missing_workflow_is_a_404(client: httpx.AsyncClient) -> None:
     for route in ("monitor", "runs", "model-runs"):
         assert_problem(await client.get(f"/v1/workflows/nowhere/{route}"), 404, "not_found")

@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ from workflow_service.jobs.usage import COPY_MARKERS
 from workflow_service.jobs.views import MODEL_STEP
 from workflow_service.models import ApiKey, Job, JobStep, User, WorkflowVersion
 from workflow_service.monitor import stats
-from workflow_service.monitor.window import bucket_of
+from workflow_service.monitor.window import EPOCH, bucket_of
 
 job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 step_t: sa.Table = JobStep.__table__  # type: ignore[assignment]
@@ -43,6 +43,8 @@ version_t: sa.Table = WorkflowVersion.__table__  # type: ignore[assignment]
 ID_MARGIN = timedelta(minutes=1)
 """How far beyond the window the id range reaches: far more than the milliseconds between a job's id and its
 `created_at`, both taken from the same clock one after the other."""
+LOWEST = EPOCH
+HIGHEST = datetime(9999, 12, 31, tzinfo=UTC)
 ENDED = values(TERMINAL)
 CALL_ENDED = (StepStatus.COMPLETED.value, StepStatus.FAILED.value)
 
@@ -64,11 +66,18 @@ class RunScope:
     statuses: Sequence[str] | None = None
 
 
+def _id_bound(at: datetime, margin: timedelta) -> uuid.UUID:
+    """The first id of the millisecond `at + margin`, kept within the times a UUIDv7 and a datetime can hold (a
+    window may be asked for at the ends of the calendar: it holds no job, and must not overflow)."""
+    moved = at + margin if LOWEST - margin <= at <= HIGHEST - margin else at
+    return uuid7_floor(min(max(moved, LOWEST), HIGHEST))
+
+
 def _runs(scope: RunScope) -> list[sa.ColumnElement[bool]]:
     where = [
         job_t.c.workflow_id == scope.workflow_id,
-        job_t.c.id >= uuid7_floor(scope.start - ID_MARGIN),
-        job_t.c.id < uuid7_floor(scope.end + ID_MARGIN),
+        job_t.c.id >= _id_bound(scope.start, -ID_MARGIN),
+        job_t.c.id < _id_bound(scope.end, ID_MARGIN),
         job_t.c.created_at >= scope.start,
         job_t.c.created_at < scope.end,
     ]

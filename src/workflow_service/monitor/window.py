@@ -70,10 +70,8 @@ class Window:
         """Every bucket the window touches, in order, cut to the window."""
         size = timedelta(seconds=self.bucket_s)
         first, last = bucket_of(self.start, self.bucket_s), bucket_of(self.end - _MICROSECOND, self.bucket_s)
-        return [
-            Bucket(i, max(self.start, EPOCH + i * size), min(self.end, EPOCH + (i + 1) * size))
-            for i in range(first, last + 1)
-        ]
+        bounds = [self.start, *(EPOCH + i * size for i in range(first + 1, last + 1)), self.end]
+        return [Bucket(first + n, bounds[n], bounds[n + 1]) for n in range(last - first + 1)]
 
 
 def window(start: datetime | None, end: datetime | None, bucket: str | None, now: datetime) -> Window:
