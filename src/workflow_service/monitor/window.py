@@ -45,7 +45,8 @@ def _invalid(parameter: str, message: str) -> InvalidInput:
 
 def bucket_of(at: datetime, bucket_s: int) -> int:
     """The number of the bucket of `bucket_s` seconds that `at` falls in, counted from the epoch; exact (whole
-    microseconds), as PostgreSQL's `div(extract(epoch from at), bucket_s)` is (monitor/repository.py)."""
+    microseconds), as PostgreSQL's `div(extract(epoch from at), bucket_s)` is (monitor/repository.py) for every
+    time after 1970 (`div` truncates toward zero; no job is older)."""
     return ((at - EPOCH) // _MICROSECOND) // (bucket_s * 1_000_000)
 
 
