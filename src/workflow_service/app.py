@@ -40,6 +40,7 @@ from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware
+from workflow_service.monitor.router import router as monitor_router
 from workflow_service.observability.router import install as install_metrics
 from workflow_service.observability.router import install_route_capture
 from workflow_service.observability.tracing import configure as configure_tracing
@@ -356,6 +357,7 @@ def _v1() -> APIRouter:
     v1.include_router(invoke_router)
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)
+    v1.include_router(monitor_router, **refusable)
     v1.include_router(agents_router, **refusable)
     v1.include_router(tools_router, **refusable)
     v1.include_router(people_router)

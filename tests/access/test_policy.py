@@ -99,6 +99,7 @@ SERVICE_TABLE: dict[Action, dict[str, Effect]] = {
 WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_READ: row("A A A A A A A H A F"),
     Action.WORKFLOW_JOBS_LIST: row("A A A A A A A H F F"),
+    Action.WORKFLOW_MONITOR: row("A A A A A A A H F F"),
     Action.WORKFLOW_MEMBERS_READ: row("A A A A A A A H F F"),
     Action.WORKFLOW_EDIT: row("A A A F F A A H F F"),
     Action.WORKFLOW_MANAGE: row("A A A F F A A H F F"),

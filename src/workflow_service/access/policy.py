@@ -45,9 +45,11 @@ class Action(StrEnum):
     """The deployment's metrics (GET /metrics): they name every workspace's workflows, so the operator only."""
     # A workflow.
     WORKFLOW_READ = "workflow.read"
-    """A workflow, its versions, settings (secrets never shown), environment, monitoring."""
+    """A workflow, its versions, settings (secrets never shown), environment."""
     WORKFLOW_JOBS_LIST = "workflow.jobs_list"
     """Every job of the workflow (`All jobs` of it: `GET /v1/jobs?scope=all&workflow=`)."""
+    WORKFLOW_MONITOR = "workflow.monitor"
+    """The workflow's monitor: its figures, its runs and its model calls (ids, times, outcomes; never inputs)."""
     WORKFLOW_MEMBERS_READ = "workflow.members_read"
     """Who the workflow is shared with (people's emails: never to API keys)."""
     WORKFLOW_EDIT = "workflow.edit"
@@ -159,7 +161,15 @@ SERVICE_ACTIONS: Mapping[Action, frozenset[Who]] = {
 }
 """Who may do each action that names no workflow or job. A workspace owner or admin is also a user."""
 
-_VIEWER = frozenset({Action.WORKFLOW_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MEMBERS_READ, Action.JOB_READ})
+_VIEWER = frozenset(
+    {
+        Action.WORKFLOW_READ,
+        Action.WORKFLOW_JOBS_LIST,
+        Action.WORKFLOW_MONITOR,
+        Action.WORKFLOW_MEMBERS_READ,
+        Action.JOB_READ,
+    }
+)
 _RUNNER = _VIEWER | {Action.JOB_SUBMIT, Action.JOB_ESTIMATE}
 _EDITOR = _RUNNER | {
     Action.WORKFLOW_EDIT,
@@ -178,9 +188,9 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 """What each role on a workflow allows on that workflow. Workspace owners and admins are owners of every
 workflow of their workspace; an API key is a runner on its one workflow."""
 
-NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST})
+NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MONITOR})
 """What a runner may do but an API key, a runner that is a program, may not: read people's emails, and list the
-jobs of others (a key sees only the jobs it submitted)."""
+jobs of others or watch them in the monitor (a key sees only the jobs it submitted)."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}

@@ -70,6 +70,7 @@ from workflow_service.jobs.repository.reads import (
     lock_for_update,
     mean_output_tokens,
     parent_of,
+    with_creator,
 )
 from workflow_service.jobs.repository.run import claim, claim_many, finish
 from workflow_service.jobs.repository.sweeps import (
@@ -165,5 +166,6 @@ __all__ = [
     "upsert_steps",
     "version_t",
     "with_cache_source",
+    "with_creator",
     "workflow_t",
 ]

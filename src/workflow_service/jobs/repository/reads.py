@@ -53,7 +53,7 @@ SUMMARY_COLUMNS = (
     user_t.c.email.label("creator_email"),
     key_t.c.name.label("creator_key_name"),
 )
-"""A job's summary, with its creator's name: the user's email or the key's name (see `_with_creator`)."""
+"""A job's summary, with its creator's name: the user's email or the key's name (see `with_creator`)."""
 JOB_COLUMNS = (
     *SUMMARY_COLUMNS,
     job_t.c.inputs,
@@ -75,7 +75,7 @@ def _creator_id(conn: AsyncConnection, prefix: str) -> sa.ColumnElement[Any]:
     return sa.case((job_t.c.caller.startswith(prefix), as_id))
 
 
-def _with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause:
+def with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause:
     """`joined` (which has the job) with the user or API key that created the job, for SUMMARY_COLUMNS: in the
     same query, by primary key, so a listing costs no round trip per job. A revoked key is still found."""
     return joined.outerjoin(user_t, user_t.c.id == _creator_id(conn, "user:")).outerjoin(
@@ -86,7 +86,7 @@ def _with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause
 async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     """The job, with its creator's name and its version's default variables (to show the effective ones)."""
     defaults = version_t.c.definition["variables"].label("default_variables")
-    joined = _with_creator(conn, _FROM.join(version_t, version_t.c.id == job_t.c.version_id))
+    joined = with_creator(conn, _FROM.join(version_t, version_t.c.id == job_t.c.version_id))
     stmt = sa.select(*JOB_COLUMNS, defaults).select_from(joined).where(job_t.c.id == job_id)
     return (await conn.execute(stmt)).first()
 
@@ -151,7 +151,7 @@ async def list_jobs(
     """Jobs `where` selects, newest first, from before the job `before` (a page's cursor)."""
     stmt = (
         sa.select(*SUMMARY_COLUMNS)
-        .select_from(_with_creator(conn, _FROM))
+        .select_from(with_creator(conn, _FROM))
         .where(job_t.c.workspace_id == where.workspace_id)
     )
     if where.caller is not None:
