@@ -4,7 +4,8 @@ An API submission, a rerun, a run from a step, a duplicate and a child job of a 
 only in the spec they build (see jobs/service.py, jobs/lineage.py, jobs/children.py). A new origin
 (a schedule, an event trigger) is a new `Origin` value and a spec; `create` does the rest:
 
-1. a push job needs the workflow's push configuration (409 otherwise);
+1. a push job needs the workflow's push configuration (409 otherwise), a job with its own `notify_url` the
+   workflow's signing secret (422 otherwise);
 2. with an Idempotency-Key, the job an earlier identical request made is answered instead (a different
    request with the same key is a 422);
 3. the inputs and variables are checked against the version (422) and the input guardrails applied;
@@ -36,7 +37,7 @@ from workflow_service.errors import (
     ProblemItem,
     PushNotConfigured,
 )
-from workflow_service.jobs import cache
+from workflow_service.jobs import cache, notices
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
 from workflow_service.workflows import settings as endpoint_settings
@@ -91,6 +92,9 @@ class JobSpec:
     """Step records of the source copied in as completed (a run from a step)."""
     parent: tuple[uuid.UUID, str] | None = None
     """The parent job and its `workflow` step, for a child job."""
+    notify_url: str | None = None
+    """Where the job's own completion notice goes (jobs/notices.py), checked by the caller (a URL the outbound
+    policy allows); the workflow must be able to sign it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +185,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "attempt": 0,
         "max_attempts": spec.max_attempts,
         "created_at": now,
+        "updated_at": now,
         "enqueued_at": now,
         "caller": spec.caller,
         "origin": spec.origin.value,
@@ -195,6 +200,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "from_step": spec.from_step,
         "parent_job_id": spec.parent[0] if spec.parent else None,
         "parent_step": spec.parent[1] if spec.parent else None,
+        "notify_url": spec.notify_url,
     }
 
 
@@ -202,6 +208,8 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     """Create the job `spec` describes (see the module docstring). `secrets` decrypts secure variables
     for the cache key (without them, a workflow with secure variables is not cached)."""
     _check_push(spec)
+    if spec.notify_url is not None:
+        notices.check_signable(spec.target.slug, spec.target.settings)
     replayed = await _replayed(uow, spec)
     if replayed is not None:
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)

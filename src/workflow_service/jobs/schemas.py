@@ -35,6 +35,14 @@ class JobCreate(BaseModel):
         "environment). `auto`: only when the workflow has llm steps, all at temperature 0, and no steps with "
         "outside effects (http); `always`: whenever identical; `never`: always compute.",
     )
+    notify_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Where to send this job's own completion notice when it ends (completed, failed or canceled), "
+        "besides the workflow's push callback: a webhook signed like push callbacks (Standard Webhooks, with the "
+        "workflow's signing secret, which must exist) and retried on the same schedule, without the push access "
+        "token. An absolute http(s) URL to a host the outbound policy allows (422 otherwise).",
+    )
 
 
 class JobError(BaseModel):
@@ -119,6 +127,9 @@ class JobSummary(BaseModel):
     attempt: int = Field(description="How many times an agent has claimed the job.")
     agent_id: uuid.UUID | None = Field(description="The agent that claimed it last.")
     created_at: datetime
+    updated_at: datetime = Field(
+        description="When the job last changed: its last status change, or a change of its name or variables."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None = Field(description="Seconds from started_at to finished_at.")

@@ -70,8 +70,9 @@ def request_hash(version: str, mode: str, data: JobCreate) -> str:
     """What makes two submissions "the same request" for Idempotency-Key: the endpoint (sync, async or
     push: a key first used on async must not silently answer a push that expects a callback), the
     version asked for, and the body."""
-    # `cache` is left out at its default, so that keys stored before the field existed still match.
-    body = data.model_dump(mode="json", exclude={"cache"} if data.cache == "auto" else None)
+    # `cache` and `notify_url` are left out at their defaults, so that keys stored before they existed still match.
+    defaults = {name for name, default in (("cache", "auto"), ("notify_url", None)) if getattr(data, name) == default}
+    body = data.model_dump(mode="json", exclude=defaults or None)
     canonical = orjson.dumps({"version": version, "mode": mode, "body": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
@@ -105,6 +106,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         cache=data.cache,
         idempotency_key=key,
         request_hash=request_hash(submission.version, mode, data) if key is not None else None,
+        notify_url=data.notify_url,
     )
     created = await intake.create(uow, ctx, spec, secrets=ctx.secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
@@ -122,6 +124,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         attempt=0,
         agent_id=None,
         created_at=created.created_at,
+        updated_at=created.created_at,
         started_at=None,
         finished_at=None,
         duration=None,

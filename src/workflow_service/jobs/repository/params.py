@@ -90,6 +90,8 @@ class ClaimedRow(NamedTuple):
     deadline_at: datetime | None
     from_step: str | None
     cache_key: str | None
+    notify_url: str | None
+    """The job's own notification URL: its end sends a notice there (it shares the end's transaction)."""
     env: list[dict[str, Any]]
     """The workflow's environment variables as stored ({name, value, secure}), read with the claim."""
 
@@ -106,3 +108,4 @@ class EndedRow(NamedTuple):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    notify_url: str | None

@@ -39,6 +39,7 @@ SUMMARY_COLUMNS = (
     job_t.c.attempt,
     job_t.c.agent_id,
     job_t.c.created_at,
+    job_t.c.updated_at,
     job_t.c.started_at,
     job_t.c.finished_at,
     job_t.c.source_job_id,
