@@ -252,8 +252,12 @@ async def test_each_row_shows_when_it_changed_its_workflow_last_completed_and_it
         rows = {i.id: i for i in await walk(r, limit=200)}
         by_index = [rows[job_id] for job_id in jobs_.ids]
         assert [i.step_count for i in by_index] == [2, 2, 2, 1, 1, 2, 2, 1]
-        greeter_done = max(i.finished_at for i in by_index if i.workflow.slug == "greeter" and i.status == "completed")
-        reports_done = max(i.finished_at for i in by_index if i.workflow.slug == "reports" and i.status == "completed")
+        greeter_done, reports_done = (
+            max(
+                i.finished_at for i in by_index if i.workflow.slug == slug and i.status == "completed" and i.finished_at
+            )
+            for slug in ("greeter", "reports")
+        )
         assert (greeter_done, reports_done) == (r.at(3), r.at(4))
         for i in by_index:
             assert i.last_completed_at == (greeter_done if i.workflow.slug == "greeter" else reports_done)

@@ -32,6 +32,7 @@ from workflow_service.jobs.schemas import JobListItem, JobListQuery, JobPage
 from workflow_service.jobs.states import JobStatus
 from workflow_service.people import repository as people_repo
 from workflow_service.workflows import repository as workflow_repo
+from workflow_service.workflows import service as workflows
 from workflow_service.workflows.refs import ScopedRef
 
 DEFAULT_SORT = "-created"
@@ -138,11 +139,15 @@ async def _workflow(
     wf = await workflow_repo.get(conn, ScopedRef(query.workflow, workspace_id))
     if wf is None:
         raise NotFound(f"workflow {query.workflow!r} does not exist")
-    version = query.version
-    if version == "current":
-        # Never deployed: no job can be of its current version (a version number no job has).
+    if query.version is None:
+        return wf.id, None
+    try:
+        number = workflows.parse_version(query.version)
+    except InvalidInput:
+        raise _invalid("version", f"expected a version number or `current`, not {query.version!r}") from None
+    if number is None:  # current; never deployed: no job is of it (a version number no job has)
         return wf.id, wf.current_version if wf.current_version is not None else 0
-    return wf.id, version
+    return wf.id, number
 
 
 async def _creators(conn: AsyncConnection, values: list[str]) -> list[str] | None:

@@ -250,8 +250,8 @@ class JobListQuery(BaseModel):
         "optional). `%` and `_` match themselves.",
     )
     workflow: str | None = Field(None, description="A workflow's id or slug.")
-    version: Annotated[int, Field(ge=1)] | Literal["current"] | None = Field(
-        None, description="With `workflow`: only the jobs of this version (a number, or `current`)."
+    version: str | None = Field(
+        None, max_length=16, description="With `workflow`: only the jobs of this version (a number, or `current`)."
     )
     status: list[str] | None = Field(None, description=LIST_OR_COMMAS)
     origin: list[str] | None = Field(
