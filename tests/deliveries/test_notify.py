@@ -173,6 +173,20 @@ async def test_a_notice_can_be_sent_again(
     assert second.verified_by == receiver.secrets
 
 
+async def test_a_rerun_does_not_inherit_the_notify_url(
+    client: httpx.AsyncClient, workers: Workers, receiver: WebhookReceiver
+) -> None:
+    await signing_workflow(client, receiver)
+    await workers.start()
+    job = await submit(client, notify_url=receiver.url)
+    await settled(client, job["id"], 1)
+    rerun = await client.post(f"/v1/jobs/{job['id']}/rerun")
+    assert rerun.status_code == 201, rerun.text
+    assert (await wait_for_job(client, rerun.json()["id"]))["status"] == "completed"
+    assert await deliveries(client, rerun.json()["id"]) == []
+    await assert_no_more(receiver, 1, 0.3)
+
+
 @pytest.mark.parametrize("mode", ["async", "sync", "push"])
 @pytest.mark.parametrize(
     ("notify_url", "why"),
