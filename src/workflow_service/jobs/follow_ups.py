@@ -11,7 +11,7 @@ from workflow_service.core.db import unit_of_work
 from workflow_service.deliveries import service as deliveries
 from workflow_service.jobs import cache
 from workflow_service.jobs import service as jobs
-from workflow_service.jobs.ends import EndContext, Ended, Registry
+from workflow_service.jobs.ends import NOTIFIED, EndContext, Ended, Registry
 from workflow_service.jobs.states import JobStatus
 from workflow_service.jobs.views import EVERYTHING
 from workflow_service.observability.gauges import SLUGS
@@ -25,6 +25,14 @@ async def create_push_delivery(conn: AsyncConnection, ended: Ended) -> None:
     if ended.mode == "push":
         job = await jobs.get(conn, str(ended.job_id), viewer=EVERYTHING)
         await deliveries.create(conn, job.model_dump(mode="json"))
+
+
+async def create_notify_delivery(conn: AsyncConnection, ended: Ended) -> None:
+    """A job's own completion notice (jobs/notices.py), queued in the transaction that ended the job: the job as
+    its creator reads it, to the URL it was submitted with."""
+    if ended.notify_url is not None:
+        job = await jobs.get(conn, str(ended.job_id), viewer=EVERYTHING)
+        await deliveries.create(conn, job.model_dump(mode="json"), url=ended.notify_url)
 
 
 async def announce(ended: Ended, ends: EndContext) -> None:
@@ -72,6 +80,7 @@ def built_ins() -> Registry:
     """The built-in follow-ups, in the order they run."""
     registry = Registry()
     registry.register("push_delivery", in_transaction=create_push_delivery, modes=("push",))
+    registry.register("notify_delivery", in_transaction=create_notify_delivery, modes=(NOTIFIED,))
     registry.register("ended_notice", after_commit=announce)
     registry.register("changed_notice", after_commit=announce_change, statuses=(JobStatus.PENDING,))
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))

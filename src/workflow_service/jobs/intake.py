@@ -4,7 +4,8 @@ An API submission, a rerun, a run from a step, a duplicate and a child job of a 
 only in the spec they build (see jobs/service.py, jobs/lineage.py, jobs/children.py). A new origin
 (a schedule, an event trigger) is a new `Origin` value and a spec; `create` does the rest:
 
-1. a push job needs the workflow's push configuration (409 otherwise);
+1. a push job needs the workflow's push configuration (409 otherwise), a job with its own `notify_url` the
+   workflow's signing secret (422 otherwise);
 2. with an Idempotency-Key, the job an earlier identical request made is answered instead (a different
    request with the same key is a 422);
 3. the inputs and variables are checked against the version (422) and the input guardrails applied;
@@ -36,7 +37,7 @@ from workflow_service.errors import (
     ProblemItem,
     PushNotConfigured,
 )
-from workflow_service.jobs import cache
+from workflow_service.jobs import cache, notices
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
 from workflow_service.observability import tracing
@@ -94,6 +95,9 @@ class JobSpec:
     """Step records of the source copied in as completed (a run from a step)."""
     parent: tuple[uuid.UUID, str] | None = None
     """The parent job and its `workflow` step, for a child job."""
+    notify_url: str | None = None
+    """Where the job's own completion notice goes (jobs/notices.py), checked by the caller (a URL the outbound
+    policy allows); the workflow must be able to sign it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +188,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "attempt": 0,
         "max_attempts": spec.max_attempts,
         "created_at": now,
+        "updated_at": now,
         "enqueued_at": now,
         "caller": spec.caller,
         "origin": spec.origin.value,
@@ -198,6 +203,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "from_step": spec.from_step,
         "parent_job_id": spec.parent[0] if spec.parent else None,
         "parent_step": spec.parent[1] if spec.parent else None,
+        "notify_url": spec.notify_url,
     }
 
 
@@ -228,7 +234,7 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
 async def _create(
     uow: UnitOfWork, ctx: Context, spec: JobSpec, secrets: Secrets | None, trace_context: dict[str, str] | None = None
 ) -> Created:
-    _check_push(spec)
+    _check_deliveries(spec)
     replayed = await _replayed(uow, spec)
     if replayed is not None:
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
@@ -276,14 +282,17 @@ async def _create(
     )
 
 
-def _check_push(spec: JobSpec) -> None:
-    """409 for a push job of a workflow without a push configuration."""
+def _check_deliveries(spec: JobSpec) -> None:
+    """409 for a push job of a workflow without a push configuration, and for a job with its own
+    notification URL that nothing could sign (jobs/notices.py)."""
     target = spec.target
     if spec.mode == "push" and not endpoint_settings.push_ready(target.settings):
         raise PushNotConfigured(
             f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
             "token in PATCH /v1/workflows/{workflow}/settings"
         )
+    if spec.notify_url is not None:
+        notices.check_signable(target.slug, target.settings)
 
 
 async def _cache_source(

@@ -42,10 +42,9 @@ class AgentRuntime:
         ctx = self.ctx
         self.agent_id = await agents.register(ctx.engine, self.pools, self.name)
         self._runner = JobRunner(ctx, Agent.of(self.agent_id, self.pools))
-        # A push job that ended in this process has a callback to send: wake the delivery loop now.
-        self._unregister = ctx.ends.follow_ups.register(
-            "wake_deliveries", after_commit=self._push_ended, modes=("push",)
-        )
+        # A push job, or a job with its own notification URL, that ended in this process has a delivery to send:
+        # wake the delivery loop now.
+        self._unregister = ctx.ends.follow_ups.register("wake_deliveries", after_commit=self._push_ended)
         ctx.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -56,7 +55,7 @@ class AgentRuntime:
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
 
     async def _push_ended(self, ended: Ended, _ends: EndContext) -> None:
-        if ended.mode == "push":  # its delivery is committed with the end
+        if ended.mode == "push" or ended.notify_url is not None:  # its delivery is committed with the end
             self._deliveries_due.set()
 
     async def run_job(self, job_id: uuid.UUID) -> str | None:

@@ -92,6 +92,8 @@ class Claim:
     """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
     trace_context: dict[str, str] | None = None
     """Its submission's tracing context: its run is traced as its child (observability/tracing.py)."""
+    notified: bool = False
+    """The job has its own notification URL (its end queues a notice in the same transaction)."""
 
     @property
     def with_usage(self) -> bool:
@@ -193,6 +195,7 @@ class Claimer:
             redact,
             setup_error,
             row.trace_context,
+            notified=row.notify_url is not None,
         )
 
     async def close(self) -> None:
