@@ -88,6 +88,13 @@ class Jobs:
         self.ids.append(created.job_id)
         return created.job_id
 
+    async def run_blip(self, job_id: uuid.UUID) -> None:
+        """Completed 0.2 s after its start, whose microseconds are more than its end's (a borrow in the
+        duration's arithmetic)."""
+        start = (self.run.base + timedelta(seconds=30)).replace(microsecond=900_000)
+        minutes = (start - self.run.base) / timedelta(minutes=1)
+        await self.run_between(job_id, minutes, minutes + 0.2 / 60)
+
     async def run_between(self, job_id: uuid.UUID, start: float, end: float, error: str | None = None) -> None:
         """Claimed at `start` and ended at `end` (minutes from the run's base): completed, or failed with `error`."""
         agent = uuid.uuid4()
@@ -113,10 +120,12 @@ async def make_jobs(r: Run) -> Jobs:
     scheduled = await made.scheduled("greeter")
     canceled = await made.submit("greeter", "stopped early")
     await made.submit("reports", "REPORT in capitals")  # pending
+    blip = await made.submit("greeter", "quick blip")
     await made.run_between(alpha, 1, 3)
     await made.run_between(percent, 1, 4, error="upstream answered 503 for 100_200")
     await made.run_between(underscore, 2, 4)
     await made.run_between(scheduled, 1, 3)
+    await made.run_blip(blip)
     async with direct_context(r.engine, r.settings) as ctx, unit_of_work(r.engine) as uow:
         await jobs.cancel(uow, ctx, str(canceled), actor="admin")
     return made
@@ -206,7 +215,7 @@ async def test_the_default_order_is_newest_first(made: tuple[Jobs, Jobs]) -> Non
         ("a_b", {3}),  # `_` matches itself: not `axb`
         ("100_200", {1}),  # in an error message
         ("upstream answered", {1}),
-        ("  ", set(range(8))),  # nothing to search for
+        ("  ", set(range(9))),  # nothing to search for
         ("no such thing", set()),
     ],
 )
@@ -227,20 +236,22 @@ async def test_an_id_prefix_finds_its_job_with_or_without_dashes(made: tuple[Job
 async def test_filters_select_the_same_jobs(made: tuple[Jobs, Jobs]) -> None:
     r = made[0].run
     assert await both(made, origin="schedule") == [5]
-    assert set(await both(made, origin=["api,schedule"])) == set(range(8))
-    assert set(await both(made, created_by="operator")) == {0, 2, 4, 6, 7}
+    assert set(await both(made, origin=["api,schedule"])) == set(range(9))
+    assert set(await both(made, created_by="operator")) == {0, 2, 4, 6, 7, 8}
     assert await both(made, created_by=f"user:{USER}") == [1]
     assert await both(made, created_by=str(KEY)) == [3]  # a bare id: a user's or a key's
     assert set(await both(made, created_by=[f"schedule:{SCHEDULE},key:{KEY}"])) == {3, 5}
-    assert set(await both(made, status="completed")) == {0, 3, 5}
+    assert set(await both(made, status="completed")) == {0, 3, 5, 8}
     assert set(await both(made, workflow="reports", status="pending")) == {4, 7}
     assert set(await both(made, min_duration_s=150)) == {1}  # ran 3 minutes
-    assert set(await both(made, max_duration_s=120)) == {0, 3, 5}  # ran exactly 2 minutes
+    assert set(await both(made, max_duration_s=120)) == {0, 3, 5, 8}  # ran exactly 2 minutes, or 0.2 s
+    assert await both(made, max_duration_s=0.25) == [8]
+    assert await both(made, min_duration_s=0.15, max_duration_s=0.25) == [8]
     assert set(await both(made, min_duration_s=120, max_duration_s=120, sort="-duration")) == {0, 3, 5}
     assert set(await both(made, finished_from=r.at(3), finished_to=r.at(4))) == {0, 5}
     assert set(await both(made, finished_from=r.at(3.5))) == {1, 3}
     assert await both(made, created_to=r.base - timedelta(minutes=1)) == []
-    assert len(await both(made, created_from=r.base - timedelta(minutes=1), created_to=r.at(1))) == 8
+    assert len(await both(made, created_from=r.base - timedelta(minutes=1), created_to=r.at(1))) == 9
     assert await both(made, q="report", origin="api", status="completed", workflow="greeter") == [0]
 
 
@@ -251,7 +262,7 @@ async def test_each_row_shows_when_it_changed_its_workflow_last_completed_and_it
         r = jobs_.run
         rows = {i.id: i for i in await walk(r, limit=200)}
         by_index = [rows[job_id] for job_id in jobs_.ids]
-        assert [i.step_count for i in by_index] == [2, 2, 2, 1, 1, 2, 2, 1]
+        assert [i.step_count for i in by_index] == [2, 2, 2, 1, 1, 2, 2, 1, 2]
         greeter_done, reports_done = (
             max(
                 i.finished_at for i in by_index if i.workflow.slug == slug and i.status == "completed" and i.finished_at
