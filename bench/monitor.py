@@ -79,7 +79,7 @@ $$
 JOBS = """
 INSERT INTO job (id, workspace_id, workflow_id, version_id, version_number, name, status, pool, inputs, variables,
                  metadata, output, error, mode, origin, caller, attempt, max_attempts, cache_hit, created_at,
-                 enqueued_at, started_at, finished_at, lease_expires_at)
+                 enqueued_at, started_at, finished_at, lease_expires_at, updated_at)
 SELECT pg_temp.uuid7(s.ts), $1, w.id, v.id, v.number, NULL, s.status, 'default',
        jsonb_build_object('topic', md5(s.g::text), 'n', s.g, 'notes', repeat('x', 150)), '{}', '{}',
        CASE WHEN s.status = 'completed' THEN jsonb_build_object('answer', repeat('y', 200)) END,
@@ -92,7 +92,9 @@ SELECT pg_temp.uuid7(s.ts), $1, w.id, v.id, v.number, NULL, s.status, 'default',
        CASE WHEN s.started THEN 1 ELSE 0 END, 3, false, s.ts, s.ts,
        CASE WHEN s.started THEN s.ts + s.wait END,
        CASE WHEN s.status IN ('completed', 'failed', 'canceled') THEN s.ts + s.wait + s.run END,
-       CASE WHEN s.status = 'running' THEN now() + interval '15 seconds' END
+       CASE WHEN s.status = 'running' THEN now() + interval '15 seconds' END,
+       s.ts + CASE WHEN s.status IN ('completed', 'failed', 'canceled') THEN s.wait + s.run
+                   WHEN s.started THEN s.wait ELSE interval '0' END
 FROM (
   SELECT g, ts, r1, r6,
          make_interval(secs => 0.05 + 5 * power(r3, 4)) AS wait,

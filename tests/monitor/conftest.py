@@ -98,6 +98,7 @@ async def store_runs(engine: AsyncEngine, slug: str, runs: list[Run]) -> list[uu
                     "created_at": run.created,
                     "started_at": started,
                     "finished_at": finished if ended else None,
+                    "updated_at": (finished if ended else started) or run.created,
                     "lease_expires_at": None if ended else datetime.now(UTC) + timedelta(hours=1),
                 }
             )
