@@ -38,7 +38,9 @@ class Unmade:
     webhook_id: str | None = None
     job_id: uuid.UUID | None = None
     body: bytes | None = None
-    """What was read of the body (None: not read)."""
+    """What was read of the body, or its start (None: not read)."""
+    body_bytes: int | None = None
+    """How many bytes of the body were read."""
 
 
 def excerpt(body: bytes | None) -> str | None:
@@ -61,7 +63,7 @@ async def record(engine: AsyncEngine, event: Unmade) -> None:
                 "webhook_id": None if event.webhook_id is None else event.webhook_id[:WEBHOOK_ID_LENGTH],
                 "job_id": event.job_id,
                 "reason": event.reason,
-                "body_bytes": None if event.body is None else len(event.body),
+                "body_bytes": event.body_bytes,
                 "body_excerpt": excerpt(event.body) if event.outcome == "rejected" else None,
             },
         )

@@ -67,11 +67,14 @@ class Received:
 class _Seen:
     """What is known of an event so far, for its record if it is refused."""
 
-    __slots__ = ("body", "webhook_id")
+    __slots__ = ("body", "size", "webhook_id")
 
     def __init__(self) -> None:
         self.webhook_id: str | None = None
         self.body: bytes | None = None
+        """The body, or its start when it was too large to read whole."""
+        self.size: int | None = None
+        """How many bytes of the body were read (None: not read)."""
 
 
 async def receive(ctx: Context, posted: Posted) -> Received:
@@ -90,6 +93,7 @@ async def receive(ctx: Context, posted: Posted) -> Received:
                 reason=exc.detail,
                 webhook_id=seen.webhook_id,
                 body=seen.body,
+                body_bytes=seen.size,
             )
             await events.record(ctx.engine, refused)
         raise
@@ -211,11 +215,11 @@ def _check_media_type(content_type: str | None) -> None:
 async def _read(stream: AsyncIterator[bytes], limit: int, seen: _Seen) -> bytes:
     """The body, read no further than one chunk past `limit` (413 there)."""
     chunks: list[bytes] = []
-    size = 0
+    seen.size = 0
     async for chunk in stream:
         chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
+        seen.size += len(chunk)
+        if seen.size > limit:
             seen.body = b"".join(chunks)[: events.EXCERPT_CHARS * 4]
             raise _too_large(limit)
     seen.body = b"".join(chunks)
