@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 
 from workflow_service.core.db import StorableDict
 from workflow_service.workflows.schemas import WorkflowRef
@@ -15,7 +15,24 @@ Auth = Literal["standard_webhooks", "bearer"]
 Outcome = Literal["created", "duplicate", "rejected", "skipped"]
 MAX_VERSION = 2**31 - 1
 POOL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-Version = Annotated[int, Field(ge=1, le=MAX_VERSION)] | Literal["current"]
+
+
+def _version(value: Any) -> int | str:
+    """`current`, or a version number (as a number or in a string of digits)."""
+    if value == "current":
+        return "current"
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_VERSION:
+        return value
+    raise ValueError(f"must be 'current' or a number from 1 to {MAX_VERSION}")
+
+
+Version = Annotated[
+    int | Literal["current"],
+    PlainValidator(_version),
+    WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_VERSION}, {"const": "current"}]}),
+]
 VERSION = "The version its jobs run: a number, or `current` (the version current when each event arrives)."
 MAPPING_INPUTS = (
     "The job's inputs: an object whose string values may be templates (`{{ event.data.customer }}`), or one "
