@@ -82,6 +82,16 @@ async def test_a_redelivered_event_makes_no_second_job(shop: Shop) -> None:
     assert len(await shop.jobs()) == 2
 
 
+async def test_many_events_in_a_row_each_make_their_job(shop: Shop) -> None:
+    """More than PostgreSQL's five custom plans of a prepared statement: the claim of each event still finds its
+    unique index under the generic plan."""
+    trigger, sender = await shop.sender()
+    for n in range(8):
+        assert (await sender.send(payment(f"c{n}"))).status_code == 202
+    assert (await sender.send(payment(), msg_id=sender.sent[3])).status_code == 200
+    assert len(await shop.jobs(trigger)) == 8
+
+
 async def test_concurrent_deliveries_of_one_event_make_one_job(shop: Shop) -> None:
     trigger, sender = await shop.sender()
     answers = await asyncio.gather(*(sender.send(payment(), msg_id="msg_same") for _ in range(6)))

@@ -19,6 +19,9 @@ event_t: sa.Table = TriggerEvent.__table__  # type: ignore[assignment]
 workflow_t: sa.Table = Workflow.__table__  # type: ignore[assignment]
 
 CREATED = "created"
+_CREATED_ONLY = sa.text("outcome = 'created'")
+"""The unique index's predicate, as a literal: PostgreSQL infers the index of an ON CONFLICT from it, which a bound
+parameter would defeat once the statement runs with a generic plan (from its sixth execution on a connection)."""
 _EVENT_COLUMNS = (
     event_t.c.id,
     event_t.c.at,
@@ -88,9 +91,7 @@ async def claim(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
     stmt = (
         insert(event_t)
         .values({**values, "outcome": CREATED})
-        .on_conflict_do_nothing(
-            index_elements=[event_t.c.trigger_id, event_t.c.webhook_id], index_where=event_t.c.outcome == CREATED
-        )
+        .on_conflict_do_nothing(index_elements=[event_t.c.trigger_id, event_t.c.webhook_id], index_where=_CREATED_ONLY)
         .returning(event_t.c.id)
     )
     event_id: int | None = (await conn.execute(stmt)).scalar_one_or_none()
