@@ -133,7 +133,7 @@ class Shop:
 
 
 def shop_settings(**overrides: Any) -> Settings:
-    return make_settings(secret_key=SecretStr(KEY), **overrides)
+    return make_settings(**{"secret_key": SecretStr(KEY), **overrides})
 
 
 @pytest.fixture
