@@ -142,11 +142,10 @@ def _nul_paths(value: Any, root: str) -> list[str]:
                 found.append(path)
         elif isinstance(item, dict):
             for key, child in item.items():
+                at = f"{path}.{key}" if key.isidentifier() else f"{path}[{orjson.dumps(key).decode()}]"
                 if _NUL in key:
-                    found.append(path)
-                stack.append(
-                    (f"{path}.{key}" if key.isidentifier() else f"{path}[{orjson.dumps(key).decode()}]", child)
-                )
+                    found.append(at)
+                stack.append((at, child))
         elif isinstance(item, list):
             stack.extend((f"{path}[{i}]", child) for i, child in enumerate(item))
     return found

@@ -240,8 +240,9 @@ def _parse(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        reason = f"the body is not valid JSON: {exc.msg}"
         where = {"line": exc.lineno, "column": exc.colno, "offset": exc.pos}
         raise MalformedBody(
-            f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-            errors=[{"path": "$", "message": exc.msg, **where}],
+            f"{reason} at line {exc.lineno}, column {exc.colno} (character {exc.pos})",
+            errors=[{"path": "$", "message": reason, **where}],
         ) from None
