@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +15,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import WorkerFactory, wait_for_job
+from tests.jobs.conftest import direct_context
 from tests.triggers.conftest import MAPPING, SHOP, Shop, payment
 from tests.workflows.conftest import assert_problem
-from workflow_service.triggers import events
+from workflow_service.config import Settings
+from workflow_service.errors import NotFound
+from workflow_service.triggers import events, mapping, receive
+from workflow_service.triggers import repository as repo
 
 
 async def test_an_accepted_event_is_one_job_with_the_mapped_inputs(shop: Shop, start_worker: WorkerFactory) -> None:
@@ -326,3 +331,24 @@ async def test_a_trigger_runs_the_version_it_names(shop: Shop, start_worker: Wor
 
 def _shop_v2() -> dict[str, Any]:
     return {**SHOP, "variables": {"greeting": "Welcome back"}}
+
+
+async def test_a_trigger_deleted_while_an_event_is_received_answers_404_and_records_nothing(
+    shop: Shop, settings: Settings
+) -> None:
+    """The trigger is read first, the job and event made after the mapping ran: deleted in between, the event is
+    a 404 (its claim finds no trigger), and its refusal has nothing to be recorded on."""
+    trigger, _ = await shop.sender()
+    async with shop.engine.connect() as conn:
+        row = await repo.for_event(conn, uuid.UUID(trigger["id"]))
+    assert row is not None
+    assert (await shop.admin.delete(f"/v1/workflows/shop/triggers/{trigger['id']}")).status_code == 204
+    rendered = mapping.Rendered({"customer": "Ada"}, {}, None)
+    async with direct_context(shop.engine, settings) as ctx:
+        with pytest.raises(NotFound):
+            await receive._create(ctx, row, rendered, "msg_1", 10)
+        refused = events.Unmade(trigger_id=row.id, outcome="rejected", status=404, reason="gone")
+        await events.record(ctx.engine, refused)
+    assert await shop.jobs() == []
+    async with shop.engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM trigger_event"))).scalar_one() == 0

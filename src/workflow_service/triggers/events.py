@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from workflow_service.core.clock import utcnow
@@ -51,7 +52,16 @@ def excerpt(body: bytes | None) -> str | None:
 
 
 async def record(engine: AsyncEngine, event: Unmade) -> None:
-    """Record an event that created no job, in a transaction of its own, keeping the newest KEPT of those."""
+    """Record an event that created no job, in a transaction of its own, keeping the newest KEPT of those; nothing
+    when its trigger was deleted meanwhile."""
+    try:
+        await _record(engine, event)
+    except sa.exc.IntegrityError as exc:
+        if not repo.trigger_gone(exc):
+            raise
+
+
+async def _record(engine: AsyncEngine, event: Unmade) -> None:
     async with unit_of_work(engine) as uow:
         await repo.insert_event(
             uow.conn,

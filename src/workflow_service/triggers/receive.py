@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.context import Context
@@ -140,21 +141,29 @@ async def _create(
     ctx: Context, trigger: AnyRow, rendered: mapping.Rendered, webhook_id: str | None, size: int
 ) -> Received:
     """The job, and its `created` event, in one transaction (or the job of a concurrent delivery of the same
-    event)."""
+    event); 404 when the trigger was deleted meanwhile."""
+    event = {"trigger_id": trigger.id, "at": utcnow(), "status": ACCEPTED, "webhook_id": webhook_id, "body_bytes": size}
+    try:
+        return await _made(ctx, trigger, rendered, event)
+    except sa.exc.IntegrityError as exc:
+        if not repo.trigger_gone(exc):
+            raise
+        raise NotFound(f"there is no trigger {str(trigger.id)!r}") from None
+
+
+async def _made(ctx: Context, trigger: AnyRow, rendered: mapping.Rendered, event: dict[str, Any]) -> Received:
     ref = ScopedRef(str(trigger.workflow_id), trigger.workspace_id)
     version = "current" if trigger.version is None else str(trigger.version)
     target = await ctx.targets.resolve(ref, version)
-    event = {"trigger_id": trigger.id, "at": utcnow(), "status": ACCEPTED, "webhook_id": webhook_id, "body_bytes": size}
+    webhook_id: str | None = event["webhook_id"]
     async with unit_of_work(ctx.engine) as uow:
         target = target or await workflows.resolve_target(uow.conn, ctx.plans, ref, version)
         event_id = await repo.claim(uow.conn, event)
-        first: AnyRow | None = None
         if event_id is None:  # a concurrent delivery of the same event made the job first (and has committed)
             assert webhook_id is not None, "an event without an id never conflicts"
             first = await repo.created_by(uow.conn, trigger.id, webhook_id)
-            if first is None:  # made, then deleted with its trigger meanwhile
+            if first is None:  # and deleted since, with its trigger
                 raise NotFound(f"there is no trigger {str(trigger.id)!r}")
-            job_id = None
         else:
             spec = intake.JobSpec(
                 target=target,
@@ -169,11 +178,9 @@ async def _create(
             )
             job_id = (await intake.create(uow, ctx, spec, secrets=ctx.secrets)).job_id
             await repo.set_job(uow.conn, event_id, job_id)
-    if job_id is None:
-        assert webhook_id is not None
-        assert first is not None
-        return await _redelivered(ctx.engine, trigger, webhook_id, first)
-    return Received(job_id, False, webhook_id)
+            return Received(job_id, False, webhook_id)
+    assert webhook_id is not None
+    return await _redelivered(ctx.engine, trigger, webhook_id, first)
 
 
 async def _redelivered(engine: AsyncEngine, trigger: AnyRow, webhook_id: str, first: AnyRow) -> Received:

@@ -35,6 +35,12 @@ _EVENT_COLUMNS = (
 )
 
 
+def trigger_gone(exc: sa.exc.IntegrityError) -> bool:
+    """Whether an insert of an event failed because its trigger is no longer there (deleted meanwhile, with its
+    workflow or on its own)."""
+    return "foreign key" in str(exc.orig).lower()
+
+
 async def insert(conn: AsyncConnection, values: dict[str, Any]) -> None:
     await conn.execute(trigger_t.insert().values(values))
 
