@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from tests.deliveries.conftest import WebhookReceiver
 from tests.test_embedded import Service, admin_client, embedded, finished
@@ -163,12 +165,43 @@ async def test_every_mutating_route_answers_promptly_on_sqlite(
     bulk = await call(200, "POST", "/v1/jobs/delete", "/v1/jobs/delete", json={"ids": ids[:5]})
     assert [r["status"] for r in bulk.json()["results"]] == ["deleted"] * 5
     await _people_routes(call, service)
+    await _trigger_routes(call, service)
     await api.post(f"/v1/jobs/{source['id']}/duplicate", json={"start": False})  # a `new` job: not ended
     refused = await call(409, "DELETE", w, "/v1/workflows/routes")
     assert refused.json()["active_jobs"] == 1
     await call(204, "DELETE", w, "/v1/workflows/routes?cancel_active=true")
     assert (await api.get("/v1/jobs", params={"scope": "all"})).json()["items"] == []
     assert call.called == mutating_routes()  # every mutating route was called
+
+
+async def _trigger_routes(call: Calls, service: Service) -> None:
+    """A webhook trigger of `routes`: made, changed, paused and resumed, its secret rotated, an event posted to it
+    (signed, by a sender with no credential of the service) and again, then deleted."""
+    t = "/v1/workflows/{workflow}/triggers"
+    mapping = {"inputs": {"name": "{{ event.who }}"}}
+    made = await call(
+        201, "POST", t, "/v1/workflows/routes/triggers", json={"type": "webhook", "name": "e", "mapping": mapping}
+    )
+    url = f"/v1/workflows/routes/triggers/{made.json()['id']}"
+    await call(200, "PATCH", f"{t}/{{trigger_id}}", url, json={"name": "events"})
+    await call(200, "POST", f"{t}/{{trigger_id}}/pause", f"{url}/pause")
+    await call(200, "POST", f"{t}/{{trigger_id}}/resume", f"{url}/resume")
+    secret = (await call(200, "POST", f"{t}/{{trigger_id}}/rotate-secret", f"{url}/rotate-secret")).json()["secret"]
+    body = b'{"who": "Lin"}'
+    now = datetime.now(UTC)
+    signed = {
+        "content-type": "application/json",
+        "webhook-id": "evt_1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign("evt_1", now, body),
+    }
+    async with httpx.AsyncClient(base_url=service.url, timeout=45) as sender:
+        hook = made.json()["url"].removeprefix(service.url)
+        accepted = await call(202, "POST", "/v1/hooks/{trigger_id}", hook, content=body, headers=signed, client=sender)
+        again = await call(200, "POST", "/v1/hooks/{trigger_id}", hook, content=body, headers=signed, client=sender)
+    assert again.json()["job_id"] == accepted.json()["job_id"]
+    assert (await finished(call.api, accepted.json()["job_id"]))["output"] == {"greeting": "HELLO, LIN!"}
+    await call(204, "DELETE", f"{t}/{{trigger_id}}", url)
 
 
 async def _people_routes(call: Calls, service: Service) -> None:

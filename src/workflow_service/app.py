@@ -39,7 +39,7 @@ from workflow_service.docs_pages import install_docs
 from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
-from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware
+from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware, is_hook
 from workflow_service.monitor.router import router as monitor_router
 from workflow_service.observability.router import install as install_metrics
 from workflow_service.observability.router import install_route_capture
@@ -59,6 +59,8 @@ from workflow_service.problems import (
 from workflow_service.query_params import reject_unknown_query_params
 from workflow_service.startup import close_context, open_context
 from workflow_service.tools.router import router as tools_router
+from workflow_service.triggers.hook_router import router as hook_router
+from workflow_service.triggers.router import router as triggers_router
 from workflow_service.worker.runtime import in_process_worker
 from workflow_service.workflows.router import router as workflows_router
 
@@ -181,7 +183,8 @@ def _malformed_yaml(exc: Exception, request: Request) -> Response:
 
 class YamlBodyMiddleware:
     """Accept YAML request bodies by converting them to JSON before FastAPI parses them. The body is bounded
-    by BodyLimitMiddleware (WFS_MAX_BODY_BYTES), which runs outside this one."""
+    by BodyLimitMiddleware (WFS_MAX_BODY_BYTES), which runs outside this one. An event posted to a trigger is
+    left as sent: its signature is over its bytes."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -193,7 +196,7 @@ class YamlBodyMiddleware:
             return
         headers = dict(scope["headers"])
         ctype = headers.get(b"content-type", b"").split(b";")[0].strip().decode("latin-1").lower()
-        if ctype not in YAML_TYPES:
+        if ctype not in YAML_TYPES or is_hook(scope):
             await self.app(scope, receive, send)
             return
         chunks = []
@@ -280,6 +283,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     install_metrics(app, settings)
     app.include_router(_health(settings))
     app.include_router(_v1())
+    app.include_router(hook_router)  # authenticated by each trigger's own secret, not by the service's credentials
     install_openapi_problems(app)
     return app
 
@@ -364,4 +368,5 @@ def _v1() -> APIRouter:
     v1.include_router(users_router, **refusable)
     v1.include_router(sharing_router, **refusable)
     v1.include_router(audit_router, **refusable)
+    v1.include_router(triggers_router, **refusable)
     return v1

@@ -265,31 +265,34 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = 
     typer.echo(f"database at {revision}")
 
 
-async def _rotate_secrets(settings: Settings) -> tuple[int, int]:
+async def _rotate_secrets(settings: Settings) -> str:
     from workflow_service.audit.recorder import Actor, Author, Entry
     from workflow_service.core.db import make_engine, unit_of_work
     from workflow_service.core.secrets import secrets_for
+    from workflow_service.triggers import service as triggers
     from workflow_service.workflows import env
 
     engine = make_engine(settings.database.url)
     try:
         async with unit_of_work(engine) as uow:
             report = await env.rotate_all(uow.conn, secrets_for(settings))
-            described = (
-                f"re-encrypted {report.variables} secure variable(s) and {report.push_secrets} push secret(s) with "
-                "the newest key (`workflow-service rotate-secrets`)"
+            trigger_secrets = await triggers.reseal_all(uow.conn, secrets_for(settings))
+            done = (
+                f"{report.variables} secure variable(s) and {report.push_secrets} push secret(s) (and "
+                f"{trigger_secrets} trigger secret(s)) with the newest key"
             )
             # Whoever runs the command holds the deployment's keys: the operator, in the deployment's log.
             operator = Author(None, Actor("admin", "operator"))
+            described = f"re-encrypted {done} (`workflow-service rotate-secrets`)"
             await operator.record(uow.conn, Entry(action="settings.secrets_reencrypted", description=described))
     finally:
         await engine.dispose()
-    return report.variables, report.push_secrets
+    return done
 
 
 @app.command("rotate-secrets")
 def rotate_secrets() -> None:
-    """Re-encrypt every secure variable and push secret with the newest key in WFS_SECRET_KEY.
+    """Re-encrypt every secure variable, push secret and trigger secret with the newest key in WFS_SECRET_KEY.
 
     To rotate: prepend a new key to WFS_SECRET_KEY (everywhere), run this, then drop the old key."""
     from workflow_service.core.secrets import SecretsError
@@ -300,11 +303,11 @@ def rotate_secrets() -> None:
         typer.echo("`rotate-secrets` needs WFS_SECRET_KEY (the keys, newest first).", err=True)
         raise typer.Exit(2)
     try:
-        variables, push_secrets = asyncio.run(_rotate_secrets(settings))
+        done = asyncio.run(_rotate_secrets(settings))
     except SecretsError as exc:
         typer.echo(f"nothing was changed: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"re-encrypted {variables} secure variable(s) and {push_secrets} push secret(s) with the newest key")
+    typer.echo(f"re-encrypted {done}")
 
 
 @app.command()

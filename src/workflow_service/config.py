@@ -170,6 +170,7 @@ class Settings(ObservabilityFields):
         ge=1024,
         description="Largest request body the API accepts (JSON or YAML); larger ones get 413 before they are read.",
     )
+    trigger_max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest event body a trigger takes.")
     max_step_output_bytes: int = Field(
         4 * 1024 * 1024,
         ge=1024,

@@ -42,6 +42,12 @@ TAGS: list[dict[str, Any]] = [
         "admins are owners of every workflow without an invitation.",
     },
     {"name": "audit", "description": "The append-only, hash-chained audit log of every change, and its check."},
+    {
+        "name": "triggers",
+        "description": "A workflow's schedules and event triggers (webhook URLs whose events become jobs), and their "
+        "history.",
+    },
+    {"name": "hooks", "description": "Event triggers' URLs: authenticated by each trigger's secret, not by a token."},
     {"name": "health", "description": "Liveness and readiness probes (no authentication)."},
 ]
 

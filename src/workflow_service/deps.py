@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator
@@ -95,6 +96,11 @@ def _nul_locations(value: Any, root: tuple[str | int, ...]) -> list[tuple[str | 
     return found
 
 
+class OwnBodyRoute(APIRoute):
+    """A route that reads its request body itself, as a stream, and checks it (the hook of an event trigger: it
+    decides whether to read the body at all, and how much). `reject_nul` leaves its body alone."""
+
+
 async def reject_nul(request: Request) -> None:
     """Every route: 422 naming the field when a path or query parameter, or a string anywhere in a JSON body,
     holds U+0000, which PostgreSQL cannot store in text or JSONB (it would otherwise fail deep in a query)."""
@@ -102,7 +108,8 @@ async def reject_nul(request: Request) -> None:
         ("path", name) for name, value in request.path_params.items() if isinstance(value, str) and _NUL in value
     ]
     locations += [("query", name) for name, value in request.query_params.multi_items() if _NUL in name + value]
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
+    own_body = isinstance(request.scope.get("route"), OwnBodyRoute)
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not own_body:
         # The body the route has read already (bounded by WFS_MAX_BODY_BYTES). JSON can only carry a NUL
         # escaped, so the parse and walk happen only for a body holding that escape, never on the usual path.
         body = await request.body()

@@ -134,3 +134,31 @@ class StepsNotCompleted(ServiceError):
 
 class StepsDiffer(ServiceError):
     status, code, title = 409, "steps_differ", "The earlier steps differ between the versions"
+
+
+class InvalidSignature(ServiceError):
+    """An event posted to a trigger without a valid Standard Webhooks signature of the trigger's secret."""
+
+    status, code, title = 401, "invalid_signature", "The event's signature does not verify"
+
+
+class StaleTimestamp(ServiceError):
+    """An event whose `webhook-timestamp` is too far from now (a replay, or a sender's clock far off)."""
+
+    status, code, title = 401, "stale_timestamp", "The event's timestamp is outside the tolerance"
+
+
+class TriggerPaused(ServiceError):
+    status, code, title = 409, "trigger_paused", "The trigger is paused"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code, title = 413, "payload_too_large", "Payload too large"
+
+
+class MalformedBody(ServiceError):
+    status, code, title = 400, "malformed_body", "The request body does not parse"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"

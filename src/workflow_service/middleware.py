@@ -48,26 +48,42 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-def _is_v1(scope: Scope) -> bool:
-    """Whether the request is for a /v1 route, as the router will see its path (under any root_path)."""
+HOOK_PATH = re.compile(r"/v1/hooks/[^/]+")
+"""The path of an event trigger's URL (triggers/hook_router.py): authenticated by the trigger's own secret."""
+
+
+def _routed_path(scope: Scope) -> str:
+    """The request's path as the router will see it (under any root_path)."""
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     if root and path.startswith(root):
         path = path[len(root) :]
+    return path
+
+
+def _is_v1(scope: Scope) -> bool:
+    """Whether the request is for a /v1 route."""
+    path = _routed_path(scope)
     return path == "/v1" or path.startswith("/v1/")
+
+
+def is_hook(scope: Scope) -> bool:
+    """Whether the request is for an event trigger's URL, the one /v1 route the service's credentials do not open."""
+    return HOOK_PATH.fullmatch(_routed_path(scope)) is not None
 
 
 class AuthenticationMiddleware:
     """Resolve the caller of every /v1 request before anything reads its body: a request without valid
     credentials is answered 401 at once and its body is never read. The `authenticate` dependency returns
-    what was resolved here (deps.PRINCIPAL_SCOPE_KEY). A refused credential is recorded as a sign-in failure."""
+    what was resolved here (deps.PRINCIPAL_SCOPE_KEY). A refused credential is recorded as a sign-in failure.
+    An event trigger's URL is passed by: its `Authorization`, if any, is the trigger's token, checked by the route."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.failures = SignInFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_v1(scope):
+        if scope["type"] != "http" or not _is_v1(scope) or is_hook(scope):
             await self.app(scope, receive, send)
             return
         authenticator: Authenticator = scope["app"].state.authenticator

@@ -5,13 +5,17 @@ consumes; and a fingerprint of workspace A's rows, to show that a call changed n
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
+from standardwebhooks.webhooks import Webhook
 
 from tests.apikeys.conftest import issue_key
 from tests.conftest import TOKEN, ClientFactory
@@ -48,11 +52,14 @@ PEOPLE: dict[str, tuple[str, str | None]] = {
 ENV = "REGION"
 """The environment variable of greeter that `{name}` names."""
 ADA = {"inputs": {"name": "Ada"}}
+KEY = Fernet.generate_key().decode()
+"""The service's WFS_SECRET_KEY (a trigger's signing secret is stored encrypted)."""
 
 # Workspace A's rows, table by table: what a call that must change nothing of A is checked against. The times of
 # a credential's last use are left out: a refused request still counts as a use of the key or token sending it.
 _A_WORKFLOWS = "workflow_id IN (SELECT id FROM workflow WHERE workspace_id = :ws)"
 _A_JOBS = "job_id IN (SELECT id FROM job WHERE workspace_id = :ws)"
+_A_TRIGGERS = f"trigger_id IN (SELECT id FROM event_trigger WHERE {_A_WORKFLOWS})"
 _A_ROWS = {
     "workspace": "id = :ws",
     "workflow": "workspace_id = :ws",
@@ -70,6 +77,8 @@ _A_ROWS = {
     "app_user": "id IN (SELECT user_id FROM membership WHERE workspace_id = :ws)",
     "audit_entry": "workspace_id = :ws",
     "audit_head": "chain = CAST(:ws AS text)",
+    "event_trigger": _A_WORKFLOWS,
+    "trigger_event": _A_TRIGGERS,
 }
 _FINGERPRINT = sa.text(
     " UNION ALL ".join(
@@ -78,6 +87,8 @@ _FINGERPRINT = sa.text(
         for table, where in _A_ROWS.items()
     )
 )
+
+_GREETINGS = {"type": "webhook", "name": "greetings", "mapping": {"inputs": "{{ event }}"}}
 
 _A_LISTED = {
     "/v1/workflows": "SELECT id FROM workflow WHERE workspace_id = :ws",
@@ -93,7 +104,8 @@ class World:
     members by their role) and `other` (deployed), a key of each, the environment variable ENV, a spare member
     (`{user_id}` of the users routes) with a token; jobs of greeter that stay (`standing`: by the operator, the
     runner and the key, each submitted to push, then canceled, so that it has a delivery to send again).
-    Workspace B: `globex`, with its owner. The owner of A also holds an expired and a revoked token."""
+    Workspace B: `globex`, with its owner. The owner of A also holds an expired and a revoked token. Greeter has
+    a webhook trigger (`trigger`) whose events are greetings."""
 
     connect: ClientFactory
     engine: AsyncEngine
@@ -131,6 +143,8 @@ class World:
         await self._dead_tokens()
         for column in ("operator", "runner", "key"):
             self.standing[column] = await self.ended_push_job(column)
+        made = await self.ok("POST", "/v1/workflows/greeter/triggers", _GREETINGS)
+        self.ids["trigger"], self.ids["trigger_secret"] = made["id"], made["secret"]
 
     async def ok(self, method: str, url: str, body: Any = None, column: str = "operator") -> Any:
         """Make a call that must succeed; its JSON body (None for a 204)."""
@@ -180,6 +194,18 @@ class World:
         job_id = (await self.ok("POST", "/v1/workflows/greeter/versions/current/push", ADA, column))["id"]
         await self.ok("POST", f"/v1/jobs/{job_id}/cancel", column=column)
         return str(job_id)
+
+    async def trigger(self) -> str:
+        """A fresh webhook trigger of greeter."""
+        return str((await self.ok("POST", "/v1/workflows/greeter/triggers", _GREETINGS))["id"])
+
+    def signed_event(self) -> tuple[bytes, dict[str, str]]:
+        """A greeting event for the standing trigger, and its Standard Webhooks headers (signed with its secret)."""
+        body = json.dumps({"name": "Ada"}).encode()
+        msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(UTC)
+        signature = Webhook(self.ids["trigger_secret"]).sign(msg_id, now, body)
+        headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
+        return body, {**headers, "content-type": "application/json"}
 
     async def env_var(self) -> str:
         name = f"GONE_{self.number()}"

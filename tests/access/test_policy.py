@@ -108,6 +108,8 @@ WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_SHARE: row("A A A F F F A H F F"),
     Action.WORKFLOW_DELETE: row("A A A F F F A H F F"),
     Action.APIKEY_MANAGE: row("A A A F F A A H F F"),
+    Action.TRIGGERS_READ: row("A A A A A A A H F F"),
+    Action.TRIGGERS_WRITE: row("A A A F F A A H F F"),
     Action.JOB_SUBMIT: row("A A A F A A A H A F"),
     Action.JOB_ESTIMATE: row("A A A F A A A H A F"),
 }

@@ -38,6 +38,8 @@ from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
 from workflow_service.tools.router import router as tools_router
+from workflow_service.triggers.hook_router import router as hook_router
+from workflow_service.triggers.router import router as triggers_router
 from workflow_service.workflows.router import router as workflows_router
 
 RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
@@ -103,7 +105,19 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/workflows/{workflow}/monitor"): (Action.WORKFLOW_MONITOR, workflow),
     ("GET", "/v1/workflows/{workflow}/runs"): (Action.WORKFLOW_MONITOR, workflow),
     ("GET", "/v1/workflows/{workflow}/model-runs"): (Action.WORKFLOW_MONITOR, workflow),
+    ("GET", "/v1/workflows/{workflow}/triggers"): (Action.TRIGGERS_READ, workflow),
+    ("POST", "/v1/workflows/{workflow}/triggers"): (Action.TRIGGERS_WRITE, workflow),
+    ("GET", "/v1/workflows/{workflow}/triggers/{trigger_id}"): (Action.TRIGGERS_READ, workflow),
+    ("PATCH", "/v1/workflows/{workflow}/triggers/{trigger_id}"): (Action.TRIGGERS_WRITE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/triggers/{trigger_id}"): (Action.TRIGGERS_WRITE, workflow),
+    ("POST", "/v1/workflows/{workflow}/triggers/{trigger_id}/pause"): (Action.TRIGGERS_WRITE, workflow),
+    ("POST", "/v1/workflows/{workflow}/triggers/{trigger_id}/resume"): (Action.TRIGGERS_WRITE, workflow),
+    ("POST", "/v1/workflows/{workflow}/triggers/{trigger_id}/rotate-secret"): (Action.TRIGGERS_WRITE, workflow),
+    ("GET", "/v1/workflows/{workflow}/triggers/{trigger_id}/events"): (Action.TRIGGERS_READ, workflow),
 }
+BY_TRIGGER_SECRET = {("POST", "/v1/hooks/{trigger_id}")}
+"""The /v1 operations no credential of the service opens and no rule of the policy decides: an event trigger's URL,
+authenticated by the trigger's own secret (tests/triggers/test_hook_auth.py)."""
 ROUTERS = (
     workflows_router,
     apikeys_router,
@@ -117,6 +131,7 @@ ROUTERS = (
     users_router,
     sharing_router,
     audit_router,
+    triggers_router,
 )
 
 
@@ -136,10 +151,15 @@ def test_every_v1_route_declares_exactly_its_one_rule() -> None:
             for method in route.methods or ():
                 found[(method, route.path)] = list(_rules(route.dependant))
     assert found == {operation: [rule] for operation, rule in RULES.items()}
+    hooks: dict[tuple[str, str], list[tuple[Action, ResourceLoader]]] = {}
+    for route in hook_router.routes:
+        assert isinstance(route, APIRoute)
+        hooks |= {(method, route.path): list(_rules(route.dependant)) for method in route.methods or ()}
+    assert hooks == {operation: [] for operation in BY_TRIGGER_SECRET}
     # and these routers are all the /v1 routes there are
     schema = create_app(Settings(admin_token=SecretStr("x"))).openapi()
     operations = {(m.upper(), p) for p, item in schema["paths"].items() if p.startswith("/v1/") for m in item}
-    assert operations == set(RULES)
+    assert operations == set(RULES) | BY_TRIGGER_SECRET
 
 
 @pytest.fixture

@@ -117,6 +117,9 @@ async def test_every_body_route_is_limited(client: httpx.AsyncClient, greeter: N
         response = await client.request(
             method, path, content=body.stream(), headers={"Content-Type": "application/json"}
         )
+        if path.startswith("/v1/hooks/"):  # no such trigger: answered before a byte of the body is read
+            assert (response.status_code, body.read) == (404, 0), response.text
+            continue
         assert_too_large(response, path)
         assert body.read <= BODY_LIMIT + CHUNK
 

@@ -97,6 +97,10 @@ async def test_every_operation_with_a_body_answers_and_documents_the_400(client:
         "name": "NAME",
         "user_id": str(uuid.uuid4()),
     }
+    trigger = {"type": "webhook", "name": "events", "auth": "bearer"}
+    made = (await client.post("/v1/workflows/greeter/triggers", json=trigger)).json()
+    values["trigger_id"] = made["id"]
+    as_sender = {**JSON, "Authorization": f"Bearer {made['secret']}"}  # an event authenticates by its trigger's token
     schema = (await client.get("/openapi.json")).json()
     with_body = [
         (method.upper(), path, operation)
@@ -110,7 +114,8 @@ async def test_every_operation_with_a_body_answers_and_documents_the_400(client:
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }, path
         concrete = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
-        response = await client.request(method, concrete, content=b'{"inputs": ', headers=JSON)
+        headers = as_sender if path.startswith("/v1/hooks/") else JSON
+        response = await client.request(method, concrete, content=b'{"inputs": ', headers=headers)
         _assert_invalid_body(response, "not valid JSON", line=1, column=12, offset=11)
     without_body = [op for item in schema["paths"].values() for op in item.values() if "requestBody" not in op]
     assert without_body

@@ -30,16 +30,23 @@ def _assert_unsupported(response: httpx.Response) -> dict[str, Any]:
     return problem
 
 
+TRIGGER = {"type": "webhook", "name": "events", "auth": "bearer"}
+
+
 async def _body_operations(client: httpx.AsyncClient) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every operation with a request body, its path filled with objects that exist."""
+    """Every operation with a request body, its path filled with objects that exist (the client is given the token
+    of the trigger it fills in, for the hook)."""
     await deploy_workflow(client, "greeter", GREETER)
     job = await submit(client, "greeter", {"name": "Ada"})
+    trigger = (await client.post("/v1/workflows/greeter/triggers", json=TRIGGER)).json()
+    client.headers["X-Trigger-Token"] = f"Bearer {trigger['secret']}"
     values = {
         "workflow": "greeter",
         "version": "current",
         "job_id": job["id"],
         "name": "NAME",
         "user_id": str(uuid.uuid4()),
+        "trigger_id": trigger["id"],
     }
     schema = (await client.get("/openapi.json")).json()
     return [
@@ -77,6 +84,13 @@ async def test_every_operation_with_a_body_answers_and_documents_the_415(client:
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }, path
         assert "application/json" in operation["requestBody"]["content"], path
+        if path.startswith("/v1/hooks/"):  # an event, sent with its trigger's token: JSON only (not YAML)
+            token = client.headers["X-Trigger-Token"]
+            headers = {"Content-Type": "text/plain", "Authorization": token}
+            problem = (await client.request(method, path, content=BODY, headers=headers)).json()
+            assert (problem["status"], problem["code"]) == (415, "unsupported_media_type"), problem
+            assert problem["errors"] == [{"path": "header:content-type", "message": "expected application/json"}]
+            continue
         response = await client.request(method, path, content=BODY, headers={"Content-Type": "text/plain"})
         _assert_unsupported(response)
 

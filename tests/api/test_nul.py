@@ -12,6 +12,8 @@ import pytest
 from tests.jobs.conftest import GREETER, deploy_workflow
 
 NUL = "\x00"
+EVENTS = {"type": "webhook", "name": "events", "auth": "bearer"}
+"""A trigger of greeter whose events are the jobs' inputs (the default mapping)."""
 
 
 def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
@@ -78,7 +80,17 @@ async def test_every_route_with_a_json_body_refuses_nul_at_any_depth(
     with_body = [op for op in _operations(schema) if "requestBody" in op[2]]
     assert len(with_body) >= 10
     body = {"inputs": {"name": "ok", "deep": {"list": [1, f"x{NUL}y"]}}, f"key{NUL}": 1}
+    trigger = (await client.post("/v1/workflows/greeter/triggers", json=EVENTS)).json()
     for method, path, _ in with_body:
+        if path.startswith("/v1/hooks/"):
+            # An event is read by its trigger's mapping (here the whole event is the job's inputs): what would be
+            # stored is refused, named where the job would hold it.
+            token = {"Authorization": f"Bearer {trigger['secret']}"}
+            response = await client.request(method, path.format(trigger_id=trigger["id"]), json=body, headers=token)
+            assert response.status_code == 422, response.text
+            named = [item["path"] for item in response.json()["errors"]]
+            assert set(named) == {"$.inputs.inputs.deep.list[1]", '$.inputs["key\\u0000"]'}, named
+            continue
         response = await client.request(method, _fill(path, "greeter"), json=body)
         _assert_names(response, "$.inputs.deep.list[1]", '$["key\\u0000"]')
 

@@ -230,3 +230,26 @@ async def unshared(w: World) -> Call:
     invited = await w.admin.put(f"/v1/workflows/greeter/members/{person.id}", json={"role": "viewer"})
     assert invited.status_code == 201, invited.text
     return Call(f"/v1/workflows/greeter/members/{person.id}", None, w.greeter_id)
+
+
+TRIGGER = {"type": "webhook", "name": "greetings", "auth": "bearer", "mapping": {"inputs": "{{ event }}"}}
+"""A trigger of greeter (a bearer one: its token is stored hashed, so the sweep's service needs no secret key)."""
+
+
+async def trigger_of_greeter(w: World) -> dict[str, Any]:
+    made = await w.admin.post("/v1/workflows/greeter/triggers", json=TRIGGER)
+    assert made.status_code == 201, made.text
+    trigger: dict[str, Any] = made.json()
+    return trigger
+
+
+def on_trigger(suffix: str, body: dict[str, Any] | None = None, *, paused: bool = False) -> Scenario:
+    """A call on a fresh trigger of greeter (`suffix` after its URL); `paused`: paused first."""
+
+    async def make(w: World) -> Call:
+        url = f"/v1/workflows/greeter/triggers/{(await trigger_of_greeter(w))['id']}"
+        if paused:
+            assert (await w.admin.post(f"{url}/pause")).status_code == 200
+        return Call(f"{url}{suffix}", body, w.greeter_id)
+
+    return make

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.apikeys.conftest import issue_key
 from tests.audit import scenarios as s
-from tests.audit.conftest import entries_since
+from tests.audit.conftest import entries_since, last_entry_id
 from tests.audit.scenarios import OPERATOR, Call, Caller, World, assert_entry
 from tests.conftest import ClientFactory
 from tests.deliveries.conftest import GREETER, WebhookReceiver, Workers, push_workflow
@@ -31,6 +31,7 @@ Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"
 JOB = "/v1/jobs/{job_id}"
 USER = "/v1/users/{user_id}"
+T = f"{W}/triggers/{{trigger_id}}"
 
 CHANGES: dict[Operation, tuple[str, str]] = {
     ("POST", "/v1/workflows"): ("workflow.created", "workflow"),
@@ -65,6 +66,12 @@ CHANGES: dict[Operation, tuple[str, str]] = {
     ("PATCH", USER): ("member.role_changed", "member"),
     ("DELETE", USER): ("member.removed", "member"),
     ("DELETE", f"{USER}/tokens/{{token_id}}"): ("token.revoked", "token"),
+    ("POST", f"{W}/triggers"): ("trigger.created", "trigger"),
+    ("PATCH", T): ("trigger.updated", "trigger"),
+    ("DELETE", T): ("trigger.deleted", "trigger"),
+    ("POST", f"{T}/pause"): ("trigger.paused", "trigger"),
+    ("POST", f"{T}/resume"): ("trigger.resumed", "trigger"),
+    ("POST", f"{T}/rotate-secret"): ("trigger.secret_rotated", "trigger"),
 }
 READS: set[Operation] = {
     ("GET", "/v1/workflows"),
@@ -96,6 +103,9 @@ READS: set[Operation] = {
     ("GET", "/v1/users"),
     ("GET", USER),
     ("GET", f"{USER}/tokens"),
+    ("GET", f"{W}/triggers"),
+    ("GET", T),
+    ("GET", f"{T}/events"),
 }
 USERS_ONLY = {("GET", "/v1/me/tokens")}
 """Reads the operator may not make (a personal token's): read as a user."""
@@ -105,6 +115,10 @@ NOT_AUDITED: dict[Operation, str] = {
     ("POST", f"{W}/versions/{{version}}/push"): SUBMISSION,
     ("POST", f"{W}/versions/{{version}}/sync"): SUBMISSION,
     ("POST", f"{W}/versions/{{version}}/estimate"): "an estimate changes nothing",
+}
+BY_TRIGGER_SECRET: dict[Operation, str] = {
+    ("POST", "/v1/hooks/{trigger_id}"): "an event posted to a trigger, authenticated by the trigger's secret: a job "
+    "origin (the job's history records its creation), recorded in the trigger's events, not an action on a thing",
 }
 SCENARIOS: dict[Operation, s.Scenario] = {
     ("POST", "/v1/workflows"): s.created,
@@ -136,15 +150,23 @@ SCENARIOS: dict[Operation, s.Scenario] = {
     ("PATCH", USER): s.member_changed,
     ("DELETE", USER): s.member_removed,
     ("DELETE", f"{USER}/tokens/{{token_id}}"): s.user_token_revoked,
+    ("POST", f"{W}/triggers"): s.simple("/v1/workflows/greeter/triggers", s.TRIGGER),
+    ("PATCH", T): s.on_trigger("", {"name": "renamed"}),
+    ("DELETE", T): s.on_trigger(""),
+    ("POST", f"{T}/pause"): s.on_trigger("/pause"),
+    ("POST", f"{T}/resume"): s.on_trigger("/resume", paused=True),
+    ("POST", f"{T}/rotate-secret"): s.on_trigger("/rotate-secret"),
 }
 
 
 def test_every_v1_operation_is_classified_once() -> None:
     schema = create_app(Settings(admin_token=SecretStr("x"))).openapi()
     operations = {(m.upper(), p) for p, item in schema["paths"].items() if p.startswith("/v1/") for m in item}
-    classified = [*CHANGES, *READS, *NOT_AUDITED]
+    classified = [*CHANGES, *READS, *NOT_AUDITED, *BY_TRIGGER_SECRET]
     assert len(classified) == len(set(classified)), "an operation is in more than one table"
-    assert operations - set(classified) == set(), "classify these operations in CHANGES, READS or NOT_AUDITED"
+    assert operations - set(classified) == set(), (
+        "classify these operations in CHANGES, READS, NOT_AUDITED or BY_TRIGGER_SECRET"
+    )
     assert set(classified) - operations == set(), "these operations no longer exist"
     assert set(SCENARIOS) == set(CHANGES)
     assert USERS_ONLY <= READS
@@ -184,6 +206,7 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
         "name": "KEPT",
         "job_id": source["id"],
         "user_id": world.member.id,
+        "trigger_id": (await s.trigger_of_greeter(world))["id"],
     }
     for method, path in sorted(READS):
         by = world.manager if (method, path) in USERS_ONLY else None
@@ -198,6 +221,21 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
     assert report == {"ok": True, "entries": report["entries"], "broken": None}
     default_chain = [e for e in await entries_since(world.engine, 0) if e["workspace_id"] == DEFAULT_WORKSPACE_ID]
     assert report["entries"] == len(default_chain)
+
+
+async def test_an_event_posted_to_a_trigger_writes_no_entry(world: World) -> None:
+    """Accepted, redelivered or refused: an event is a job's origin (and a row of the trigger's events), written by
+    whoever holds the trigger's secret, not an action on a thing."""
+    trigger = await s.trigger_of_greeter(world)
+    sent = {"authorization": f"Bearer {trigger['secret']}", "Idempotency-Key": "event-1"}
+    for headers, status in ((sent, 202), (sent, 200), ({"authorization": "Bearer wrong"}, 401)):
+        call = Call(trigger["url"], {"name": "Ada"})
+        before = await last_entry_id(world.engine)
+        response = await world.admin.post(call.url, json=call.body, headers=headers)
+        assert response.status_code == status, response.text
+        assert list(await entries_since(world.engine, before)) == []
+    events = (await world.admin.get(f"/v1/workflows/greeter/triggers/{trigger['id']}/events")).json()["items"]
+    assert [e["outcome"] for e in events] == ["rejected", "duplicate", "created"]
 
 
 async def test_a_verified_chain_fails_at_an_entry_altered_or_deleted_in_the_database(world: World) -> None:
@@ -314,6 +352,11 @@ async def test_a_refused_call_writes_no_entry(world: World, engine: AsyncEngine)
         ("POST", Call(f"/v1/jobs/{ended['id']}/run-from-step", {"step": "nope"}), 422),
         ("PUT", Call(f"/v1/workflows/greeter/members/{world.manager.id}", {"role": "viewer"}), 422),
         ("POST", Call("/v1/jobs/delete", {"ids": []}), 422),
+        ("POST", Call("/v1/workflows/greeter/triggers", s.TRIGGER, by=viewer), 403),
+        ("POST", Call("/v1/workflows/greeter/triggers", {**s.TRIGGER, "mapping": {"inputs": "{{ x"}}), 422),
+        ("POST", Call("/v1/workflows/greeter/triggers", {**s.TRIGGER, "auth": "standard_webhooks"}), 409),
+        ("DELETE", Call(f"/v1/workflows/greeter/triggers/{uuid.uuid4()}"), 404),
+        ("POST", Call(f"/v1/workflows/greeter/triggers/{uuid.uuid4()}/pause"), 404),
     ]
     assert active["status"] == "pending"
     for method, call, status in refused:

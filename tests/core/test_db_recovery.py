@@ -208,6 +208,7 @@ def _path_for(path: str) -> str:
         "{step}": "compose",
         "{user_id}": str(uuid.uuid4()),
         "{token_id}": str(uuid.uuid4()),
+        "{trigger_id}": str(uuid.uuid4()),
     }.items():
         filled = filled.replace(name, value)
     assert "{" not in filled, f"fill in the parameters of {path}"

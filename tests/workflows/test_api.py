@@ -568,7 +568,8 @@ def v1_requests() -> list[tuple[str, str]]:
     schema = create_app(make_settings()).openapi()
     found = []
     for path, operations in schema["paths"].items():
-        if path.startswith("/v1"):
+        # An event trigger's URL authenticates by the trigger's secret instead (tests/triggers/test_hook_auth.py).
+        if path.startswith("/v1") and path != "/v1/hooks/{trigger_id}":
             concrete = re.sub(r"\{[^}]+\}", "1", path)
             found += [(method.upper(), concrete) for method in sorted(operations)]
     return found

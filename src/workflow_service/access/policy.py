@@ -63,6 +63,10 @@ class Action(StrEnum):
     WORKFLOW_SHARE = "workflow.share"
     """Invite users to the workflow, change their roles, remove them."""
     WORKFLOW_DELETE = "workflow.delete"
+    TRIGGERS_READ = "triggers.read"
+    """The workflow's schedules and event triggers with their recent events (the jobs they made: not to keys)."""
+    TRIGGERS_WRITE = "triggers.write"
+    """Create, change, pause, resume and delete them, and rotate a trigger's secret."""
     APIKEY_MANAGE = "apikey.manage"
     JOB_SUBMIT = "job.submit"
     """Submit to a workflow's endpoints (async, push, sync)."""
@@ -168,6 +172,7 @@ _VIEWER = frozenset(
         Action.WORKFLOW_MONITOR,
         Action.WORKFLOW_MEMBERS_READ,
         Action.JOB_READ,
+        Action.TRIGGERS_READ,
     }
 )
 _RUNNER = _VIEWER | {Action.JOB_SUBMIT, Action.JOB_ESTIMATE}
@@ -177,6 +182,7 @@ _EDITOR = _RUNNER | {
     Action.WORKFLOW_EXPORT,
     Action.WORKFLOW_AUDIT,
     Action.APIKEY_MANAGE,
+    Action.TRIGGERS_WRITE,
 }
 _OWNER = _EDITOR | {Action.WORKFLOW_SHARE, Action.WORKFLOW_DELETE}
 WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
@@ -188,9 +194,12 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 """What each role on a workflow allows on that workflow. Workspace owners and admins are owners of every
 workflow of their workspace; an API key is a runner on its one workflow."""
 
-NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MONITOR})
+NOT_FOR_KEYS = frozenset(
+    {Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MONITOR, Action.TRIGGERS_READ}
+)
 """What a runner may do but an API key, a runner that is a program, may not: read people's emails, and list the
-jobs of others or watch them in the monitor (a key sees only the jobs it submitted)."""
+jobs of others, watch them in the monitor, or read a trigger's history, which names them (a key sees only the jobs
+it submitted)."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}

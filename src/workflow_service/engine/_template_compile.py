@@ -69,9 +69,10 @@ def _is_lookup(node: nodes.Node) -> bool:
     return False
 
 
-def compile_string(text: str, path: str) -> _Compiled:
+def compile_string(text: str, path: str, names: frozenset[str] = CONTEXT_NAMES) -> _Compiled:
+    """A template string found at `path`, which may read the context `names` (a step's, by default)."""
     expr_source = _single_expression(text)
-    ast = _parse(text if expr_source is None else "{{" + expr_source + "}}", path)
+    ast = _parse(text if expr_source is None else "{{" + expr_source + "}}", path, names)
     # Read before `_text_renderer` rewrites the tree.
     refs, reads, inline = step_refs(ast), required_reads(ast), renders_inline(ast)
     render = _text_renderer(ast, path) if expr_source is None else _expression_renderer(expr_source, path)
@@ -87,18 +88,18 @@ def _single_expression(text: str) -> str | None:
     return expr_source if "{{" not in expr_source and "}}" not in expr_source else None
 
 
-def _parse(source: str, path: str) -> nodes.Template:
+def _parse(source: str, path: str, names: frozenset[str]) -> nodes.Template:
     """The template's syntax tree, refused when it reads a name that is not in the context."""
     try:
         ast = env.parse(source)
-        unknown = meta.find_undeclared_variables(ast) - CONTEXT_NAMES
+        unknown = meta.find_undeclared_variables(ast) - names
     except Exception as exc:
         raise _parse_error(exc, path) from exc
     if unknown:
-        names = ", ".join(sorted(unknown))
+        usable = "inputs, vars, env and steps" if names == CONTEXT_NAMES else " and ".join(sorted(names))
         offered = ", ".join(sorted(env.globals))
         raise TemplateError(
-            f"unknown name(s) {names}; templates can use inputs, vars, env and steps, and the functions {offered}",
+            f"unknown name(s) {', '.join(sorted(unknown))}; templates can use {usable}, and the functions {offered}",
             path,
         )
     return ast
@@ -184,10 +185,12 @@ def _snapshot(ctx: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class CompiledValue:
-    """A JSON value whose strings may be templates; `render(ctx)` returns the rendered copy."""
+    """A JSON value whose strings may be templates; `render(ctx)` returns the rendered copy. Its templates may
+    read the context `names` (a step's, by default)."""
 
-    def __init__(self, value: Any, path: str) -> None:
+    def __init__(self, value: Any, path: str, names: frozenset[str] = CONTEXT_NAMES) -> None:
         self.path = path
+        self.names = names
         self.templates: list[_Compiled] = []
         self._render = self._compile(value, path)
         self.inline = all(t.inline for t in self.templates)
@@ -201,7 +204,7 @@ class CompiledValue:
         if isinstance(value, str):
             if not _is_template(value):
                 return lambda _ctx: value
-            compiled = compile_string(value, path)
+            compiled = compile_string(value, path, self.names)
             self.templates.append(compiled)
             return compiled.render
         if isinstance(value, dict):

@@ -24,6 +24,7 @@ from workflow_service.models.tables import (
     WorkflowEnv,
     WorkflowVersion,
 )
+from workflow_service.models.triggers import EventTrigger, TriggerEvent
 
 __all__ = [
     "DEFAULT_WORKSPACE_ID",
@@ -35,11 +36,13 @@ __all__ = [
     "Base",
     "Delivery",
     "DeliveryAttempt",
+    "EventTrigger",
     "Job",
     "JobEvent",
     "JobStep",
     "Membership",
     "PersonalToken",
+    "TriggerEvent",
     "User",
     "Workflow",
     "WorkflowEnv",

@@ -2,7 +2,7 @@
 completed jobs by end, and on PostgreSQL a trigram index for the job search (pg_trgm)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-06 10:00:00.000000
 
 `job.updated_at` is backfilled from each job's newest event (its creation when it has none): one UPDATE of
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0009"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
