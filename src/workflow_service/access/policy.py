@@ -51,7 +51,11 @@ class Action(StrEnum):
     WORKFLOW_EDIT = "workflow.edit"
     """Replace the draft, validate it, deploy it."""
     WORKFLOW_MANAGE = "workflow.manage"
-    """Endpoint settings, the signing secret, environment variables, schedules and triggers."""
+    """Endpoint settings, the signing secret, environment variables, triggers."""
+    SCHEDULE_READ = "schedule.read"
+    """The workflow's schedules, with their inputs and the record of their times."""
+    SCHEDULE_MANAGE = "schedule.manage"
+    """Create, change, delete, pause, resume and backfill the workflow's schedules."""
     WORKFLOW_EXPORT = "workflow.export"
     """Export and import packages."""
     WORKFLOW_AUDIT = "workflow.audit"
@@ -156,11 +160,20 @@ SERVICE_ACTIONS: Mapping[Action, frozenset[Who]] = {
 }
 """Who may do each action that names no workflow or job. A workspace owner or admin is also a user."""
 
-_VIEWER = frozenset({Action.WORKFLOW_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MEMBERS_READ, Action.JOB_READ})
+_VIEWER = frozenset(
+    {
+        Action.WORKFLOW_READ,
+        Action.WORKFLOW_JOBS_LIST,
+        Action.WORKFLOW_MEMBERS_READ,
+        Action.JOB_READ,
+        Action.SCHEDULE_READ,
+    }
+)
 _RUNNER = _VIEWER | {Action.JOB_SUBMIT, Action.JOB_ESTIMATE}
 _EDITOR = _RUNNER | {
     Action.WORKFLOW_EDIT,
     Action.WORKFLOW_MANAGE,
+    Action.SCHEDULE_MANAGE,
     Action.WORKFLOW_EXPORT,
     Action.WORKFLOW_AUDIT,
     Action.APIKEY_MANAGE,
@@ -175,9 +188,9 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 """What each role on a workflow allows on that workflow. Workspace owners and admins are owners of every
 workflow of their workspace; an API key is a runner on its one workflow."""
 
-NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST})
-"""What a runner may do but an API key, a runner that is a program, may not: read people's emails, and list the
-jobs of others (a key sees only the jobs it submitted)."""
+NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.SCHEDULE_READ})
+"""What a runner may do but an API key, a runner that is a program, may not: read people's emails, list the jobs
+of others (a key sees only the jobs it submitted), read the schedules (what they run, and the jobs they made)."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}

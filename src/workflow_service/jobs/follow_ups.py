@@ -13,6 +13,7 @@ from workflow_service.jobs import service as jobs
 from workflow_service.jobs.ends import EndContext, Ended, Registry
 from workflow_service.jobs.states import JobStatus
 from workflow_service.jobs.views import EVERYTHING
+from workflow_service.schedules import pausing as schedules
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ def built_ins() -> Registry:
     registry.register("ended_notice", after_commit=announce)
     registry.register("changed_notice", after_commit=announce_change, statuses=(JobStatus.PENDING,))
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))
+    registry.register("schedule_pause", after_commit=schedules.pause_after_failure, statuses=(JobStatus.FAILED,))
     return registry
 
 
