@@ -39,6 +39,8 @@ TOKEN = "test-admin-token"
 BASE_URL = "http://testserver"
 """Where the clients of the app over ASGI send their requests: the base of the absolute URLs it answers."""
 TABLES = (
+    "schedule_fire",
+    "schedule",
     "workflow_env",
     "delivery_attempt",
     "delivery",

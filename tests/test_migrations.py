@@ -38,6 +38,8 @@ TABLES = {
     "workflow_member",
     "audit_entry",
     "audit_head",
+    "schedule",
+    "schedule_fire",
 }
 
 
