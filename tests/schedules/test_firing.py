@@ -197,10 +197,10 @@ async def test_pause_after_a_failed_run(
     assert report.created == 1  # only the one still running
     async with scheduler.engine.connect() as conn:
         entry = (await conn.execute(sa.text("SELECT * FROM audit_entry WHERE action = 'schedule.paused'"))).one()
-    assert (entry.actor, entry.target_id, str(entry.workflow_id)) == (
+    assert (entry.actor, entry.target_id, uuid.UUID(str(entry.workflow_id))) == (
         "system",
         str(pausing.id),
-        str(pausing.workflow.id),
+        pausing.workflow.id,
     )
 
 
