@@ -33,8 +33,8 @@ job_t: sa.Table = Job.__table__  # type: ignore[assignment]
 ADA = {"name": "Ada"}
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 async def make_schedule(client: httpx.AsyncClient, slug: str = "greeter", **body: Any) -> dict[str, Any]:

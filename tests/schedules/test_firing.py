@@ -116,7 +116,8 @@ async def test_overlap_buffer_one_runs_one_waiting_time_once_the_previous_job_en
     _, buffered, skipped = await scheduler.fires(schedule)
     assert (buffered.scheduled_at, buffered.outcome, buffered.job_id) == (T0 + MINUTE, "buffered", None)
     assert skipped.reason == (
-        f"overlap: the previous job {first.id} was still pending, and the time 2030-01-01T00:01:00Z already waits for it"
+        f"overlap: the previous job {first.id} was still pending, and the time 2030-01-01T00:01:00Z already "
+        "waits for it"
     )
     assert (await scheduler.row(schedule)).buffered_at == T0 + MINUTE
     assert (await scheduler.fire(T0 + 2 * MINUTE + SECOND)).created == 0  # still running: it waits

@@ -11,8 +11,8 @@ import pytest
 from workflow_service.schedules.timing import Timing, check_cron, every_hour, zone_of
 
 
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def cron(expression: str, zone: str = "UTC", **bounds: Any) -> Timing:
@@ -158,8 +158,8 @@ def test_refused_cron_expressions(expression: str, message: str) -> None:
 def test_accepted_cron_expressions_are_normalized() -> None:
     assert check_cron("  0   9 * *   1-5 ") == "0 9 * * 1-5"
     assert check_cron("@hourly") == "@hourly"
-    assert every_hour("*/15 * * * *") and every_hour("0 * * * *") and every_hour("@hourly")
-    assert not every_hour("30 2 * * *") and not every_hour("0 0-22 * * *")
+    assert all(every_hour(e) for e in ("*/15 * * * *", "0 * * * *", "@hourly", "0 0-23 * * *"))
+    assert not any(every_hour(e) for e in ("30 2 * * *", "0 0-22 * * *"))
 
 
 def test_an_unknown_time_zone_is_refused_by_name() -> None:

@@ -7,7 +7,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from workflow_service.core.db import StorableDict
 from workflow_service.schedules.timing import check_cron, zone_of
@@ -56,9 +65,24 @@ Interval = Annotated[
 ]
 Cron = Annotated[str, Field(max_length=200), AfterValidator(check_cron)]
 TimeZone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+
+
+def _version(value: Any) -> int | str:
+    if value == "current" or (type(value) is int and 1 <= value <= 2**31 - 1):
+        return value  # type: ignore[no-any-return]
+    raise ValueError("must be a version number (from 1) or 'current'")
+
+
 VersionRef = Annotated[
-    Annotated[int, Field(ge=1, le=2**31 - 1)] | Literal["current"],
-    Field(description="A version number, or `current`: the workflow's current version at each run (follows deploys)."),
+    int | str,
+    PlainValidator(_version),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, {"type": "string", "enum": ["current"]}],
+            "description": "A version number, or `current`: the workflow's current version at each run (follows "
+            "deploys).",
+        }
+    ),
 ]
 Overlap = Literal["skip", "buffer_one", "allow_all", "cancel_other"]
 _OVERLAP = (

@@ -171,8 +171,8 @@ async def create(
         "created_at": now,
         "updated_at": now,
     }
-    values["name"] = data.name or frequency(data.cron, data.interval, data.timezone)
     values["next_run_at"] = _timing(values, now).next_after(now)
+    values["name"] = data.name or frequency(data.cron, data.interval, data.timezone)
     await _check_runs(conn, ctx, workflow, values)
     await repo.insert(conn, values)
     return await read(conn, workflow, values["id"])
