@@ -24,8 +24,9 @@ from workflow_service.jobs import lifecycle
 from workflow_service.jobs.states import JobStatus
 from workflow_service.models import Job, Schedule, ScheduleFire
 from workflow_service.schedules import service
+from workflow_service.schedules.backfill import backfill
 from workflow_service.schedules.firing import FireReport, fire_due
-from workflow_service.schedules.schemas import ScheduleCreate, ScheduleRead
+from workflow_service.schedules.schemas import BackfillRequest, BackfillResult, ScheduleCreate, ScheduleRead
 
 fire_t: sa.Table = ScheduleFire.__table__  # type: ignore[assignment]
 schedule_t: sa.Table = Schedule.__table__  # type: ignore[assignment]
@@ -95,6 +96,12 @@ class Scheduler:
 
     async def fire(self, now: datetime) -> FireReport:
         return await fire_due(self.ctx, now=now)
+
+    async def backfill(self, schedule: ScheduleRead, lo: datetime, hi: datetime, now: datetime) -> BackfillResult:
+        ref = service.ScheduleRef(default_ref("greeter"), str(schedule.id))
+        async with unit_of_work(self.engine) as uow:
+            done = await backfill(uow, self.ctx, ref, BackfillRequest(**{"from": lo, "to": hi}), now=now)
+        return done.result
 
     async def fires(self, schedule: ScheduleRead) -> list[AnyRow]:
         return await fires(self.engine, schedule.id)
