@@ -70,6 +70,8 @@ _A_ROWS = {
     "app_user": "id IN (SELECT user_id FROM membership WHERE workspace_id = :ws)",
     "audit_entry": "workspace_id = :ws",
     "audit_head": "chain = CAST(:ws AS text)",
+    "schedule": "workspace_id = :ws",
+    "schedule_fire": "schedule_id IN (SELECT id FROM schedule WHERE workspace_id = :ws)",
 }
 _FINGERPRINT = sa.text(
     " UNION ALL ".join(
@@ -90,7 +92,8 @@ _A_LISTED = {
 @dataclass
 class World:
     """What the sweep calls with and on. Workspace A: workflows `greeter` (deployed, push on, shared with the
-    members by their role) and `other` (deployed), a key of each, the environment variable ENV, a spare member
+    members by their role, with an hourly schedule) and `other` (deployed), a key of each, the environment variable
+    ENV, a spare member
     (`{user_id}` of the users routes) with a token; jobs of greeter that stay (`standing`: by the operator, the
     runner and the key, each submitted to push, then canceled, so that it has a delivery to send again).
     Workspace B: `globex`, with its owner. The owner of A also holds an expired and a revoked token."""
@@ -131,6 +134,7 @@ class World:
         await self._dead_tokens()
         for column in ("operator", "runner", "key"):
             self.standing[column] = await self.ended_push_job(column)
+        self.ids["schedule"] = await self.schedule()
 
     async def ok(self, method: str, url: str, body: Any = None, column: str = "operator") -> Any:
         """Make a call that must succeed; its JSON body (None for a 204)."""
@@ -185,6 +189,11 @@ class World:
         name = f"GONE_{self.number()}"
         await self.ok("PUT", f"/v1/workflows/greeter/env/{name}", {"value": "soon"})
         return name
+
+    async def schedule(self) -> str:
+        """A fresh hourly schedule of greeter."""
+        body = {"interval": 3600, "inputs": ADA["inputs"], "name": f"hourly {self.number()}"}
+        return str((await self.ok("POST", "/v1/workflows/greeter/schedules", body))["id"])
 
     async def api_key(self) -> str:
         return str((await issue_key(self.operator, "greeter", f"revoke {self.number()}"))["id"])

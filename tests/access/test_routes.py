@@ -36,6 +36,7 @@ from workflow_service.migrate import upgrade
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
+from workflow_service.schedules.router import router as schedules_router
 from workflow_service.tools.router import router as tools_router
 from workflow_service.workflows.router import router as workflows_router
 
@@ -99,6 +100,14 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),
     ("GET", "/v1/audit-log/verify"): (Action.AUDIT_READ, service),
     ("GET", "/v1/workflows/{workflow}/audit-log"): (Action.WORKFLOW_AUDIT, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_MANAGE, workflow),
+    ("GET", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_READ, workflow),
+    ("PATCH", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_MANAGE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/pause"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/resume"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/backfill"): (Action.SCHEDULE_MANAGE, workflow),
 }
 ROUTERS = (
     workflows_router,
@@ -112,6 +121,7 @@ ROUTERS = (
     users_router,
     sharing_router,
     audit_router,
+    schedules_router,
 )
 
 

@@ -46,6 +46,7 @@ Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"
 J = "/v1/jobs/{job_id}"
 U = "/v1/users/{user_id}"
+SCHEDULE = f"{W}/schedules/{{schedule_id}}"
 BULK_DELETE = ("POST", "/v1/jobs/delete")
 
 # The columns, in PRINCIPALS' order: operator, A's owner, admin, viewer, runner, editor, wf-owner (members invited to
@@ -61,6 +62,7 @@ MANAGERS = "200 200 200 403 403 403 403 403 403 403 200 401 401"
 USERS = "200 200 200 200 200 200 200 200 403 403 200 401 401"
 ANYONE = "200 200 200 200 200 200 200 200 200 200 200 401 401"
 IN_A = "200 200 200 403 403 403 403 403 403 403 404 401 401"
+NOT_KEYS = "200 200 200 200 200 200 200 404 403 403 404 401 401"
 EXPECTED: dict[Operation, str] = {
     ("GET", "/v1/workflows"): USERS,
     ("POST", "/v1/workflows"): USERS.replace("200", "201"),
@@ -85,7 +87,7 @@ EXPECTED: dict[Operation, str] = {
     ("POST", f"{W}/versions/{{version}}/push"): SUBMIT,
     ("POST", f"{W}/versions/{{version}}/sync"): SUBMIT,  # Prefer: wait=0, and no worker: still going, 202
     ("POST", f"{W}/versions/{{version}}/estimate"): SUBMIT.replace("202", "200"),
-    ("GET", f"{W}/members"): "200 200 200 200 200 200 200 404 403 403 404 401 401",
+    ("GET", f"{W}/members"): NOT_KEYS,
     ("PUT", f"{W}/members/{{user_id}}"): SHARE,
     ("DELETE", f"{W}/members/{{user_id}}"): SHARE.replace("201", "204"),
     ("GET", f"{W}/audit-log"): EDIT,
@@ -121,6 +123,14 @@ EXPECTED: dict[Operation, str] = {
     ("DELETE", f"{U}/tokens/{{token_id}}"): IN_A.replace("200", "204"),
     ("GET", "/v1/audit-log"): MANAGERS,
     ("GET", "/v1/audit-log/verify"): MANAGERS,
+    ("POST", f"{W}/schedules"): EDIT.replace("200", "201"),
+    ("GET", f"{W}/schedules"): NOT_KEYS,
+    ("GET", SCHEDULE): NOT_KEYS,
+    ("PATCH", SCHEDULE): EDIT,
+    ("DELETE", SCHEDULE): EDIT.replace("200", "204"),
+    ("POST", f"{SCHEDULE}/pause"): EDIT,
+    ("POST", f"{SCHEDULE}/resume"): EDIT,
+    ("POST", f"{SCHEDULE}/backfill"): EDIT,
 }
 """(method, path template) -> the status for each principal, in PRINCIPALS' order: the operator, A's owner and
 admin, members invited to greeter as viewer, runner, editor and owner, a member not invited, greeter's key,
@@ -217,6 +227,7 @@ def _numbered(make: Callable[[int], dict[str, Any]]) -> Target:
 TARGETS: dict[Operation, Target] = {
     ("POST", "/v1/workflows"): _numbered(lambda n: {"name": f"Made {n}", "slug": f"made-{n}", "definition": GREETER}),
     ("DELETE", f"{W}/env/{{name}}"): _fresh("name", World.env_var),
+    ("DELETE", SCHEDULE): _fresh("schedule_id", World.schedule),
     ("DELETE", f"{W}/api-keys/{{key_id}}"): _fresh("key_id", World.api_key),
     ("PUT", f"{W}/members/{{user_id}}"): _fresh("user_id", World.user),
     ("DELETE", f"{W}/members/{{user_id}}"): _fresh("user_id", World.invited_user),
@@ -249,6 +260,9 @@ BODIES: dict[Operation, Any] = {
     ("PATCH", "/v1/workspace"): {"retention_days": 365},
     ("POST", "/v1/me/tokens"): {"name": "laptop"},
     ("PATCH", U): {"name": "Spare"},
+    ("POST", f"{W}/schedules"): {"interval": 3600, "inputs": ADA["inputs"]},
+    ("PATCH", SCHEDULE): {"description": "swept"},
+    ("POST", f"{SCHEDULE}/backfill"): {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T03:00:00Z"},
 }
 HEADERS: dict[Operation, dict[str, str]] = {("POST", f"{W}/versions/{{version}}/sync"): {"Prefer": "wait=0"}}
 
@@ -297,6 +311,7 @@ def _defaults(world: World, who: Who) -> dict[str, str]:
         "user_id": world.users["spare"],
         "token_id": world.ids["spare_token"],
         "job_id": world.standing[who.creator],
+        "schedule_id": world.ids["schedule"],
     }
 
 
