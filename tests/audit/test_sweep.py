@@ -31,6 +31,8 @@ Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"
 JOB = "/v1/jobs/{job_id}"
 USER = "/v1/users/{user_id}"
+SCHEDULE = f"{W}/schedules/{{schedule_id}}"
+BACKFILL = {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T03:00:00Z"}
 
 CHANGES: dict[Operation, tuple[str, str]] = {
     ("POST", "/v1/workflows"): ("workflow.created", "workflow"),
@@ -65,6 +67,12 @@ CHANGES: dict[Operation, tuple[str, str]] = {
     ("PATCH", USER): ("member.role_changed", "member"),
     ("DELETE", USER): ("member.removed", "member"),
     ("DELETE", f"{USER}/tokens/{{token_id}}"): ("token.revoked", "token"),
+    ("POST", f"{W}/schedules"): ("schedule.created", "schedule"),
+    ("PATCH", SCHEDULE): ("schedule.updated", "schedule"),
+    ("DELETE", SCHEDULE): ("schedule.deleted", "schedule"),
+    ("POST", f"{SCHEDULE}/pause"): ("schedule.paused", "schedule"),
+    ("POST", f"{SCHEDULE}/resume"): ("schedule.resumed", "schedule"),
+    ("POST", f"{SCHEDULE}/backfill"): ("schedule.backfilled", "schedule"),
 }
 READS: set[Operation] = {
     ("GET", "/v1/workflows"),
@@ -93,6 +101,8 @@ READS: set[Operation] = {
     ("GET", "/v1/users"),
     ("GET", USER),
     ("GET", f"{USER}/tokens"),
+    ("GET", f"{W}/schedules"),
+    ("GET", SCHEDULE),
 }
 USERS_ONLY = {("GET", "/v1/me/tokens")}
 """Reads the operator may not make (a personal token's): read as a user."""
@@ -133,6 +143,12 @@ SCENARIOS: dict[Operation, s.Scenario] = {
     ("PATCH", USER): s.member_changed,
     ("DELETE", USER): s.member_removed,
     ("DELETE", f"{USER}/tokens/{{token_id}}"): s.user_token_revoked,
+    ("POST", f"{W}/schedules"): s.simple("/v1/workflows/greeter/schedules", s.HOURLY),
+    ("PATCH", SCHEDULE): s.on_schedule("", {"description": "changed"}),
+    ("DELETE", SCHEDULE): s.on_schedule(""),
+    ("POST", f"{SCHEDULE}/pause"): s.on_schedule("/pause"),
+    ("POST", f"{SCHEDULE}/resume"): s.on_schedule("/resume", paused=True),
+    ("POST", f"{SCHEDULE}/backfill"): s.on_schedule("/backfill", BACKFILL),
 }
 
 
@@ -181,6 +197,7 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
         "name": "KEPT",
         "job_id": source["id"],
         "user_id": world.member.id,
+        "schedule_id": (await s.schedule_of(world)).rsplit("/", 1)[1],
     }
     for method, path in sorted(READS):
         by = world.manager if (method, path) in USERS_ONLY else None
@@ -246,7 +263,12 @@ async def test_a_second_write_is_an_update_and_the_same_values_again_write_nothi
         {"name": {"before": "grace", "after": "Grace H."}},
     )
 
+    schedule = await s.schedule_of(world, paused=True)
+    running = await s.schedule_of(world)
     again: list[tuple[str, Call]] = [
+        ("PATCH", Call(schedule, s.HOURLY)),
+        ("POST", Call(f"{schedule}/pause")),
+        ("POST", Call(f"{running}/resume")),
         ("PUT", Call(url, {"value": "us-east"})),
         ("PUT", Call(member, {"role": "editor"})),
         ("PATCH", Call(f"/v1/users/{world.member.id}", {"role": "member", "name": "Grace H."})),
@@ -290,8 +312,14 @@ async def test_a_refused_call_writes_no_entry(world: World, engine: AsyncEngine)
     ended = await world.job()
     assert (await world.admin.post(f"/v1/jobs/{ended['id']}/cancel")).status_code == 200
     active = await world.job()
+    schedule = await s.schedule_of(world)
     refused: list[tuple[str, Call, int]] = [
         ("PATCH", Call("/v1/workflows/greeter/settings", {"sync_timeout_s": 120}, by=key), 403),
+        ("POST", Call("/v1/workflows/greeter/schedules", s.HOURLY, by=viewer), 403),
+        ("POST", Call(f"{schedule}/pause", by=key), 403),
+        ("PATCH", Call(schedule, {"timezone": "Nowhere/Land"}), 422),
+        ("POST", Call(f"{schedule}/backfill", {"from": "2026-01-01T00:00:00Z", "to": "2099-01-01T00:00:00Z"}), 422),
+        ("DELETE", Call(f"/v1/workflows/greeter/schedules/{uuid.uuid4()}"), 404),
         ("PUT", Call("/v1/workflows/greeter/draft", {"definition": GREETER}, by=viewer), 403),
         ("PUT", Call("/v1/workflows/greeter/draft", {"definition": GREETER}, by=outsider), 404),
         ("POST", Call("/v1/users", {"email": "x@example.com", "name": "X"}, by=outsider), 403),
