@@ -181,3 +181,15 @@ async def of_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     made = sa.select(fire_t.c.schedule_id).where(fire_t.c.job_id == job_id).scalar_subquery()
     stmt = sa.select(schedule_t).where(schedule_t.c.id == made).with_for_update()
     return (await conn.execute(stmt)).first()
+
+
+async def delete_fires_before(conn: AsyncConnection, workflow_id: uuid.UUID, before: datetime, limit: int) -> int:
+    """Delete up to `limit` fires of the workflow's schedules for times before `before` (a buffered one still
+    waits: it stays); how many."""
+    of_workflow = sa.select(schedule_t.c.id).where(schedule_t.c.workflow_id == workflow_id)
+    old = (
+        sa.select(fire_t.c.id)
+        .where(fire_t.c.schedule_id.in_(of_workflow), fire_t.c.scheduled_at < before, fire_t.c.outcome != "buffered")
+        .limit(limit)
+    )
+    return int((await conn.execute(fire_t.delete().where(fire_t.c.id.in_(old)))).rowcount)
