@@ -3,6 +3,7 @@ PostgreSQL and on SQLite; what is refused, through the API."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -93,3 +94,16 @@ async def test_a_backfill_through_the_api(client: httpx.AsyncClient, scheduled: 
     ]
     job = (await client.get(f"/v1/jobs/{shown['recent'][0]['job_id']}")).json()
     assert (job["origin"], job["metadata"]["backfill"]) == ("schedule", True)
+
+
+async def test_a_backfill_and_the_workflow_deletion_at_once_do_not_deadlock(
+    client: httpx.AsyncClient, scheduled: dict[str, Any]
+) -> None:
+    url = f"/v1/workflows/greeter/schedules/{scheduled['id']}/backfill"
+    body = {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T08:00:00Z"}  # 481 times: a while
+    backfilled, deleted = await asyncio.gather(
+        client.post(url, json=body), client.delete("/v1/workflows/greeter?cancel_active=true")
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert backfilled.status_code in (200, 404), backfilled.text  # before the deletion, or after it
+    assert (await client.get("/v1/workflows/greeter")).status_code == 404

@@ -78,8 +78,10 @@ async def _workflow(conn: AsyncConnection, ref: ScopedRef) -> WorkflowRef:
 
 
 async def find(conn: AsyncConnection, ref: ScheduleRef, *, for_update: bool = False) -> Found:
-    """The schedule `ref` names (404 when its workflow has none by that id)."""
+    """The schedule `ref` names (404 when its workflow has none by that id); with `for_update`, locked."""
     workflow = await _workflow(conn, ref.workflow)
+    if for_update:  # the workflow's key first, as the firing pass does: a deletion of the workflow cannot deadlock
+        await repo.hold_workflow(conn, workflow.id)
     schedule_id = parse_uuid(ref.schedule_id)
     row = None if schedule_id is None else await repo.get(conn, workflow.id, schedule_id, for_update=for_update)
     if row is None:
