@@ -4,10 +4,12 @@ catch-up after an outage, the overlap policies, the version each run takes, and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import default_ref
@@ -240,3 +242,21 @@ async def _redeploy(scheduler: Scheduler, definition: dict[str, Any]) -> None:
     async with unit_of_work(scheduler.engine) as uow:
         await workflows.update_draft(uow.conn, default_ref("greeter"), definition, "")
         await workflows.deploy(uow.conn, default_ref("greeter"), "")
+
+
+async def test_a_pass_and_the_workflow_deletion_at_once_do_not_deadlock(
+    scheduler: Scheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    await scheduler.create(cron="* * * * *", start_at=T0.isoformat(), overlap="allow_all")
+
+    async def delete() -> None:
+        async with unit_of_work(scheduler.engine) as uow:
+            await deletion.delete_workflow(
+                uow, scheduler.ctx, default_ref("greeter"), actor="admin", cancel_active=True
+            )
+
+    with caplog.at_level(logging.WARNING, logger="workflow_service.schedules.firing"):
+        await asyncio.gather(scheduler.fire(T0 + 99 * MINUTE), delete())  # a pass of 100 jobs, or none
+    assert [r.getMessage() for r in caplog.records] == []
+    async with scheduler.engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM job"))).scalar() == 0
