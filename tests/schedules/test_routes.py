@@ -139,6 +139,8 @@ async def test_changing_a_schedule(client: httpx.AsyncClient, greeter: dict[str,
 
     for body, where in (
         ({"name": None}, ["$.name"]),
+        ({"pause_after_failure": None}, ["$.pause_after_failure"]),
+        ({"overlap": None}, ["$.overlap"]),
         ({"interval": None}, ["$.cron", "$.interval"]),
         ({"cron": "0 * * * *", "interval": 60}, ["$.cron", "$.interval"]),
         ({"inputs": {"name": 1}}, ["$.inputs.name"]),

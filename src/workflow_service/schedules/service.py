@@ -180,6 +180,8 @@ async def create(
     return await read(conn, workflow, values["id"])
 
 
+_NOT_NULL = frozenset({"name", "timezone", "version", "inputs", "variables", "overlap", "pause_after_failure"})
+"""ScheduleUpdate's fields that cannot be set to null."""
 _FIELDS = {"interval": "interval_s"}
 """ScheduleUpdate's fields stored under another name."""
 
@@ -195,7 +197,7 @@ async def update(
     after = dict(before)
     for name in data.model_fields_set:
         value = getattr(data, name)
-        if value is None and name in ("name", "timezone", "version", "inputs", "variables", "overlap"):
+        if value is None and name in _NOT_NULL:
             raise InvalidInput(f"{name} cannot be null", errors=[{"path": f"$.{name}", "message": "cannot be null"}])
         after[_FIELDS.get(name, name)] = None if name == "version" and value == "current" else value
     if "cron" in data.model_fields_set and data.cron is not None and "interval" not in data.model_fields_set:
