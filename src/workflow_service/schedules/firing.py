@@ -145,7 +145,9 @@ class _Firing:
                 at = self.timing.next_after(at)
                 handled += 1
         values = {"next_run_at": at, "last_job_id": self.last_job, "last_run_at": self.last_run}
-        await repo.update(self.uow.conn, row.id, {**values, "buffered_at": self.buffered})
+        values["buffered_at"] = self.buffered
+        if any(getattr(row, name) != value for name, value in values.items()):  # a buffered time may still wait
+            await repo.update(self.uow.conn, row.id, values)
 
     def _window(self) -> timedelta:
         catchup = self.row.catchup_s if self.row.catchup_s is not None else self.ctx.settings.schedule_catchup_s
