@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install dev-install services lint typecheck pytest migrate openapi bench chaos clean
+.PHONY: run test install dev-install services lint typecheck pytest migrate openapi bench bench-monitor chaos clean
 
 run: install ## install and start the embedded service (SQLite + in-process worker) with a sample workflow
 	$(BIN)/workflow-service dev --host $(HOST) --port $(PORT)
@@ -48,6 +48,9 @@ openapi: install ## regenerate openapi/openapi.json from the app
 bench: dev-install services ## throughput and latency on PostgreSQL + Redis (see docs/benchmarks.md)
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/parallel_llm.py
+
+bench-monitor: dev-install services ## the workflow monitor on 1,000,000 jobs in PostgreSQL (see docs/benchmarks.md)
+	$(BIN)/python bench/monitor.py $(BENCH_ARGS)
 
 chaos: dev-install ## a bounded chaos run: workers killed, Redis flushed, API restarted (docs/operations.md)
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)

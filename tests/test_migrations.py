@@ -182,8 +182,8 @@ _WORKFLOW_AT_0007 = (
 _JOB_AT_0007 = (
     "INSERT INTO job (id, workflow_id, version_id, version_number, status, pool, inputs, variables, metadata, "
     "mode, caller, attempt, max_attempts, cache_hit, created_at, source_job_id, source_kind, parent_job_id, "
-    "workspace_id) VALUES (:jid, :id, :vid, 1, 'completed', 'default', '{}', '{}', '{}', 'async', 'admin', 1, 1, false, :at, "
-    ":source, :kind, :parent, :ws)"
+    "workspace_id) VALUES (:jid, :id, :vid, 1, 'completed', 'default', '{}', '{}', '{}', 'async', 'admin', 1, 1, "
+    "false, :at, :source, :kind, :parent, :ws)"
 )
 
 

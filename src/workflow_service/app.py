@@ -40,6 +40,11 @@ from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware
+from workflow_service.monitor.router import router as monitor_router
+from workflow_service.observability.router import install as install_metrics
+from workflow_service.observability.router import install_route_capture
+from workflow_service.observability.tracing import configure as configure_tracing
+from workflow_service.observability.tracing import traced_path
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
@@ -223,12 +228,14 @@ class YamlBodyMiddleware:
         await self.app({**scope, "headers": new_headers}, replay, send)
 
 
-def native_telemetry(environ: Mapping[str, str]) -> TelemetryConfig:
-    """FastAPI's own OpenTelemetry spans, metrics and logs: as FastAPI sets them when the operator configured
+def native_telemetry(environ: Mapping[str, str], tracing: str = "off") -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry spans, metrics and logs: as FastAPI sets them when tracing is on
+    (WFS_TRACING: its span per request is the one a job's submission is a child of) or the operator configured
     OpenTelemetry (any `OTEL_*` or `FASTAPI_OTEL_*` variable), else off. Left on, FastAPI asks the global
-    providers on every request whether anyone listens, about 3 % of the api's CPU on the submission path."""
-    if any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
-        return {}
+    providers on every request whether anyone listens, about 3 % of the api's CPU on the submission path.
+    Scrapes and probes get no span (observability/tracing.NOT_TRACED)."""
+    if tracing != "off" or any(name.startswith(("OTEL_", "FASTAPI_OTEL_")) for name in environ):
+        return {"exclude": lambda scope: not traced_path(scope)}
     return {"tracing": False, "metrics": False, "logs": False}
 
 
@@ -243,8 +250,9 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     if settings.admin_token is None:
         raise ValueError("WFS_ADMIN_TOKEN is required (the `dev` command generates one)")
     run_worker = settings.embedded if embedded_worker is None else embedded_worker
+    configure_tracing(settings.tracing)  # before the first request: FastAPI's spans use the process's provider
     app = FastAPI(
-        telemetry=native_telemetry(os.environ),
+        telemetry=native_telemetry(os.environ, settings.tracing),
         title="workflow-service",
         version=__version__,
         lifespan=_lifespan(settings, run_worker),
@@ -264,10 +272,13 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     install_docs(app)
     # The last added runs first: authentication (no body read without valid credentials), then the body
     # limit, then the YAML conversion, which reads the body.
+    # The request metrics time all of it (observability/http.py): outermost, with the route capture innermost.
+    install_route_capture(app, settings)
     app.add_middleware(YamlBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.limits.body_bytes)
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    install_metrics(app, settings)
     app.include_router(_health(settings))
     app.include_router(_v1())
     install_openapi_problems(app)
@@ -348,6 +359,7 @@ def _v1() -> APIRouter:
     v1.include_router(invoke_router)
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)
+    v1.include_router(monitor_router, **refusable)
     v1.include_router(agents_router, **refusable)
     v1.include_router(tools_router, **refusable)
     v1.include_router(people_router)

@@ -116,8 +116,13 @@ def worker(
     pool: Annotated[list[str] | None, typer.Option("--pool", help="Pool to serve; repeatable.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Jobs run at once, per pool.")] = None,
     name: Annotated[str | None, typer.Option(help="Agent name (default host:pid).")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's metrics on GET /metrics at this port (docs/metrics.md).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
 ) -> None:
     """Run an arq worker (an agent) serving one or more pools. Needs WFS_REDIS_URL."""
+    from workflow_service.observability import worker_port
     from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
     settings = Settings()
@@ -134,7 +139,19 @@ def worker(
         uvloop.install()
     except ImportError:  # pragma: no cover
         pass
-    options = WorkerOptions(pools=pools, concurrency=concurrency or settings.worker.concurrency, name=name)
+    options = WorkerOptions(
+        pools=pools,
+        concurrency=concurrency or settings.worker.concurrency,
+        name=name,
+        metrics_port=metrics_port,
+        metrics_host=metrics_host,
+    )
+    if metrics_port is not None:
+        try:
+            worker_port.check(settings)
+        except worker_port.MetricsPortRefused as exc:
+            typer.echo(f"workflow-service worker: {exc}", err=True)
+            raise typer.Exit(2) from None
     asyncio.run(serve_worker(settings, options))
 
 

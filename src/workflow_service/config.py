@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from workflow_service.core.secrets import parse_keys
+from workflow_service.observability.settings import ObservabilityFields
 
 
 class Price(BaseModel):
@@ -136,7 +137,7 @@ class _Sections:
     oidc: OidcSection
 
 
-class Settings(BaseSettings):
+class Settings(ObservabilityFields):
     """Everything the service can be configured with. See the README's configuration table."""
 
     model_config = SettingsConfigDict(env_prefix="WFS_", env_file=".env", extra="ignore")

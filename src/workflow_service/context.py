@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
+from opentelemetry.trace import Tracer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.config import Price, Settings
@@ -43,4 +44,5 @@ class Context:
     """What a job's end in this process runs (jobs/lifecycle.py): its follow-ups, with this notifier."""
     targets: Targets
     """The versions submissions target, looked up together under load (workflows/targets.py)."""
-    """What a job's end in this process runs (jobs/lifecycle.py): its follow-ups, with this notifier."""
+    tracer: Tracer | None = None
+    """What job and step spans are made with (WFS_TRACING); None: tracing is off (observability/tracing.py)."""

@@ -28,6 +28,11 @@ TAGS: list[dict[str, Any]] = [
         "description": "Submitting jobs to a deployed version, and following, cancelling or rerunning them.",
     },
     {"name": "deliveries", "description": "Push callbacks of a job and their attempts."},
+    {
+        "name": "monitor",
+        "description": "How a deployed workflow is doing: its figures over a window of time, its runs, its model "
+        "calls.",
+    },
     {"name": "agents", "description": "The worker processes that run jobs."},
     {"name": "tools", "description": "The Python tools `tool` steps can call."},
     {

@@ -76,7 +76,7 @@ class AuthenticationMiddleware:
             principal = await authenticator.resolve(authorization, workspace)
         except Unauthorized as exc:
             if isinstance(exc, InvalidCredentials):
-                await self.failures.record(authenticator.engine, _failure(exc), request_origin(Request(scope)))
+                await self.failures.record(authenticator.engine, sign_in_failure(exc), request_origin(Request(scope)))
             await problem_response(
                 exc.status, exc.code, exc.title, exc.detail, Request(scope), headers={"WWW-Authenticate": "Bearer"}
             )(scope, receive, send)
@@ -94,7 +94,7 @@ class AuthenticationMiddleware:
 _WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
 
 
-def _failure(exc: InvalidCredentials) -> SignInFailure:
+def sign_in_failure(exc: InvalidCredentials) -> SignInFailure:
     """The sign-in failure of a refused credential: its holder's, when the credential is known."""
     if exc.actor is None:
         return SignInFailure(exc.detail, exc.workspace_id)

@@ -19,12 +19,14 @@ from workflow_service.engine.steps.base import ModelSettings
 from workflow_service.engine.templates import TemplateLimits
 from workflow_service.jobs.ends import EndContext
 from workflow_service.jobs.follow_ups import FOLLOW_UPS
+from workflow_service.observability import metrics, tracing
 from workflow_service.workflows.targets import Targets
 
 
 async def open_context(settings: Settings) -> Context:
     """Connect what the settings name (the database; Redis, or the in-process dispatcher and notifier
-    without it) and build the rest. Close it with `close_context`."""
+    without it) and build the rest. Close it with `close_context`. The process's metrics are kept as the
+    settings say from now on (observability/metrics.py)."""
     engine = make_engine(settings.database.url, settings.database.pool_size)
     dispatcher: Dispatcher
     notifier: Notifier
@@ -35,6 +37,7 @@ async def open_context(settings: Settings) -> Context:
         dispatcher = InProcessDispatcher()
         notifier = Notifier()
     await notifier.start()
+    metrics.configure(settings.metrics_dir)
     return assemble(settings, engine=engine, dispatcher=dispatcher, notifier=notifier)
 
 
@@ -70,6 +73,7 @@ def assemble(settings: Settings, *, engine: AsyncEngine, dispatcher: Dispatcher,
         pricing=models.pricing,
         ends=EndContext(engine, notifier, FOLLOW_UPS),
         targets=Targets(engine, plans),
+        tracer=tracing.configure(settings.tracing),
     )
 
 
@@ -84,3 +88,4 @@ async def close_context(ctx: Context) -> None:
     await ctx.notifier.close()
     await ctx.http.aclose()
     await ctx.engine.dispose()
+    metrics.release()

@@ -93,11 +93,13 @@ SERVICE_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_LIST: row("A A A A A A A A F F"),
     Action.JOB_LIST: row("A A A A A A A A A A"),
     Action.JOB_LIST_ALL: row("A A A F F F F F F F"),
+    Action.METRICS_READ: row("A F F F F F F F F F"),
 }
 # On the workflow `greeter` (the key's own; the other key's is another).
 WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_READ: row("A A A A A A A H A F"),
     Action.WORKFLOW_JOBS_LIST: row("A A A A A A A H F F"),
+    Action.WORKFLOW_MONITOR: row("A A A A A A A H F F"),
     Action.WORKFLOW_MEMBERS_READ: row("A A A A A A A H F F"),
     Action.WORKFLOW_EDIT: row("A A A F F A A H F F"),
     Action.WORKFLOW_MANAGE: row("A A A F F A A H F F"),
@@ -183,6 +185,8 @@ def test_the_refusals_say_why() -> None:
         "only workspace owners and admins may list every job (scope=all)"
     )
     assert allowed(OWNER, Action.WORKSPACE_CREATE, SERVICE).reason == "only the operator may create workspaces"
+    metrics = "only the operator (or WFS_METRICS_TOKEN) may read the metrics"
+    assert allowed(ADMIN_USER, Action.METRICS_READ, SERVICE).reason == metrics
 
 
 @pytest.mark.parametrize("name", NAMES)

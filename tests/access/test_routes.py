@@ -33,6 +33,7 @@ from workflow_service.deliveries.router import router as deliveries_router
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
+from workflow_service.monitor.router import router as monitor_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
@@ -100,6 +101,9 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/audit-log"): (Action.AUDIT_READ, service),
     ("GET", "/v1/audit-log/verify"): (Action.AUDIT_READ, service),
     ("GET", "/v1/workflows/{workflow}/audit-log"): (Action.WORKFLOW_AUDIT, workflow),
+    ("GET", "/v1/workflows/{workflow}/monitor"): (Action.WORKFLOW_MONITOR, workflow),
+    ("GET", "/v1/workflows/{workflow}/runs"): (Action.WORKFLOW_MONITOR, workflow),
+    ("GET", "/v1/workflows/{workflow}/model-runs"): (Action.WORKFLOW_MONITOR, workflow),
     ("POST", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_MANAGE, workflow),
     ("GET", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_READ, workflow),
     ("GET", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_READ, workflow),
@@ -115,6 +119,7 @@ ROUTERS = (
     invoke_router,
     jobs_router,
     deliveries_router,
+    monitor_router,
     agents_router,
     tools_router,
     people_router,

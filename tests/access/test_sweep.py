@@ -62,7 +62,7 @@ MANAGERS = "200 200 200 403 403 403 403 403 403 403 200 401 401"
 USERS = "200 200 200 200 200 200 200 200 403 403 200 401 401"
 ANYONE = "200 200 200 200 200 200 200 200 200 200 200 401 401"
 IN_A = "200 200 200 403 403 403 403 403 403 403 404 401 401"
-NOT_KEYS = "200 200 200 200 200 200 200 404 403 403 404 401 401"
+MONITOR = "200 200 200 200 200 200 200 404 403 403 404 401 401"  # what a viewer may read, but no API key
 EXPECTED: dict[Operation, str] = {
     ("GET", "/v1/workflows"): USERS,
     ("POST", "/v1/workflows"): USERS.replace("200", "201"),
@@ -87,10 +87,13 @@ EXPECTED: dict[Operation, str] = {
     ("POST", f"{W}/versions/{{version}}/push"): SUBMIT,
     ("POST", f"{W}/versions/{{version}}/sync"): SUBMIT,  # Prefer: wait=0, and no worker: still going, 202
     ("POST", f"{W}/versions/{{version}}/estimate"): SUBMIT.replace("202", "200"),
-    ("GET", f"{W}/members"): NOT_KEYS,
+    ("GET", f"{W}/members"): MONITOR,
     ("PUT", f"{W}/members/{{user_id}}"): SHARE,
     ("DELETE", f"{W}/members/{{user_id}}"): SHARE.replace("201", "204"),
     ("GET", f"{W}/audit-log"): EDIT,
+    ("GET", f"{W}/monitor"): MONITOR,
+    ("GET", f"{W}/runs"): MONITOR,
+    ("GET", f"{W}/model-runs"): MONITOR,
     ("GET", "/v1/jobs"): ANYONE,
     BULK_DELETE: ANYONE,  # and the id's outcome in the answer is what DELETE /v1/jobs/{job_id} answers (_bulk)
     ("GET", J): JOB_READ,
@@ -124,8 +127,8 @@ EXPECTED: dict[Operation, str] = {
     ("GET", "/v1/audit-log"): MANAGERS,
     ("GET", "/v1/audit-log/verify"): MANAGERS,
     ("POST", f"{W}/schedules"): EDIT.replace("200", "201"),
-    ("GET", f"{W}/schedules"): NOT_KEYS,
-    ("GET", SCHEDULE): NOT_KEYS,
+    ("GET", f"{W}/schedules"): MONITOR,
+    ("GET", SCHEDULE): MONITOR,
     ("PATCH", SCHEDULE): EDIT,
     ("DELETE", SCHEDULE): EDIT.replace("200", "204"),
     ("POST", f"{SCHEDULE}/pause"): EDIT,

@@ -19,9 +19,21 @@ def test_off_when_opentelemetry_is_not_configured() -> None:
     }
 
 
-def test_fastapi_defaults_when_the_operator_configured_it() -> None:
-    assert native_telemetry({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}) == {}
-    assert native_telemetry({"FASTAPI_OTEL_AUTO_CONFIGURE": "true"}) == {}
+def test_fastapi_defaults_when_the_operator_configured_it_or_tracing_is_on() -> None:
+    for config in (
+        native_telemetry({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}),
+        native_telemetry({"FASTAPI_OTEL_AUTO_CONFIGURE": "true"}),
+        native_telemetry({}, "otlp"),
+    ):
+        assert set(config) == {"exclude"}  # the rest as FastAPI sets it
+        exclude = config["exclude"]
+        assert exclude is not None
+        # scrapes and probes get no span; everything else does
+        assert [p for p in ("/metrics", "/healthz", "/readyz", "/v1/jobs", "/docs") if exclude({"path": p})] == [
+            "/metrics",
+            "/healthz",
+            "/readyz",
+        ]
 
 
 def test_the_app_takes_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:

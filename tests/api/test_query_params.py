@@ -27,10 +27,10 @@ def _unknown(response: httpx.Response) -> list[dict[str, Any]]:
 async def test_a_list_route_names_each_unknown_parameter(client: httpx.AsyncClient) -> None:
     await deploy_workflow(client, "greeter", GREETER)
     await submit(client, "greeter", {"name": "Ada"})
-    errors = _unknown(await client.get("/v1/jobs", params={"q": "Ada", "workflow": "greeter", "name": "x"}))
-    assert [e["path"] for e in errors] == ["query:q", "query:name"]
+    errors = _unknown(await client.get("/v1/jobs", params={"search": "Ada", "workflow": "greeter", "name": "x"}))
+    assert [e["path"] for e in errors] == ["query:search", "query:name"]
     assert "unknown query parameter" in errors[0]["message"]
-    for name in ("cursor", "limit", "pool", "status", "workflow"):
+    for name in ("cursor", "limit", "pool", "q", "sort", "status", "workflow"):
         assert name in errors[0]["message"], errors[0]  # says what the route does accept
     errors = _unknown(await client.get("/v1/workflows", params={"name": "greeter"}))
     assert [e["path"] for e in errors] == ["query:name"]
@@ -77,7 +77,25 @@ async def test_the_documented_query_parameters_are_the_accepted_ones(settings: S
         for path, item in schema["paths"].items()
         for method, op in item.items()
     }
-    assert documented[("/v1/jobs", "GET")] == ["cursor", "limit", "pool", "scope", "status", "workflow"]
+    assert documented[("/v1/jobs", "GET")] == [
+        "created_by",
+        "created_from",
+        "created_to",
+        "cursor",
+        "finished_from",
+        "finished_to",
+        "limit",
+        "max_duration_s",
+        "min_duration_s",
+        "origin",
+        "pool",
+        "q",
+        "scope",
+        "sort",
+        "status",
+        "version",
+        "workflow",
+    ]
     assert documented[("/v1/jobs/{job_id}", "GET")] == ["steps"]
     routes = [r for r in iter_route_contexts(app.routes) if isinstance(r.original_route, APIRoute) and r.path_format]
     assert len(routes) >= 30

@@ -178,11 +178,16 @@ async def test_signing_secret_is_returned_only_once(client: httpx.AsyncClient, r
     assert later.json()["push"]["signing_secrets"] == 2
 
 
-async def test_rotation_needs_push(client: httpx.AsyncClient) -> None:
+async def test_rotation_makes_the_first_secret_without_push(client: httpx.AsyncClient) -> None:
+    """A workflow without push gets a signing secret this way: it signs its jobs' own notices (notify_url)."""
     await deploy(client, "greeter")
+    before = (await client.get("/v1/workflows/greeter/settings")).json()
+    assert (before["push"]["enabled"], before["push"]["signing_secrets"]) == (False, 0)
     response = await client.post("/v1/workflows/greeter/settings/rotate-signing-secret")
-    assert response.status_code == 409
-    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.status_code == 200, response.text
+    assert response.json()["signing_secret"].startswith("whsec_")
+    after = (await client.get("/v1/workflows/greeter/settings")).json()
+    assert (after["push"]["enabled"], after["push"]["signing_secrets"]) == (False, 1)
     assert (await client.post("/v1/workflows/nope/settings/rotate-signing-secret")).status_code == 404
 
 

@@ -103,7 +103,12 @@ def _expected_follow_ups(status: str) -> list[tuple[str, str]]:
     """The (follow-up, phase) pairs registered for a move into `status`."""
     pairs = [("test_counter", "transaction"), ("test_counter", "after_commit")]
     if status in {s.value for s in TERMINAL}:
-        pairs += [("push_delivery", "transaction"), ("ended_notice", "after_commit")]
+        pairs += [
+            ("push_delivery", "transaction"),
+            ("notify_delivery", "transaction"),
+            ("ended_notice", "after_commit"),
+            ("metrics", "after_commit"),
+        ]
     if status == JobStatus.COMPLETED.value:
         pairs.append(("cache_followers", "after_commit"))
     if status == JobStatus.PENDING.value:

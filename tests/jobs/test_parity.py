@@ -139,6 +139,7 @@ async def test_submit_claim_checkpoint_and_finish_store_the_same_rows(runs: tupl
         "+7m",
         "+4m",
     )
+    assert done["job"]["updated_at"] == "+7m"  # its last event's time (the single statement sets it too)
     assert [(s["step_id"], s["status"], s["finished_at"]) for s in done["steps"]] == [
         ("ask", "completed", "+2m"),
         ("shape", "completed", "+3m"),

@@ -41,11 +41,15 @@ class Action(StrEnum):
     """The caller's own jobs (`My jobs`)."""
     JOB_LIST_ALL = "job.list_all"
     """Every job of the workspace's workflows (`All jobs`)."""
+    METRICS_READ = "metrics.read"
+    """The deployment's metrics (GET /metrics): they name every workspace's workflows, so the operator only."""
     # A workflow.
     WORKFLOW_READ = "workflow.read"
-    """A workflow, its versions, settings (secrets never shown), environment, monitoring."""
+    """A workflow, its versions, settings (secrets never shown), environment."""
     WORKFLOW_JOBS_LIST = "workflow.jobs_list"
     """Every job of the workflow (`All jobs` of it: `GET /v1/jobs?scope=all&workflow=`)."""
+    WORKFLOW_MONITOR = "workflow.monitor"
+    """The workflow's monitor: its figures, its runs and its model calls (ids, times, outcomes; never inputs)."""
     WORKFLOW_MEMBERS_READ = "workflow.members_read"
     """Who the workflow is shared with (people's emails: never to API keys)."""
     WORKFLOW_EDIT = "workflow.edit"
@@ -157,6 +161,7 @@ SERVICE_ACTIONS: Mapping[Action, frozenset[Who]] = {
     Action.WORKFLOW_LIST: frozenset({Who.USER}),
     Action.JOB_LIST: frozenset({Who.USER, Who.KEY}),
     Action.JOB_LIST_ALL: frozenset({Who.MANAGER}),
+    Action.METRICS_READ: frozenset(),
 }
 """Who may do each action that names no workflow or job. A workspace owner or admin is also a user."""
 
@@ -164,6 +169,7 @@ _VIEWER = frozenset(
     {
         Action.WORKFLOW_READ,
         Action.WORKFLOW_JOBS_LIST,
+        Action.WORKFLOW_MONITOR,
         Action.WORKFLOW_MEMBERS_READ,
         Action.JOB_READ,
         Action.SCHEDULE_READ,
@@ -188,9 +194,12 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 """What each role on a workflow allows on that workflow. Workspace owners and admins are owners of every
 workflow of their workspace; an API key is a runner on its one workflow."""
 
-NOT_FOR_KEYS = frozenset({Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.SCHEDULE_READ})
+NOT_FOR_KEYS = frozenset(
+    {Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MONITOR, Action.SCHEDULE_READ}
+)
 """What a runner may do but an API key, a runner that is a program, may not: read people's emails, list the jobs
-of others (a key sees only the jobs it submitted), read the schedules (what they run, and the jobs they made)."""
+of others or watch them in the monitor (a key sees only the jobs it submitted), read the schedules (what they run,
+and the jobs they made)."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}
@@ -243,6 +252,8 @@ def _on_service(principal: Principal, action: Action) -> Decision:
         return Decision(Effect.FORBID, "personal access tokens belong to users")
     if action is Action.WORKSPACE_CREATE:
         return Decision(Effect.FORBID, "only the operator may create workspaces")
+    if action is Action.METRICS_READ:
+        return Decision(Effect.FORBID, "only the operator (or WFS_METRICS_TOKEN) may read the metrics")
     return Decision(Effect.FORBID, "only workspace owners and admins may do this")
 
 

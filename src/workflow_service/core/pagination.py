@@ -1,10 +1,14 @@
-"""Opaque cursors for keyset pagination: over time-ordered ids (UUIDs) or ascending integer ids."""
+"""Opaque cursors for keyset pagination: over time-ordered ids (UUIDs), ascending integer ids, or any
+sort key with an id to break its ties (a small JSON object)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import uuid
+from typing import Any
+
+import orjson
 
 from workflow_service.errors import InvalidInput
 
@@ -54,3 +58,26 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     if len(raw) != _INT_BYTES:
         raise _invalid()
     return int.from_bytes(raw, "big")
+
+
+def encode_json_cursor(position: dict[str, Any]) -> str:
+    """A cursor holding `position` (JSON: the sort it belongs to, the last row's key and id)."""
+    return _encode(orjson.dumps(position))
+
+
+def decode_json_cursor(cursor: str) -> dict[str, Any]:
+    """The position `encode_json_cursor` wrote; 422 for anything else."""
+    try:
+        position = orjson.loads(_decode(cursor))
+    except orjson.JSONDecodeError as exc:
+        raise _invalid() from exc
+    if not isinstance(position, dict):
+        raise _invalid()
+    return position
+
+
+def invalid_cursor(why: str = "invalid cursor") -> InvalidInput:
+    """The 422 of a cursor that is not one this API returned (for this listing)."""
+    return InvalidInput(
+        f"cursor is not one this API returned: {why}", errors=[{"path": "query:cursor", "message": why}]
+    )

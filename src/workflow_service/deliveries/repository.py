@@ -35,9 +35,10 @@ async def lock_due(
     skip_workflows: Collection[uuid.UUID] = (),
 ) -> Sequence[AnyRow]:
     """Up to `limit` pending deliveries due at `now`, oldest first, with their workflow's settings; locked,
-    skipping the ones other transactions hold and those in `skip` or of the workflows `skip_workflows`."""
+    skipping the ones other transactions hold, those in `skip`, and the push callbacks of the workflows
+    `skip_workflows` (a job's own notice goes to its own URL: not skipped with them)."""
     query = (
-        sa.select(delivery_t.c.id, delivery_t.c.workflow_id, workflow_t.c.settings)
+        sa.select(delivery_t.c.id, delivery_t.c.workflow_id, delivery_t.c.url, workflow_t.c.settings)
         .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
         .where(delivery_t.c.status == "pending", delivery_t.c.next_attempt_at <= now)
         .order_by(delivery_t.c.next_attempt_at)
@@ -47,7 +48,7 @@ async def lock_due(
     if skip:
         query = query.where(delivery_t.c.id.not_in(skip))
     if skip_workflows:
-        query = query.where(delivery_t.c.workflow_id.not_in(skip_workflows))
+        query = query.where(sa.or_(delivery_t.c.workflow_id.not_in(skip_workflows), delivery_t.c.url.is_not(None)))
     return (await conn.execute(query)).all()
 
 
@@ -116,12 +117,13 @@ async def list_attempts(conn: AsyncConnection, delivery_id: uuid.UUID) -> Sequen
 
 
 async def latest_for_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
-    """The job's newest delivery (its id), with its workflow's settings."""
+    """The job's newest push callback, else its newest own notice (its id and URL), with its workflow's
+    settings."""
     stmt = (
-        sa.select(delivery_t.c.id, workflow_t.c.settings)
+        sa.select(delivery_t.c.id, delivery_t.c.url, workflow_t.c.settings)
         .join(workflow_t, workflow_t.c.id == delivery_t.c.workflow_id)
         .where(delivery_t.c.job_id == job_id)
-        .order_by(delivery_t.c.created_at.desc())
+        .order_by(delivery_t.c.url.is_not(None), delivery_t.c.created_at.desc())
         .limit(1)
     )
     return (await conn.execute(stmt)).first()

@@ -21,7 +21,8 @@ router = APIRouter(prefix="/v1/jobs/{job_id}/deliveries", tags=["deliveries"])
     dependencies=[access.require(Action.JOB_READ, on=access.job)],
 )
 async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
-    """The job's push callback with every attempt (time, status code, response snippet, error, duration)."""
+    """The job's deliveries (its push callback, its own notice to its `notify_url`) with every attempt (time,
+    status code, response snippet, error, duration)."""
     jid = parse_uuid(job_id)
     if jid is None:
         raise NotFound(f"job {job_id!r} does not exist")
@@ -39,7 +40,8 @@ async def list_deliveries(job_id: str, uow: UowDep) -> DeliveryList:
     dependencies=[access.require(Action.JOB_REDELIVER, on=access.job_own_transaction)],
 )
 async def redeliver_callback(job_id: str, services: ServicesDep, author: AuthorDep) -> AttemptRead:
-    """Send the job's callback again now: a new attempt with the same webhook-id."""
+    """Send the job's callback again now (its push callback, else its own notice): a new attempt with the same
+    webhook-id."""
     jid = parse_uuid(job_id)
     if jid is None:
         raise NotFound(f"job {job_id!r} does not exist")

@@ -20,6 +20,9 @@ class AttemptRead(BaseModel):
 
 class DeliveryRead(BaseModel):
     id: uuid.UUID
+    kind: Literal["push", "notify"] = Field(
+        description="`push`: the workflow's push callback; `notify`: the job's own notice, to its `notify_url`."
+    )
     webhook_id: str = Field(description="The `webhook-id` header: the same on every attempt.")
     event_type: Literal["job.completed", "job.failed", "job.canceled"]
     status: Literal["pending", "succeeded", "failed"] = Field(

@@ -32,6 +32,7 @@ from workflow_service.deliveries.schemas import AttemptRead, DeliveryList, Deliv
 from workflow_service.deliveries.signing import signature_header
 from workflow_service.errors import Conflict, NotFound
 from workflow_service.jobs import repository as jobs_repo
+from workflow_service.observability.metrics import instruments
 from workflow_service.workflows import settings as endpoint_settings
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,9 @@ SNIPPET_BYTES = 1024
 EVENT_TYPES = {"completed": "job.completed", "failed": "job.failed", "canceled": "job.canceled"}
 
 
-async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
-    """Queue the callback for an ended push job; `job` is its resource as the API returns it."""
+async def create(conn: AsyncConnection, job: dict[str, Any], url: str | None = None) -> uuid.UUID:
+    """Queue the notice of an ended job; `job` is its resource as the API returns it. To the workflow's push
+    callback URL, or with `url` to the job's own notification URL (jobs/notices.py)."""
     now = utcnow()
     delivery_id = uuid.uuid4()
     event_type = EVENT_TYPES[job["status"]]
@@ -53,6 +55,7 @@ async def create(conn: AsyncConnection, job: dict[str, Any]) -> uuid.UUID:
             "job_id": uuid.UUID(str(job["id"])),
             "workflow_id": uuid.UUID(str(job["workflow"]["id"])),
             "webhook_id": f"msg_{delivery_id.hex}",
+            "url": url,
             "event_type": event_type,
             "payload": {"type": event_type, "timestamp": now.isoformat(), "data": job},
             "status": "pending",
@@ -72,10 +75,10 @@ class Due:
     receiver: str
 
 
-def receiver_of(stored_settings: dict[str, Any] | None) -> str:
-    """Who receives a workflow's callbacks, for the per-receiver limit: the callback URL's scheme, host
-    and port (every path on one server is one receiver)."""
-    url = str(((stored_settings or {}).get("push") or {}).get("callback_url") or "")
+def receiver_of(stored_settings: dict[str, Any] | None, own_url: str | None = None) -> str:
+    """Who receives a delivery, for the per-receiver limit: the scheme, host and port (every path on one server
+    is one receiver) of the job's own notification URL `own_url`, else of the workflow's callback URL."""
+    url = own_url or str(((stored_settings or {}).get("push") or {}).get("callback_url") or "")
     try:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.hostname}:{parts.port}".lower()
@@ -106,9 +109,11 @@ async def claim_due(
             rows = await repository.lock_due(conn, now, wanted, skip=seen, skip_workflows=full)
             for row in rows:
                 seen.append(row.id)
-                receiver = receiver_of(row.settings)
-                if row.workflow_id in full or taken.get(receiver, 0) >= room(receiver):
-                    full.add(row.workflow_id)
+                receiver = receiver_of(row.settings, row.url)
+                push = row.url is None  # a push callback goes to its workflow's receiver
+                if (push and row.workflow_id in full) or taken.get(receiver, 0) >= room(receiver):
+                    if push:
+                        full.add(row.workflow_id)
                     continue
                 taken[receiver] = taken.get(receiver, 0) + 1
                 picked.append(Due(row.id, receiver))
@@ -131,6 +136,7 @@ async def attempt(
         made = await _store(conn, settings, attempted)
     if made is not None:
         _log_failure(attempted, made)
+        _count(made)
     return made
 
 
@@ -154,11 +160,11 @@ async def _send(
         return None
     stored = row.settings or {}
     now = utcnow()
-    if not endpoint_settings.push_ready(stored):
+    if row.url is None and not endpoint_settings.push_ready(stored):
         async with engine.begin() as conn:
             await repository.fail_pending(conn, delivery_id, now)
         return None
-    url = str(stored["push"]["callback_url"])
+    url = str(row.url or stored["push"]["callback_url"])
     sent = await _post(http, settings, row, url, now)
     record = {
         "delivery_id": delivery_id,
@@ -187,11 +193,29 @@ async def _store(conn: AsyncConnection, settings: Settings, attempted: _Attempt)
     values = await _after(conn, settings, row.id, record["trigger"], sent)
     if values:
         await repository.update(conn, row.id, values)
-    if sent.status_code == 410:
-        # The consumer says this endpoint is gone: stop pushing until someone enables it again.
+    if sent.status_code == 410 and row.url is None:
+        # The consumer says this endpoint is gone: stop pushing until someone enables it again. (A job's own
+        # notification URL that is gone ends that notice only: `_after` gave it up.)
         reason = f"the callback URL answered 410 Gone at {record['at'].isoformat()}"
         await endpoint_settings.stop_push(conn, row.workflow_id, reason)
     return AttemptRead(**{k: v for k, v in record.items() if k != "delivery_id"})
+
+
+def outcome_of(status_code: int | None, error: str | None) -> str:
+    """What an attempt came to, as the metrics count it: succeeded (2xx), redirected (3xx, not followed), gone
+    (410: push turned off), rejected (any other answer), unreachable (no answer: refused, timed out, blocked)."""
+    if error is None:
+        return "succeeded"
+    if status_code is None:
+        return "unreachable"
+    if status_code == 410:
+        return "gone"
+    return "redirected" if 300 <= status_code < 400 else "rejected"
+
+
+def _count(made: AttemptRead) -> None:
+    """A recorded attempt in the metrics (once its transaction has committed)."""
+    instruments().delivery_attempts.labels(outcome_of(made.status_code, made.error), made.trigger).inc()
 
 
 def _log_failure(attempted: _Attempt, made: AttemptRead) -> None:
@@ -225,7 +249,7 @@ async def _post(http: httpx.AsyncClient, settings: Settings, row: Any, url: str,
         async with asyncio.timeout(settings.delivery_timeout_s):
             response = await send_capped(http, request, settings.http_max_response_bytes)
         sent = _answered(response, now)
-    except SecretsError as exc:  # the token or signing secret is stored encrypted under a key we lack
+    except (SecretsError, Unsigned) as exc:  # the token or signing secret is stored encrypted under a key we lack
         sent.error = f"not sent: {exc}"
     except OutboundError as exc:
         sent.error = f"{exc.code}: {exc}"
@@ -237,17 +261,26 @@ async def _post(http: httpx.AsyncClient, settings: Settings, row: Any, url: str,
     return sent
 
 
+class Unsigned(Exception):
+    """The workflow has no signing secret (a job's own notice is never sent unsigned)."""
+
+
 def _signed_headers(row: Any, secrets: Secrets, body: bytes, timestamp: int) -> dict[str, str]:
+    """The headers of a delivery: signed with the workflow's secrets; the push access token only to the
+    workflow's own callback URL, never to a job's notification URL."""
     stored = row.settings or {}
-    return {
+    signing = endpoint_settings.active_secrets(stored, secrets)
+    if not signing:
+        raise Unsigned("the workflow has no signing secret")
+    headers = {
         "Content-Type": "application/json",
-        "Authorization": f"Bearer {endpoint_settings.access_token(stored, secrets)}",
         "webhook-id": row.webhook_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(
-            endpoint_settings.active_secrets(stored, secrets), row.webhook_id, timestamp, body
-        ),
+        "webhook-signature": signature_header(signing, row.webhook_id, timestamp, body),
     }
+    if row.url is None:
+        headers["Authorization"] = f"Bearer {endpoint_settings.access_token(stored, secrets)}"
+    return headers
 
 
 def _answered(response: httpx.Response, now: datetime) -> _Sent:
@@ -289,6 +322,7 @@ async def _after(
 def _read(delivery: Any, attempts: list[Any]) -> DeliveryRead:
     return DeliveryRead(
         id=delivery.id,
+        kind="push" if delivery.url is None else "notify",
         webhook_id=delivery.webhook_id,
         event_type=delivery.event_type,
         status=delivery.status,
@@ -319,8 +353,11 @@ async def redeliver(
     async with engine.connect() as conn:
         row = await repository.latest_for_job(conn, job_id)
     if row is None:
-        raise NotFound("this job has no delivery: it was not submitted to the push endpoint, or has not ended")
-    if not endpoint_settings.push_ready(row.settings or {}):
+        raise NotFound(
+            "this job has no delivery: it was not submitted to the push endpoint nor with a notify_url, or has not "
+            "ended"
+        )
+    if row.url is None and not endpoint_settings.push_ready(row.settings or {}):
         raise Conflict(PUSH_OFF)
     attempted = await _send(engine, http, settings, row.id, "redeliver")
     if attempted is None:
@@ -339,6 +376,7 @@ async def redeliver(
         )
         await author.record(conn, entry)
     _log_failure(attempted, made)
+    _count(made)
     return made
 
 

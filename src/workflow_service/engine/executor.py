@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import orjson
+from opentelemetry.trace import Tracer
 
 from workflow_service.core.clock import utcnow
 from workflow_service.core.secrets import NO_REDACTION, Redactor
@@ -20,6 +21,7 @@ from workflow_service.engine.guardrails import GUARDRAIL_BLOCKED, guard_answer
 from workflow_service.engine.steps.base import ChildJobs, ModelSettings, StepFailure, StepResult, StepRuntime
 from workflow_service.engine.steps.condition import END, ConditionConfig
 from workflow_service.engine.templates import DEFAULT_LIMITS, TemplateError, TemplateLimits, render_all
+from workflow_service.observability import tracing
 
 __all__ = [
     "PREVIEW_CHARS",
@@ -108,6 +110,8 @@ class Tools:
     max_output_bytes: int | None = None
     """WFS_MAX_STEP_OUTPUT_BYTES (None: no limit)."""
     template_limits: TemplateLimits = DEFAULT_LIMITS
+    tracer: Tracer | None = None
+    """Each step run gets a span when set (WFS_TRACING)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +266,19 @@ def _unrun_record(planned: PlannedStep, run: RunInput, status: str, error: dict[
 
 
 async def _run_planned(planned: PlannedStep, attempt: _Attempt) -> dict[str, Any] | None:
-    """One step with its retries and checkpoints. Returns None when it completed, else its error."""
+    """One step with its retries and checkpoints, in its span when traced. Returns None when it completed,
+    else its error."""
+    run = attempt.run
+    with tracing.step(attempt.tools.tracer, run.job_id, planned.config.id, planned.kind.name, run.attempt) as span:
+        record, error = await _run_recorded(planned, attempt)
+        if span is not None:
+            usage = {"gen_ai.request.model": record.model, "gen_ai.usage.input_tokens": record.input_tokens}
+            usage["gen_ai.usage.output_tokens"] = record.output_tokens
+            tracing.ended(span, record.status, error, usage)
+        return error
+
+
+async def _run_recorded(planned: PlannedStep, attempt: _Attempt) -> tuple[StepRecord, dict[str, Any] | None]:
     sid = planned.config.id
     outcome = attempt.outcome
     record = StepRecord(
@@ -297,7 +313,7 @@ async def _run_planned(planned: PlannedStep, attempt: _Attempt) -> dict[str, Any
         outcome.records.append(record)
     else:
         await attempt.checkpoint([record])
-    return error
+    return record, error
 
 
 async def _run_step(planned: PlannedStep, record: StepRecord, attempt: _Attempt) -> dict[str, Any] | None:

@@ -40,6 +40,8 @@ class Ended:
     """Its first start (None: it never started)."""
     finished_at: datetime | None = None
     """When it ended (None for a return to pending)."""
+    notify_url: str | None = None
+    """The job's own notification URL (JobCreate.notify_url), if it has one."""
 
     @classmethod
     def of(cls, job_id: uuid.UUID, path: Sequence[JobStatus], actor: str, reason: str | None, row: Any) -> Ended:
@@ -58,8 +60,13 @@ class Ended:
             row.created_at,
             row.started_at,
             row.finished_at,
+            row.notify_url,
         )
 
+
+NOTIFIED = "notified"
+"""Not a job mode, but registered among a follow-up's `modes` like one: the follow-up applies to the ends of
+jobs with their own notification URL (`Ended.notify_url`), whatever their mode."""
 
 InTransaction = Callable[[AsyncConnection, "Ended"], Awaitable[None]]
 AfterCommit = Callable[["Ended", "EndContext"], Awaitable[None]]
@@ -107,10 +114,11 @@ class Registry:
     def for_status(self, status: JobStatus, mode: str | None = None) -> list[FollowUp]:
         return [f for f in self.items if status in f.statuses and (mode is None or f.modes is None or mode in f.modes)]
 
-    def needs_transaction(self, statuses: Iterable[JobStatus], mode: str) -> bool:
-        """Whether an end of a job in `mode` into one of `statuses` has in-transaction work to share a
-        transaction with."""
-        return any(f.in_transaction is not None for s in statuses for f in self.for_status(s, mode))
+    def needs_transaction(self, statuses: Iterable[JobStatus], mode: str, notified: bool = False) -> bool:
+        """Whether an end of a job in `mode` (`notified`: with its own notification URL) into one of `statuses`
+        has in-transaction work to share a transaction with."""
+        modes = (mode, NOTIFIED) if notified else (mode,)
+        return any(f.in_transaction is not None for s in statuses for m in modes for f in self.for_status(s, m))
 
 
 @dataclass(frozen=True, slots=True)

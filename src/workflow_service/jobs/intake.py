@@ -4,7 +4,8 @@ An API submission, a rerun, a run from a step, a duplicate and a child job of a 
 only in the spec they build (see jobs/service.py, jobs/lineage.py, jobs/children.py). A new origin
 (a schedule, an event trigger) is a new `Origin` value and a spec; `create` does the rest:
 
-1. a push job needs the workflow's push configuration (409 otherwise);
+1. a push job needs the workflow's push configuration (409 otherwise), a job with its own `notify_url` the
+   workflow's signing secret (422 otherwise);
 2. with an Idempotency-Key, the job an earlier identical request made is answered instead (a different
    request with the same key is a 422);
 3. the inputs and variables are checked against the version (422) and the input guardrails applied;
@@ -36,9 +37,12 @@ from workflow_service.errors import (
     ProblemItem,
     PushNotConfigured,
 )
-from workflow_service.jobs import cache
+from workflow_service.jobs import cache, notices
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
+from workflow_service.observability import tracing
+from workflow_service.observability.gauges import SLUGS
+from workflow_service.observability.metrics import instruments
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.service import Target
 
@@ -91,6 +95,9 @@ class JobSpec:
     """Step records of the source copied in as completed (a run from a step)."""
     parent: tuple[uuid.UUID, str] | None = None
     """The parent job and its `workflow` step, for a child job."""
+    notify_url: str | None = None
+    """Where the job's own completion notice goes (jobs/notices.py), checked by the caller (a URL the outbound
+    policy allows); the workflow must be able to sign it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +188,7 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "attempt": 0,
         "max_attempts": spec.max_attempts,
         "created_at": now,
+        "updated_at": now,
         "enqueued_at": now,
         "caller": spec.caller,
         "origin": spec.origin.value,
@@ -195,13 +203,38 @@ def _values(spec: JobSpec, job_id: uuid.UUID, inputs: dict[str, Any], cache_key:
         "from_step": spec.from_step,
         "parent_job_id": spec.parent[0] if spec.parent else None,
         "parent_step": spec.parent[1] if spec.parent else None,
+        "notify_url": spec.notify_url,
     }
+
+
+def _count(uow: UnitOfWork, spec: JobSpec) -> None:
+    """The job in the metrics once it is committed: submitted, by workflow and origin."""
+    target, origin = spec.target, spec.origin.value
+    SLUGS.learn(target.workflow_id, target.slug)
+
+    async def count() -> None:
+        instruments().jobs_submitted.labels(target.slug, origin).inc()
+
+    uow.after_commit(count)
 
 
 async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secrets | None = None) -> Created:
     """Create the job `spec` describes (see the module docstring). `secrets` decrypts secure variables
-    for the cache key (without them, a workflow with secure variables is not cached)."""
-    _check_push(spec)
+    for the cache key (without them, a workflow with secure variables is not cached). Traced as `job.submit`
+    when tracing is on: the job's run is traced as its child (observability/tracing.py)."""
+    if ctx.tracer is None:
+        return await _create(uow, ctx, spec, secrets)
+    with tracing.submission(ctx.tracer, spec.target.slug, spec.origin.value) as span:
+        created = await _create(uow, ctx, spec, secrets, tracing.current_context())
+        span.set_attribute("wfs.job.id", str(created.job_id))
+        span.set_attribute("wfs.job.replayed", created.replayed)
+        return created
+
+
+async def _create(
+    uow: UnitOfWork, ctx: Context, spec: JobSpec, secrets: Secrets | None, trace_context: dict[str, str] | None = None
+) -> Created:
+    _check_deliveries(spec)
     replayed = await _replayed(uow, spec)
     if replayed is not None:
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
@@ -209,6 +242,8 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     cache_key, source = await _cache_source(uow, spec, inputs, secrets)
     job_id = uuid7()
     values = _values(spec, job_id, inputs, cache_key)
+    if trace_context is not None:
+        values["trace_context"] = trace_context
     if source is not None:
         values |= {"source_job_id": source.job_id, "source_kind": cache.KIND}
     try:
@@ -220,6 +255,7 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
         replayed = await _replayed(uow, spec)
         assert replayed is not None, "the conflicting job must be visible once its insert has won"
         return Created(replayed, True, JobStatus.PENDING, spec.inputs)
+    _count(uow, spec)
     if spec.copy_steps:
         assert spec.source_job_id is not None
         await repo.copy_steps(
@@ -246,14 +282,17 @@ async def create(uow: UnitOfWork, ctx: Context, spec: JobSpec, *, secrets: Secre
     )
 
 
-def _check_push(spec: JobSpec) -> None:
-    """409 for a push job of a workflow without a push configuration."""
+def _check_deliveries(spec: JobSpec) -> None:
+    """409 for a push job of a workflow without a push configuration, and for a job with its own
+    notification URL that nothing could sign (jobs/notices.py)."""
     target = spec.target
     if spec.mode == "push" and not endpoint_settings.push_ready(target.settings):
         raise PushNotConfigured(
             f"workflow {target.slug!r} has no push configuration; enable push with a callback URL and access "
             "token in PATCH /v1/workflows/{workflow}/settings"
         )
+    if spec.notify_url is not None:
+        notices.check_signable(target.slug, target.settings)
 
 
 async def _cache_source(

@@ -13,7 +13,7 @@ from workflow_service.access.principal import Principal
 from workflow_service.context import Context
 from workflow_service.core.db import unit_of_work
 from workflow_service.deps import BaseUrlDep, ServicesDep, UowDep, WorkflowPathDep
-from workflow_service.jobs import estimate, service
+from workflow_service.jobs import estimate, notices, service
 from workflow_service.jobs.schemas import Estimate, JobCreate, JobRead
 from workflow_service.jobs.states import is_terminal
 from workflow_service.problems import problem_responses
@@ -99,6 +99,7 @@ def job_url(base_url: str, job_id: object) -> str:
 
 async def _submit(services: Context, submit_request: SubmitRequest, mode: str, response: Response) -> service.Submitted:
     invocation = submit_request.invocation
+    await notices.check_notify_url(services.policy, invocation.data.notify_url)  # before the transaction: DNS
     submission = service.Submission(
         workflow=invocation.workflow,
         version=invocation.version,

@@ -52,6 +52,8 @@ class Finish(repo.Finish):
 
     job_id: uuid.UUID
     mode: str
+    notified: bool = False
+    """The job has its own notification URL: its end shares a transaction with the notice's delivery."""
     writes: Writes | None = None
 
 
@@ -75,7 +77,7 @@ async def move(uow: UnitOfWork, ends: EndContext, change: Move) -> Ended | None:
 async def finish(uow: UnitOfWork, ends: EndContext, end: Finish) -> Ended | None:
     """The agent's end of its running job (see repository.finish), then the follow-ups. None when the job
     is no longer this agent's."""
-    atomic = end.writes is not None or ends.follow_ups.needs_transaction([end.path[-1]], end.mode)
+    atomic = end.writes is not None or ends.follow_ups.needs_transaction([end.path[-1]], end.mode, end.notified)
     row = await repo.finish(uow.conn, end.job_id, end, in_transaction=atomic)
     if row is None:
         return None

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
 from workflow_service.access import routes as access
 from workflow_service.access.policy import SERVICE, Action, Decision, Effect
@@ -17,7 +16,7 @@ from workflow_service.audit import redact
 from workflow_service.core.db import snapshot
 from workflow_service.core.ids import parse_uuid
 from workflow_service.deps import BaseUrlDep, PrincipalDep, ServicesDep, UowDep
-from workflow_service.jobs import deletion, lineage, service
+from workflow_service.jobs import deletion, lineage, listing, service
 from workflow_service.jobs.change import JobChangeDep
 from workflow_service.jobs.events import stream
 from workflow_service.jobs.events.follow import Following
@@ -28,13 +27,13 @@ from workflow_service.jobs.schemas import (
     JobDeleteResults,
     JobDuplicate,
     JobEventList,
+    JobListQuery,
     JobPage,
     JobRead,
     JobUpdate,
     RunFromStep,
 )
 from workflow_service.problems import problem_responses
-from workflow_service.workflows.refs import ScopedRef
 
 router = APIRouter(tags=["jobs"])
 
@@ -184,26 +183,6 @@ async def start_job(job_id: str, change: JobChangeDep) -> JobRead:
     return await change.record("job.started", job, f"started job {job.id}")
 
 
-class JobListQuery(BaseModel):
-    """The query of `GET /v1/jobs`: its filters and the page."""
-
-    scope: Literal["mine", "all"] = Field(
-        "mine",
-        description="`mine`: the jobs the caller created (My jobs). `all`: everyone's (All jobs): every job of the "
-        "workspace for its owners and admins, or, with `workflow`, of that workflow for anyone who may read it (but "
-        "API keys, which list only the jobs they submitted).",
-    )
-    workflow: str | None = None
-    status: list[str] | None = Field(None, description="Repeat or comma-separate.")
-    pool: str | None = None
-    cursor: str | None = None
-    limit: int = Field(50, ge=1, le=200)
-
-    @property
-    def statuses(self) -> list[str]:
-        return [s for value in self.status or [] for s in value.split(",") if s]
-
-
 @router.get(
     "/v1/jobs",
     response_model=JobPage,
@@ -213,25 +192,21 @@ class JobListQuery(BaseModel):
 async def list_jobs(
     uow: UowDep, principal: PrincipalDep, services: ServicesDep, query: Annotated[JobListQuery, Query()]
 ) -> JobPage:
-    """List jobs, newest first: the caller's own (`scope=mine`, the default) or everyone's (`scope=all`),
-    filtered by workflow (id or slug), status and pool."""
+    """List jobs: the caller's own (`scope=mine`, the default) or everyone's (`scope=all`), found by text (`q`:
+    name, id prefix, workflow, error message) and filtered by workflow and version, status, origin, creator,
+    pool, creation and end time and duration; newest first, or sorted by created, updated, finished or
+    duration either way. Each row shows when it last changed, when its workflow last completed a job, and
+    its version's step count."""
     if query.scope == "all":
         if query.workflow is None:
             access.check(principal, Action.JOB_LIST_ALL, SERVICE)
         else:
             resource = await access.workflow(query.workflow, principal, services)
             access.check(principal, Action.WORKFLOW_JOBS_LIST, resource)
-    workflow = None if query.workflow is None else ScopedRef(query.workflow, principal.workspace_id)
-    job_query = service.JobQuery(
-        workspace_id=principal.workspace_id,
-        caller=principal.actor if query.scope == "mine" else None,
-        workflow=workflow,
-        statuses=query.statuses,
-        pool=query.pool,
-        cursor=query.cursor,
-        limit=query.limit,
+    lister = listing.Lister(
+        workspace_id=principal.workspace_id, caller=principal.actor if query.scope == "mine" else None
     )
-    return await service.list_page(uow.conn, job_query)
+    return await listing.page(uow.conn, lister, query)
 
 
 async def _following(request: Request, services: ServicesDep) -> Following:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from workflow_service.core.db import StorableDict
 from workflow_service.engine.steps import STEP_TYPES
@@ -34,6 +34,14 @@ class JobCreate(BaseModel):
         description="Reuse the result of an identical earlier job (same version content, inputs, variables and "
         "environment). `auto`: only when the workflow has llm steps, all at temperature 0, and no steps with "
         "outside effects (http); `always`: whenever identical; `never`: always compute.",
+    )
+    notify_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Where to send this job's own completion notice when it ends (completed, failed or canceled), "
+        "besides the workflow's push callback: a webhook signed like push callbacks (Standard Webhooks, with the "
+        "workflow's signing secret, which must exist) and retried on the same schedule, without the push access "
+        "token. An absolute http(s) URL to a host the outbound policy allows (422 otherwise).",
     )
 
 
@@ -119,6 +127,9 @@ class JobSummary(BaseModel):
     attempt: int = Field(description="How many times an agent has claimed the job.")
     agent_id: uuid.UUID | None = Field(description="The agent that claimed it last.")
     created_at: datetime
+    updated_at: datetime = Field(
+        description="When the job last changed: its last status change, or a change of its name or variables."
+    )
     started_at: datetime | None
     finished_at: datetime | None
     duration: float | None = Field(description="Seconds from started_at to finished_at.")
@@ -204,9 +215,87 @@ class JobDeleteResults(BaseModel):
     results: list[JobDeleteResult] = Field(description="One per distinct id, in the order sent.")
 
 
+class JobListItem(JobSummary):
+    """A job as a listing shows it: its summary, with its workflow's last completion and its version's step count."""
+
+    last_completed_at: datetime | None = Field(
+        description="When the last completed job of this job's workflow ended (null: none has completed)."
+    )
+    step_count: int = Field(description="How many steps this job's version defines (not how many it ran).")
+
+
 class JobPage(BaseModel):
-    items: list[JobSummary]
+    items: list[JobListItem]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+ListSort = Literal["-created", "created", "-updated", "updated", "-finished", "finished", "-duration", "duration"]
+LIST_OR_COMMAS = "Repeat or comma-separate."
+
+
+class JobListQuery(BaseModel):
+    """The query of `GET /v1/jobs`: which jobs, in which order, and the page."""
+
+    scope: Literal["mine", "all"] = Field(
+        "mine",
+        description="`mine`: the jobs the caller created (My jobs). `all`: everyone's (All jobs): every job of the "
+        "workspace for its owners and admins, or, with `workflow`, of that workflow for anyone who may read it (but "
+        "API keys, which list only the jobs they submitted).",
+    )
+    q: str | None = Field(
+        None,
+        max_length=200,
+        description="Text search, case-insensitive: jobs whose name or error message contains it, jobs of the "
+        "workflows whose slug or name contains it, and jobs whose id starts with it (8 or more hex digits, dashes "
+        "optional). `%` and `_` match themselves.",
+    )
+    workflow: str | None = Field(None, description="A workflow's id or slug.")
+    version: str | None = Field(
+        None, max_length=16, description="With `workflow`: only the jobs of this version (a number, or `current`)."
+    )
+    status: list[str] | None = Field(None, description=LIST_OR_COMMAS)
+    origin: list[str] | None = Field(
+        None,
+        description="Where the jobs came from: api, rerun, run_from_step, duplicate, child, schedule, trigger. "
+        + LIST_OR_COMMAS,
+    )
+    created_by: list[str] | None = Field(
+        None,
+        description="Who created the jobs: a user's id or email, an API key's id (or `user:<id>`, `key:<id>`), "
+        "`schedule:<id>`, `trigger:<id>`, or `operator`. " + LIST_OR_COMMAS,
+    )
+    pool: str | None = None
+    created_from: AwareDatetime | None = Field(None, description="Created at or after this time (with its offset).")
+    created_to: AwareDatetime | None = Field(None, description="Created before this time.")
+    finished_from: AwareDatetime | None = Field(None, description="Ended at or after this time.")
+    finished_to: AwareDatetime | None = Field(None, description="Ended before this time.")
+    min_duration_s: float | None = Field(
+        None, ge=0, description="Ran at least this many seconds (start to end); leaves out jobs that have not ended."
+    )
+    max_duration_s: float | None = Field(None, ge=0, description="Ran at most this many seconds.")
+    sort: ListSort = Field(
+        "-created",
+        description="`created`, `updated`, `finished` or `duration`, ascending; `-` first: descending. Ties in "
+        "creation order; jobs without the key (not ended, for `finished` and `duration`) come last either way.",
+    )
+    cursor: str | None = Field(None, description="The `next_cursor` of the previous page, with the same query.")
+    limit: int = Field(50, ge=1, le=200)
+
+    @staticmethod
+    def _split(values: list[str] | None) -> list[str]:
+        return [s.strip() for value in values or [] for s in value.split(",") if s.strip()]
+
+    @property
+    def statuses(self) -> list[str]:
+        return self._split(self.status)
+
+    @property
+    def origins(self) -> list[str]:
+        return self._split(self.origin)
+
+    @property
+    def creators(self) -> list[str]:
+        return self._split(self.created_by)
 
 
 class JobEventRead(BaseModel):

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,23 +17,19 @@ from workflow_service.core.clock import utcnow
 from workflow_service.core.db import UnitOfWork
 from workflow_service.core.ids import parse_uuid
 from workflow_service.core.notify import Notifier
-from workflow_service.core.pagination import decode_cursor, encode_cursor
-from workflow_service.errors import InvalidInput, JobEnded, NotFound, VariablesLocked
+from workflow_service.errors import JobEnded, NotFound, VariablesLocked
 from workflow_service.jobs import cache, intake, lifecycle, views
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.schemas import (
     JobCreate,
     JobEventList,
     JobEventRead,
-    JobPage,
     JobRead,
     JobSource,
-    JobSummary,
     JobUpdate,
 )
 from workflow_service.jobs.states import JobStatus, is_terminal
 from workflow_service.jobs.views import Viewer
-from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.refs import ScopedRef
@@ -70,8 +65,9 @@ def request_hash(version: str, mode: str, data: JobCreate) -> str:
     """What makes two submissions "the same request" for Idempotency-Key: the endpoint (sync, async or
     push: a key first used on async must not silently answer a push that expects a callback), the
     version asked for, and the body."""
-    # `cache` is left out at its default, so that keys stored before the field existed still match.
-    body = data.model_dump(mode="json", exclude={"cache"} if data.cache == "auto" else None)
+    # `cache` and `notify_url` are left out at their defaults, so that keys stored before they existed still match.
+    defaults = {name for name, default in (("cache", "auto"), ("notify_url", None)) if getattr(data, name) == default}
+    body = data.model_dump(mode="json", exclude=defaults or None)
     canonical = orjson.dumps({"version": version, "mode": mode, "body": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
@@ -105,6 +101,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         cache=data.cache,
         idempotency_key=key,
         request_hash=request_hash(submission.version, mode, data) if key is not None else None,
+        notify_url=data.notify_url,
     )
     created = await intake.create(uow, ctx, spec, secrets=ctx.secrets)
     if created.replayed or created.status is not JobStatus.PENDING:
@@ -122,6 +119,7 @@ async def submit(uow: UnitOfWork, ctx: Context, submission: Submission) -> Submi
         attempt=0,
         agent_id=None,
         created_at=created.created_at,
+        updated_at=created.created_at,
         started_at=None,
         finished_at=None,
         duration=None,
@@ -251,41 +249,6 @@ async def get(conn: AsyncConnection, job_id: str, *, viewer: Viewer, with_steps:
         raise NotFound(f"job {job_id!r} does not exist")
     steps = await repo.get_steps(conn, row.id) if with_steps else None
     return views.job_read(row, steps, viewer)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobQuery:
-    """Which jobs a page lists: of a workspace, by one creator (None: anyone), filtered by workflow (id or slug),
-    statuses and pool, after `cursor`."""
-
-    workspace_id: uuid.UUID
-    caller: str | None
-    workflow: ScopedRef | None = None
-    statuses: Sequence[str] = ()
-    pool: str | None = None
-    cursor: str | None = None
-    limit: int = 50
-
-
-async def list_page(conn: AsyncConnection, query: JobQuery) -> JobPage:
-    """Jobs of a workspace, newest first, by one creator or anyone, filtered by workflow, statuses and pool."""
-    workflow, statuses, limit = query.workflow, query.statuses, query.limit
-    bad = [s for s in statuses if s not in JobStatus.__members__.values()]
-    if bad:
-        raise InvalidInput(
-            f"unknown status {bad[0]!r}; one of: {', '.join(JobStatus)}",
-            errors=[{"path": "query:status", "message": f"unknown status {bad[0]!r}"}],
-        )
-    workflow_id = None
-    if workflow is not None:
-        wf = await workflow_repo.get(conn, workflow)
-        if wf is None:
-            raise NotFound(f"workflow {workflow!r} does not exist")
-        workflow_id = wf.id
-    where = repo.JobFilter(query.workspace_id, workflow_id, statuses, query.pool, query.caller)
-    rows = await repo.list_jobs(conn, where, before=decode_cursor(query.cursor), limit=limit + 1)
-    items = [JobSummary(**views.summary_fields(r)) for r in rows[:limit]]
-    return JobPage(items=items, next_cursor=encode_cursor(rows[limit - 1].id) if len(rows) > limit else None)
 
 
 async def events(conn: AsyncConnection, job_id: str) -> JobEventList:

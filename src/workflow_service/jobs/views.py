@@ -59,6 +59,7 @@ def summary_fields(row: Any) -> dict[str, Any]:
         "attempt": row.attempt,
         "agent_id": row.agent_id,
         "created_at": row.created_at,
+        "updated_at": row.updated_at,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
         "duration": duration,

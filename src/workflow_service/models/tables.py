@@ -86,6 +86,13 @@ class Job(Base):
         sa.Index("ix_job_workspace_id_id", "workspace_id", "id"),
         sa.Index("ix_job_caller_id", "caller", "id"),
         sa.Index(
+            "ix_job_workflow_completed",
+            "workflow_id",
+            "finished_at",
+            postgresql_where=sa.text("status = 'completed'"),
+            sqlite_where=sa.text("status = 'completed'"),
+        ),
+        sa.Index(
             "ix_job_lease",
             "lease_expires_at",
             postgresql_where=sa.text("status IN ('claimed', 'running', 'validating', 'uploading')"),
@@ -141,9 +148,17 @@ class Job(Base):
     """Set at the first claim: the first start plus the definition's timeout, or the push deadline if
     sooner. The reconciler fails a job still held past it, whoever keeps its lease alive."""
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trace_context: Mapped[dict[str, str] | None] = mapped_column(JSONType)
+    """The submission's OpenTelemetry context (W3C `traceparent`, ...) when tracing is on: the job's run is
+    traced as its child, across the queue (observability/tracing.py)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """When the job last changed: its last status change (the time of its newest job_event), or a change of its
+    name or variables (PATCH), whichever came last. Set by every write that makes one."""
+    notify_url: Mapped[str | None] = mapped_column(sa.Text)
+    """The job's own notification URL: a signed delivery is sent there when it ends (deliveries/)."""
 
 
 class JobEvent(Base):
@@ -197,7 +212,8 @@ class JobStep(Base):
 
 
 class Delivery(Base):
-    """A push callback for one ended job: one webhook message, sent until it succeeds or runs out."""
+    """A notice of one ended job (the workflow's push callback, or the job's own notification URL): one webhook
+    message, sent until it succeeds or runs out."""
 
     __tablename__ = "delivery"
     __table_args__ = (
@@ -209,6 +225,8 @@ class Delivery(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("job.id", ondelete="CASCADE"), index=True)
     workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"))
     webhook_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    url: Mapped[str | None] = mapped_column(sa.Text)
+    """Where it goes: the job's own notification URL; null: the workflow's push callback URL (its settings)."""
     event_type: Mapped[str] = mapped_column(sa.String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(sa.String(16))

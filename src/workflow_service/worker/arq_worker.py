@@ -21,6 +21,7 @@ from arq.worker import Worker, func
 from workflow_service.config import Settings
 from workflow_service.core.dispatch import TASK_NAME, json_deserializer, json_serializer, queue_name
 from workflow_service.jobs.run.errors import retryable
+from workflow_service.observability import worker_port
 from workflow_service.startup import close_context, open_context
 from workflow_service.worker.pickup import BatchWorker
 from workflow_service.worker.runtime import AgentRuntime
@@ -121,22 +122,34 @@ class WorkerOptions:
     """The agent's name (default host:pid)."""
     handle_signals: bool = True
     """Stop on SIGINT and SIGTERM."""
+    metrics_port: int | None = None
+    """Serve this worker's metrics on this port (observability/worker_port.py); None: not served."""
+    metrics_host: str = "127.0.0.1"
 
 
 async def serve_worker(settings: Settings, options: WorkerOptions, stop: asyncio.Event | None = None) -> None:
     """Run until SIGINT/SIGTERM (or `stop`), then stop taking jobs and let running ones finish."""
     if not settings.redis_url:
         raise SystemExit("workflow-service worker needs WFS_REDIS_URL (the embedded mode is `workflow-service dev`)")
+    if options.metrics_port is not None:
+        worker_port.check(settings)  # refused before anything starts
     ctx = await open_context(settings)
     try:
         runtime = AgentRuntime(ctx, options.pools, options.name)
         await runtime.start()
         try:
-            await _serve(settings, runtime, options, stop or asyncio.Event())
+            async with _metrics_port(settings, options):
+                await _serve(settings, runtime, options, stop or asyncio.Event())
         finally:
             await runtime.stop()
     finally:
         await close_context(ctx)
+
+
+def _metrics_port(settings: Settings, options: WorkerOptions) -> contextlib.AbstractAsyncContextManager[object]:
+    if options.metrics_port is None:
+        return contextlib.nullcontext()
+    return worker_port.serving(settings, options.metrics_host, options.metrics_port)
 
 
 async def _serve(settings: Settings, runtime: AgentRuntime, options: WorkerOptions, stop: asyncio.Event) -> None:

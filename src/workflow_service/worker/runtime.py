@@ -22,6 +22,7 @@ from workflow_service.jobs.ends import EndContext, Ended
 from workflow_service.jobs.reconciler import reconcile
 from workflow_service.jobs.run.claim import Agent
 from workflow_service.jobs.run.runner import JobRunner
+from workflow_service.observability.metrics import instruments
 from workflow_service.schedules.firing import fire_due
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,9 @@ class AgentRuntime:
         ctx = self.ctx
         self.agent_id = await agents.register(ctx.engine, self.pools, self.name)
         self._runner = JobRunner(ctx, Agent.of(self.agent_id, self.pools))
-        # A push job that ended in this process has a callback to send: wake the delivery loop now.
-        self._unregister = ctx.ends.follow_ups.register(
-            "wake_deliveries", after_commit=self._push_ended, modes=("push",)
-        )
+        # A push job, or a job with its own notification URL, that ended in this process has a delivery to send:
+        # wake the delivery loop now.
+        self._unregister = ctx.ends.follow_ups.register("wake_deliveries", after_commit=self._push_ended)
         ctx.notifier.on_cancel(self._runner.cancel_local)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="heartbeat"),
@@ -57,7 +57,7 @@ class AgentRuntime:
         log.info("agent %s serving pools %s", self.agent_id, ", ".join(self.pools))
 
     async def _push_ended(self, ended: Ended, _ends: EndContext) -> None:
-        if ended.mode == "push":  # its delivery is committed with the end
+        if ended.mode == "push" or ended.notify_url is not None:  # its delivery is committed with the end
             self._deliveries_due.set()
 
     async def run_job(self, job_id: uuid.UUID) -> str | None:
@@ -74,12 +74,14 @@ class AgentRuntime:
                 # Only the jobs running here right now: a job this agent no longer runs (whatever left it
                 # behind) must not be kept alive by it; its lease expires and the reconciler takes over.
                 lost = await agents.heartbeat(self.ctx.engine, self.agent_id, lease, self._runner.running)
+                instruments().heartbeats.labels("ok").inc()
                 for job_id in lost.jobs:  # canceled (the notification was lost) or ended elsewhere: stop it now
                     if job_id in lost.canceled:
                         await self._runner.cancel_local(job_id)
                     else:
                         await self._runner.drop_local(job_id)
             except Exception:
+                instruments().heartbeats.labels("failed").inc()
                 log.warning("heartbeat failed; retrying", exc_info=True)
 
     async def _delivery_loop(self) -> None:

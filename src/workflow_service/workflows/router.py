@@ -247,10 +247,11 @@ async def update_workflow_settings(
     tags=["settings"],
     dependencies=[access.require(Action.WORKFLOW_MANAGE, on=access.workflow)],
     response_model=SettingsRead,
-    responses=problem_responses(401, 403, 404, 409),
+    responses=problem_responses(401, 403, 404),
 )
 async def rotate_signing_secret(workflow: WorkflowPathDep, audit: AuditDep, services: ServicesDep) -> SettingsRead:
-    """Make a new signing secret (returned once); the previous one keeps signing for 24 h."""
+    """Make a new signing secret (returned once); the previous one keeps signing for 24 h. It signs the push
+    callbacks and the notices of jobs submitted with a `notify_url` (push need not be enabled)."""
     rotated = await service.rotate_signing_secret(audit.uow.conn, workflow, services.secrets)
     described = f"made a new signing secret for workflow {rotated.workflow.slug!r}; the previous one signs 24 h more"
     await audit.record(_entry("settings.signing_secret_rotated", rotated.workflow, described, rotated.changes))

@@ -315,10 +315,9 @@ async def update_settings(
 
 
 async def rotate_signing_secret(conn: AsyncConnection, ref: ScopedRef, secrets: Secrets) -> SettingsChanged:
-    """A new signing secret, shown once; the old one stays valid for 24 h."""
+    """A new signing secret, shown once; the old one stays valid for 24 h. Push need not be enabled: the
+    secret also signs the notices of jobs submitted with their own `notify_url` (the first one is made so)."""
     row = await _get(conn, ref, for_update=True)
-    if not endpoint_settings.push_ready(row.settings or {}):
-        raise Conflict("push is not enabled for this workflow, so it has no signing secret to rotate")
     new, secret = endpoint_settings.rotate(row.settings or {}, secrets)
     await repo.update(conn, row.id, {"settings": new, "updated_at": utcnow()})
     return await _settings_changed(conn, row, new, secret)

@@ -56,7 +56,10 @@ class PushSettingsRead(BaseModel):
     disabled_reason: str | None = Field(
         description="Why push was turned off by the service (a 410 from the callback URL), if it was."
     )
-    signing_secrets: int = Field(description="How many signing secrets currently sign callbacks (2 during a rotation).")
+    signing_secrets: int = Field(
+        description="How many signing secrets currently sign callbacks and the jobs' own notices (`notify_url`): 2 "
+        "during a rotation, 0 until push is enabled or a secret is made with `rotate-signing-secret`."
+    )
 
 
 class SettingsRead(BaseModel):
@@ -270,6 +273,12 @@ def rotate(stored: dict[str, Any], secrets: Secrets) -> tuple[dict[str, Any], st
 
 def disable_push(stored: dict[str, Any], reason: str) -> dict[str, Any]:
     return {**stored, "push": {**_push(stored), "enabled": False, "disabled_reason": reason}}
+
+
+def can_sign(stored: dict[str, Any]) -> bool:
+    """Whether the workflow has a signing secret (made by enabling push, or by a rotation): what signs its push
+    callbacks and its jobs' own notices (jobs/notices.py)."""
+    return bool(_active_entries(stored))
 
 
 def push_ready(stored: dict[str, Any]) -> bool:

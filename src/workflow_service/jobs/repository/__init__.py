@@ -10,7 +10,8 @@ jobs/states.py, never as literals; the step-record columns from engine/executor.
 | moves.py | the job's insert, `transition` (every status change), checkpoints of step records |
 | events.py | the places of step records among the job's events, and what a follower reads after a place |
 | run.py | an agent's `claim` and `finish` of a job |
-| reads.py | one job, its steps and events, listings, rows locked before a decision, lineage reads |
+| reads.py | one job, its steps and events, rows locked before a decision, lineage reads |
+| listing.py | listings: filters, text search, sorts and their keysets, what each listed row shows |
 | sweeps.py | the reconciler's and the heartbeat's |
 | copies.py | the result cache's, and step records copied from another job |
 | deletes.py | deleting jobs: by id, a workflow's, the retention sweep's batches |
@@ -37,6 +38,13 @@ from workflow_service.jobs.repository.deletes import (
     retention_policies,
 )
 from workflow_service.jobs.repository.events import status_changes_after, status_of, steps_after
+from workflow_service.jobs.repository.listing import (
+    last_completed,
+    like_pattern,
+    list_jobs,
+    matching_workflows,
+    step_counts,
+)
 from workflow_service.jobs.repository.moves import (
     WorkflowGone,
     Writes,
@@ -49,7 +57,18 @@ from workflow_service.jobs.repository.moves import (
     update_job,
     upsert_steps,
 )
-from workflow_service.jobs.repository.params import ClaimedRow, ClaimRequest, EndedRow, Finish, JobFilter, Move
+from workflow_service.jobs.repository.params import (
+    After,
+    ClaimedRow,
+    ClaimRequest,
+    EndedRow,
+    Finish,
+    JobFilter,
+    Move,
+    Search,
+    Sort,
+    Span,
+)
 from workflow_service.jobs.repository.reads import (
     JOB_COLUMNS,
     SUMMARY_COLUMNS,
@@ -64,12 +83,12 @@ from workflow_service.jobs.repository.reads import (
     get_parent,
     get_source,
     get_steps,
-    list_jobs,
     lock_for_cancel,
     lock_for_start,
     lock_for_update,
     mean_output_tokens,
     parent_of,
+    with_creator,
 )
 from workflow_service.jobs.repository.run import claim, claim_many, finish
 from workflow_service.jobs.repository.sweeps import (
@@ -98,12 +117,16 @@ __all__ = [
     "ENDED_COLUMNS",
     "JOB_COLUMNS",
     "SUMMARY_COLUMNS",
+    "After",
     "ClaimRequest",
     "ClaimedRow",
     "EndedRow",
     "Finish",
     "JobFilter",
     "Move",
+    "Search",
+    "Sort",
+    "Span",
     "WorkflowGone",
     "Writes",
     "access_facts",
@@ -138,7 +161,9 @@ __all__ = [
     "get_steps",
     "insert_job",
     "job_t",
+    "last_completed",
     "lease_expired",
+    "like_pattern",
     "list_jobs",
     "lock_active",
     "lock_for_cancel",
@@ -146,6 +171,7 @@ __all__ = [
     "lock_for_update",
     "lock_jobs",
     "mark_enqueued",
+    "matching_workflows",
     "mean_output_tokens",
     "newest_cached_result",
     "oldest_in_flight",
@@ -157,6 +183,7 @@ __all__ = [
     "stale_pending",
     "status_changes_after",
     "status_of",
+    "step_counts",
     "step_t",
     "steps_after",
     "transition",
@@ -165,5 +192,6 @@ __all__ = [
     "upsert_steps",
     "version_t",
     "with_cache_source",
+    "with_creator",
     "workflow_t",
 ]

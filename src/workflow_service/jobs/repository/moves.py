@@ -78,14 +78,15 @@ async def transition(
 
     Returns the RETURNING row (the job's id by default) when this call won, None when the job was not
     in `move.path[0]` (or a guard failed). `then` writes what comes with the move (the step records it
-    ends) once it has won, before its job_event rows: a job's status change is its last event.
+    ends) once it has won, before its job_event rows: a job's status change is its last event. The job's
+    `updated_at` becomes the time of the last hop.
     """
     check_path(list(move.path))
     times = list(move.at) if move.at is not None else [utcnow()] * (len(move.path) - 1)
     stmt = (
         job_t.update()
         .where(job_t.c.id == job_id, job_t.c.status == move.path[0].value, *move.guards)
-        .values(status=move.path[-1].value, **(move.values or {}))
+        .values({"status": move.path[-1].value, "updated_at": times[-1], **(move.values or {})})
         .returning(*(returning or (job_t.c.id,)))
     )
     row = (await conn.execute(stmt)).first()
@@ -102,9 +103,10 @@ EDITABLE = frozenset({"name", "variables"})
 
 
 async def update_job(conn: AsyncConnection, job_id: uuid.UUID, values: dict[str, Any]) -> None:
-    """Change the job's name or variables (PATCH); the caller holds its row (repository.lock_for_update)."""
+    """Change the job's name or variables (PATCH), its `updated_at` now; the caller holds its row
+    (repository.lock_for_update)."""
     assert set(values) <= EDITABLE, f"not editable: {set(values) - EDITABLE}"
-    await conn.execute(job_t.update().where(job_t.c.id == job_id).values(values))
+    await conn.execute(job_t.update().where(job_t.c.id == job_id).values({**values, "updated_at": utcnow()}))
 
 
 def attempt_is(attempt: int) -> list[sa.ColumnElement[bool]]:

@@ -67,6 +67,25 @@ class Finish:
 
 
 @dataclass(frozen=True, slots=True)
+class Search:
+    """A listing's text search: jobs whose name or error message matches `pattern` (a LIKE pattern, case
+    insensitive, its wildcards escaped with a backslash), jobs of `workflow_ids` (whose slug or name matched),
+    and jobs whose id is from `ids[0]` to `ids[1]` (an id prefix)."""
+
+    pattern: str
+    workflow_ids: Sequence[uuid.UUID] = ()
+    ids: tuple[uuid.UUID, uuid.UUID] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """From `start` (inclusive) to `end` (exclusive); None: open on that side."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobFilter:
     """Which jobs a listing shows (None or empty: any)."""
 
@@ -76,6 +95,34 @@ class JobFilter:
     pool: str | None = None
     caller: str | None = None
     """Only the jobs this actor created (`My jobs`)."""
+    search: Search | None = None
+    origins: Sequence[str] = ()
+    callers: Sequence[str] = ()
+    """Only the jobs one of these created (`job.caller` values)."""
+    version: int | None = None
+    created: Span = Span()
+    finished: Span = Span()
+    duration_us: tuple[int | None, int | None] = (None, None)
+    """Microseconds from start to end, at least and at most; a bound leaves out the jobs without a duration."""
+
+
+SORT_KEYS = ("created", "updated", "finished", "duration")
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """A listing's order: by `key` (one of SORT_KEYS), then by id, both the same way."""
+
+    key: str
+    descending: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class After:
+    """Where a page starts: after the row with this sort key (None: a job without one) and id."""
+
+    key: Any
+    id: uuid.UUID
 
 
 class ClaimedRow(NamedTuple):
@@ -90,6 +137,10 @@ class ClaimedRow(NamedTuple):
     deadline_at: datetime | None
     from_step: str | None
     cache_key: str | None
+    trace_context: dict[str, str] | None
+    """The submission's tracing context (observability/tracing.py), when it was traced."""
+    notify_url: str | None
+    """The job's own notification URL: its end sends a notice there (it shares the end's transaction)."""
     env: list[dict[str, Any]]
     """The workflow's environment variables as stored ({name, value, secure}), read with the claim."""
 
@@ -106,3 +157,4 @@ class EndedRow(NamedTuple):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    notify_url: str | None

@@ -83,9 +83,9 @@ WITH j AS (
   INSERT INTO job (id, workflow_id, version_id, version_number, name, status, pool, inputs, variables, metadata,
                    attempt, max_attempts, created_at, enqueued_at, caller, mode, idempotency_key, request_hash,
                    deadline_at, queue_deadline_at, source_job_id, source_kind, from_step, cache_key, parent_job_id,
-                   parent_step, workspace_id, origin)
+                   parent_step, workspace_id, origin, trace_context, updated_at, notify_url)
   VALUES ($1, $2, $3, $4, $5, $19, $6, $7::jsonb, $8::jsonb, $9::jsonb, 0, $10, $11, $11, $13, $14, $15, $16,
-          $17, $18, $20, $21, $22, $23, $24, $25, $26, $27)
+          $17, $18, $20, $21, $22, $23, $24, $25, $26, $27, $28::jsonb, $11, $29)
   ON CONFLICT (workflow_id, caller, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id, created_at, status
 )
@@ -97,7 +97,7 @@ RETURNING job_id
 _CLAIM = _statement("""
 WITH moved AS (
   UPDATE job SET status = {running_status}, attempt = attempt + 1, agent_id = $2, lease_expires_at = $3,
-                 started_at = COALESCE(started_at, $4),
+                 started_at = COALESCE(started_at, $4), updated_at = $4,
                  -- the first start plus the definition's timeout ($10 when it has none), or the push deadline
                  run_deadline_at = COALESCE(run_deadline_at, LEAST(deadline_at, COALESCE(started_at, $4)
                    + make_interval(secs => COALESCE((SELECT (v.definition ->> 'timeout_s')::float8
@@ -106,12 +106,13 @@ WITH moved AS (
     AND (queue_deadline_at IS NULL OR queue_deadline_at > $4)
     AND ($9::bool OR source_kind IS DISTINCT FROM {cache_kind})
   RETURNING id, workflow_id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step,
-            cache_key
+            cache_key, trace_context, notify_url
 ), ev AS (
   INSERT INTO job_event (job_id, from_status, to_status, at, actor, reason)
   SELECT moved.id, e.f, e.t, $4, $6, NULL FROM moved, unnest($7::text[], $8::text[]) AS e(f, t)
 )
 SELECT id, attempt, version_id, inputs, variables, started_at, mode, deadline_at, from_step, cache_key,
+       trace_context, notify_url,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('name', e.name, 'value', e.value, 'secure', e.secure)),
                         '[]'::jsonb)
         FROM workflow_env e WHERE e.workflow_id = moved.workflow_id) AS env
@@ -132,12 +133,13 @@ WITH records AS (
         SELECT model, input_tokens, output_tokens, cost, detail FROM records WHERE $14::bool) AS u
   WHERE u.detail IS NULL OR NOT (u.detail ?| array[{copy_markers}])
 ), moved AS (
-  UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, lease_expires_at = NULL,
-                 input_tokens = usage.input_tokens, output_tokens = usage.output_tokens, cost = usage.cost
+  UPDATE job SET status = $4, output = $5::jsonb, error = $6::jsonb, finished_at = $7, updated_at = $7,
+                 lease_expires_at = NULL, input_tokens = usage.input_tokens, output_tokens = usage.output_tokens,
+                 cost = usage.cost
   FROM usage
   WHERE job.id = $1 AND job.status = {running_status} AND job.attempt = $2 AND job.agent_id = $3
   RETURNING job.id, job.mode, job.cache_key, job.cache_hit, job.parent_job_id, job.origin, job.workflow_id,
-            job.created_at, job.started_at, job.finished_at
+            job.created_at, job.started_at, job.finished_at, job.notify_url
 ), place AS (  -- the records' places among the job's events (events.py): a fresh slot, once the row is ours
   SELECT nextval({event_sequence}) * {slot} AS base FROM moved
 ), st AS (
@@ -156,7 +158,8 @@ WITH records AS (
   FROM moved, unnest($10::text[], $11::text[], $12::timestamptz[]) AS e(f, t, at)
   WHERE (SELECT count(*) FROM st) >= 0
 )
-SELECT mode, cache_key, cache_hit, parent_job_id, origin, workflow_id, created_at, started_at, finished_at FROM moved
+SELECT mode, cache_key, cache_hit, parent_job_id, origin, workflow_id, created_at, started_at, finished_at, notify_url
+FROM moved
 """)
 
 _CLAIM_FROM = [s.value for s in CLAIM_PATH[:-1]]
@@ -199,6 +202,8 @@ async def insert_job(conn: AsyncConnection, values: dict[str, Any], actor: str) 
         values.get("parent_step"),
         values["workspace_id"],
         values["origin"],
+        _json(values.get("trace_context")),
+        values.get("notify_url"),
     )
     return inserted is not None
 

@@ -1,4 +1,4 @@
-"""Reading jobs: one job and its steps and events, listings, the rows a service locks before it decides,
+"""Reading jobs: one job and its steps and events, the rows a service locks before it decides,
 what lineage and child jobs take from another job, and the history an estimate learns from."""
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from workflow_service.core.db import AnyRow
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
-from workflow_service.jobs.repository.params import JobFilter
 from workflow_service.jobs.repository.tables import (
     event_t,
     is_postgres,
@@ -39,6 +38,7 @@ SUMMARY_COLUMNS = (
     job_t.c.attempt,
     job_t.c.agent_id,
     job_t.c.created_at,
+    job_t.c.updated_at,
     job_t.c.started_at,
     job_t.c.finished_at,
     job_t.c.source_job_id,
@@ -53,7 +53,7 @@ SUMMARY_COLUMNS = (
     user_t.c.email.label("creator_email"),
     key_t.c.name.label("creator_key_name"),
 )
-"""A job's summary, with its creator's name: the user's email or the key's name (see `_with_creator`)."""
+"""A job's summary, with its creator's name: the user's email or the key's name (see `with_creator`)."""
 JOB_COLUMNS = (
     *SUMMARY_COLUMNS,
     job_t.c.inputs,
@@ -75,7 +75,7 @@ def _creator_id(conn: AsyncConnection, prefix: str) -> sa.ColumnElement[Any]:
     return sa.case((job_t.c.caller.startswith(prefix), as_id))
 
 
-def _with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause:
+def with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause:
     """`joined` (which has the job) with the user or API key that created the job, for SUMMARY_COLUMNS: in the
     same query, by primary key, so a listing costs no round trip per job. A revoked key is still found."""
     return joined.outerjoin(user_t, user_t.c.id == _creator_id(conn, "user:")).outerjoin(
@@ -83,10 +83,15 @@ def _with_creator(conn: AsyncConnection, joined: sa.FromClause) -> sa.FromClause
     )
 
 
+def joined_with_creator(conn: AsyncConnection) -> sa.FromClause:
+    """The job with its workflow and its creator, for SUMMARY_COLUMNS (a listing's FROM)."""
+    return with_creator(conn, _FROM)
+
+
 async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> AnyRow | None:
     """The job, with its creator's name and its version's default variables (to show the effective ones)."""
     defaults = version_t.c.definition["variables"].label("default_variables")
-    joined = _with_creator(conn, _FROM.join(version_t, version_t.c.id == job_t.c.version_id))
+    joined = with_creator(conn, _FROM.join(version_t, version_t.c.id == job_t.c.version_id))
     stmt = sa.select(*JOB_COLUMNS, defaults).select_from(joined).where(job_t.c.id == job_id)
     return (await conn.execute(stmt)).first()
 
@@ -143,28 +148,6 @@ async def get_events(conn: AsyncConnection, job_id: uuid.UUID) -> Sequence[AnyRo
         .order_by(event_t.c.id)
     )
     return (await conn.execute(stmt)).all()
-
-
-async def list_jobs(
-    conn: AsyncConnection, where: JobFilter, *, before: uuid.UUID | None, limit: int
-) -> Sequence[AnyRow]:
-    """Jobs `where` selects, newest first, from before the job `before` (a page's cursor)."""
-    stmt = (
-        sa.select(*SUMMARY_COLUMNS)
-        .select_from(_with_creator(conn, _FROM))
-        .where(job_t.c.workspace_id == where.workspace_id)
-    )
-    if where.caller is not None:
-        stmt = stmt.where(job_t.c.caller == where.caller)
-    if where.workflow_id is not None:
-        stmt = stmt.where(job_t.c.workflow_id == where.workflow_id)
-    if where.statuses:
-        stmt = stmt.where(job_t.c.status.in_(where.statuses))
-    if where.pool is not None:
-        stmt = stmt.where(job_t.c.pool == where.pool)
-    if before is not None:
-        stmt = stmt.where(job_t.c.id < before)
-    return (await conn.execute(stmt.order_by(job_t.c.id.desc()).limit(limit))).all()
 
 
 async def find_idempotent(conn: AsyncConnection, workflow_id: uuid.UUID, caller: str, key: str) -> AnyRow | None:

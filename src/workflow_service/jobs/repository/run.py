@@ -40,8 +40,10 @@ _CLAIMED = (
     job_t.c.deadline_at,
     job_t.c.from_step,
     job_t.c.cache_key,
+    job_t.c.notify_url,
     job_t.c.workflow_id,
     job_t.c.run_deadline_at,
+    job_t.c.trace_context,
 )
 
 

@@ -29,6 +29,7 @@ ENDED_COLUMNS = (
     job_t.c.created_at,
     job_t.c.started_at,
     job_t.c.finished_at,
+    job_t.c.notify_url,
 )
 """What the follow-ups of an end learn about the job (jobs/lifecycle.py), from the transition's RETURNING."""
 

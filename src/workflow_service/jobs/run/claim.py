@@ -90,6 +90,10 @@ class Claim:
     """Replaces the workflow's secure variable values in everything the attempt stores or sends."""
     setup_error: dict[str, Any] | None = None
     """Set when the attempt cannot start (a secure variable cannot be decrypted): the job fails with it."""
+    trace_context: dict[str, str] | None = None
+    """Its submission's tracing context: its run is traced as its child (observability/tracing.py)."""
+    notified: bool = False
+    """The job has its own notification URL (its end queues a notice in the same transaction)."""
 
     @property
     def with_usage(self) -> bool:
@@ -180,7 +184,19 @@ class Claimer:
             done=done,
             redact=redact,
         )
-        return Claim(job_id, row.attempt, row.started_at, plan, run, row.mode, row.deadline_at, redact, setup_error)
+        return Claim(
+            job_id,
+            row.attempt,
+            row.started_at,
+            plan,
+            run,
+            row.mode,
+            row.deadline_at,
+            redact,
+            setup_error,
+            row.trace_context,
+            notified=row.notify_url is not None,
+        )
 
     async def close(self) -> None:
         """Cancel a batch of claims still on its way (its transaction rolls back: the jobs stay pending)."""

@@ -69,6 +69,7 @@ class Finisher:
         end = lifecycle.Finish(
             job_id=claim.job_id,
             mode=claim.mode,
+            notified=claim.notified,
             attempt=claim.attempt,
             agent_id=self.agent.id,
             path=path,

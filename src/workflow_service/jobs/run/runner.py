@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from typing import Any
 
 from workflow_service.context import Context
-from workflow_service.jobs.run.claim import Agent, Claimer, Stopped, Unstartable
+from workflow_service.jobs.run.claim import Agent, Claim, Claimer, Stopped, Unstartable
 from workflow_service.jobs.run.finish import Finisher
 from workflow_service.jobs.run.steps import StepRunner
+from workflow_service.observability import tracing
 
 
 class JobRunner:
@@ -19,6 +22,7 @@ class JobRunner:
         self.claimer = Claimer(ctx, agent)
         self.steps = StepRunner(ctx, agent)
         self.finisher = Finisher(ctx, agent)
+        self.tracer = ctx.tracer
         self._held: set[uuid.UUID] = set()
 
     @property
@@ -45,6 +49,7 @@ class JobRunner:
 
     async def run(self, job_id: uuid.UUID) -> str | None:
         """Claim and execute `job_id`. Returns its final status, or None if it was not ours to run."""
+        claimed_from = time.time_ns()
         try:
             claim = await self.claimer.claim(job_id)
         except Unstartable as unstartable:
@@ -54,9 +59,18 @@ class JobRunner:
             return claim.status
         self._held.add(job_id)
         try:
-            outcome = await self.steps.run(claim)
-            if isinstance(outcome, Stopped):
-                return outcome.status
-            return await self.finisher.finish(claim, outcome)
+            if self.tracer is None:
+                return (await self._execute(claim))[0]
+            with tracing.job_run(self.tracer, job_id, claim.attempt, claim.trace_context, claimed_from) as span:
+                status, error = await self._execute(claim)
+                tracing.ended(span, status or "stopped", error)
+                return status
         finally:
             self._held.discard(job_id)
+
+    async def _execute(self, claim: Claim) -> tuple[str | None, dict[str, Any] | None]:
+        """The claimed job's steps, then its end: its final status (None: not ours any more) and error."""
+        outcome = await self.steps.run(claim)
+        if isinstance(outcome, Stopped):
+            return outcome.status, None
+        return await self.finisher.finish(claim, outcome), outcome.error

@@ -19,19 +19,42 @@ from workflow_service.jobs import usage
 from workflow_service.jobs.children import ChildRunner
 from workflow_service.jobs.run.claim import CANCELED, NOT_OURS, Agent, Claim, Stopped
 from workflow_service.jobs.run.errors import LostLease, internal_error_message, retryable
+from workflow_service.jobs.states import StepStatus
+from workflow_service.observability.metrics import instruments
 
 log = logging.getLogger(__name__)
 
+ENDED = frozenset({StepStatus.COMPLETED.value, StepStatus.FAILED.value})
+"""The statuses of a step that ran and ended (a skipped step did not run)."""
 REDACTED_FIELDS = ("input", "output", "error", "detail")
 """StepRecord fields that may carry a secure value (those the record has)."""
 
 
 def stored(claim: Claim, records: list[StepRecord], pricing: Mapping[str, Price]) -> list[StepRecord]:
     """The records as they are stored: priced, and redacted copies (the originals, whose outputs later
-    steps read, are left as they are)."""
+    steps read, are left as they are). The ended ones are counted in the metrics: each record of a step run
+    passes here once when it has ended (a checkpoint, or the job's end)."""
     if pricing:
         records = usage.priced(pricing, records)
+    _count(records)
     return _redacted(claim.redact, records)
+
+
+def _count(records: list[StepRecord]) -> None:
+    """Steps run by type and status, and the tokens and cost of their model calls by model."""
+    metrics = instruments()
+    for r in records:
+        if r.status not in ENDED or r.finished_at is None:
+            continue
+        metrics.steps.labels(r.type, r.status).observe(max(0.0, (r.finished_at - r.started_at).total_seconds()))
+        if r.model is None:
+            continue
+        if r.input_tokens:
+            metrics.llm_tokens.labels(r.model, "input").inc(r.input_tokens)
+        if r.output_tokens:
+            metrics.llm_tokens.labels(r.model, "output").inc(r.output_tokens)
+        if r.cost:
+            metrics.llm_cost.labels(r.model).inc(r.cost)
 
 
 def _redacted(redact: Redactor, records: list[StepRecord]) -> list[StepRecord]:
@@ -57,6 +80,7 @@ class StepRunner:
             template_limits=ctx.limits,
             children=ChildRunner(ctx),
             max_output_bytes=settings.limits.step_output_bytes,
+            tracer=ctx.tracer,
         )
         self._executing: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._canceled: set[uuid.UUID] = set()

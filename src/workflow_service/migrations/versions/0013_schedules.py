@@ -1,7 +1,7 @@
 """schedules and the record of each scheduled time (schedule_fire, unique per schedule and time)
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-05 20:00:00.000000
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 from workflow_service.core.db import JSONType, UTCDateTime
 
-revision: str = "0009"
-down_revision: str | None = "0008"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
