@@ -41,6 +41,8 @@ BASE_URL = "http://testserver"
 TABLES = (
     "trigger_event",
     "event_trigger",
+    "schedule_fire",
+    "schedule",
     "workflow_env",
     "delivery_attempt",
     "delivery",

@@ -106,6 +106,7 @@ async def test_every_mutating_route_answers_promptly_on_sqlite(
     env_route = f"{w}/env/{{name}}"
     await call(201, "PUT", env_route, "/v1/workflows/routes/env/REGION", json={"value": "eu"})
     await call(204, "DELETE", env_route, "/v1/workflows/routes/env/REGION")
+    await _schedule_routes(call, api)
 
     keys = f"{w}/api-keys"
     key = (await call(201, "POST", keys, "/v1/workflows/routes/api-keys", json={"name": "shop"})).json()
@@ -202,6 +203,24 @@ async def _trigger_routes(call: Calls, service: Service) -> None:
     assert again.json()["job_id"] == accepted.json()["job_id"]
     assert (await finished(call.api, accepted.json()["job_id"]))["output"] == {"greeting": "HELLO, LIN!"}
     await call(204, "DELETE", f"{t}/{{trigger_id}}", url)
+
+
+async def _schedule_routes(call: Calls, api: httpx.AsyncClient) -> None:
+    """A per-second schedule that the service's own worker fires, then its changes, pause, resume, backfill."""
+    route, url = "/v1/workflows/{workflow}/schedules", "/v1/workflows/routes/schedules"
+    body = {"interval": 1, "inputs": {"name": "Ada"}, "overlap": "allow_all"}
+    made = (await call(201, "POST", route, url, json=body)).json()
+    one, at = f"{route}/{{schedule_id}}", f"{url}/{made['id']}"
+    deadline = time.monotonic() + 15
+    while not [f for f in (await api.get(at)).json()["recent"] if f["job_status"] == "completed"]:
+        assert time.monotonic() < deadline, "no scheduled job completed"
+        await asyncio.sleep(0.1)
+    await call(200, "PATCH", one, at, json={"description": "every second"})
+    await call(200, "POST", f"{one}/pause", f"{at}/pause")
+    await call(200, "POST", f"{one}/resume", f"{at}/resume")
+    backfill = {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T00:00:02Z"}
+    await call(200, "POST", f"{one}/backfill", f"{at}/backfill", json=backfill)
+    await call(204, "DELETE", one, at)
 
 
 async def _people_routes(call: Calls, service: Service) -> None:

@@ -60,8 +60,8 @@ def fuzz_settings() -> Settings:
 
 
 async def _seed(app_settings: Settings) -> dict[str, list[str]]:
-    """A deployed workflow with variables, API keys, jobs from the admin and from a key; returns the values each
-    path parameter is drawn from (existing objects and missing ones) and the key the API-key calls use."""
+    """A deployed workflow with variables, API keys, jobs from the admin and from a key, a schedule; returns the values
+    each path parameter is drawn from (existing objects and missing ones) and the key the API-key calls use."""
     async with serving(app_settings) as admin:
         created = await admin.post("/v1/workflows", json={"name": "greeter", "definition": GREETER})
         assert created.status_code == 201, created.text
@@ -80,10 +80,15 @@ async def _seed(app_settings: Settings) -> dict[str, list[str]]:
             )
             assert submitted.status_code == 200, submitted.text
             jobs.append(submitted.json()["id"])
+        schedule = await admin.post(
+            "/v1/workflows/greeter/schedules", json={"interval": 3600, "inputs": {"name": "Ada"}}
+        )
+        assert schedule.status_code == 201, schedule.text
     return {
         "workflow": ["greeter", "missing"],
         "job_id": [*jobs, MISSING_ID],
         "key_id": [named_key.json()["id"], MISSING_ID],
+        "schedule_id": [schedule.json()["id"], MISSING_ID],
         "name": ["GREETING", "TOKEN", "MISSING"],
         "version": ["1", "current", "2"],
         "api_key": [key.json()["key"]],

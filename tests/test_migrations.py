@@ -40,6 +40,8 @@ TABLES = {
     "audit_head",
     "event_trigger",
     "trigger_event",
+    "schedule",
+    "schedule_fire",
 }
 
 

@@ -57,6 +57,7 @@ from workflow_service.problems import (
     problem_responses,
 )
 from workflow_service.query_params import reject_unknown_query_params
+from workflow_service.schedules.router import router as schedules_router
 from workflow_service.startup import close_context, open_context
 from workflow_service.tools.router import router as tools_router
 from workflow_service.triggers.hook_router import router as hook_router
@@ -358,6 +359,7 @@ def _v1() -> APIRouter:
     refusable: dict[str, Any] = {"responses": problem_responses(403)}
     v1.include_router(workflows_router, **refusable)
     v1.include_router(apikeys_router, **refusable)
+    v1.include_router(schedules_router, **refusable)
     v1.include_router(invoke_router)
     v1.include_router(jobs_router)
     v1.include_router(deliveries_router)

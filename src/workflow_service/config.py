@@ -191,6 +191,7 @@ class Settings(ObservabilityFields):
     heartbeat_s: float = Field(5.0, gt=0, description="How often a worker extends its leases.")
     reconcile_interval_s: float = Field(2.0, gt=0)
     retention_sweep_s: float = Field(3600.0, gt=0, description="Seconds between each worker's retention sweeps.")
+    schedule_catchup_s: int = Field(3600, ge=0, description="How late a missed scheduled time may still run.")
     requeue_after_s: float = Field(10.0, gt=0, description="Re-enqueue a pending job not claimed for this long.")
     agent_offline_after_s: float = Field(30.0, gt=0)
     max_attempts: int = Field(3, ge=1, description="Claims a job gets before a lost lease fails it.")

@@ -19,6 +19,11 @@ TAGS: list[dict[str, Any]] = [
     {"name": "environment", "description": "A workflow's environment variables (`env.NAME` in templates)."},
     {"name": "api-keys", "description": "API keys that call a workflow's endpoints."},
     {
+        "name": "schedules",
+        "description": "Running a workflow at the times a cron expression or an interval gives, and the record of "
+        "each time.",
+    },
+    {
         "name": "jobs",
         "description": "Submitting jobs to a deployed version, and following, cancelling or rerunning them.",
     },

@@ -79,6 +79,8 @@ _A_ROWS = {
     "audit_head": "chain = CAST(:ws AS text)",
     "event_trigger": _A_WORKFLOWS,
     "trigger_event": _A_TRIGGERS,
+    "schedule": "workspace_id = :ws",
+    "schedule_fire": "schedule_id IN (SELECT id FROM schedule WHERE workspace_id = :ws)",
 }
 _FINGERPRINT = sa.text(
     " UNION ALL ".join(
@@ -101,9 +103,10 @@ _A_LISTED = {
 @dataclass
 class World:
     """What the sweep calls with and on. Workspace A: workflows `greeter` (deployed, push on, shared with the
-    members by their role) and `other` (deployed), a key of each, the environment variable ENV, a spare member
-    (`{user_id}` of the users routes) with a token; jobs of greeter that stay (`standing`: by the operator, the
-    runner and the key, each submitted to push, then canceled, so that it has a delivery to send again).
+    members by their role, with an hourly schedule) and `other` (deployed), a key of each, the environment variable
+    ENV, a spare member (`{user_id}` of the users routes) with a token; jobs of greeter that stay (`standing`: by
+    the operator, the runner and the key, each submitted to push, then canceled, so that it has a delivery to send
+    again).
     Workspace B: `globex`, with its owner. The owner of A also holds an expired and a revoked token. Greeter has
     a webhook trigger (`trigger`) whose events are greetings."""
 
@@ -145,6 +148,7 @@ class World:
             self.standing[column] = await self.ended_push_job(column)
         made = await self.ok("POST", "/v1/workflows/greeter/triggers", _GREETINGS)
         self.ids["trigger"], self.ids["trigger_secret"] = made["id"], made["secret"]
+        self.ids["schedule"] = await self.schedule()
 
     async def ok(self, method: str, url: str, body: Any = None, column: str = "operator") -> Any:
         """Make a call that must succeed; its JSON body (None for a 204)."""
@@ -211,6 +215,11 @@ class World:
         name = f"GONE_{self.number()}"
         await self.ok("PUT", f"/v1/workflows/greeter/env/{name}", {"value": "soon"})
         return name
+
+    async def schedule(self) -> str:
+        """A fresh hourly schedule of greeter."""
+        body = {"interval": 3600, "inputs": ADA["inputs"], "name": f"hourly {self.number()}"}
+        return str((await self.ok("POST", "/v1/workflows/greeter/schedules", body))["id"])
 
     async def api_key(self) -> str:
         return str((await issue_key(self.operator, "greeter", f"revoke {self.number()}"))["id"])

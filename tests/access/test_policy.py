@@ -103,6 +103,8 @@ WORKFLOW_TABLE: dict[Action, dict[str, Effect]] = {
     Action.WORKFLOW_MEMBERS_READ: row("A A A A A A A H F F"),
     Action.WORKFLOW_EDIT: row("A A A F F A A H F F"),
     Action.WORKFLOW_MANAGE: row("A A A F F A A H F F"),
+    Action.SCHEDULE_READ: row("A A A A A A A H F F"),
+    Action.SCHEDULE_MANAGE: row("A A A F F A A H F F"),
     Action.WORKFLOW_EXPORT: row("A A A F F A A H F F"),
     Action.WORKFLOW_AUDIT: row("A A A F F A A H F F"),
     Action.WORKFLOW_SHARE: row("A A A F F F A H F F"),

@@ -37,6 +37,7 @@ from workflow_service.monitor.router import router as monitor_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
+from workflow_service.schedules.router import router as schedules_router
 from workflow_service.tools.router import router as tools_router
 from workflow_service.triggers.hook_router import router as hook_router
 from workflow_service.triggers.router import router as triggers_router
@@ -114,6 +115,14 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("POST", "/v1/workflows/{workflow}/triggers/{trigger_id}/resume"): (Action.TRIGGERS_WRITE, workflow),
     ("POST", "/v1/workflows/{workflow}/triggers/{trigger_id}/rotate-secret"): (Action.TRIGGERS_WRITE, workflow),
     ("GET", "/v1/workflows/{workflow}/triggers/{trigger_id}/events"): (Action.TRIGGERS_READ, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_MANAGE, workflow),
+    ("GET", "/v1/workflows/{workflow}/schedules"): (Action.SCHEDULE_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_READ, workflow),
+    ("PATCH", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_MANAGE, workflow),
+    ("DELETE", "/v1/workflows/{workflow}/schedules/{schedule_id}"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/pause"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/resume"): (Action.SCHEDULE_MANAGE, workflow),
+    ("POST", "/v1/workflows/{workflow}/schedules/{schedule_id}/backfill"): (Action.SCHEDULE_MANAGE, workflow),
 }
 BY_TRIGGER_SECRET = {("POST", "/v1/hooks/{trigger_id}")}
 """The /v1 operations no credential of the service opens and no rule of the policy decides: an event trigger's URL,
@@ -132,6 +141,7 @@ ROUTERS = (
     sharing_router,
     audit_router,
     triggers_router,
+    schedules_router,
 )
 
 

@@ -47,6 +47,7 @@ Operation = tuple[str, str]
 W = "/v1/workflows/{workflow}"
 J = "/v1/jobs/{job_id}"
 U = "/v1/users/{user_id}"
+SCHEDULE = f"{W}/schedules/{{schedule_id}}"
 BULK_DELETE = ("POST", "/v1/jobs/delete")
 
 # The columns, in PRINCIPALS' order: operator, A's owner, admin, viewer, runner, editor, wf-owner (members invited to
@@ -142,6 +143,14 @@ EXPECTED: dict[Operation, str] = {
     ("POST", f"{T}/rotate-secret"): EDIT,
     ("GET", f"{T}/events"): TRIGGERS_READ,
     HOOK: "202 202 202 202 202 202 202 202 202 202 202 202 202",  # a signed event: the caller's token is not read
+    ("POST", f"{W}/schedules"): EDIT.replace("200", "201"),
+    ("GET", f"{W}/schedules"): MONITOR,
+    ("GET", SCHEDULE): MONITOR,
+    ("PATCH", SCHEDULE): EDIT,
+    ("DELETE", SCHEDULE): EDIT.replace("200", "204"),
+    ("POST", f"{SCHEDULE}/pause"): EDIT,
+    ("POST", f"{SCHEDULE}/resume"): EDIT,
+    ("POST", f"{SCHEDULE}/backfill"): EDIT,
 }
 """(method, path template) -> the status for each principal, in PRINCIPALS' order: the operator, A's owner and
 admin, members invited to greeter as viewer, runner, editor and owner, a member not invited, greeter's key,
@@ -245,6 +254,7 @@ def _numbered(make: Callable[[int], dict[str, Any]]) -> Target:
 TARGETS: dict[Operation, Target] = {
     ("POST", "/v1/workflows"): _numbered(lambda n: {"name": f"Made {n}", "slug": f"made-{n}", "definition": GREETER}),
     ("DELETE", f"{W}/env/{{name}}"): _fresh("name", World.env_var),
+    ("DELETE", SCHEDULE): _fresh("schedule_id", World.schedule),
     ("DELETE", f"{W}/api-keys/{{key_id}}"): _fresh("key_id", World.api_key),
     ("PUT", f"{W}/members/{{user_id}}"): _fresh("user_id", World.user),
     ("DELETE", f"{W}/members/{{user_id}}"): _fresh("user_id", World.invited_user),
@@ -282,6 +292,9 @@ BODIES: dict[Operation, Any] = {
     ("PATCH", U): {"name": "Spare"},
     ("POST", f"{W}/triggers"): {"type": "webhook", "name": "sweep", "mapping": {"inputs": "{{ event }}"}},
     ("PATCH", T): {"name": "renamed"},
+    ("POST", f"{W}/schedules"): {"interval": 3600, "inputs": ADA["inputs"]},
+    ("PATCH", SCHEDULE): {"description": "swept"},
+    ("POST", f"{SCHEDULE}/backfill"): {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T03:00:00Z"},
 }
 HEADERS: dict[Operation, dict[str, str]] = {("POST", f"{W}/versions/{{version}}/sync"): {"Prefer": "wait=0"}}
 
@@ -331,6 +344,7 @@ def _defaults(world: World, who: Who) -> dict[str, str]:
         "token_id": world.ids["spare_token"],
         "job_id": world.standing[who.creator],
         "trigger_id": world.ids["trigger"],
+        "schedule_id": world.ids["schedule"],
     }
 
 

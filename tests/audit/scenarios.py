@@ -253,3 +253,26 @@ def on_trigger(suffix: str, body: dict[str, Any] | None = None, *, paused: bool 
         return Call(f"{url}{suffix}", body, w.greeter_id)
 
     return make
+
+
+HOURLY = {"interval": 3600, "inputs": {"name": "Ada"}}
+"""A schedule of greeter that runs nothing during a test."""
+
+
+async def schedule_of(w: World, *, paused: bool = False) -> str:
+    """A fresh hourly schedule of greeter (paused if asked): its URL."""
+    made = await w.admin.post("/v1/workflows/greeter/schedules", json=HOURLY)
+    assert made.status_code == 201, made.text
+    url = f"/v1/workflows/greeter/schedules/{made.json()['id']}"
+    if paused:
+        assert (await w.admin.post(f"{url}/pause")).status_code == 200
+    return url
+
+
+def on_schedule(suffix: str, body: dict[str, Any] | None = None, *, paused: bool = False) -> Scenario:
+    """A call on a fresh schedule of greeter (`suffix` after its URL)."""
+
+    async def make(w: World) -> Call:
+        return Call(f"{await schedule_of(w, paused=paused)}{suffix}", body, w.greeter_id)
+
+    return make

@@ -32,6 +32,8 @@ W = "/v1/workflows/{workflow}"
 JOB = "/v1/jobs/{job_id}"
 USER = "/v1/users/{user_id}"
 T = f"{W}/triggers/{{trigger_id}}"
+SCHEDULE = f"{W}/schedules/{{schedule_id}}"
+BACKFILL = {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T03:00:00Z"}
 
 CHANGES: dict[Operation, tuple[str, str]] = {
     ("POST", "/v1/workflows"): ("workflow.created", "workflow"),
@@ -72,6 +74,12 @@ CHANGES: dict[Operation, tuple[str, str]] = {
     ("POST", f"{T}/pause"): ("trigger.paused", "trigger"),
     ("POST", f"{T}/resume"): ("trigger.resumed", "trigger"),
     ("POST", f"{T}/rotate-secret"): ("trigger.secret_rotated", "trigger"),
+    ("POST", f"{W}/schedules"): ("schedule.created", "schedule"),
+    ("PATCH", SCHEDULE): ("schedule.updated", "schedule"),
+    ("DELETE", SCHEDULE): ("schedule.deleted", "schedule"),
+    ("POST", f"{SCHEDULE}/pause"): ("schedule.paused", "schedule"),
+    ("POST", f"{SCHEDULE}/resume"): ("schedule.resumed", "schedule"),
+    ("POST", f"{SCHEDULE}/backfill"): ("schedule.backfilled", "schedule"),
 }
 READS: set[Operation] = {
     ("GET", "/v1/workflows"),
@@ -106,6 +114,8 @@ READS: set[Operation] = {
     ("GET", f"{W}/triggers"),
     ("GET", T),
     ("GET", f"{T}/events"),
+    ("GET", f"{W}/schedules"),
+    ("GET", SCHEDULE),
 }
 USERS_ONLY = {("GET", "/v1/me/tokens")}
 """Reads the operator may not make (a personal token's): read as a user."""
@@ -156,6 +166,12 @@ SCENARIOS: dict[Operation, s.Scenario] = {
     ("POST", f"{T}/pause"): s.on_trigger("/pause"),
     ("POST", f"{T}/resume"): s.on_trigger("/resume", paused=True),
     ("POST", f"{T}/rotate-secret"): s.on_trigger("/rotate-secret"),
+    ("POST", f"{W}/schedules"): s.simple("/v1/workflows/greeter/schedules", s.HOURLY),
+    ("PATCH", SCHEDULE): s.on_schedule("", {"description": "changed"}),
+    ("DELETE", SCHEDULE): s.on_schedule(""),
+    ("POST", f"{SCHEDULE}/pause"): s.on_schedule("/pause"),
+    ("POST", f"{SCHEDULE}/resume"): s.on_schedule("/resume", paused=True),
+    ("POST", f"{SCHEDULE}/backfill"): s.on_schedule("/backfill", BACKFILL),
 }
 
 
@@ -207,6 +223,7 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
         "job_id": source["id"],
         "user_id": world.member.id,
         "trigger_id": (await s.trigger_of_greeter(world))["id"],
+        "schedule_id": (await s.schedule_of(world)).rsplit("/", 1)[1],
     }
     for method, path in sorted(READS):
         by = world.manager if (method, path) in USERS_ONLY else None
@@ -287,7 +304,12 @@ async def test_a_second_write_is_an_update_and_the_same_values_again_write_nothi
         {"name": {"before": "grace", "after": "Grace H."}},
     )
 
+    schedule = await s.schedule_of(world, paused=True)
+    running = await s.schedule_of(world)
     again: list[tuple[str, Call]] = [
+        ("PATCH", Call(schedule, s.HOURLY)),
+        ("POST", Call(f"{schedule}/pause")),
+        ("POST", Call(f"{running}/resume")),
         ("PUT", Call(url, {"value": "us-east"})),
         ("PUT", Call(member, {"role": "editor"})),
         ("PATCH", Call(f"/v1/users/{world.member.id}", {"role": "member", "name": "Grace H."})),
@@ -330,8 +352,14 @@ async def test_a_refused_call_writes_no_entry(world: World, engine: AsyncEngine)
     ended = await world.job()
     assert (await world.admin.post(f"/v1/jobs/{ended['id']}/cancel")).status_code == 200
     active = await world.job()
+    schedule = await s.schedule_of(world)
     refused: list[tuple[str, Call, int]] = [
         ("PATCH", Call("/v1/workflows/greeter/settings", {"sync_timeout_s": 120}, by=key), 403),
+        ("POST", Call("/v1/workflows/greeter/schedules", s.HOURLY, by=viewer), 403),
+        ("POST", Call(f"{schedule}/pause", by=key), 403),
+        ("PATCH", Call(schedule, {"timezone": "Nowhere/Land"}), 422),
+        ("POST", Call(f"{schedule}/backfill", {"from": "2026-01-01T00:00:00Z", "to": "2099-01-01T00:00:00Z"}), 422),
+        ("DELETE", Call(f"/v1/workflows/greeter/schedules/{uuid.uuid4()}"), 404),
         ("PUT", Call("/v1/workflows/greeter/draft", {"definition": GREETER}, by=viewer), 403),
         ("PUT", Call("/v1/workflows/greeter/draft", {"definition": GREETER}, by=outsider), 404),
         ("POST", Call("/v1/users", {"email": "x@example.com", "name": "X"}, by=outsider), 403),

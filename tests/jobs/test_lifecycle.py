@@ -113,6 +113,8 @@ def _expected_follow_ups(status: str) -> list[tuple[str, str]]:
         pairs.append(("cache_followers", "after_commit"))
     if status == JobStatus.PENDING.value:
         pairs.append(("changed_notice", "after_commit"))
+    if status == JobStatus.FAILED.value:
+        pairs.append(("schedule_pause", "after_commit"))
     return pairs
 
 

@@ -55,7 +55,11 @@ class Action(StrEnum):
     WORKFLOW_EDIT = "workflow.edit"
     """Replace the draft, validate it, deploy it."""
     WORKFLOW_MANAGE = "workflow.manage"
-    """Endpoint settings, the signing secret, environment variables, schedules and triggers."""
+    """Endpoint settings, the signing secret, environment variables, triggers."""
+    SCHEDULE_READ = "schedule.read"
+    """The workflow's schedules, with their inputs and the record of their times."""
+    SCHEDULE_MANAGE = "schedule.manage"
+    """Create, change, delete, pause, resume and backfill the workflow's schedules."""
     WORKFLOW_EXPORT = "workflow.export"
     """Export and import packages."""
     WORKFLOW_AUDIT = "workflow.audit"
@@ -173,12 +177,14 @@ _VIEWER = frozenset(
         Action.WORKFLOW_MEMBERS_READ,
         Action.JOB_READ,
         Action.TRIGGERS_READ,
+        Action.SCHEDULE_READ,
     }
 )
 _RUNNER = _VIEWER | {Action.JOB_SUBMIT, Action.JOB_ESTIMATE}
 _EDITOR = _RUNNER | {
     Action.WORKFLOW_EDIT,
     Action.WORKFLOW_MANAGE,
+    Action.SCHEDULE_MANAGE,
     Action.WORKFLOW_EXPORT,
     Action.WORKFLOW_AUDIT,
     Action.APIKEY_MANAGE,
@@ -195,11 +201,17 @@ WORKFLOW_ROLE_ACTIONS: Mapping[WorkflowRole, frozenset[Action]] = {
 workflow of their workspace; an API key is a runner on its one workflow."""
 
 NOT_FOR_KEYS = frozenset(
-    {Action.WORKFLOW_MEMBERS_READ, Action.WORKFLOW_JOBS_LIST, Action.WORKFLOW_MONITOR, Action.TRIGGERS_READ}
+    {
+        Action.WORKFLOW_MEMBERS_READ,
+        Action.WORKFLOW_JOBS_LIST,
+        Action.WORKFLOW_MONITOR,
+        Action.TRIGGERS_READ,
+        Action.SCHEDULE_READ,
+    }
 )
-"""What a runner may do but an API key, a runner that is a program, may not: read people's emails, and list the
-jobs of others, watch them in the monitor, or read a trigger's history, which names them (a key sees only the jobs
-it submitted)."""
+"""What a runner may do but an API key, a runner that is a program, may not: read people's emails, list the jobs
+of others or watch them in the monitor (a key sees only the jobs it submitted), read the schedules and triggers
+(what they run, and the jobs they made)."""
 
 OWN_JOB_ACTIONS = frozenset(
     {Action.JOB_CANCEL, Action.JOB_RERUN, Action.JOB_START, Action.JOB_UPDATE, Action.JOB_DELETE, Action.JOB_REDELIVER}

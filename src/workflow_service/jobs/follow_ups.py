@@ -16,6 +16,7 @@ from workflow_service.jobs.states import JobStatus
 from workflow_service.jobs.views import EVERYTHING
 from workflow_service.observability.gauges import SLUGS
 from workflow_service.observability.metrics import instruments
+from workflow_service.schedules import pausing as schedules
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def built_ins() -> Registry:
     registry.register("changed_notice", after_commit=announce_change, statuses=(JobStatus.PENDING,))
     registry.register("cache_followers", after_commit=complete_cache_followers, statuses=(JobStatus.COMPLETED,))
     registry.register("metrics", after_commit=count_end)
+    registry.register("schedule_pause", after_commit=schedules.pause_after_failure, statuses=(JobStatus.FAILED,))
     return registry
 
 

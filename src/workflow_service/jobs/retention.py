@@ -10,7 +10,8 @@ Every worker process runs `sweep` every WFS_RETENTION_SWEEP_S (worker/runtime.py
 transaction of its own (at most `batch` jobs, rows another transaction holds skipped), with a pause between
 batches, so that the sweep never holds locks long nor competes for long with the jobs being run; several
 workers sweeping at once skip each other's rows. Each batch that deletes jobs records one audit entry in its
-transaction (`job.expired` by `system`, on the workflow: how many jobs, past which retention).
+transaction (`job.expired` by `system`, on the workflow: how many jobs, past which retention). The record of its
+schedules' times older than the retention goes too (schedules/retention.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workflow_service.audit.recorder import SYSTEM, Author, Entry
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import AnyRow, unit_of_work
 from workflow_service.jobs import repository as repo
+from workflow_service.schedules import retention as schedules
 from workflow_service.workflows.settings import effective_retention
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class SweepReport:
     batches: int = 0
     """Transactions that deleted jobs."""
     largest_batch: int = 0
+    fires: int = 0
+    """Records of schedules' times deleted with them (schedules/retention.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,8 @@ async def sweep(engine: AsyncEngine, how: Sweep = Sweep()) -> SweepReport:
     """Delete every workflow's ended jobs that are past its retention; what it deleted."""
     if how.now is None:
         how = dataclasses.replace(how, now=utcnow())
+    now = how.now
+    assert now is not None
     report = SweepReport()
     async with engine.connect() as conn:
         policies = await repo.retention_policies(conn)
@@ -66,6 +72,7 @@ async def sweep(engine: AsyncEngine, how: Sweep = Sweep()) -> SweepReport:
         days = effective_retention(policy.retention_days, policy.workspace_retention_days)
         if days is not None:
             await _sweep_workflow(engine, _Retained(policy, days), how, report)
+            report.fires += await schedules.prune(engine, policy.id, now - timedelta(days=days))
     if report.deleted:
         log.info("retention: deleted %d ended job(s) in %d batch(es)", report.deleted, report.batches)
     return report

@@ -12,6 +12,7 @@ from workflow_service.models.people import (
     WorkflowMember,
     Workspace,
 )
+from workflow_service.models.schedules import Schedule, ScheduleFire
 from workflow_service.models.tables import (
     Agent,
     ApiKey,
@@ -42,6 +43,8 @@ __all__ = [
     "JobStep",
     "Membership",
     "PersonalToken",
+    "Schedule",
+    "ScheduleFire",
     "TriggerEvent",
     "User",
     "Workflow",

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from workflow_service.schedules import history as schedules
 from workflow_service.triggers import repository as repo
 from workflow_service.triggers.schemas import TriggerHistory, TriggerHistoryItem
 
@@ -55,7 +56,7 @@ async def history_items(conn: AsyncConnection, workflow_id: uuid.UUID, recent: i
     ]
 
 
-PROVIDERS: tuple[Provider, ...] = (history_items,)
+PROVIDERS: tuple[Provider, ...] = (schedules.history_items, history_items)
 """Every kind of trigger the history lists."""
 
 

@@ -12,7 +12,7 @@ from workflow_service.core.db import StorableDict
 from workflow_service.workflows.schemas import WorkflowRef
 
 Auth = Literal["standard_webhooks", "bearer"]
-Outcome = Literal["created", "duplicate", "rejected", "skipped"]
+Outcome = Literal["created", "duplicate", "rejected", "skipped", "buffered"]
 MAX_VERSION = 2**31 - 1
 POOL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 

@@ -1,4 +1,5 @@
-"""An agent: registration, the heartbeat loop, the reconciler and retention loops, and the job runner.
+"""An agent: registration, the heartbeat loop, the reconciler (and schedules) and retention loops, and the job
+runner.
 
 Used as is by the arq worker process and by the embedded mode (api + worker in one process).
 """
@@ -22,6 +23,7 @@ from workflow_service.jobs.reconciler import reconcile
 from workflow_service.jobs.run.claim import Agent
 from workflow_service.jobs.run.runner import JobRunner
 from workflow_service.observability.metrics import instruments
+from workflow_service.schedules.firing import fire_due
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,10 @@ class AgentRuntime:
                 await reconcile(self.ctx, self.pools)
             except Exception:
                 log.warning("reconciler pass failed; retrying", exc_info=True)
+            try:
+                await fire_due(self.ctx)  # the schedules' times that have come (schedules/firing.py)
+            except Exception:
+                log.warning("firing schedules failed; retrying", exc_info=True)
             if loop.time() >= expire_next:
                 # Keys and tokens past their expiry shown revoked, and recorded in the audit log: an expired
                 # credential is refused anyway, so once in a while is enough.
