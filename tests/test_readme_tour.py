@@ -57,6 +57,16 @@ EXPECTED = {
         '"action":"member.added"',
         '"ok":true',
     ],
+    11: [
+        '"kind":"schedule"',
+        '"outcome":"created"',
+        '"paused":true',
+        '"kind":"webhook"',
+        '"outcome":"duplicate"',
+        '"origin":"trigger"',
+        '"origin":"schedule"',
+        '"failure_rate":0.0',
+    ],
 }
 
 
@@ -204,6 +214,7 @@ def test_the_tour_runs_as_written(checkout: Path) -> None:
         assert shell.run('echo "$job $theirs $pushed $copy"').count("-") == 16  # four job ids were kept
         assert shell.run('echo "$K"').startswith("wfs_key_")
         assert shell.run('echo "$A"').startswith("wfs_pat_")
+        assert shell.run('echo "$S"').count("-") == 4  # the schedule's id was kept
         assert not shell.run("jobs -r").strip(), "the receiver still runs"
     finally:
         assert bash.stdin is not None
