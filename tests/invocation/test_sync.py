@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import BASE_URL, WorkerFactory, eventually, wait_for_job
+from tests.conftest import BASE_URL, REDIS_URL, WorkerFactory, eventually, wait_for_job
 from tests.invocation.conftest import (
     ADA,
     GREETER,
@@ -24,9 +24,10 @@ from tests.invocation.conftest import (
     list_jobs,
     patch_settings,
 )
+from tests.isolation import redis_database
 from tests.servers import EchoServer
 from tests.workflows.conftest import assert_problem
-from workflow_service.core.notify import Notifier
+from workflow_service.core.notify import ENDED, Notifier, scoped
 from workflow_service.jobs import service as jobs_service
 
 
@@ -214,7 +215,7 @@ async def test_a_lost_notification_is_covered_by_the_safety_poll(
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
-    assert "wfs:jobs:ended" in attempts  # the worker tried to announce the end, and that was lost
+    assert scoped(ENDED, redis_database(REDIS_URL)) in attempts  # the worker tried to announce the end; lost
     assert 1.9 <= took < 3.5, f"answered after {took:.2f} s; the safety poll runs every 2 s"
 
 
