@@ -170,8 +170,10 @@ async def test_completion_reaches_the_waiter_through_the_notifier(
     echo_server: EchoServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The job ends ~1 s after submission; the answer must come right then, not at the 2 s safety poll,
-    and the waiter must not have read the job in a loop meanwhile."""
+    """The job ends ~1 s after submission; the notice must answer the waiter, not the safety poll (pushed out
+    to 30 s here, so that a busy machine cannot blur the two), and the waiter must not have read the job in a
+    loop meanwhile."""
+    monkeypatch.setattr(jobs_service, "WAIT_POLL_S", 30.0)
     await deploy(client, "slowish", http_workflow(http_step("slow", f"{echo_server.url}/slow/1")))
     await start_worker()
     reads: list[str] = []
@@ -189,7 +191,7 @@ async def test_completion_reaches_the_waiter_through_the_notifier(
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
-    assert 1.0 <= took < 1.7, f"answered after {took:.2f} s"
+    assert 1.0 <= took < 10, f"answered after {took:.2f} s"
     assert len(reads) <= 2, f"the waiter read the job {len(reads)} times"
 
 
