@@ -19,7 +19,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tests.isolation import resources_for
+from tests.isolation import check_room, resources_for
 from tests.llm.conftest import ModelServer
 from tests.servers import EchoServer
 from workflow_service.app import create_app
@@ -80,6 +80,15 @@ async def recreate_database(name: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = getattr(config.option, "numprocesses", None)  # pytest-xdist's -n, in the process that starts them
+    if workers and "PYTEST_XDIST_WORKER" not in os.environ:
+        try:
+            check_room(os.environ, int(workers))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def make_settings(**overrides: Any) -> Settings:

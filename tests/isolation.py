@@ -61,3 +61,9 @@ def resources_for(env: Mapping[str, str]) -> Resources:
     if index is None:
         return Resources(db_name, redis_url)
     return Resources(f"{db_name}_gw{index}", on_redis_database(redis_url, redis_database(redis_url) + index))
+
+
+def check_room(env: Mapping[str, str], workers: int) -> None:
+    """Refuse, before any worker starts, a run whose last worker would need a Redis database past the last."""
+    url = env.get("WFS_TEST_REDIS_URL", DEFAULT_REDIS_URL)
+    on_redis_database(url, redis_database(url) + workers - 1)

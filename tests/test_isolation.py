@@ -9,6 +9,7 @@ from tests.isolation import (
     DEFAULT_DB_NAME,
     DEFAULT_REDIS_URL,
     Resources,
+    check_room,
     on_redis_database,
     redis_database,
     resources_for,
@@ -59,6 +60,9 @@ def test_a_worker_past_the_last_redis_database_is_refused_with_the_fix() -> None
     assert resources_for(at_the_end).redis_url == "redis://127.0.0.1:6379/15"
     with pytest.raises(ValueError, match=r"needs Redis database 16 .*but Redis has 16 \(0-15\).*fewer workers"):
         resources_for({"WFS_TEST_REDIS_URL": "redis://127.0.0.1:6379/13", "PYTEST_XDIST_WORKER": "gw3"})
+    check_room(at_the_end, 4)  # the run that starts gw0-gw3 on 12-15 may start
+    with pytest.raises(ValueError, match=r"needs Redis database 16 "):
+        check_room(at_the_end, 5)  # ... one with a fifth worker is refused before any starts
 
 
 @pytest.mark.parametrize(
