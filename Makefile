@@ -40,7 +40,7 @@ typecheck:
 # (tests/isolation.py); `make pytest PYTEST_WORKERS=0` runs it in one process. Most tests wait on the
 # database, Redis or a server, so more workers than cores pay off (docs/testing.md has the figures).
 PYTEST_WORKERS ?= 3
-PYTEST_DIST ?= load
+PYTEST_DIST ?= loadfile
 
 pytest:
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
