@@ -36,8 +36,14 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# The suite on PYTEST_WORKERS processes (pytest-xdist), each with its own PostgreSQL and Redis database
+# (tests/isolation.py); `make pytest PYTEST_WORKERS=0` runs it in one process. Most tests wait on the
+# database, Redis or a server, so more workers than cores pay off (docs/testing.md has the figures).
+PYTEST_WORKERS ?= 3
+PYTEST_DIST ?= loadfile
+
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
 migrate: install ## apply migrations to WFS_DATABASE_URL (default: the embedded SQLite file)
 	$(BIN)/workflow-service migrate

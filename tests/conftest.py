@@ -1,6 +1,6 @@
-"""Shared fixtures: a fresh PostgreSQL database migrated once per session, the Redis test
-database, the app over ASGI, in-process arq workers, and real echo and model servers on 127.0.0.1;
-polling for a job's end or any condition instead of sleeping."""
+"""Shared fixtures: a fresh PostgreSQL database migrated once per session (per xdist worker), the Redis test
+database (one per worker too), the app over ASGI, in-process arq workers, and real echo and model servers on
+127.0.0.1; polling for a job's end or any condition instead of sleeping."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from tests.isolation import check_room, resources_for
 from tests.llm.conftest import ModelServer
 from tests.servers import EchoServer
 from workflow_service.app import create_app
@@ -31,9 +32,11 @@ from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.service import Creator
 
 PG_ADMIN_DSN = os.environ.get("WFS_TEST_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-TEST_DB = os.environ.get("WFS_TEST_DB_NAME", "wfs_test")
+RESOURCES = resources_for(os.environ)
+"""This process's own database and Redis database (one per xdist worker; tests/isolation.py)."""
+TEST_DB = RESOURCES.db_name
 DATABASE_URL = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{TEST_DB}"
-REDIS_URL = os.environ.get("WFS_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+REDIS_URL = RESOURCES.redis_url
 workspace_t: sa.Table = Workspace.__table__  # type: ignore[assignment]
 TOKEN = "test-admin-token"
 BASE_URL = "http://testserver"
@@ -81,6 +84,15 @@ async def recreate_database(name: str) -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workers = getattr(config.option, "numprocesses", None)  # pytest-xdist's -n, in the process that starts them
+    if workers and "PYTEST_XDIST_WORKER" not in os.environ:
+        try:
+            check_room(os.environ, int(workers))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def make_settings(**overrides: Any) -> Settings:

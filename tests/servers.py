@@ -68,12 +68,17 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self._thread.join(5)
 
 
+HOLD_S = 60.0
+"""The longest an EchoServer holds a request to `/hold` when the test never releases it."""
+
+
 @dataclass
 class EchoServer:
     """Answers every request with JSON describing it. Behaviour per path:
 
     - `/status/<code>`: answer with that status code;
     - `/slow/<seconds>`: wait, then answer;
+    - `/hold`: wait until the test calls `release()` (at most HOLD_S), then answer;
     - `/redirect`: 302 to /echo;
     - `/text`: a text/plain body;
     - `/big/<bytes>`: a body of that many bytes;
@@ -83,7 +88,12 @@ class EchoServer:
     """
 
     requests: list[Recorded] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
     _server: LocalHTTPServer | None = None
+
+    def release(self) -> None:
+        """Let the requests to `/hold` be answered, those waiting and those to come."""
+        self.released.set()
 
     @property
     def url(self) -> str:
@@ -98,6 +108,8 @@ class EchoServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 request = Recorded(self.command, self.path, dict(self.headers.items()), self.rfile.read(length))
                 outer.requests.append(request)
+                if request.path.split("?")[0] == "/hold":
+                    outer.released.wait(HOLD_S)
                 status, headers, payload = _echo(request)
                 self.send_response(status)
                 for name, value in headers.items():
@@ -112,6 +124,7 @@ class EchoServer:
         self._server = LocalHTTPServer(Handler, quiet=(ConnectionError,))
 
     def stop(self) -> None:
+        self.release()  # a request still held would keep its thread for HOLD_S
         if self._server is not None:
             self._server.stop()
 
@@ -206,7 +219,7 @@ class Process:
             self._check_running(repr(marker), deadline)
             time.sleep(0.01)
 
-    def wait_until_ready(self, path: str = "/readyz", wait_s: float = 30) -> None:
+    def wait_until_ready(self, path: str = "/readyz", wait_s: float = 60) -> None:
         """Wait until it answers `path` with 200."""
         deadline = time.monotonic() + wait_s
         while not self._answers(path):

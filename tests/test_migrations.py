@@ -15,11 +15,12 @@ from alembic import command
 from alembic.util.exc import CommandError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import PG_ADMIN_DSN, TEST_DB
 from workflow_service.migrate import alembic_config, check, upgrade
 from workflow_service.models import DEFAULT_WORKSPACE_ID, DEFAULT_WORKSPACE_SLUG, Base, Job, Workflow, Workspace
 
-MIGRATIONS_DB = "wfs_test_migrations"
+MIGRATIONS_DB = f"{TEST_DB}_migrations"
+"""Beside the test database, named after it: concurrent runs and xdist workers each have their own."""
 TABLES = {
     "workflow",
     "workflow_version",

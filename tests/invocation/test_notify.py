@@ -1,6 +1,6 @@
 """The notifiers on their own: one process's announcement reaches another's waiters, followers and cancel
-handlers, a change is published only for a followed job, and a malformed message on a channel does not
-deafen the listener."""
+handlers, a change is published only for a followed job, a malformed message on a channel does not
+deafen the listener, and services on different Redis databases of one server do not hear each other."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ import uuid
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL, eventually
-from workflow_service.core.notify import CANCEL, CHANGED, ENDED, Notifier, RedisNotifier
+from tests.isolation import on_redis_database, redis_database
+from workflow_service.core.notify import CANCEL, CHANGED, ENDED, Notifier, RedisNotifier, scoped
+
+
+def ours(channel: str) -> str:
+    """The channel's name on the test's Redis database."""
+    return scoped(channel, redis_database(REDIS_URL))
 
 
 async def subscribed(redis_client: aioredis.Redis, listeners: int) -> bool:
-    counts = dict(await redis_client.pubsub_numsub(ENDED, CANCEL))
-    return all(counts.get(channel.encode(), 0) >= listeners for channel in (ENDED, CANCEL))
+    names = [ours(channel) for channel in (ENDED, CANCEL)]
+    counts = dict(await redis_client.pubsub_numsub(*names))
+    return all(counts.get(name.encode(), 0) >= listeners for name in names)
 
 
 async def test_an_announcement_reaches_the_other_process_and_garbage_is_ignored(
@@ -39,8 +46,8 @@ async def test_an_announcement_reaches_the_other_process_and_garbage_is_ignored(
             await asyncio.wait_for(first_ended.wait(), 1.0)
 
             # Anyone who can write to Redis can publish junk; the next real message must still arrive.
-            await redis_client.publish(ENDED, b"not-a-uuid")
-            await redis_client.publish(CANCEL, b"\xff\xfe")
+            await redis_client.publish(ours(ENDED), b"not-a-uuid")
+            await redis_client.publish(ours(CANCEL), b"\xff\xfe")
             await worker.job_ended(second)
             await asyncio.wait_for(second_ended.wait(), 0.4)
         await api.cancel_job(first)
@@ -118,7 +125,7 @@ async def test_a_followed_jobs_changes_reach_its_follower_and_no_one_elses_are_p
             changed.clear()
             await worker.job_ended(followed)  # an end wakes followers too
             await asyncio.wait_for(changed.wait(), 1.0)
-        assert published == [(CHANGED, str(followed)), (ENDED, str(followed))]
+        assert published == [(ours(CHANGED), str(followed)), (ours(ENDED), str(followed))]
     finally:
         await worker.close()
         await api.close()
@@ -137,3 +144,32 @@ async def test_in_process_followers_are_told_of_changes_and_ends() -> None:
         assert changed.is_set()
         assert ended.is_set()
     assert not notifier._followers  # followers are removed when they stop following
+
+
+async def test_a_service_on_another_redis_database_is_not_heard(redis_client: aioredis.Redis) -> None:
+    """Redis delivers a channel's messages to its subscribers on every database: the channels carry the
+    database's number, so another service sharing the server does not wake this one's waiters or cancel its
+    jobs."""
+    elsewhere = on_redis_database(REDIS_URL, 1 if redis_database(REDIS_URL) == 0 else 0)
+    api, neighbour, worker = RedisNotifier(REDIS_URL), RedisNotifier(elsewhere), RedisNotifier(REDIS_URL)
+    canceled: list[uuid.UUID] = []
+
+    async def record(job_id: uuid.UUID) -> None:
+        canceled.append(job_id)
+
+    api.on_cancel(record)
+    await api.start()
+    try:
+        await eventually(lambda: subscribed(redis_client, 1), what="the listener subscribed")
+        job, mark = uuid.uuid4(), uuid.uuid4()
+        async with api.watch(job) as ended, api.watch(mark) as mark_ended:
+            await neighbour.job_ended(job)
+            await neighbour.cancel_job(job)
+            await neighbour.close()  # both published: Redis has handled them before the mark below
+            await worker.job_ended(mark)
+            await asyncio.wait_for(mark_ended.wait(), 1.0)
+            assert not ended.is_set()
+        assert canceled == []
+    finally:
+        await worker.close()
+        await api.close()

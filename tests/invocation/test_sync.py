@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import BASE_URL, WorkerFactory, eventually, wait_for_job
+from tests.conftest import BASE_URL, REDIS_URL, WorkerFactory, eventually, wait_for_job
 from tests.invocation.conftest import (
     ADA,
     GREETER,
@@ -24,9 +24,10 @@ from tests.invocation.conftest import (
     list_jobs,
     patch_settings,
 )
+from tests.isolation import redis_database
 from tests.servers import EchoServer
 from tests.workflows.conftest import assert_problem
-from workflow_service.core.notify import Notifier
+from workflow_service.core.notify import ENDED, Notifier, scoped
 from workflow_service.jobs import service as jobs_service
 
 
@@ -169,8 +170,10 @@ async def test_completion_reaches_the_waiter_through_the_notifier(
     echo_server: EchoServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The job ends ~1 s after submission; the answer must come right then, not at the 2 s safety poll,
-    and the waiter must not have read the job in a loop meanwhile."""
+    """The job ends ~1 s after submission; the notice must answer the waiter, not the safety poll (pushed out
+    to 30 s here, so that a busy machine cannot blur the two), and the waiter must not have read the job in a
+    loop meanwhile."""
+    monkeypatch.setattr(jobs_service, "WAIT_POLL_S", 30.0)
     await deploy(client, "slowish", http_workflow(http_step("slow", f"{echo_server.url}/slow/1")))
     await start_worker()
     reads: list[str] = []
@@ -188,7 +191,7 @@ async def test_completion_reaches_the_waiter_through_the_notifier(
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
-    assert 1.0 <= took < 1.7, f"answered after {took:.2f} s"
+    assert 1.0 <= took < 10, f"answered after {took:.2f} s"
     assert len(reads) <= 2, f"the waiter read the job {len(reads)} times"
 
 
@@ -214,7 +217,7 @@ async def test_a_lost_notification_is_covered_by_the_safety_poll(
 
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
-    assert "wfs:jobs:ended" in attempts  # the worker tried to announce the end, and that was lost
+    assert scoped(ENDED, redis_database(REDIS_URL)) in attempts  # the worker tried to announce the end; lost
     assert 1.9 <= took < 3.5, f"answered after {took:.2f} s; the safety poll runs every 2 s"
 
 
@@ -238,14 +241,19 @@ async def test_a_client_that_disconnects_does_not_cancel_the_job(
     assert [r.path for r in echo_server.requests] == ["/slow/1.5"]
 
 
-async def test_a_job_that_never_starts_still_answers_202_after_the_wait(client: httpx.AsyncClient) -> None:
+async def test_a_job_that_never_starts_still_answers_202_after_the_wait(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait ends when asked (1 s), not at the waiter's next read of the job (pushed out to 30 s here, so that
+    a busy machine cannot blur the two)."""
+    monkeypatch.setattr(jobs_service, "WAIT_POLL_S", 30.0)
     await deploy(client, "greeter", GREETER)  # no worker
 
     started = now()
     response = await invoke(client, "greeter", "sync", ADA, headers={"Prefer": "wait=1"})
 
     assert response.status_code == 202, response.text
-    assert 0.9 <= now() - started < 2.0
+    assert 0.9 <= now() - started < 10
     assert response.json()["status"] == "pending"
 
 

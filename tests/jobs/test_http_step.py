@@ -339,7 +339,8 @@ async def test_send_capped_caps_a_body_without_content_length() -> None:
 async def test_the_job_timeout_interrupts_a_running_step(
     client: httpx.AsyncClient, start_worker: WorkerFactory, echo_server: EchoServer
 ) -> None:
-    definition = {"timeout_s": 0.3, "steps": [get("first", "/fast"), get("slow", "/slow/1")]}
+    # The second step waits until the echo server stops; the first has a second to answer, loaded machine or not.
+    definition = {"timeout_s": 1.0, "steps": [get("first", "/fast"), get("slow", "/hold")]}
     await deploy_workflow(client, "caller", definition)
     await start_worker()
     job = await wait_for_job(client, (await submit(client, "caller", {"base": echo_server.url}))["id"])

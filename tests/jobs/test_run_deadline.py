@@ -53,7 +53,9 @@ async def test_the_claim_records_the_run_deadline_and_the_reconciler_fails_a_job
     settings = settings.model_copy(update={"lease_s": 0.2})
     (job_id,) = await create_jobs(any_engine, {**GREETER, "timeout_s": 0.5}, inputs={"name": "Ada"})
     agent_id = await agents.register(any_engine, ("default",), "stuck")
-    async with direct_context(any_engine, settings) as ctx:
+    # The claim's lease is long, as a live worker's heartbeat keeps it (the loop below extends it too): however
+    # slowly this test gets to its first extension, the lease has not run out; the reconciler's grace is 0.2 s.
+    async with direct_context(any_engine, settings.model_copy(update={"lease_s": 15.0})) as ctx:
         claimer = Claimer(ctx, Agent.of(agent_id, ("default",)))
         claim = await claimer.claim(job_id)  # claimed, then never run nor ended: a stuck worker
     assert isinstance(claim, Claim)

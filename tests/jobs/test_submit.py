@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import WorkerFactory, wait_for_job
+from tests.conftest import WorkerFactory, eventually, wait_for_job
 from tests.jobs.conftest import GREETER, RunnerFactory, deploy_workflow, submit
 from workflow_service.jobs import repository as repo
 from workflow_service.jobs.states import JobStatus
@@ -342,7 +342,12 @@ async def test_agents_are_listed_with_their_pools_and_status(
 ) -> None:
     assert (await client.get("/v1/agents")).json()["items"] == []
     await start_worker(pools=("default", "gpu"))
-    agents = (await client.get("/v1/agents")).json()["items"]
+
+    async def listed() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = (await client.get("/v1/agents")).json()["items"]
+        return items
+
+    agents = await eventually(listed, what="the worker to register as an agent")
     assert len(agents) == 1
     agent = agents[0]
     assert agent["pools"] == ["default", "gpu"]

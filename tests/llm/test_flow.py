@@ -47,13 +47,13 @@ async def test_independent_llm_steps_run_concurrently(
     }  # fmt: skip
     await deploy_workflow(client, "fanout", definition)
     await worker(start_worker, model_server)
-    model_server.reply(Reply(delay_s=0.4), Reply(delay_s=0.4), Reply(delay_s=0.4))
+    model_server.reply(Reply(delay_s=1.0), Reply(delay_s=1.0), Reply(delay_s=1.0))
 
     job = await run(client, "fanout")
 
     assert job["status"] == "completed", job["error"]
     assert job["output"] == ["echo: one", "echo: two", "echo: three"]
-    assert job["duration"] < 1.0  # three 0.4 s calls one after another would take 1.2 s
+    assert job["duration"] < 2.0  # three 1 s calls one after another would take 3 s
     starts = sorted(call.at for call in model_server.calls)
     assert starts[-1] - starts[0] < 0.3  # all three were asked at once
 

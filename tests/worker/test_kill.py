@@ -53,7 +53,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     w.stop_all()
 
 
-async def _agent(client: httpx.AsyncClient, name: str, wait_s: float = 15.0) -> dict[str, Any]:
+async def _agent(client: httpx.AsyncClient, name: str, wait_s: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         agents = (await client.get("/v1/agents")).json()["items"]
@@ -71,7 +71,7 @@ async def _deploy_slow_workflow(client: httpx.AsyncClient, echo: EchoServer) -> 
                 "id": "wait",
                 "type": "http",
                 "method": "POST",
-                "url": f"{echo.url}/slow/2",
+                "url": f"{echo.url}/hold",  # until the test releases it: the step runs as long as it needs
                 "json": {"n": "{{ inputs.n }}"},
             },
             {
@@ -98,8 +98,10 @@ async def test_a_job_survives_its_worker_being_killed(
 
     workers.spawn("second")
     second_agent = await _agent(client, "second")
-    first.popen.send_signal(signal.SIGKILL)
+    await eventually(lambda: echo_server.requests, what="the first worker's step to call the echo server")
+    first.popen.send_signal(signal.SIGKILL)  # mid-step: its request is held until now
     killed_at = time.monotonic()
+    echo_server.release()
 
     job = await wait_for_job(client, job_id, ("completed", "failed"), wait_s=30)
     assert time.monotonic() - killed_at < 30

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -590,14 +591,24 @@ def test_the_route_list_covers_the_api() -> None:
     } <= paths
 
 
+@pytest.fixture(scope="module")
+async def shared_client(database: str) -> AsyncIterator[httpx.AsyncClient]:
+    """One app for the many token checks below, started once: a request without a valid token is refused
+    before anything is written, so they need no freshly emptied database and app each (which is what makes
+    `client` cost most of a second a test)."""
+    async with serving(make_settings()) as c:
+        yield c
+
+
 @pytest.mark.parametrize(("method", "path"), V1_REQUESTS)
 @pytest.mark.parametrize(
     "authorization",
     [None, "Bearer wrong-token", f"Basic {TOKEN}", "Bearer", f"Bearer {TOKEN}x", f"bearer {TOKEN[:-1]}"],
 )
 async def test_every_v1_route_needs_the_token(
-    client: httpx.AsyncClient, method: str, path: str, authorization: str | None
+    shared_client: httpx.AsyncClient, method: str, path: str, authorization: str | None
 ) -> None:
+    client = shared_client
     request = client.build_request(method, path, json={} if method in ("POST", "PUT", "PATCH") else None)
     del request.headers["Authorization"]
     if authorization is not None:

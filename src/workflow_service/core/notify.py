@@ -9,6 +9,10 @@ for jobs someone follows (an event stream, a long poll): the follower's process 
 WATCHING, every process remembers it for a while, and the one that changes the job publishes CHANGED
 only if it is remembered there. Deciding that costs a dictionary lookup, no round trip, so the
 worker's hot path stays as it is for the jobs no one follows.
+
+Redis delivers a message to every subscriber of its channel on the server, whatever database each selected,
+so the channels carry the database's number (`scoped`): services that share a server on different databases
+do not hear each other's notices.
 """
 
 from __future__ import annotations
@@ -37,6 +41,12 @@ WATCH_TTL_S = 3 * WATCH_REFRESH_S
 """How long a process remembers a job announced on WATCHING (a few refreshes may be lost)."""
 _PER_MESSAGE = 500
 """Job ids in one WATCHING message at most."""
+
+
+def scoped(channel: str, database: int) -> str:
+    """The name of `channel` for the service whose Redis database is `database`."""
+    return f"{channel}@db{database}"
+
 
 CancelHandler = Callable[[uuid.UUID], Awaitable[None]]
 Events = defaultdict[uuid.UUID, set[asyncio.Event]]
@@ -127,6 +137,10 @@ class RedisNotifier(Notifier):
         import redis.asyncio as aioredis
 
         self._redis: Any = aioredis.Redis.from_url(redis_url)
+        database = int(self._redis.connection_pool.connection_kwargs.get("db") or 0)
+        self._channels = {channel: scoped(channel, database) for channel in (ENDED, CANCEL, CHANGED, WATCHING)}
+        """Each channel's name on this service's database; messages on others' are not ours."""
+        self._unscoped = {name: channel for channel, name in self._channels.items()}
         self._task: asyncio.Task[None] | None = None
         self._announcements: dict[str, Batcher[uuid.UUID, None]] = {
             channel: Batcher(self._announcer(channel)) for channel in (ENDED, CHANGED)
@@ -180,7 +194,7 @@ class RedisNotifier(Notifier):
     async def _publish(self, channel: str, job_ids: Sequence[uuid.UUID]) -> None:
         """One message naming the jobs, comma-separated."""
         try:
-            await self._redis.publish(channel, ",".join(map(str, job_ids)))
+            await self._redis.publish(self._channels[channel], ",".join(map(str, job_ids)))
         except Exception:
             log.warning("could not publish %s for %d job(s)", channel, len(job_ids), exc_info=True)
 
@@ -192,7 +206,7 @@ class RedisNotifier(Notifier):
         while True:
             pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(ENDED, CANCEL, CHANGED, WATCHING)
+                await pubsub.subscribe(*self._channels.values())
                 delay = 0.5
                 async for message in pubsub.listen():
                     await self._received(message)
@@ -208,9 +222,9 @@ class RedisNotifier(Notifier):
 
     async def _received(self, message: dict[str, Any]) -> None:
         try:
-            channel = message["channel"].decode()
+            channel = self._unscoped[message["channel"].decode()]
             job_ids = [uuid.UUID(part) for part in message["data"].decode().split(",")]
-        except (AttributeError, ValueError):  # not ours (anyone with Redis access can publish)
+        except (AttributeError, KeyError, ValueError):  # not ours (anyone with Redis access can publish)
             log.warning("ignoring a malformed notification on %r", message.get("channel"))
             return
         if channel == WATCHING:

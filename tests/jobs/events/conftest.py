@@ -186,7 +186,7 @@ async def admin_of(api: Process) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def agent_online(client: httpx.AsyncClient, name: str, wait_s: float = 20.0) -> None:
+async def agent_online(client: httpx.AsyncClient, name: str, wait_s: float = 60.0) -> None:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if any(a["name"] == name for a in (await client.get("/v1/agents")).json()["items"]):
