@@ -261,3 +261,39 @@ async def test_unknown_source_jobs_are_404(client: httpx.AsyncClient) -> None:
         for action, body in bodies.items():
             response = await client.post(f"/v1/jobs/{job_id}/{action}", json=body)
             assert (response.status_code, response.json()["code"]) == (404, "not_found"), (action, response.text)
+
+
+BRANCHING: dict[str, Any] = {
+    "input_schema": {"type": "object", "properties": {"big": {"type": "boolean"}}, "required": ["big"]},
+    "steps": [
+        {"id": "check", "type": "condition", "if": "inputs.big", "then": "big", "else": "small"},
+        {"id": "big", "type": "transform", "output": "big"},
+        {"id": "small", "type": "transform", "output": "small"},
+        {
+            "id": "last",
+            "type": "transform",
+            "needs": ["big", "small"],
+            "output": "{{ steps.big.output or steps.small.output }}",
+        },
+    ],
+    "output": {"size": "{{ steps.last.output }}"},
+}
+
+
+async def test_a_run_from_a_step_after_a_condition_keeps_the_branch_the_condition_took(
+    client: httpx.AsyncClient, start_worker: WorkerFactory
+) -> None:
+    """The copied condition's choice holds: the branch it did not take stays skipped (the same holds for a
+    retried attempt, which resumes from the steps its earlier attempt completed, as a run from a step does)."""
+    await deploy_workflow(client, "branching", BRANCHING)
+    await start_worker()
+    for big, taken, other in ((True, "big", "small"), (False, "small", "big")):
+        source = await wait_for_job(client, (await submit(client, "branching", {"big": big}))["id"])
+        assert source["output"] == {"size": taken}, source
+        # From `big`, the first step after the condition: its record is copied, the branches run again.
+        job = await create(client, source["id"], "run-from-step", {"step": "big"})
+        done = await wait_for_job(client, job["id"])
+        assert done["status"] == "completed", done
+        assert done["output"] == {"size": taken}, done
+        statuses = {step["id"]: step["status"] for step in done["steps"]}
+        assert (statuses["check"], statuses[taken], statuses[other]) == ("completed", "completed", "skipped"), done

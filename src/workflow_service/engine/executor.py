@@ -138,6 +138,10 @@ class _Schedule:
             self.settle(sid, "completed", output)
         self.waiting = [p for p in plan.steps if p.config.id not in self.state]
         self.forced_skip: set[str] = set()
+        # A condition completed before (an earlier attempt's, or copied for a run from a step) still decides.
+        for planned in plan.steps:
+            if planned.config.id in done:
+                self._follow_branch(planned, done[planned.config.id])
         self.tasks: dict[asyncio.Task[dict[str, Any] | None], PlannedStep] = {}
 
     def settle(self, sid: str, status: str, output: Any = None) -> None:
@@ -177,6 +181,9 @@ class _Schedule:
 
     def _completed(self, planned: PlannedStep, output: Any) -> None:
         self.settle(planned.config.id, "completed", output)
+        self._follow_branch(planned, output)
+
+    def _follow_branch(self, planned: PlannedStep, output: Any) -> None:
         config = planned.config
         if isinstance(config, ConditionConfig):
             # Skip the branch not taken; `end` taken skips everything not started yet.
