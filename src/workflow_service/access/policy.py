@@ -323,3 +323,21 @@ def _on_job(principal: Principal, action: Action, job: JobResource) -> Decision:
             Effect.FORBID, "only the job's creator (as a runner or more) and the workflow's owners may do this"
         )
     return Decision(Effect.FORBID, "not allowed")
+
+
+MADE_BY_CONFIGURATION: Mapping[str, Action] = {"schedule": Action.SCHEDULE_MANAGE, "trigger": Action.TRIGGERS_WRITE}
+"""The jobs a schedule or an event trigger makes (`caller` `schedule:<id>`, `trigger:<id>`), by who may manage it."""
+
+
+def reads_as_creator_of(principal: Principal, job: JobResource) -> frozenset[str]:
+    """The kinds of job creator (`schedule`, `trigger`) whose jobs of `job`'s workflow `principal` reads as their
+    creator (inputs and variables shown): those who may manage that schedule or trigger, who set its inputs or
+    their mapping. The operator reads every such job so."""
+    if principal.kind is PrincipalKind.ADMIN:
+        return frozenset(MADE_BY_CONFIGURATION)
+    if principal.kind is PrincipalKind.API_KEY or job.caller is None or job.workspace_id != principal.workspace_id:
+        return frozenset()
+    role = _job_role(principal, job)
+    if role is None:
+        return frozenset()
+    return frozenset(kind for kind, action in MADE_BY_CONFIGURATION.items() if action in WORKFLOW_ROLE_ACTIONS[role])

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from workflow_service.access import routes as access
-from workflow_service.access.policy import SERVICE, Action, Decision, Effect
+from workflow_service.access.policy import SERVICE, Action, Decision, Effect, JobResource, reads_as_creator_of
 from workflow_service.audit import redact
 from workflow_service.core.db import snapshot
 from workflow_service.core.ids import parse_uuid
@@ -33,6 +33,7 @@ from workflow_service.jobs.schemas import (
     JobUpdate,
     RunFromStep,
 )
+from workflow_service.jobs.views import Reader
 from workflow_service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
@@ -235,15 +236,18 @@ class JobReading:
     """A read of a job: who reads it (its inputs are shown to its creator only), how to follow it, and how long
     it may wait for a change (None: it answers at once)."""
 
-    viewer: str
+    viewer: Reader
     following: Following
     wait_s: int | None
 
 
 async def _job_reading(
-    principal: PrincipalDep, following: FollowingDep, wait_s: Annotated[int | None, Depends(_long_poll_wait)]
+    principal: PrincipalDep,
+    following: FollowingDep,
+    wait_s: Annotated[int | None, Depends(_long_poll_wait)],
+    job: Annotated[JobResource, Depends(access.job_own_transaction)],
 ) -> JobReading:
-    return JobReading(principal.actor, following, wait_s)
+    return JobReading(Reader(principal.actor, reads_as_creator_of(principal, job)), following, wait_s)
 
 
 @router.get(

@@ -10,14 +10,26 @@ job reading its child) reads a job as `EVERYTHING`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from workflow_service.engine.executor import STEP_RECORD_COLUMNS
 from workflow_service.jobs.schemas import CreatedBy, CreatorKind, JobParent, JobRead, JobSource, JobUsage, StepRead
 from workflow_service.workflows.schemas import WorkflowRef
 
-Viewer = str | None
-"""Who reads a job: the caller's actor (`admin`, `user:<id>`, `key:<id>`), or None for the service itself."""
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads a job, with the kinds of creator (`schedule`, `trigger`) whose jobs they read as the creator: those
+    who manage the workflow's schedules or triggers see the inputs these made (access/policy.reads_as_creator_of)."""
+
+    actor: str
+    made_by: frozenset[str] = frozenset()
+
+
+Viewer = str | Reader | None
+"""Who reads a job: the caller's actor (`admin`, `user:<id>`, `key:<id>`), a Reader, or None for the service
+itself."""
 EVERYTHING: Viewer = None
 """The service itself reading a job: nothing is withheld (a push callback's payload, a child job's output)."""
 
@@ -40,6 +52,8 @@ def creator(caller: str, name: str | None = None) -> CreatedBy:
 
 
 def sees_inputs(viewer: Viewer, caller: str) -> bool:
+    if isinstance(viewer, Reader):
+        return viewer.actor == caller or caller.partition(":")[0] in viewer.made_by
     return viewer is EVERYTHING or viewer == caller
 
 

@@ -175,3 +175,43 @@ async def test_push_callbacks_and_sync_answers_go_to_the_creator_in_full(
     )
     assert sync.status_code == 202, sync.text  # no worker: it does not end, and answers as its creator sees it
     assert (sync.json()["inputs"], sync.json()["variables"]) == ({"name": "Ada"}, {"greeting": "Hi"})
+
+
+GREETER: dict[str, Any] = {
+    "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+    "steps": [{"id": "compose", "type": "transform", "output": {"text": "Hello, {{ inputs.name }}!"}}],
+}
+
+
+async def test_those_who_manage_a_schedule_or_trigger_see_the_inputs_of_the_jobs_it_made(
+    admin: httpx.AsyncClient, people: People
+) -> None:
+    """A schedule's or a trigger's jobs have no person as creator: whoever may manage the schedule or trigger (who
+    set its inputs, or the mapping that made them) reads them as the creator; the other readers see them withheld."""
+    workflow = await deploy_workflow(admin, "greeter", GREETER)
+    made = await admin.post("/v1/workflows/greeter/schedules", json={"cron": "0 * * * *", "inputs": {"name": "Sched"}})
+    assert made.status_code == 201, made.text
+    backfill = {"from": "2026-06-01T00:00:00Z", "to": "2026-06-01T00:30:00Z"}
+    assert (await admin.post(f"/v1/workflows/greeter/schedules/{made.json()['id']}/backfill", json=backfill)).is_success
+    trigger = await admin.post(
+        "/v1/workflows/greeter/triggers",
+        json={"type": "webhook", "name": "t", "auth": "bearer", "mapping": {"inputs": {"name": "{{ event.who }}"}}},
+    )
+    assert trigger.status_code == 201, trigger.text
+    hook, token = trigger.json()["url"], trigger.json()["secret"]
+    event = await admin.post(hook, json={"who": "Trig"}, headers={"Authorization": f"Bearer {token}"})
+    assert event.status_code == 202, event.text
+    listed = (await admin.get("/v1/jobs", params={"scope": "all", "origin": "schedule,trigger"})).json()["items"]
+    jobs = {job["origin"]: job["id"] for job in listed}
+    assert set(jobs) == {"schedule", "trigger"}, listed
+
+    editor, owner = await people.member(workflow, "editor"), await people.member(workflow, "owner")
+    viewer, runner = await people.member(workflow, "viewer"), await people.member(workflow, "runner")
+    workspace_admin = await people.user("admin")
+    for origin, name in (("schedule", "Sched"), ("trigger", "Trig")):
+        for reader in (admin, editor.client, owner.client, workspace_admin.client):
+            job = (await reader.get(f"/v1/jobs/{jobs[origin]}")).json()
+            assert (job["inputs"], job["inputs_withheld"]) == ({"name": name}, False), (origin, job)
+        for reader in (viewer.client, runner.client):
+            job = (await reader.get(f"/v1/jobs/{jobs[origin]}")).json()
+            assert (job["inputs"], job["inputs_withheld"]) == (None, True), (origin, job)
