@@ -100,6 +100,8 @@ async def test_every_operation_with_a_body_answers_and_documents_the_400(client:
     trigger = {"type": "webhook", "name": "events", "auth": "bearer"}
     made = (await client.post("/v1/workflows/greeter/triggers", json=trigger)).json()
     values["trigger_id"] = made["id"]
+    schedule = {"interval": 3600, "inputs": {"name": "Ada"}}
+    values["schedule_id"] = (await client.post("/v1/workflows/greeter/schedules", json=schedule)).json()["id"]
     as_sender = {**JSON, "Authorization": f"Bearer {made['secret']}"}  # an event authenticates by its trigger's token
     schema = (await client.get("/openapi.json")).json()
     with_body = [

@@ -40,6 +40,8 @@ async def _body_operations(client: httpx.AsyncClient) -> list[tuple[str, str, di
     job = await submit(client, "greeter", {"name": "Ada"})
     trigger = (await client.post("/v1/workflows/greeter/triggers", json=TRIGGER)).json()
     client.headers["X-Trigger-Token"] = f"Bearer {trigger['secret']}"
+    schedule = {"interval": 3600, "inputs": {"name": "Ada"}}
+    schedule = (await client.post("/v1/workflows/greeter/schedules", json=schedule)).json()
     values = {
         "workflow": "greeter",
         "version": "current",
@@ -47,6 +49,7 @@ async def _body_operations(client: httpx.AsyncClient) -> list[tuple[str, str, di
         "name": "NAME",
         "user_id": str(uuid.uuid4()),
         "trigger_id": trigger["id"],
+        "schedule_id": schedule["id"],
     }
     schema = (await client.get("/openapi.json")).json()
     return [

@@ -209,6 +209,7 @@ def _path_for(path: str) -> str:
         "{user_id}": str(uuid.uuid4()),
         "{token_id}": str(uuid.uuid4()),
         "{trigger_id}": str(uuid.uuid4()),
+        "{schedule_id}": str(uuid.uuid4()),
     }.items():
         filled = filled.replace(name, value)
     assert "{" not in filled, f"fill in the parameters of {path}"
