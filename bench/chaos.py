@@ -44,7 +44,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ import asyncpg
 import httpx
 import orjson
 import redis.asyncio as aioredis
+from service_process import free_port
 
 CLI = str(Path(sys.executable).with_name("workflow-service"))
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,12 +68,6 @@ EFFECT_STEP = "call"
 ENDED = frozenset({"completed", "failed", "canceled"})
 NOT_ENDED = "new,pending,claimed,running,validating,uploading"
 MAX_HEADER_LINES = 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def definition(echo_port: int) -> dict[str, Any]:

@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from service_process import free_port, wait_ready
 
 CLI = str(Path(sys.executable).with_name("workflow-service"))
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -143,24 +143,6 @@ WHERE j.started_at IS NOT NULL AND (j.status <> 'running' OR s.position < 2)
   AND (j.finished_at IS NOT NULL OR j.status = 'running')
 ORDER BY j.id, s.position
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the service did not become ready")
 
 
 async def build(db: asyncpg.Connection, client: httpx.AsyncClient, jobs: int) -> None:

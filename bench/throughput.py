@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
+from service_process import free_port, wait_ready
 
 CLI = str(Path(sys.executable).with_name("workflow-service"))
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -42,12 +42,6 @@ DEFINITION = {
     "steps": [{"id": "double", "type": "transform", "output": {"n": "{{ inputs.n * 2 }}"}}],
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_cpu_s(pid: int) -> float:
@@ -117,18 +111,6 @@ class LeanClient:
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-async def wait_ready(base: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            try:
-                if (await client.get(f"{base}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.1)
-    raise SystemExit("the service did not become ready")
 
 
 async def main() -> None:
