@@ -17,21 +17,21 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 install: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e . -e clients/python
 	touch $@
 
 dev-install: $(VENV)/.installed-dev
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml clients/python/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]' -e clients/python
 	touch $(VENV)/.installed $@
 
 services: ## start PostgreSQL and Redis when they are not running
 	bash scripts/ensure-services.sh
 
 lint:
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench clients/python
+	$(BIN)/ruff check src tests bench clients/python
 
 typecheck:
 	$(BIN)/mypy
