@@ -129,9 +129,7 @@ def load_config(
         (token, "--token"), (env.get("WFS_TOKEN"), "WFS_TOKEN"), (values.get("token"), where)
     )
     if not found_url or not url_from:
-        raise ConfigError(
-            f"no server URL: set WFS_URL, pass --url, or add url to [profiles.{name}] in {path}"
-        )
+        raise ConfigError(f"no server URL: set WFS_URL, pass --url, or add url to [profiles.{name}] in {path}")
     if not found_url.startswith(("http://", "https://")):
         raise ConfigError(f"the server URL {found_url!r} (from {url_from}) must start with http:// or https://")
     return Config(found_url.rstrip("/"), found_token, name, url_from, token_from, name_from, path)

@@ -21,11 +21,15 @@ from wfs_client.errors import WfsError
 
 app = typer.Typer(
     name="wfs",
-    help="Run workflow-service workflows and follow their jobs (from a terminal or a CI script).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
-config_app = typer.Typer(help="Show the configuration in use.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="Show the configuration in use.\n\nExample:\n\n    wfs config show",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 
 
 def _print_version(value: bool) -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wfs_client.client import Client
 from wfs_client.cli.formats import Format
 from wfs_client.cli.progress import display_for
 from wfs_client.cli.state import emit, err
+from wfs_client.client import Client
 from wfs_client.follow import FollowTimeout, follow
 
 COMPLETED, FAILED, TIMED_OUT, CANCELED, INTERRUPTED = 0, 1, 3, 4, 130

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +13,26 @@ from wfs_client.cli.parsing import parse_duration
 from wfs_client.cli.run import OutFileOption, QuietOption, TimeoutOption
 from wfs_client.cli.state import OutputOption, emit, state, typer_exit
 
-app = typer.Typer(help="List, read, follow, cancel and rerun jobs.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, read, follow, cancel and rerun jobs.\n\nExample:\n\n    wfs jobs list --status failed --limit 5",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+
+
+class Sort(enum.StrEnum):
+    """The orders `GET /v1/jobs` knows (`-`: newest or longest first)."""
+
+    newest = "-created"
+    oldest = "created"
+    updated_last = "-updated"
+    updated_first = "updated"
+    finished_last = "-finished"
+    finished_first = "finished"
+    longest = "-duration"
+    shortest = "duration"
+
+
 JobId = Annotated[str, typer.Argument(help="The job's id.")]
 
 
@@ -44,10 +64,12 @@ def list_jobs(
     ctx: typer.Context,
     workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Only this workflow's jobs.")] = None,
     status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only jobs in this status.")] = None,
-    origin: Annotated[str | None, typer.Option("--origin", help="Only jobs of this origin (api, ...).")] = None,
+    origin: Annotated[
+        list[str] | None, typer.Option("--origin", help="Only jobs of this origin (api, schedule, ...).")
+    ] = None,
     q: Annotated[str | None, typer.Option("--q", help="Search the jobs' names and ids.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many jobs.")] = None,
-    sort: Annotated[str | None, typer.Option("--sort", help="The order, e.g. -created_at.")] = None,
+    sort: Annotated[Sort | None, typer.Option("--sort", help="The order (- for descending).")] = None,
     output: OutputOption = None,
 ) -> None:
     """List jobs, newest first, with filters.
@@ -58,7 +80,8 @@ def list_jobs(
     """
     options = state(ctx)
     with options.client() as client:
-        page = client.list_jobs(workflow=workflow, status=status, origin=origin, q=q, limit=limit, sort=sort)
+        order: Any = None if sort is None else sort.value  # one of the contract's values: the enum holds only those
+        page = client.list_jobs(workflow=workflow, status=status, origin=origin, q=q, limit=limit, sort=order)
     emit(page, options.format(output), text=_jobs_table)
 
 
@@ -164,10 +187,7 @@ def rerun(
     options = state(ctx)
     timeout_s = parse_duration("--timeout", timeout) if timeout else None
     with options.client() as client:
-        if from_step:
-            job = client.run_job_from_step(job_id, {"step": from_step})
-        else:
-            job = client.rerun_job(job_id)
+        job = client.run_job_from_step(job_id, {"step": from_step}) if from_step else client.rerun_job(job_id)
         if not wait:
             print(job["id"])
             return
@@ -204,7 +224,13 @@ def output_of(
 
 def _history(events: dict[str, Any]) -> str:
     rows = [
-        [when(e.get("at")), cell(e.get("from_status")), str(e["to_status"]), cell(e.get("actor")), cell(e.get("reason"))]
+        [
+            when(e.get("at")),
+            cell(e.get("from_status")),
+            str(e["to_status"]),
+            cell(e.get("actor")),
+            cell(e.get("reason")),
+        ]
         for e in events.get("items", [])
     ]
     return table(["AT", "FROM", "TO", "ACTOR", "REASON"], rows)

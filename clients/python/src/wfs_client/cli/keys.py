@@ -9,7 +9,11 @@ import typer
 from wfs_client.cli.formats import cell, table, when
 from wfs_client.cli.state import OutputOption, emit, err, state
 
-app = typer.Typer(help="Create, list and revoke a workflow's API keys.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, list and revoke a workflow's API keys.\n\nExample:\n\n    wfs keys create greeter --name ci",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 Workflow = Annotated[str, typer.Argument(help="The workflow's slug.")]
 
 

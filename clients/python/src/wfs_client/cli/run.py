@@ -35,14 +35,14 @@ def run(
     version: Annotated[str, typer.Option("--version", help="A version number, or current.")] = "current",
     input_items: Annotated[
         list[str] | None,
-        typer.Option("--input", "-i", help="An input: key=value (typed by the input schema) or key:=<json>."),
+        typer.Option("--input", "-i", help="An input: key=value (typed by the input schema) or key:=JSON."),
     ] = None,
     inputs_from: Annotated[
         str | None,
         typer.Option("--inputs", help="All inputs as a JSON object: @file.json, - for stdin, or the JSON itself."),
     ] = None,
     var_items: Annotated[
-        list[str] | None, typer.Option("--var", help="A variable override: key=value or key:=<json>.")
+        list[str] | None, typer.Option("--var", help="A variable override: key=value or key:=JSON.")
     ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the job (or print its id and exit).")] = True,
     timeout: TimeoutOption = None,

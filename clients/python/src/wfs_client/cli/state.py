@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 
 from wfs_client import __version__
+from wfs_client.cli.formats import Format, render
 from wfs_client.client import Client
 from wfs_client.config import Config, load_config
 from wfs_client.errors import ApiError, ConnectionFailed, WfsError
-from wfs_client.cli.formats import Format, render
 
 USAGE_ERROR = 2
 """The exit code of a usage, configuration or API error."""

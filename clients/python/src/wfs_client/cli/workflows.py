@@ -14,7 +14,11 @@ from wfs_client.cli.state import OutputOption, emit, err, state, typer_exit
 from wfs_client.client import Client
 from wfs_client.errors import ApiError
 
-app = typer.Typer(help="List, read and deploy workflows.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, read and deploy workflows.\n\nExample:\n\n    wfs workflows deploy workflows/greeter.yaml",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
 Workflow = Annotated[str, typer.Argument(help="The workflow's slug.")]
 INVALID = 1
 """The exit code of a definition with problems."""
@@ -142,4 +146,6 @@ def deploy(
             emit(saved, fmt, text=lambda _: f"{slug}: draft {done} and valid; not deployed")
             return
         version = client.deploy_workflow(slug)
-    emit(version, fmt, text=lambda v: f"{slug}: draft {done}, version {v['number']} deployed\n{v['endpoints']['async']}")
+    emit(
+        version, fmt, text=lambda v: f"{slug}: draft {done}, version {v['number']} deployed\n{v['endpoints']['async']}"
+    )
