@@ -58,7 +58,7 @@ def union(members: list[str]) -> str:
 def type_of(schema: Schema, prefix: str = "") -> str:
     """The Python type of a JSON Schema; `prefix` qualifies the names of the components' models."""
     if "$ref" in schema:
-        return prefix + schema["$ref"].rsplit("/", 1)[-1]
+        return prefix + str(schema["$ref"]).rsplit("/", 1)[-1]
     if "const" in schema:
         return f"Literal[{literal(schema['const'])}]"
     if "enum" in schema:
@@ -185,6 +185,8 @@ class Operation:
         self.in_query = [p for p in parameters.values() if p["in"] == "query"]
         self.in_header = [p for p in parameters.values() if p["in"] == "header"]
         self.body: Schema | None = op.get("requestBody")
+        if self.body is not None and json_schema(self.body) is None:
+            raise SystemExit(f"{op['operationId']}: a request body that is not JSON; extend the generator")
         names = [snake(p["name"]) for p in parameters.values()] + (["body"] if self.body is not None else [])
         clashes = {n for n in names if names.count(n) > 1} | (set(names) & RESERVED)
         if clashes:
@@ -193,8 +195,7 @@ class Operation:
     def signature(self) -> str:
         arguments = ["self"] + [f"{snake(p['name'])}: {type_of(p.get('schema', {}), 'models.')}" for p in self.in_path]
         if self.body is not None:
-            schema = next(iter(self.body.get("content", {}).values()), {}).get("schema", {})
-            body_type = type_of(schema, "models.")
+            body_type = type_of(json_schema(self.body) or {}, "models.")
             arguments.append(f"body: {body_type}" if self.body.get("required") else f"body: {body_type} | None = None")
         named = [kw for p in self.in_query + self.in_header for kw in keywords_of(p)]
         return ", ".join(arguments + (["*", *named] if named else []))
@@ -204,9 +205,8 @@ class Operation:
         found = []
         for status, answer in sorted(self.op.get("responses", {}).items()):
             if status.startswith("2"):
-                content = answer.get("content", {})
-                json_content = next((c for t, c in content.items() if "json" in t), None)
-                found.append(type_of(json_content.get("schema", {}), "models.") if json_content else "None")
+                schema = json_schema(answer)
+                found.append("None" if schema is None else type_of(schema, "models."))
         return union(found) if found else "Any"
 
     def call(self) -> list[str]:
@@ -241,6 +241,13 @@ class Operation:
             "        )",
             f"        return cast({returns}, answer)",
         ]
+
+
+def json_schema(message: Schema) -> Schema | None:
+    """The schema of a request body's or an answer's JSON content (None without one)."""
+    content: dict[str, Schema] = message.get("content", {})
+    schema = next((c.get("schema", {}) for kind, c in content.items() if "json" in kind), None)
+    return None if schema is None else dict(schema)
 
 
 def keywords_of(parameter: Schema) -> list[str]:
