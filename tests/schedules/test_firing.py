@@ -21,6 +21,7 @@ from workflow_service.jobs.states import JobStatus
 from workflow_service.models import WorkflowVersion
 from workflow_service.schedules.firing import COUNT_CAP, MAX_TIMES
 from workflow_service.workflows import service as workflows
+from workflow_service.workflows.schemas import DraftUpdate
 
 T0 = utc(2030, 1, 1)
 """When the schedules start: after their creation, so that their first time is T0."""
@@ -240,7 +241,7 @@ async def test_deleting_the_workflow_deletes_its_schedules(scheduler: Scheduler)
 
 async def _redeploy(scheduler: Scheduler, definition: dict[str, Any]) -> None:
     async with unit_of_work(scheduler.engine) as uow:
-        await workflows.update_draft(uow.conn, default_ref("greeter"), definition, "")
+        await workflows.update_draft(uow.conn, default_ref("greeter"), DraftUpdate(definition=definition), "")
         await workflows.deploy(uow.conn, default_ref("greeter"), "")
 
 

@@ -15,7 +15,7 @@ from workflow_service.errors import NotDeployed, NotFound
 from workflow_service.workflows import repository as workflow_repo
 from workflow_service.workflows import service as workflows
 from workflow_service.workflows.refs import ScopedRef
-from workflow_service.workflows.schemas import WorkflowCreate
+from workflow_service.workflows.schemas import DraftUpdate, WorkflowCreate
 from workflow_service.workflows.targets import Targets
 
 
@@ -48,7 +48,9 @@ async def test_a_deploy_committed_before_the_request_is_seen(engine: AsyncEngine
 
     assert await number("current") == 1
     async with engine.begin() as conn:
-        await workflows.update_draft(conn, default_ref("greeter"), {**GREETER, "description": "second"}, "")
+        await workflows.update_draft(
+            conn, default_ref("greeter"), DraftUpdate(definition={**GREETER, "description": "second"}), ""
+        )
         await workflows.deploy(conn, default_ref("greeter"), "")
     assert await number("current") == 2
     assert await number("1") == 1

@@ -145,8 +145,9 @@ async def delete_workflow(
 )
 async def update_draft(workflow: WorkflowPathDep, data: DraftUpdate, audit: AuditDep, base: BaseUrlDep) -> WorkflowRead:
     """Replace the draft definition. The body may also be YAML (`Content-Type: application/yaml`), with the same
-    fields."""
-    updated = await service.update_draft(audit.uow.conn, workflow, data.definition, base)
+    fields. It takes a create's fields too, so one file creates and updates a workflow: `name` and
+    `description` replace the workflow's when given; `slug`, when given, must be the workflow's own."""
+    updated = await service.update_draft(audit.uow.conn, workflow, data, base)
     row = updated.value
     if updated.changes:  # the same draft again changes nothing
         described = f"updated the draft of workflow {row.slug!r}"

@@ -30,9 +30,19 @@ class WorkflowCreate(BaseModel):
 
 
 class DraftUpdate(BaseModel):
+    """The new draft; the same fields as a create are taken, so that one file (name, slug, description,
+    definition) both creates a workflow and updates it (`wfs workflows deploy FILE`)."""
+
     model_config = ConfigDict(extra="forbid")
 
     definition: DraftDefinition
+    name: str | None = Field(None, min_length=1, max_length=200, description="A new name; absent: kept.")
+    slug: str | None = Field(
+        None, pattern=SLUG_PATTERN, description="Must be the workflow's own slug when given (a draft cannot rename it)."
+    )
+    description: str | None = Field(
+        None, max_length=10_000, description="A new description (null clears it); absent: kept."
+    )
 
 
 class Endpoints(BaseModel):

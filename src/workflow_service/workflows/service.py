@@ -23,6 +23,7 @@ from workflow_service.workflows import repository as repo
 from workflow_service.workflows import settings as endpoint_settings
 from workflow_service.workflows.refs import ScopedRef
 from workflow_service.workflows.schemas import (
+    DraftUpdate,
     Endpoints,
     ValidationReport,
     VersionList,
@@ -150,14 +151,23 @@ async def list_page(conn: AsyncConnection, visible: repo.Visible, cursor: str | 
 
 
 async def update_draft(
-    conn: AsyncConnection, ref: ScopedRef, definition: dict[str, Any], base_url: str
+    conn: AsyncConnection, ref: ScopedRef, data: DraftUpdate, base_url: str
 ) -> Changed[WorkflowRead]:
-    """Replace the draft. A draft may be invalid; it just cannot be deployed until it is fixed. What changed is
-    the draft's content hash (the definitions themselves are the workflow's, not the audit log's)."""
+    """Replace the draft, and the name and description when given. A draft may be invalid; it just cannot be
+    deployed until it is fixed. What changed is the draft's content hash (the definitions themselves are the
+    workflow's, not the audit log's), the name and the description."""
     row = await _get(conn, ref, for_update=True)
-    await repo.update(conn, row.id, {"draft": definition, "updated_at": utcnow()})
+    if data.slug is not None and data.slug != row.slug:
+        message = f"this workflow's slug is {row.slug!r}; a draft update cannot rename it"
+        raise InvalidInput(message, errors=[{"path": "$.slug", "message": message}])
+    named: dict[str, Any] = {k: getattr(data, k) for k in ("name", "description") if k in data.model_fields_set}
+    if named.get("name", "") is None:
+        raise InvalidInput("a workflow's name cannot be null", errors=[{"path": "$.name", "message": "null"}])
+    definition = data.definition
+    await repo.update(conn, row.id, {"draft": definition, **named, "updated_at": utcnow()})
     workflow = await _read(conn, await _get(conn, ScopedRef(str(row.id), ref.workspace_id)), base_url)
-    before, after = ({"content_hash": content_hash(draft)} for draft in (row.draft, definition))
+    before = {"content_hash": content_hash(row.draft)} | {key: getattr(row, key) for key in named}
+    after = {"content_hash": content_hash(definition)} | named
     return Changed(workflow, changes(before, after))
 
 
