@@ -47,7 +47,12 @@ class Service:
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """`workflow-service dev` on a free port, its SQLite file in a fresh directory."""
     home = tmp_path_factory.mktemp("embedded")
-    env = clean_env(WFS_ADMIN_TOKEN=TOKEN, WFS_LOG_LEVEL="WARNING", WFS_DATA_DIR=str(home / "data"))
+    env = clean_env(
+        WFS_ADMIN_TOKEN=TOKEN,
+        WFS_LOG_LEVEL="WARNING",
+        WFS_DATA_DIR=str(home / "data"),
+        WFS_OUTBOUND_ALLOWLIST="127.0.0.1",  # http steps to the tests' echo servers
+    )
     with running("dev", env, home) as process:
         process.wait_until_ready()
         yield Service(process.url, "embedded", [process])
