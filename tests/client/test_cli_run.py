@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.client.conftest import GREETER, Service, deployed_greeter
+from tests.client.proxy import DROP_ANSWER, Proxy
 from tests.client.servers import TYPED, deployed, refusal, wfs, wfs_env
 
 JOB_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -155,3 +156,16 @@ def test_an_idempotency_key_submits_once(service: Service, tmp_path: Path) -> No
     assert first.stdout == second.stdout
     other = wfs(["run", slug, "-i", "name=Ada", "--no-wait"], env)
     assert other.stdout != first.stdout
+
+
+def test_a_submit_whose_answer_is_lost_is_retried_into_one_job(service: Service, tmp_path: Path) -> None:
+    slug = deployed_greeter(service)
+    with Proxy(service.url, [DROP_ANSWER], matching=f"POST /v1/workflows/{slug}/") as proxy:
+        ran = wfs(["run", slug, "-i", "name=Ada", "-o", "json"], wfs_env(service, tmp_path, WFS_URL=proxy.url))
+        submits = [seen for seen in proxy.seen if seen.method == "POST"]
+    assert ran.code == 0, ran
+    assert json.loads(ran.stdout) == {"greeting": "Hello, Ada!"}
+    assert [seen.behaviour for seen in submits] == ["drop-answer", "forward"]
+    assert submits[0].headers["Idempotency-Key"] == submits[1].headers["Idempotency-Key"]
+    with service.client() as api:
+        assert len(api.list_jobs(workflow=slug)["items"]) == 1
