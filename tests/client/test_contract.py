@@ -217,3 +217,13 @@ def test_a_submission_without_a_key_gets_a_fresh_one_and_a_given_key_is_sent(ech
     assert all(len(k) == 36 for k in (first, second))
     assert given == "mine"
     assert echo.requests[-1].headers["Authorization"] == "Bearer a-token"
+
+
+def test_the_library_imports_nothing_of_the_server() -> None:
+    """A CI runner installs only httpx and typer with the client: the library must not need the server's
+    packages."""
+    code = "import sys, wfs_client; print('\\n'.join(sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in run.stdout.split()}
+    assert "httpx" in loaded
+    assert not loaded & {"workflow_service", "pydantic", "sqlalchemy", "yaml", "fastapi", "redis", "arq", "orjson"}
