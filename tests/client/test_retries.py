@@ -85,6 +85,15 @@ def test_a_long_retry_after_is_capped_at_max_backoff(embedded: Service) -> None:
     assert 0.28 <= waited < 0.8, waited
 
 
+def test_a_retry_after_date_is_honoured_instead_of_the_backoff(embedded: Service) -> None:
+    """A date already past means at once, where the policy's own backoff would wait 2.5 s or more."""
+    policy = RetryPolicy(attempts=2, backoff_s=5.0, max_backoff_s=10.0)
+    past = Answer(503, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    with Proxy(embedded.url, [past]) as proxy, Client(proxy.url, retry=policy) as c:
+        c.get_health()
+    assert proxy.seen[1].at - proxy.seen[0].at < 0.5
+
+
 def test_429_without_retry_after_is_retried_even_for_a_post_without_a_key(
     embedded: Service, greeter: str, wfs: Client
 ) -> None:
