@@ -1,0 +1,197 @@
+"""The HTTP plumbing under Client and AsyncClient: building a request (token, user agent, parameters), sending
+it with the retry policy, and turning the answer into JSON or an ApiError."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from wfs_client._retry import REPLAYABLE_METHODS, Attempts, RetryPolicy
+from wfs_client._version import __version__
+from wfs_client.errors import ApiError
+
+Params = Mapping[str, Any] | None
+Headers = Mapping[str, str | None] | None
+
+
+def path_segment(value: object) -> str:
+    """A path parameter, escaped so that it stays one segment of the path (`a/b` -> `a%2Fb`)."""
+    return quote(str(value), safe="")
+
+
+def idempotency_key(given: str | None) -> str:
+    """The caller's Idempotency-Key, or a fresh one: one call sends the same key on each of its attempts."""
+    return given if given is not None else str(uuid.uuid4())
+
+
+def decoded(response: httpx.Response) -> Any:
+    """The answer's parsed JSON (its text when it is not JSON; None without a body); ApiError for an error."""
+    if response.status_code >= 300:
+        raise ApiError(response)
+    if response.status_code == 204 or not response.content:
+        return None
+    if "json" in response.headers.get("Content-Type", ""):
+        return response.json()
+    return response.text
+
+
+class _Base:
+    """What the sync and async transports share: settings, and how a request is built."""
+
+    def __init__(
+        self, url: str, token: str | None, timeout: float, retry: RetryPolicy | None, user_agent: str | None
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.headers = {
+            "Accept": "application/json",
+            "User-Agent": user_agent or f"workflow-service-client/{__version__} httpx/{httpx.__version__}",
+        }
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def build(  # noqa: PLR0913 - the parts of a request, as the public request() takes them
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        method: str,
+        path: str,
+        params: Params,
+        json: Any,
+        content: bytes | None,
+        headers: dict[str, str],
+    ) -> httpx.Request:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if content is not None:
+            return http.build_request(method, path, params=query, content=content, headers=headers)
+        body = {"json": json} if json is not None else {}
+        return http.build_request(method, path, params=query, headers=headers, **body)
+
+    def attempts(self, method: str, path: str, headers: Mapping[str, str], idempotent: bool | None) -> Attempts:
+        if idempotent is None:
+            keyed = any(name.lower() == "idempotency-key" for name in headers)
+            idempotent = method.upper() in REPLAYABLE_METHODS or keyed
+        return Attempts(self.retry, f"{method.upper()} {self.url}{path}", idempotent)
+
+
+def merged(headers: Headers, content_type: str | None) -> dict[str, str]:
+    """The request's own headers: those given (None values dropped) and the body's content type."""
+    given = {k: v for k, v in (headers or {}).items() if v is not None}
+    return given | ({"Content-Type": content_type} if content_type else {})
+
+
+class SyncTransport(_Base):
+    """Sends requests with httpx.Client, sleeping between attempts."""
+
+    def __init__(  # noqa: PLR0913 - Client's signature (the interface of the package)
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        user_agent: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(url, token, timeout, retry, user_agent)
+        self._http = httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(  # noqa: PLR0913 - every part of a request, for what the generated methods cannot say
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        headers: Headers = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """Send a request with the retry policy; its parsed JSON answer (its text if it is not JSON, None for
+        no body). `idempotent`: may it be sent again after an answer was lost? By default yes for
+        GET/HEAD/PUT/DELETE and with an Idempotency-Key header. Raises ApiError for an error answer,
+        ConnectionFailed when it never got one."""
+        own = merged(headers, content_type)
+        attempts = self.attempts(method, path, own, idempotent)
+        response = self.send(attempts, lambda: self.build(self._http, method, path, params, json, content, own))
+        return decoded(response)
+
+    def send(self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False) -> httpx.Response:
+        """The first answer the policy keeps (read unless `stream`), trying again as it allows."""
+        while True:
+            attempts.start()
+            try:
+                response = self._http.send(build(), stream=stream)
+            except httpx.TransportError as error:
+                time.sleep(attempts.wait_after_error(error))
+                continue
+            wait = attempts.wait_after_answer(response)
+            if wait is None:
+                return response
+            response.close()
+            time.sleep(wait)
+
+
+class AsyncTransport(_Base):
+    """Sends requests with httpx.AsyncClient, sleeping (asyncio) between attempts."""
+
+    def __init__(  # noqa: PLR0913 - AsyncClient's signature (the interface of the package)
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        user_agent: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(url, token, timeout, retry, user_agent)
+        self._http = httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=timeout, transport=transport)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(  # noqa: PLR0913 - as SyncTransport.request
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        headers: Headers = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """As Client.request, awaited."""
+        own = merged(headers, content_type)
+        attempts = self.attempts(method, path, own, idempotent)
+        response = await self.send(attempts, lambda: self.build(self._http, method, path, params, json, content, own))
+        return decoded(response)
+
+    async def send(
+        self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False
+    ) -> httpx.Response:
+        """As SyncTransport.send, awaited."""
+        while True:
+            attempts.start()
+            try:
+                response = await self._http.send(build(), stream=stream)
+            except httpx.TransportError as error:
+                await asyncio.sleep(attempts.wait_after_error(error))
+                continue
+            wait = attempts.wait_after_answer(response)
+            if wait is None:
+                return response
+            await response.aclose()
+            await asyncio.sleep(wait)
