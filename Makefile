@@ -48,8 +48,9 @@ pytest:
 migrate: install ## apply migrations to WFS_DATABASE_URL (default: the embedded SQLite file)
 	$(BIN)/workflow-service migrate
 
-openapi: install ## regenerate openapi/openapi.json from the app
+openapi: dev-install ## regenerate openapi/openapi.json from the app, and the client's modules from it
 	$(BIN)/workflow-service openapi > openapi/openapi.json
+	$(BIN)/python clients/python/scripts/generate.py
 
 bench: dev-install services ## throughput and latency on PostgreSQL + Redis (see docs/benchmarks.md)
 	$(BIN)/python bench/throughput.py

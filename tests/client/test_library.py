@@ -93,10 +93,13 @@ def test_bad_input_is_an_api_error_with_its_code_and_errors(service: Service) ->
 def test_an_unknown_job_and_a_bad_token_are_api_errors(service: Service) -> None:
     with service.client() as wfs, pytest.raises(ApiError) as missing:
         wfs.get_job("00000000-0000-0000-0000-000000000000")
+    with service.client() as wfs, pytest.raises(ApiError) as no_stream:
+        list(wfs.iter_events("00000000-0000-0000-0000-000000000000"))
     with Client(service.url, "not-a-token") as stranger, pytest.raises(ApiError) as refused:
         stranger.list_workflows()
 
     assert (missing.value.status, missing.value.code) == (404, "not_found")
+    assert (no_stream.value.status, no_stream.value.code) == (404, "not_found")
     assert refused.value.status == 401
     assert str(refused.value).startswith("401 ")
 

@@ -300,9 +300,10 @@ def operations_module(spec: Schema) -> str:
 
 
 def formatted(source: str, name: str) -> str:
-    """`source` through `ruff format` (the repository's settings, given here so the result is the same
-    wherever it is written), or as it is when ruff is not installed."""
-    ruff = shutil.which("ruff") or shutil.which("ruff", path=str(Path(sys.executable).parent))
+    """`source` with its imports sorted and through `ruff format` (the repository's settings, given here so
+    the result is the same wherever it is written), or as it is when ruff is not installed. The ruff beside
+    this Python (the project's .venv) comes first: the one `make lint` runs."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     if ruff is None:
         return source
     options = ["--isolated", f"--line-length={WIDTH}", "--target-version=py311", f"--stdin-filename={name}"]

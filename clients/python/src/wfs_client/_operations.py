@@ -692,7 +692,8 @@ class SyncOperations(_transport.SyncTransport):
 
     def update_draft(self, workflow: str, body: models.DraftUpdate) -> models.WorkflowRead:
         """Replace the draft definition. The body may also be YAML (`Content-Type: application/yaml`), with the same
-        fields.
+        fields. It takes a create's fields too, so one file creates and updates a workflow: `name` and
+        `description` replace the workflow's when given; `slug`, when given, must be the workflow's own.
 
         `PUT /v1/workflows/{workflow}/draft`
         """
@@ -1861,7 +1862,8 @@ class AsyncOperations(_transport.AsyncTransport):
 
     async def update_draft(self, workflow: str, body: models.DraftUpdate) -> models.WorkflowRead:
         """Replace the draft definition. The body may also be YAML (`Content-Type: application/yaml`), with the same
-        fields.
+        fields. It takes a create's fields too, so one file creates and updates a workflow: `name` and
+        `description` replace the workflow's when given; `slug`, when given, must be the workflow's own.
 
         `PUT /v1/workflows/{workflow}/draft`
         """

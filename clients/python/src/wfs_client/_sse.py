@@ -24,9 +24,12 @@ class JobEvent:
 @dataclass
 class EventParser:
     """Fed the stream's lines one by one, gives each event when its blank line comes (the SSE format:
-    `field: value` lines, `:` comments, data lines joined by newlines, the id kept from the last one given)."""
+    `field: value` lines, `:` comments, data lines joined by newlines, the id kept from the last one given).
+    `last_id` is the id of the last event given whole: an event cut off by a broken connection does not
+    count, so resuming after `last_id` gets it again."""
 
     last_id: str = ""
+    _id: str | None = None
     _event: str = ""
     _data: list[str] = field(default_factory=list)
 
@@ -38,7 +41,7 @@ class EventParser:
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")
         if name == "id":
-            self.last_id = value
+            self._id = value
         elif name == "event":
             self._event = value
         elif name == "data":
@@ -46,6 +49,8 @@ class EventParser:
         return None
 
     def _dispatch(self) -> JobEvent | None:
+        if self._id is not None:
+            self.last_id, self._id = self._id, None
         if not self._data:
             self._event = ""
             return None

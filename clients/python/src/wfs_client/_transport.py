@@ -117,9 +117,10 @@ class SyncTransport(_Base):
         headers: Headers = None,
         idempotent: bool | None = None,
     ) -> Any:
-        """Send a request with the retry policy; its parsed JSON answer (None for none). `idempotent`: may it
-        be sent again after an answer was lost? By default yes for GET/HEAD/PUT/DELETE and with an
-        Idempotency-Key header. Raises ApiError for an error answer, ConnectionFailed when it never got one."""
+        """Send a request with the retry policy; its parsed JSON answer (its text if it is not JSON, None for
+        no body). `idempotent`: may it be sent again after an answer was lost? By default yes for
+        GET/HEAD/PUT/DELETE and with an Idempotency-Key header. Raises ApiError for an error answer,
+        ConnectionFailed when it never got one."""
         own = merged(headers, content_type)
         attempts = self.attempts(method, path, own, idempotent)
         response = self.send(attempts, lambda: self.build(self._http, method, path, params, json, content, own))

@@ -334,7 +334,14 @@ class DeliveryList(TypedDict):
 
 
 class DraftUpdate(TypedDict):
+    """The new draft; the same fields as a create are taken, so that one file (name, slug, description,
+    definition) both creates a workflow and updates it (`wfs workflows deploy FILE`).
+    """
+
     definition: DefinitionModel
+    description: NotRequired[str | None]
+    name: NotRequired[str | None]
+    slug: NotRequired[str | None]
 
 
 # Where to invoke a deployed version: absolute URLs (from WFS_PUBLIC_URL, else the request's).
