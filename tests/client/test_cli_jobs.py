@@ -64,8 +64,9 @@ def test_a_job_is_shown_with_its_steps_and_output(service: Service, tmp_path: Pa
     assert lines[:3] == [f"id:        {job_id}", f"workflow:  {slug} v1", "status:    completed"]
     assert any(line.split()[:3] == ["greet", "transform", "completed"] for line in lines), lines
     assert '  "greeting": "Hello, Ada!"' in lines
-    unknown = refusal(wfs(["jobs", "get", "01a24828-0000-7000-8000-000000000000"], env))
-    assert unknown.startswith("404 "), unknown
+    for command in ("get", "watch", "output", "events", "cancel"):
+        unknown = refusal(wfs(["jobs", command, "01a24828-0000-7000-8000-000000000000"], env))
+        assert unknown.startswith("404 "), (command, unknown)
 
 
 def test_watching_a_job_that_ended_prints_its_output(service: Service, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tests.client.conftest import Service, deployed_greeter
-from tests.client.proxy import Answer, Proxy
+from tests.client.proxy import Answer, Cut, Proxy
 from tests.client.servers import (
     WFS,
     deployed,
@@ -131,3 +131,20 @@ def test_without_an_event_stream_the_job_is_followed_by_long_polls(service: Serv
     lines = ran.stderr.splitlines()
     assert re.fullmatch(r"job \S+ completed in \d+\.\d\d s", lines[-1]), ran
     assert not any(line.startswith("step ") for line in lines), ran
+
+
+def test_a_broken_event_stream_is_resumed_after_its_last_event(service: Service, tmp_path: Path) -> None:
+    slug = deployed_greeter(service)
+    with Proxy(service.url, [Cut(300)], matching="/events") as proxy:
+        ran = wfs(["run", slug, "-i", "name=Ada", "-o", "json"], wfs_env(service, tmp_path, WFS_URL=proxy.url))
+        streams = [seen for seen in proxy.seen if "/events" in seen.path]
+    assert ran.code == 0, ran
+    assert json.loads(ran.stdout) == {"greeting": "Hello, Ada!"}
+    assert [seen.behaviour for seen in streams] == ["cut-300", "forward"]
+    assert "last-event-id" in {name.lower() for name in streams[1].headers}
+    lines = ran.stderr.splitlines()
+    job_id = lines[0].split()[1]
+    expected = [f"job {job_id} {status}" for status in ("pending", "claimed", "running")]
+    expected += ["step greet started", "step greet completed"]
+    expected += [f"job {job_id} {status}" for status in ("validating", "uploading")]
+    assert lines[:-1] == expected, ran

@@ -79,29 +79,45 @@ def _stream(
     """Follow the event stream to the job's end; None when no stream can be had (then long polls follow)."""
     last_id: str | None = None
     while True:
-        left = deadline.left()
-        read_s = STREAM_READ_S if left is None else max(0.05, min(left, STREAM_READ_S))
-        moved = False
         try:
-            events = client.iter_events(job_id, last_event_id=last_id, read_timeout=read_s)
-            for event in _closing(events):
-                moved, last_id = True, event.id
-                on_event(event)
-                left = deadline.left()
-                if left is not None and left < read_s:
-                    break  # the next read could wait past the deadline: reconnect with a shorter one
-        except ConnectionFailed:
-            if not moved and not deadline.passed():
-                return None  # the stream cannot be had, or goes silent: long polls follow
+            last_id, moved, broken = _connection(client, job_id, last_id, deadline, on_event)
         except ApiError as exc:
             if exc.status in REFUSALS:
                 raise
             return None
+        if broken and not deadline.passed():
+            if moved:
+                continue  # resume after the last event: the events that came since follow
+            return None  # the stream cannot be had, or goes silent: long polls follow
         job = _final(client, job_id, deadline)
         if job is not None:
             return job
         if not moved:
             return None  # a stream that ends with nothing while the job goes on: long polls follow
+
+
+def _connection(
+    client: Client,
+    job_id: str,
+    last_id: str | None,
+    deadline: _Deadline,
+    on_event: Callable[[JobEvent], None],
+) -> tuple[str | None, bool, bool]:
+    """Read one connection's events (after `last_id`) until it ends, breaks, or could outlast the deadline:
+    the last event's id, whether any came, and whether the connection broke."""
+    left = deadline.left()
+    read_s = STREAM_READ_S if left is None else max(0.05, min(left, STREAM_READ_S))
+    moved = False
+    try:
+        for event in _closing(client.iter_events(job_id, last_event_id=last_id, read_timeout=read_s)):
+            moved, last_id = True, event.id
+            on_event(event)
+            left = deadline.left()
+            if left is not None and left < read_s:
+                break  # the next read could wait past the deadline: reconnect with a shorter one
+    except ConnectionFailed:
+        return last_id, moved, True
+    return last_id, moved, False
 
 
 def _closing(events: Iterator[JobEvent]) -> Iterator[JobEvent]:

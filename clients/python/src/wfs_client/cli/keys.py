@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wfs_client import models
 from wfs_client.cli.formats import cell, table, when
 from wfs_client.cli.state import OutputOption, emit, err, state
 
@@ -34,11 +35,11 @@ def create(
         wfs keys create greeter --name ci --expires-in-days 90
     """
     options = state(ctx)
-    body: dict[str, Any] = {"name": name}
+    body: models.ApiKeyCreate = {"name": name}
     if expires_in_days is not None:
         body["expires_in_days"] = expires_in_days
     with options.client() as client:
-        created = client.create_api_key(workflow, body)  # type: ignore[arg-type]
+        created = client.create_api_key(workflow, body)
     emit(created, options.format(output), text=lambda c: c["key"])
     err(f"wfs: key {created['prefix']}… ({created['id']}) is shown only once: store it now")
 

@@ -16,8 +16,7 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from wfs_client.client import JobEvent
-
-ENDED = frozenset({"completed", "failed", "canceled"})
+from wfs_client.follow import ENDED
 
 
 class Display(Protocol):

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from wfs_client import models
 from wfs_client.cli.following import Waiting, wait_for
 from wfs_client.cli.parsing import (
     assignments,
@@ -78,11 +79,11 @@ def run(
             definition: dict[str, Any] = dict(client.get_version(workflow, version)["definition"])
             schema = definition.get("input_schema")
         inputs |= assignments("--input", input_items or [], schema)
-        body: dict[str, Any] = {"inputs": inputs}
+        body: models.JobCreate = {"inputs": inputs}
         if variables:
             body["variables"] = variables
         key = idempotency_key or str(uuid.uuid4())
-        job = client.submit_async(workflow, version, body, idempotency_key=key)  # type: ignore[arg-type]
+        job = client.submit_async(workflow, version, body, idempotency_key=key)
         if not wait:
             print(job["id"])
             return

@@ -4,6 +4,7 @@ result (to stdout or `--out-file`), and turning the client's errors into one lin
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,7 +63,7 @@ def err(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def emit(data: Any, fmt: Format, out_file: Path | None = None, text: Any = None) -> None:
+def emit(data: Any, fmt: Format, out_file: Path | None = None, text: Callable[[Any], str] | None = None) -> None:
     """Print `data` in `fmt` on stdout, or write it to `out_file` (then stdout stays empty)."""
     rendered = render(data, fmt, text)
     if out_file is None:
