@@ -15,6 +15,9 @@ ENDED = frozenset({"completed", "failed", "canceled"})
 STREAM_READ_S = 20.0
 """How long a stream may stay silent before it counts as dropped: longer than the server's keep-alive
 comments (15 s by default), so a quiet job's stream is kept."""
+MIN_READ_S = 1.0
+"""The shortest silence a stream is given near the deadline: opening one takes a moment, and a read timeout
+while opening would be retried (with backoff) like any GET."""
 LONG_POLL_S = 20
 """The longest one long poll waits: under the client's 30 s request timeout."""
 REFUSALS = frozenset({401, 403, 404})
@@ -39,6 +42,11 @@ class _Deadline:
     def passed(self) -> bool:
         left = self.left()
         return left is not None and left <= 0
+
+    def read_s(self) -> float:
+        """The read timeout of a stream opened now: the time left, within MIN_READ_S and STREAM_READ_S."""
+        left = self.left()
+        return STREAM_READ_S if left is None else max(MIN_READ_S, min(left, STREAM_READ_S))
 
 
 def follow(
@@ -79,6 +87,8 @@ def _stream(
     """Follow the event stream to the job's end; None when no stream can be had (then long polls follow)."""
     last_id: str | None = None
     while True:
+        if deadline.passed():
+            return _final(client, job_id, deadline)  # the job if it has ended; else FollowTimeout
         try:
             last_id, moved, broken = _connection(client, job_id, last_id, deadline, on_event)
         except ApiError as exc:
@@ -105,16 +115,14 @@ def _connection(
 ) -> tuple[str | None, bool, bool]:
     """Read one connection's events (after `last_id`) until it ends, breaks, or could outlast the deadline:
     the last event's id, whether any came, and whether the connection broke."""
-    left = deadline.left()
-    read_s = STREAM_READ_S if left is None else max(0.05, min(left, STREAM_READ_S))
+    read_s = deadline.read_s()
     moved = False
     try:
         for event in _closing(client.iter_events(job_id, last_event_id=last_id, read_timeout=read_s)):
             moved, last_id = True, event.id
             on_event(event)
-            left = deadline.left()
-            if left is not None and left < read_s:
-                break  # the next read could wait past the deadline: reconnect with a shorter one
+            if read_s - deadline.read_s() > MIN_READ_S:
+                break  # the next read could wait well past the deadline: reconnect with a shorter one
     except ConnectionFailed:
         return last_id, moved, True
     return last_id, moved, False
