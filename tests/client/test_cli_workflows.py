@@ -49,6 +49,14 @@ def test_a_file_creates_then_updates_and_deploys_a_workflow(service: Service, tm
     assert (version["number"], version["workflow"]["slug"]) == (2, slug)
     assert wfs(["run", slug, "-i", "name=Ada"], env).stdout == "Howdy, Ada!\n"
 
+    same = wfs(["workflows", "deploy", str(_file(tmp_path, slug, "Howdy"))], env)
+    assert same.code == 0, same
+    assert same.stdout.splitlines()[0] == f"{slug}: unchanged, version 2 is current"
+    forced = wfs(["workflows", "deploy", str(_file(tmp_path, slug, "Howdy")), "--force", "-o", "json"], env)
+    assert (forced.code, json.loads(forced.stdout)["number"]) == (0, 3), forced
+    listed = json.loads(wfs(["workflows", "versions", slug, "-o", "json"], env).stdout)
+    assert [v["number"] for v in listed["items"]] == [3, 2, 1]
+
     saved = wfs(["workflows", "deploy", str(_file(tmp_path, slug, "Hi")), "--no-deploy"], env)
     assert (saved.code, saved.stdout) == (0, f"{slug}: draft updated and valid; not deployed\n"), saved
     assert wfs(["run", slug, "-i", "name=Ada"], env).stdout == "Howdy, Ada!\n"

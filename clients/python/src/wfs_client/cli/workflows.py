@@ -115,10 +115,15 @@ def deploy(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="A workflow file (YAML, or JSON by .json): name, slug, definition.")],
     no_deploy: Annotated[bool, typer.Option("--no-deploy", help="Save and validate the draft only.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Deploy a new version even when the draft equals the current one.")
+    ] = False,
     output: OutputOption = None,
 ) -> None:
     """Deploy a workflow from a file: create it (or update its draft when it exists), validate the draft, and
-    deploy it as a new version. A draft with problems prints each `path: message` and exits 1.
+    deploy it as a new version. A draft with problems prints each `path: message` and exits 1. A draft equal to
+    the current version deploys nothing (the same file deployed on every CI run makes no new version), unless
+    `--force`.
 
     The file has the fields of POST /v1/workflows: name, optional slug and description, and definition.
 
@@ -145,7 +150,19 @@ def deploy(
         if no_deploy:
             emit(saved, fmt, text=lambda _: f"{slug}: draft {done} and valid; not deployed")
             return
+        current = _current_version(client, saved)
+        if current is not None and current["definition"] == saved["draft"] and not force:
+            text = f"{slug}: unchanged, version {current['number']} is current\n{current['endpoints']['async']}"
+            emit(current, fmt, text=lambda _: text)
+            return
         version = client.deploy_workflow(slug)
     emit(
         version, fmt, text=lambda v: f"{slug}: draft {done}, version {v['number']} deployed\n{v['endpoints']['async']}"
     )
+
+
+def _current_version(client: Client, workflow: dict[str, Any]) -> dict[str, Any] | None:
+    """The workflow's current version (with its definition), None before its first deploy."""
+    if workflow.get("current_version") is None:
+        return None
+    return dict(client.get_version(workflow["slug"], str(workflow["current_version"])))
