@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.client.conftest import Service
-from tests.servers import EchoServer, clean_env
+from tests.servers import clean_env
 from wfs_client import models
 
 WFS = Path(sys.executable).with_name("wfs")
@@ -106,15 +104,6 @@ def http_definition(url: str) -> models.DefinitionModel:
         "steps": [fetch],
         "output": {"status": "{{ steps.fetch.output.status_code }}"},
     }
-
-
-@pytest.fixture
-def echo() -> Iterator[EchoServer]:
-    """An echo server of the test's own: its `/hold` requests wait for this test's `release()`."""
-    server = EchoServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def wait_for_status(service: Service, job_id: str, *statuses: str, wait_s: float = 30) -> dict[str, Any]:

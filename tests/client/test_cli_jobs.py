@@ -11,10 +11,8 @@ from typing import Any
 import yaml
 
 from tests.client.conftest import Service, deployed_greeter
-from tests.client.servers import deployed, echo, http_definition, refusal, wait_for_status, wfs, wfs_env
+from tests.client.servers import deployed, http_definition, refusal, wait_for_status, wfs, wfs_env
 from tests.servers import EchoServer
-
-__all__ = ["echo"]  # the fixture
 
 
 def _greeted(service: Service, tmp_path: Path, name: str = "Ada") -> tuple[str, str, dict[str, str]]:
@@ -77,8 +75,8 @@ def test_watching_a_job_that_ended_prints_its_output(service: Service, tmp_path:
     assert ran.stderr.splitlines()[-1].startswith(f"job {job_id} completed in ")
 
 
-def test_a_running_job_is_canceled(service: Service, echo: EchoServer, tmp_path: Path) -> None:
-    slug, env = deployed(service, http_definition(f"{echo.url}/hold")), wfs_env(service, tmp_path)
+def test_a_running_job_is_canceled(service: Service, echo_server: EchoServer, tmp_path: Path) -> None:
+    slug, env = deployed(service, http_definition(f"{echo_server.url}/hold")), wfs_env(service, tmp_path)
     first, second = (wfs(["run", slug, "--no-wait"], env).stdout.strip() for _ in range(2))
     for job_id in (first, second):
         wait_for_status(service, job_id, "running")
@@ -126,13 +124,13 @@ def test_the_status_history_of_a_job(service: Service, tmp_path: Path) -> None:
     assert lines[-1].split()[3] == "completed"
 
 
-def test_the_callbacks_of_a_job(service: Service, echo: EchoServer, tmp_path: Path) -> None:
+def test_the_callbacks_of_a_job(service: Service, echo_server: EchoServer, tmp_path: Path) -> None:
     slug, job_id, env = _greeted(service, tmp_path)
     assert _json(["jobs", "deliveries", job_id], env) == {"items": []}
     assert _text(["jobs", "deliveries", job_id], env) == ["no deliveries"]
     with service.client() as api:
         api.rotate_signing_secret(slug)  # notices are signed
-        body: Any = {"inputs": {"name": "Ada"}, "notify_url": f"{echo.url}/hook"}
+        body: Any = {"inputs": {"name": "Ada"}, "notify_url": f"{echo_server.url}/hook"}
         notified = api.submit_async(slug, "current", body)["id"]
     deadline = time.monotonic() + 30
     while not (found := _json(["jobs", "deliveries", notified], env)["items"]) or found[0]["status"] != "succeeded":

@@ -18,7 +18,6 @@ from tests.client.proxy import Answer, Cut, Proxy
 from tests.client.servers import (
     WFS,
     deployed,
-    echo,
     http_definition,
     read_until,
     started,
@@ -28,13 +27,11 @@ from tests.client.servers import (
 )
 from tests.servers import EchoServer
 
-__all__ = ["echo"]  # the fixture
-
 
 def test_a_failed_job_exits_1_with_its_error_code_message_and_step(
-    service: Service, echo: EchoServer, tmp_path: Path
+    service: Service, echo_server: EchoServer, tmp_path: Path
 ) -> None:
-    slug = deployed(service, http_definition(f"{echo.url}/status/500"))
+    slug = deployed(service, http_definition(f"{echo_server.url}/status/500"))
     ran = wfs(["run", slug], wfs_env(service, tmp_path))
     assert ran.code == 1, ran
     assert ran.stdout == "", ran
@@ -43,9 +40,9 @@ def test_a_failed_job_exits_1_with_its_error_code_message_and_step(
 
 
 def test_timeout_exits_3_with_the_job_id_and_watch_resumes_it(
-    service: Service, echo: EchoServer, tmp_path: Path
+    service: Service, echo_server: EchoServer, tmp_path: Path
 ) -> None:
-    slug, env = deployed(service, http_definition(f"{echo.url}/hold")), wfs_env(service, tmp_path)
+    slug, env = deployed(service, http_definition(f"{echo_server.url}/hold")), wfs_env(service, tmp_path)
     began = time.monotonic()
     ran = wfs(["run", slug, "--timeout", "1s"], env)
     assert ran.code == 3, ran
@@ -54,15 +51,15 @@ def test_timeout_exits_3_with_the_job_id_and_watch_resumes_it(
     assert ran.stdout == f"{job_id}\n"
     assert f"follow it on with: wfs jobs watch {job_id}" in ran.stderr, ran
     assert wait_for_status(service, job_id, "running")["status"] == "running"
-    echo.release()
+    echo_server.release()
     watched = wfs(["jobs", "watch", job_id, "-o", "json"], env)
     assert watched.code == 0, watched
     assert json.loads(watched.stdout) == {"status": 200}
     assert f"job {job_id} completed in " in watched.stderr
 
 
-def test_a_job_canceled_while_waiting_exits_4(service: Service, echo: EchoServer, tmp_path: Path) -> None:
-    slug = deployed(service, http_definition(f"{echo.url}/hold"))
+def test_a_job_canceled_while_waiting_exits_4(service: Service, echo_server: EchoServer, tmp_path: Path) -> None:
+    slug = deployed(service, http_definition(f"{echo_server.url}/hold"))
     with started(["run", slug], wfs_env(service, tmp_path)) as process:
         assert process.stderr is not None
         job_id = read_until(process.stderr, "step fetch started").split()[1]
@@ -72,8 +69,8 @@ def test_a_job_canceled_while_waiting_exits_4(service: Service, echo: EchoServer
         assert f"wfs: job {job_id} was canceled" in process.stderr.read()
 
 
-def test_ctrl_c_exits_130_and_leaves_the_job_running(service: Service, echo: EchoServer, tmp_path: Path) -> None:
-    slug = deployed(service, http_definition(f"{echo.url}/hold"))
+def test_ctrl_c_exits_130_and_leaves_the_job_running(service: Service, echo_server: EchoServer, tmp_path: Path) -> None:
+    slug = deployed(service, http_definition(f"{echo_server.url}/hold"))
     with started(["run", slug], wfs_env(service, tmp_path)) as process:
         assert process.stderr is not None
         job_id = read_until(process.stderr, "step fetch started").split()[1]
@@ -83,7 +80,7 @@ def test_ctrl_c_exits_130_and_leaves_the_job_running(service: Service, echo: Ech
     assert f"job {job_id} keeps running. Cancel it with: wfs jobs cancel {job_id}" in said, said
     with service.client() as api:
         assert api.get_job(job_id)["status"] == "running"
-    echo.release()
+    echo_server.release()
     assert wait_for_status(service, job_id, "completed")["output"] == {"status": 200}
 
 
