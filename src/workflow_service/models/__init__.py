@@ -1,5 +1,6 @@
 """Every table of the service. Domains import from here; this package imports no domain."""
 
+from workflow_service.models.backups import WorkflowBackup
 from workflow_service.models.base import Base
 from workflow_service.models.people import (
     DEFAULT_WORKSPACE_ID,
@@ -48,6 +49,7 @@ __all__ = [
     "TriggerEvent",
     "User",
     "Workflow",
+    "WorkflowBackup",
     "WorkflowEnv",
     "WorkflowMember",
     "WorkflowVersion",
