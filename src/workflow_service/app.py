@@ -39,12 +39,14 @@ from workflow_service.docs_pages import install_docs
 from workflow_service.errors import DatabaseUnavailable
 from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
-from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware, is_hook
+from workflow_service.middleware import AuthenticationMiddleware, RequestIdMiddleware, is_hook, is_package_upload
 from workflow_service.monitor.router import router as monitor_router
 from workflow_service.observability.router import install as install_metrics
 from workflow_service.observability.router import install_route_capture
 from workflow_service.observability.tracing import configure as configure_tracing
 from workflow_service.observability.tracing import traced_path
+from workflow_service.packages.import_router import router as package_import_router
+from workflow_service.packages.reader import UPLOAD_BODY_BYTES
 from workflow_service.packages.router import router as packages_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
@@ -78,7 +80,8 @@ class BodyTooLarge(Exception):
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` with 413 problem+json as soon as that is known: up front from
     Content-Length, else (chunked bodies) when the bytes read pass the limit, so that no more than the limit
-    is ever read. Whatever the app answers to the failed read is replaced by the 413."""
+    is ever read. Whatever the app answers to the failed read is replaced by the 413. A package upload may be
+    larger: up to reader.UPLOAD_BODY_BYTES (a package is at most spec.MAX_PACKAGE_BYTES, whatever the setting)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -88,18 +91,19 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.max_bytes, UPLOAD_BODY_BYTES) if is_package_upload(scope) else self.max_bytes
         length = _content_length(scope)
-        if length is not None and length > self.max_bytes:
-            await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
+        if length is not None and length > limit:
+            await payload_too_large(limit, Request(scope))(scope, receive, send)
             return
-        body = _CountedBody(receive, send, self.max_bytes)
+        body = _CountedBody(receive, send, limit)
         try:
             await self.app(scope, body.receive, body.send)
         except Exception:
             if not body.exceeded:
                 raise
         if body.exceeded and not body.started:
-            await payload_too_large(self.max_bytes, Request(scope))(scope, receive, send)
+            await payload_too_large(limit, Request(scope))(scope, receive, send)
 
 
 class _CountedBody:
@@ -360,6 +364,7 @@ def _v1() -> APIRouter:
     refusable: dict[str, Any] = {"responses": problem_responses(403)}
     v1.include_router(workflows_router, **refusable)
     v1.include_router(packages_router, **refusable)
+    v1.include_router(package_import_router, **refusable)
     v1.include_router(apikeys_router, **refusable)
     v1.include_router(schedules_router, **refusable)
     v1.include_router(invoke_router)

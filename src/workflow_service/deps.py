@@ -109,7 +109,9 @@ async def reject_nul(request: Request) -> None:
     ]
     locations += [("query", name) for name, value in request.query_params.multi_items() if _NUL in name + value]
     own_body = isinstance(request.scope.get("route"), OwnBodyRoute)
-    if request.method not in ("GET", "HEAD", "OPTIONS") and not own_body:
+    # A form's fields are not JSON (and its stream was read by the form parse): its route checks them.
+    form = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not own_body and not form:
         # The body the route has read already (bounded by WFS_MAX_BODY_BYTES). JSON can only carry a NUL
         # escaped, so the parse and walk happen only for a body holding that escape, never on the usual path.
         body = await request.body()

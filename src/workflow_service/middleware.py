@@ -67,6 +67,15 @@ def _is_v1(scope: Scope) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
+PACKAGE_UPLOAD_PATH = re.compile(r"/v1/workflows(?:/[^/]+)?/import")
+"""The paths of the package imports (packages/import_router.py), whose bodies may be larger than others'."""
+
+
+def is_package_upload(scope: Scope) -> bool:
+    """Whether the request posts a package to import."""
+    return scope.get("method") == "POST" and PACKAGE_UPLOAD_PATH.fullmatch(_routed_path(scope)) is not None
+
+
 def is_hook(scope: Scope) -> bool:
     """Whether the request is for an event trigger's URL, the one /v1 route the service's credentials do not open."""
     return HOOK_PATH.fullmatch(_routed_path(scope)) is not None

@@ -259,7 +259,10 @@ def _parsed(name: str, raw: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise _bad_json(name, exc.msg, text, exc.pos) from None
     except ValueError as exc:
-        raise InvalidPackageJson(f"{name} is not valid JSON: {exc}", errors=[{"path": name, "message": str(exc)}])
+        message = str(exc)
+        raise InvalidPackageJson(
+            f"{name} is not valid JSON: {message}", errors=[{"path": name, "message": message}]
+        ) from None
     except RecursionError:
         message = "nested too deeply"
         raise InvalidPackageJson(f"{name} is {message}", errors=[{"path": name, "message": message}]) from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from workflow_service.packages.errors import InvalidPackageFile
-from workflow_service.packages.spec import ENV_FILE, EnvFile
+from workflow_service.packages.spec import ENV_FILE, EnvFile, EnvVariable
 from workflow_service.workflows.env import MAX_VALUE_BYTES, NAME_PATTERN
 
 MAX_NOTES = 2000
@@ -19,33 +19,37 @@ def check_variables(env: EnvFile) -> None:
     or encrypted with `encryption`'s key); values and notes as long as a variable's may be."""
     problems: list[dict[str, str]] = []
     seen: set[str] = set()
-
-    def problem(index: int, key: str, message: str) -> None:
-        problems.append({"path": f"{ENV_FILE}:$.variables[{index}].{key}", "message": message})
-
     for i, variable in enumerate(env.variables):
-        if not _NAME.fullmatch(variable.name):
-            problem(i, "name", "upper-case letters, digits and `_`, not starting with a digit (at most 128)")
-        elif variable.name in seen:
-            problem(i, "name", f"{variable.name} is listed more than once")
+        found = _problems(variable, env.encryption is not None)
+        if variable.name in seen:
+            found.append(("name", f"{variable.name} is listed more than once"))
         seen.add(variable.name)
-        if variable.secure and variable.value is not None:
-            problem(i, "value", "a secure value is never in clear: export it with a passphrase, or leave it out")
-        if not variable.secure and variable.value is None:
-            problem(i, "value", "a plain variable needs its value")
-        if not variable.secure and variable.encrypted is not None:
-            problem(i, "encrypted", "only a secure variable's value is encrypted")
-        if variable.encrypted is not None and env.encryption is None:
-            problem(i, "encrypted", "an encrypted value needs the file's `encryption` (its key's parameters)")
-        if variable.value is not None and len(variable.value.encode()) > MAX_VALUE_BYTES:
-            problem(i, "value", f"must be at most {MAX_VALUE_BYTES} bytes as UTF-8")
-        if variable.notes is not None and len(variable.notes) > MAX_NOTES:
-            problem(i, "notes", f"must be at most {MAX_NOTES} characters")
+        problems += [{"path": f"{ENV_FILE}:$.variables[{i}].{key}", "message": message} for key, message in found]
     if problems:
         raise InvalidPackageFile(
             f"{ENV_FILE} is not valid: " + "; ".join(f"{p['path']}: {p['message']}" for p in problems[:5]),
             errors=problems,
         )
+
+
+def _problems(variable: EnvVariable, has_key: bool) -> list[tuple[str, str]]:
+    """What is wrong with one variable, by its key."""
+    found: list[tuple[str, str]] = []
+    if not _NAME.fullmatch(variable.name):
+        found.append(("name", "upper-case letters, digits and `_`, not starting with a digit (at most 128)"))
+    if variable.secure and variable.value is not None:
+        found.append(("value", "a secure value is never in clear: export it with a passphrase, or leave it out"))
+    if not variable.secure and variable.value is None:
+        found.append(("value", "a plain variable needs its value"))
+    if variable.encrypted is not None and not variable.secure:
+        found.append(("encrypted", "only a secure variable's value is encrypted"))
+    if variable.encrypted is not None and not has_key:
+        found.append(("encrypted", "an encrypted value needs the file's `encryption` (its key's parameters)"))
+    if variable.value is not None and len(variable.value.encode()) > MAX_VALUE_BYTES:
+        found.append(("value", f"must be at most {MAX_VALUE_BYTES} bytes as UTF-8"))
+    if variable.notes is not None and len(variable.notes) > MAX_NOTES:
+        found.append(("notes", f"must be at most {MAX_NOTES} characters"))
+    return found
 
 
 def check_value(index: int, value: str) -> str:
