@@ -134,10 +134,10 @@ async def upload(
     parts: dict[str, tuple[str, bytes, str]] = {}
     if content is not None:
         parts["package"] = ("package.zip", content, "application/zip")
-    for name, data in (files or {}).items():
-        parts[name.removesuffix(".json")] = (name, data, "application/json")
-    data = {k: json.dumps(v) if isinstance(v, dict | bool) else str(v) for k, v in fields.items() if v is not None}
-    return await client.post(url, files=parts, data=data)
+    for name, raw in (files or {}).items():
+        parts[name.removesuffix(".json")] = (name, raw, "application/json")
+    text = {k: json.dumps(v) if isinstance(v, dict | bool) else str(v) for k, v in fields.items() if v is not None}
+    return await client.post(url, files=parts, data=text)
 
 
 @pytest.fixture(scope="module")
