@@ -58,7 +58,7 @@ class EnvConflicts(ServiceError):
 
 @dataclass(slots=True)
 class EnvPlan:
-    """What the import does to each variable."""
+    """What the import does to each variable; each list by name."""
 
     added: list[Variable] = field(default_factory=list)
     overwritten: list[Variable] = field(default_factory=list)
@@ -119,6 +119,9 @@ def plan(
                 result.overwritten.append(new)
             elif resolution == "keep":
                 result.kept.append(new.name)
+    result.added.sort(key=lambda v: v.name)
+    result.overwritten.sort(key=lambda v: v.name)
+    result.conflicts.sort(key=lambda c: c.name)
     result.kept.sort()
     result.needs_value.sort()
     return result
