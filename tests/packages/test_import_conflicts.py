@@ -16,7 +16,7 @@ from tests.workflows.conftest import assert_problem
 
 __all__ = ["imports"]
 
-EXISTING = {
+EXISTING: dict[str, dict[str, Any]] = {
     "SAME": {"value": "a"},
     "DIFF": {"value": "old"},
     "SECRET_DIFF": {"value": "s-old", "secure": True},
@@ -36,7 +36,7 @@ INCOMING = [
 CHANGED = {**GREETER, "variables": {"greeting": "Hi"}, "steps": [{**GREETER["steps"][0], "id": "say"}]}
 CHANGED["output"] = {"greeting": "{{ steps.say.output.text }}"}
 REDACTED = {"secure": True, "value": "[redacted]"}
-CONFLICTS = [
+CONFLICTS: list[dict[str, Any]] = [
     {"name": "DIFF", "existing": {"secure": False, "value": "old"}, "imported": {"secure": False, "value": "new"}},
     {"name": "FLAG", "existing": {"secure": False, "value": "x"}, "imported": REDACTED},
     {"name": "SECRET_DIFF", "existing": REDACTED, "imported": REDACTED},
@@ -70,9 +70,10 @@ async def conflicted(imports: Imports) -> str:
 async def test_ask_answers_409_listing_each_conflict_and_changes_nothing(imports: Imports) -> None:
     slug = await conflicted(imports)
     before = await fingerprint(imports.engine)
-    for fields in ({}, {"on_conflict": "ask"}, {"resolutions": {"DIFF": "keep"}}):
+    asked: list[tuple[dict[str, Any], dict[str, str]]] = [({}, {}), ({"on_conflict": "ask"}, {})]
+    asked.append(({"resolutions": {"DIFF": "keep"}}, {"DIFF": "keep"}))
+    for fields, resolved in asked:
         body = assert_problem(await import_into(imports, slug, **fields), 409, "env_conflicts")
-        resolved = fields.get("resolutions", {})
         assert body["conflicts"] == [{**c, "resolution": resolved.get(c["name"], "ask")} for c in CONFLICTS]
         assert "FLAG" in body["detail"]
         assert SECRET not in json.dumps(body)
