@@ -119,7 +119,10 @@ async def test_the_import_routes_in_the_embedded_mode(tmp_path: Path) -> None:
     (409, then overwritten with a backup), a dry run, its backups listed and downloaded; each answers at once."""
     with embedded(tmp_path) as service:
         async with admin_client(service, request_timeout_s=10) as api:
-            secured = [{"name": "TOKEN", "secure": True, "secret": SECRET}, {"name": "REGION", "value": "eu"}]
+            secured: list[dict[str, Any]] = [
+                {"name": "TOKEN", "secure": True, "secret": SECRET},
+                {"name": "REGION", "value": "eu"},
+            ]
             made = await upload(
                 api,
                 "/v1/workflows/import",
