@@ -8,7 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -61,12 +61,14 @@ ENV = {
 
 @dataclass
 class World:
-    """The app's clients (`admin`: the operator) and the exported workflow's id."""
+    """The app's clients (`admin`: the operator), the exported workflow's id and its signing secrets (which no
+    package may hold)."""
 
     connect: ClientFactory
     admin: httpx.AsyncClient
     engine: AsyncEngine
     workflow_id: str = ""
+    signing_secrets: list[str] = field(default_factory=list)
 
     async def ok(self, method: str, url: str, body: Any = None) -> Any:
         response = await self.admin.request(method, url, json=body)
@@ -93,8 +95,9 @@ async def build(world: World) -> None:
         await world.ok("PUT", f"/v1/workflows/{SLUG}/env/{name}", body)
     push = {"enabled": True, "callback_url": "http://127.0.0.1:9/hook", "access_token": PUSH_TOKEN, "timeout_s": 120}
     settings = {"sync_timeout_s": 90, "queue_timeout_s": 600, "retention_days": 30, "push": push}
-    await world.ok("PATCH", f"/v1/workflows/{SLUG}/settings", settings)
-    await world.ok("POST", f"/v1/workflows/{SLUG}/settings/rotate-signing-secret")
+    enabled = await world.ok("PATCH", f"/v1/workflows/{SLUG}/settings", settings)
+    rotated = await world.ok("POST", f"/v1/workflows/{SLUG}/settings/rotate-signing-secret")
+    world.signing_secrets = [enabled["signing_secret"], rotated["signing_secret"]]
 
 
 @pytest.fixture(scope="module")

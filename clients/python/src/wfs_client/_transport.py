@@ -31,13 +31,17 @@ def idempotency_key(given: str | None) -> str:
 
 
 def decoded(response: httpx.Response) -> Any:
-    """The answer's parsed JSON (its text when it is not JSON; None without a body); ApiError for an error."""
+    """The answer's parsed JSON (its text when it is other text, its bytes when it is a file such as a zip; None
+    without a body); ApiError for an error."""
     if response.status_code >= 300:
         raise ApiError(response)
     if response.status_code == 204 or not response.content:
         return None
-    if "json" in response.headers.get("Content-Type", ""):
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
         return response.json()
+    if content_type.startswith("application/") and "xml" not in content_type:
+        return response.content
     return response.text
 
 
