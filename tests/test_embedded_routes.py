@@ -17,6 +17,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from tests.deliveries.conftest import WebhookReceiver
+from tests.packages.importing import package
 from tests.test_embedded import Service, admin_client, embedded, finished
 
 PROMPT_S = 5.0
@@ -96,6 +97,10 @@ async def test_every_mutating_route_answers_promptly_on_sqlite(
     await call(201, "POST", "/v1/workflows", "/v1/workflows", json={"name": "Routes", "definition": GREETER})
     await call(200, "PUT", f"{w}/draft", "/v1/workflows/routes/draft", json={"definition": GREETER})
     await call(200, "POST", f"{w}/validate", "/v1/workflows/routes/validate")
+    zipped = {"package": ("routes.zip", package(GREETER), "application/zip")}
+    await call(201, "POST", "/v1/workflows/import", "/v1/workflows/import", files=zipped, data={"slug": "imported"})
+    backed_up = {"backup": "true", "on_conflict": "keep"}
+    await call(200, "POST", f"{w}/import", "/v1/workflows/routes/import", files=zipped, data=backed_up)
     await call(201, "POST", f"{w}/deploy", "/v1/workflows/routes/deploy")
     push = {"push": {"enabled": True, "callback_url": receiver.url, "access_token": "t0ken"}}
     enabled = await call(200, "PATCH", f"{w}/settings", "/v1/workflows/routes/settings", json=push)

@@ -21,6 +21,7 @@ from tests.apikeys.conftest import issue_key
 from tests.conftest import TOKEN, ClientFactory
 from tests.deliveries.conftest import enable_push
 from tests.jobs.conftest import GREETER, deploy_workflow
+from tests.packages.importing import multipart, package
 from workflow_service.models import DEFAULT_WORKSPACE_ID
 
 PRINCIPALS = (
@@ -64,6 +65,7 @@ _A_ROWS = {
     "workspace": "id = :ws",
     "workflow": "workspace_id = :ws",
     "workflow_version": _A_WORKFLOWS,
+    "workflow_backup": _A_WORKFLOWS,
     "workflow_env": _A_WORKFLOWS,
     "api_key": _A_WORKFLOWS,
     "workflow_member": _A_WORKFLOWS,
@@ -149,6 +151,7 @@ class World:
         made = await self.ok("POST", "/v1/workflows/greeter/triggers", _GREETINGS)
         self.ids["trigger"], self.ids["trigger_secret"] = made["id"], made["secret"]
         self.ids["schedule"] = await self.schedule()
+        self.ids["backup"] = await self.backup()
 
     async def ok(self, method: str, url: str, body: Any = None, column: str = "operator") -> Any:
         """Make a call that must succeed; its JSON body (None for a 204)."""
@@ -220,6 +223,13 @@ class World:
         """A fresh hourly schedule of greeter."""
         body = {"interval": 3600, "inputs": ADA["inputs"], "name": f"hourly {self.number()}"}
         return str((await self.ok("POST", "/v1/workflows/greeter/schedules", body))["id"])
+
+    async def backup(self) -> str:
+        """A backup of greeter's draft, made by importing greeter's definition over it."""
+        content, headers = multipart(package(GREETER), backup="true")
+        response = await self.operator.post("/v1/workflows/greeter/import", content=content, headers=headers)
+        assert response.status_code == 200, response.text
+        return str(response.json()["report"]["backup"]["id"])
 
     async def api_key(self) -> str:
         return str((await issue_key(self.operator, "greeter", f"revoke {self.number()}"))["id"])

@@ -34,6 +34,7 @@ from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
 from workflow_service.monitor.router import router as monitor_router
+from workflow_service.packages.import_router import router as package_import_router
 from workflow_service.packages.router import router as packages_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
@@ -56,6 +57,10 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/workflows/{workflow}/versions/{version}"): (Action.WORKFLOW_READ, workflow),
     ("GET", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_READ, workflow),
     ("GET", "/v1/workflows/{workflow}/export"): (Action.WORKFLOW_EXPORT, workflow),
+    ("POST", "/v1/workflows/import"): (Action.WORKFLOW_CREATE, service),
+    ("POST", "/v1/workflows/{workflow}/import"): (Action.WORKFLOW_EDIT, workflow),
+    ("GET", "/v1/workflows/{workflow}/backups"): (Action.WORKFLOW_EXPORT, workflow),
+    ("GET", "/v1/workflows/{workflow}/backups/{backup_id}"): (Action.WORKFLOW_EXPORT, workflow),
     ("PATCH", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_MANAGE, workflow),
     ("POST", "/v1/workflows/{workflow}/settings/rotate-signing-secret"): (Action.WORKFLOW_MANAGE, workflow),
     ("GET", "/v1/workflows/{workflow}/env"): (Action.WORKFLOW_READ, workflow),
@@ -132,6 +137,7 @@ authenticated by the trigger's own secret (tests/triggers/test_hook_auth.py)."""
 ROUTERS = (
     workflows_router,
     packages_router,
+    package_import_router,
     apikeys_router,
     invoke_router,
     jobs_router,

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.access.sweep_world import ADA, ENV, KEY, PRINCIPALS, World
 from tests.conftest import connections, empty_database, make_settings
 from tests.jobs.conftest import GREETER
+from tests.packages.importing import multipart, package
 from tests.servers import EchoServer
 from tests.workflows.conftest import assert_problem
 from workflow_service.app import create_app
@@ -82,6 +83,10 @@ EXPECTED: dict[Operation, str] = {
     ("GET", f"{W}/versions/{{version}}"): READ,
     ("GET", f"{W}/settings"): READ,
     ("GET", f"{W}/export"): EDIT,  # WORKFLOW_EXPORT: a viewer, a runner and an API key may not
+    ("POST", "/v1/workflows/import"): USERS.replace("200", "201"),
+    ("POST", f"{W}/import"): EDIT,
+    ("GET", f"{W}/backups"): EDIT,  # WORKFLOW_EXPORT
+    ("GET", f"{W}/backups/{{backup_id}}"): EDIT,
     ("PATCH", f"{W}/settings"): EDIT,
     ("POST", f"{W}/settings/rotate-signing-secret"): EDIT,
     ("GET", f"{W}/env"): READ,
@@ -245,6 +250,17 @@ async def _bulk(world: World, who: Who, call: Call) -> Call:
     return replace(call, body={"ids": [await world.job(who.creator)]})
 
 
+def _upload(new: bool) -> Target:
+    """A package of greeter's definition, as a new workflow (a fresh slug) or over greeter's draft (backed up)."""
+
+    async def target(world: World, who: Who, call: Call) -> Call:
+        fields = {"slug": f"imported-{world.number()}"} if new else {"backup": "true"}
+        content, headers = multipart(package(GREETER), **fields)
+        return replace(call, content=content, headers={**call.headers, **headers})
+
+    return target
+
+
 def _numbered(make: Callable[[int], dict[str, Any]]) -> Target:
     async def target(world: World, who: Who, call: Call) -> Call:
         return replace(call, body=make(world.number()))
@@ -274,6 +290,8 @@ TARGETS: dict[Operation, Target] = {
     # Each change of a trigger on one made for it: the standing one keeps its name, secret and state for the reads.
     **{(m, path): _fresh("trigger_id", World.trigger) for m, path in EXPECTED if path.startswith(T) and m != "GET"},
     HOOK: _signed_event,
+    ("POST", "/v1/workflows/import"): _upload(new=True),
+    ("POST", f"{W}/import"): _upload(new=False),
 }
 BODIES: dict[Operation, Any] = {
     ("PUT", f"{W}/draft"): {"definition": GREETER},
@@ -346,6 +364,7 @@ def _defaults(world: World, who: Who) -> dict[str, str]:
         "job_id": world.standing[who.creator],
         "trigger_id": world.ids["trigger"],
         "schedule_id": world.ids["schedule"],
+        "backup_id": world.ids["backup"],
     }
 
 

@@ -16,6 +16,7 @@ from tests.apikeys.conftest import issue_key
 from tests.audit.conftest import entries_since, last_entry_id
 from tests.conftest import ClientFactory
 from tests.deliveries.conftest import GREETER, submit_push, wait_for_delivery
+from tests.packages.importing import multipart, package
 from workflow_service.models import DEFAULT_WORKSPACE_ID
 
 IDLE = "idle"
@@ -56,6 +57,8 @@ class Call:
     """The workspace whose log it goes in, read from the response's body; None: the default workspace."""
     target_is_response: bool = False
     """Its target is what the response is (a job made from another)."""
+    upload: tuple[bytes, dict[str, str]] | None = None
+    """A body sent as these bytes with these headers (a package's multipart upload), instead of `body` as JSON."""
 
     def workflow_of(self, body: Any) -> str | None:
         return self.workflow_id(body) if callable(self.workflow_id) else self.workflow_id
@@ -97,7 +100,12 @@ class World:
         before = await last_entry_id(self.engine)
         request_id = f"sweep-{next(self.numbers)}"
         client = self.admin if call.by is None else call.by.client
-        response = await client.request(method, call.url, json=call.body, headers={"X-Request-Id": request_id})
+        headers = {"X-Request-Id": request_id}
+        if call.upload is not None:
+            content, form = call.upload
+            response = await client.request(method, call.url, content=content, headers={**headers, **form})
+        else:
+            response = await client.request(method, call.url, json=call.body, headers=headers)
         assert response.headers["X-Request-Id"] == request_id
         if expect is None:
             assert response.is_success, (method, call.url, response.text)
@@ -139,6 +147,19 @@ async def created(w: World) -> Call:
     n = next(w.numbers)
     body = {"name": f"made {n}", "slug": f"made-{n}", "definition": GREETER}
     return Call("/v1/workflows", body, lambda made: str(made["id"]))
+
+
+async def imported(w: World) -> Call:
+    """A package of greeter's definition imported as a new workflow."""
+    upload = multipart(package(GREETER), slug=f"imported-{next(w.numbers)}")
+    return Call("/v1/workflows/import", workflow_id=lambda made: str(made["workflow"]["id"]), upload=upload)
+
+
+async def imported_over(w: World) -> Call:
+    """A package of greeter's definition imported over greeter's draft, backed up first."""
+    return Call(
+        "/v1/workflows/greeter/import", workflow_id=w.greeter_id, upload=multipart(package(GREETER), backup="true")
+    )
 
 
 async def workflow_deleted(w: World) -> Call:

@@ -23,6 +23,7 @@ from tests.audit.conftest import entries_since, last_entry_id
 from tests.audit.scenarios import OPERATOR, Call, Caller, World, assert_entry
 from tests.conftest import ClientFactory
 from tests.deliveries.conftest import GREETER, WebhookReceiver, Workers, push_workflow
+from tests.packages.importing import multipart, package
 from workflow_service.app import create_app
 from workflow_service.config import Settings
 from workflow_service.models import DEFAULT_WORKSPACE_ID
@@ -41,6 +42,8 @@ CHANGES: dict[Operation, tuple[str, str]] = {
     ("PUT", f"{W}/draft"): ("workflow.draft_updated", "workflow"),
     ("POST", f"{W}/deploy"): ("workflow.deployed", "workflow"),
     ("GET", f"{W}/export"): ("workflow.exported", "workflow"),  # a read, but every export is recorded
+    ("POST", "/v1/workflows/import"): ("workflow.imported", "workflow"),
+    ("POST", f"{W}/import"): ("workflow.imported", "workflow"),  # a dry run writes none (tests/packages)
     ("PATCH", f"{W}/settings"): ("settings.updated", "settings"),  # retention_days too
     ("POST", f"{W}/settings/rotate-signing-secret"): ("settings.signing_secret_rotated", "settings"),
     # `env.updated` when it replaces a variable (test_a_second_write_is_an_update).
@@ -89,6 +92,8 @@ READS: set[Operation] = {
     ("GET", f"{W}/versions"),
     ("GET", f"{W}/versions/{{version}}"),
     ("GET", f"{W}/settings"),
+    ("GET", f"{W}/backups"),
+    ("GET", f"{W}/backups/{{backup_id}}"),
     ("GET", f"{W}/env"),
     ("GET", f"{W}/env/{{name}}"),
     ("GET", f"{W}/api-keys"),
@@ -137,6 +142,8 @@ SCENARIOS: dict[Operation, s.Scenario] = {
     ("PUT", f"{W}/draft"): s.simple("/v1/workflows/greeter/draft", {"definition": {**GREETER, "description": "v2"}}),
     ("POST", f"{W}/deploy"): s.simple("/v1/workflows/greeter/deploy"),
     ("GET", f"{W}/export"): s.simple("/v1/workflows/greeter/export"),
+    ("POST", "/v1/workflows/import"): s.imported,
+    ("POST", f"{W}/import"): s.imported_over,
     ("PATCH", f"{W}/settings"): s.simple("/v1/workflows/greeter/settings", {"sync_timeout_s": 120}),
     ("POST", f"{W}/settings/rotate-signing-secret"): s.simple("/v1/workflows/greeter/settings/rotate-signing-secret"),
     ("PUT", f"{W}/env/{{name}}"): s.simple("/v1/workflows/greeter/env/REGION", {"value": "eu-west"}),
@@ -226,6 +233,7 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
         "user_id": world.member.id,
         "trigger_id": (await s.trigger_of_greeter(world))["id"],
         "schedule_id": (await s.schedule_of(world)).rsplit("/", 1)[1],
+        "backup_id": (await world.admin.get("/v1/workflows/greeter/backups")).json()["items"][0]["id"],
     }
     for method, path in sorted(READS):
         by = world.manager if (method, path) in USERS_ONLY else None
@@ -386,6 +394,8 @@ async def test_a_refused_call_writes_no_entry(world: World, engine: AsyncEngine)
         ("POST", Call("/v1/workflows/greeter/triggers", {**s.TRIGGER, "mapping": {"inputs": "{{ x"}}), 422),
         ("POST", Call("/v1/workflows/greeter/triggers", {**s.TRIGGER, "auth": "standard_webhooks"}), 409),
         ("DELETE", Call(f"/v1/workflows/greeter/triggers/{uuid.uuid4()}"), 404),
+        ("POST", Call("/v1/workflows/import", upload=multipart(b"not a zip")), 422),
+        ("POST", Call("/v1/workflows/greeter/import", upload=multipart(package(GREETER)), by=viewer), 403),
         ("POST", Call(f"/v1/workflows/greeter/triggers/{uuid.uuid4()}/pause"), 404),
     ]
     assert active["status"] == "pending"

@@ -140,6 +140,15 @@ async def upload(
     return await client.post(url, files=parts, data=text)
 
 
+def multipart(content: bytes, **fields: str) -> tuple[bytes, dict[str, str]]:
+    """An import request's body for the zip `content` and the text `fields`, and its Content-Type header: for a
+    caller that sends bytes."""
+    request = httpx.Request(
+        "POST", "http://upload/", files={"package": ("package.zip", content, "application/zip")}, data=fields
+    )
+    return request.read(), {"content-type": request.headers["content-type"]}
+
+
 @pytest.fixture(scope="module")
 async def imports(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> AsyncIterator[Imports]:
     """The module's app (a secret key set) on a database emptied once for the module."""
@@ -162,4 +171,4 @@ async def fingerprint(engine: AsyncEngine) -> dict[str, Any]:
     return found
 
 
-__all__ = ["FILES", "Imports", "files_of", "fingerprint", "imports", "package", "upload", "zip_of"]
+__all__ = ["FILES", "Imports", "files_of", "fingerprint", "imports", "multipart", "package", "upload", "zip_of"]
