@@ -56,8 +56,10 @@ def expected(schema: dict[str, Any]) -> Any:
     if "anyOf" in schema or "oneOf" in schema:
         members = [expected(s) for s in schema.get("anyOf") or schema["oneOf"]]
         return Any if Any in members else reduce(operator.or_, dict.fromkeys(members))
-    simple = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
     kind = schema.get("type")
+    if kind == "string" and (schema.get("format") == "binary" or "contentMediaType" in schema):
+        return bytes  # a file of a multipart form
+    simple = {"string": str, "integer": int, "number": float, "boolean": bool, "null": type(None)}
     if kind in simple:
         return simple[kind]
     if kind == "array":
@@ -92,7 +94,7 @@ def test_a_changed_contract_changes_the_generated_modules(tmp_path: Path) -> Non
 
 def test_the_operations_table_is_the_contract() -> None:
     assert {op["operationId"]: (method, path) for method, path, op in OPS} == OPERATIONS
-    assert len(OPERATIONS) == len(OPS) == 83
+    assert len(OPERATIONS) == len(OPS) == 87
 
 
 @pytest.mark.parametrize("client_class", [Client, AsyncClient])
@@ -115,8 +117,19 @@ def test_every_operation_is_a_method_with_the_operations_parameters(client_class
             optional = schema if schema is Any or parameter["in"] == "path" else schema | None
             assert hint == optional, (op["operationId"], parameter)
         if "requestBody" in op:
-            assert hints["body"] == expected(op["requestBody"]["content"]["application/json"]["schema"])
+            assert hints["body"] == expected(body_schema(op)), op["operationId"]
         assert hints["return"] == returns(op), op["operationId"]
+
+
+def body_schema(op: dict[str, Any]) -> dict[str, Any]:
+    """The schema of the operation's request body: JSON, or a multipart form (an import's package)."""
+    content = op["requestBody"]["content"]
+    schema: dict[str, Any] = (content.get("application/json") or content["multipart/form-data"])["schema"]
+    return schema
+
+
+def is_form(op: dict[str, Any]) -> bool:
+    return "multipart/form-data" in op.get("requestBody", {}).get("content", {})
 
 
 def returns(op: dict[str, Any]) -> Any:
@@ -168,7 +181,9 @@ def path_value(name: str) -> str:
 def arguments(path: str, op: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
     """A value for every parameter of the operation: positional (path, body) and keywords (query, headers)."""
     positional: list[Any] = [path_value(name.strip("{}")) for name in path.split("/") if name.startswith("{")]
-    if "requestBody" in op:
+    if is_form(op):
+        positional.append({"probe": op["operationId"], "package": b"PK\x05\x06", "dry_run": True})
+    elif "requestBody" in op:
         positional.append({"probe": op["operationId"]})
     keywords = {
         snake(p["name"]): ["a", "b"] if "array" in json.dumps(p["schema"]) else f"v-{p['name']}"
@@ -194,6 +209,12 @@ def assert_sent(echo: EchoServer, method: str, path: str, op: dict[str, Any]) ->
     headers = {k.lower(): v for k, v in sent.headers.items()}
     for parameter in (p for p in op.get("parameters", []) if p["in"] == "header"):
         assert headers[parameter["name"].lower()] == keywords[snake(parameter["name"])], op["operationId"]
+    if is_form(op):
+        assert headers["content-type"].startswith("multipart/form-data; boundary="), op["operationId"]
+        for part in (b'name="probe"\r\n\r\n' + op["operationId"].encode(), b'name="dry_run"\r\n\r\ntrue'):
+            assert part in sent.body, op["operationId"]
+        assert b'name="package"; filename="package"' in sent.body
+        return
     assert (sent.json() if sent.body else None) == ({"probe": op["operationId"]} if "requestBody" in op else None)
 
 

@@ -69,9 +69,8 @@ def type_of(schema: Schema, prefix: str = "") -> str:
     kind = schema.get("type")
     if isinstance(kind, list):
         return union([type_of({**schema, "type": k}, prefix) for k in kind])
-    simple = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
-    if kind in simple:
-        return simple[kind]
+    if kind in SCALARS:
+        return scalar(schema)
     if kind == "array":
         return f"list[{type_of(schema.get('items', {}), prefix)}]"
     if kind == "object":
@@ -80,6 +79,16 @@ def type_of(schema: Schema, prefix: str = "") -> str:
             return f"dict[str, {type_of(extra, prefix)}]"
         return "dict[str, Any]"
     return "Any"
+
+
+SCALARS = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "None"}
+
+
+def scalar(schema: Schema) -> str:
+    """The Python type of a string, number, boolean or null: bytes for a file (of a multipart form)."""
+    if schema["type"] == "string" and (schema.get("format") == "binary" or "contentMediaType" in schema):
+        return "bytes"
+    return SCALARS[schema["type"]]
 
 
 def combination(schema: Schema, prefix: str) -> str | None:
@@ -185,8 +194,9 @@ class Operation:
         self.in_query = [p for p in parameters.values() if p["in"] == "query"]
         self.in_header = [p for p in parameters.values() if p["in"] == "header"]
         self.body: Schema | None = op.get("requestBody")
-        if self.body is not None and json_schema(self.body) is None:
-            raise SystemExit(f"{op['operationId']}: a request body that is not JSON; extend the generator")
+        self.form = self.body is not None and form_schema(self.body) is not None
+        if self.body is not None and json_schema(self.body) is None and not self.form:
+            raise SystemExit(f"{op['operationId']}: a request body neither JSON nor a form; extend the generator")
         names = [snake(p["name"]) for p in parameters.values()] + (["body"] if self.body is not None else [])
         clashes = {n for n in names if names.count(n) > 1} | (set(names) & RESERVED)
         if clashes:
@@ -195,7 +205,7 @@ class Operation:
     def signature(self) -> str:
         arguments = ["self"] + [f"{snake(p['name'])}: {type_of(p.get('schema', {}), 'models.')}" for p in self.in_path]
         if self.body is not None:
-            body_type = type_of(json_schema(self.body) or {}, "models.")
+            body_type = type_of(json_schema(self.body) or form_schema(self.body) or {}, "models.")
             arguments.append(f"body: {body_type}" if self.body.get("required") else f"body: {body_type} | None = None")
         named = [kw for p in self.in_query + self.in_header for kw in keywords_of(p)]
         return ", ".join(arguments + (["*", *named] if named else []))
@@ -221,7 +231,7 @@ class Operation:
         if self.in_query:
             lines.append("params={" + ", ".join(f'"{p["name"]}": {snake(p["name"])}' for p in self.in_query) + "},")
         if self.body is not None:
-            lines.append("json=body,")
+            lines.append("form=body," if self.form else "json=body,")
         if self.in_header:
             headers = [f'"{p["name"]}": {header_value(p)}' for p in self.in_header]
             lines.append("headers={" + ", ".join(headers) + "},")
@@ -251,6 +261,13 @@ def json_schema(message: Schema) -> Schema | None:
     content: dict[str, Schema] = message.get("content", {})
     schema = next((c.get("schema", {}) for kind, c in content.items() if "json" in kind), None)
     return None if schema is None else dict(schema)
+
+
+def form_schema(message: Schema) -> Schema | None:
+    """The schema of a request body sent as a multipart form (its files as bytes), if it is one."""
+    content: dict[str, Schema] = message.get("content", {})
+    form = content.get("multipart/form-data")
+    return None if form is None else dict(form.get("schema", {}))
 
 
 def binary(message: Schema) -> bool:

@@ -120,6 +120,8 @@ async def _new_form(
     return NewForm(slug, name, dry_run, base)
 
 
+UPLOAD = {"requestBody": {"required": True}}
+"""Every field of the form is optional on its own, but the upload is not: it carries the package."""
 IMPORTED = {"model": WorkflowImport, "description": "A dry run: what the import would do (nothing was changed)."}
 
 
@@ -129,6 +131,7 @@ IMPORTED = {"model": WorkflowImport, "description": "A dry run: what the import 
     status_code=201,
     response_model=WorkflowImport,
     responses={200: IMPORTED, **problem_responses(401, 409, 413, 415, 422)},
+    openapi_extra=UPLOAD,
 )
 async def import_workflow(
     package: PackageDep,
@@ -221,6 +224,7 @@ async def _choices(
     dependencies=[access.require(Action.WORKFLOW_EDIT, on=access.workflow)],
     response_model=WorkflowImport,
     responses=problem_responses(401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=UPLOAD,
 )
 async def import_into_workflow(
     target: Annotated[Target, Depends(_target)],

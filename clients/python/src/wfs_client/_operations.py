@@ -46,12 +46,15 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "revokeUserToken": ("DELETE", "/v1/users/{user_id}/tokens/{token_id}"),
     "listWorkflows": ("GET", "/v1/workflows"),
     "createWorkflow": ("POST", "/v1/workflows"),
+    "importWorkflow": ("POST", "/v1/workflows/import"),
     "getWorkflow": ("GET", "/v1/workflows/{workflow}"),
     "deleteWorkflow": ("DELETE", "/v1/workflows/{workflow}"),
     "listApiKeys": ("GET", "/v1/workflows/{workflow}/api-keys"),
     "createApiKey": ("POST", "/v1/workflows/{workflow}/api-keys"),
     "revokeApiKey": ("DELETE", "/v1/workflows/{workflow}/api-keys/{key_id}"),
     "listWorkflowAuditLog": ("GET", "/v1/workflows/{workflow}/audit-log"),
+    "listBackups": ("GET", "/v1/workflows/{workflow}/backups"),
+    "downloadBackup": ("GET", "/v1/workflows/{workflow}/backups/{backup_id}"),
     "deployWorkflow": ("POST", "/v1/workflows/{workflow}/deploy"),
     "updateDraft": ("PUT", "/v1/workflows/{workflow}/draft"),
     "listEnvVars": ("GET", "/v1/workflows/{workflow}/env"),
@@ -59,6 +62,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "putEnvVar": ("PUT", "/v1/workflows/{workflow}/env/{name}"),
     "deleteEnvVar": ("DELETE", "/v1/workflows/{workflow}/env/{name}"),
     "exportWorkflow": ("GET", "/v1/workflows/{workflow}/export"),
+    "importIntoWorkflow": ("POST", "/v1/workflows/{workflow}/import"),
     "listMembers": ("GET", "/v1/workflows/{workflow}/members"),
     "shareWorkflow": ("PUT", "/v1/workflows/{workflow}/members/{user_id}"),
     "unshareWorkflow": ("DELETE", "/v1/workflows/{workflow}/members/{user_id}"),
@@ -589,6 +593,21 @@ class SyncOperations(_transport.SyncTransport):
         )
         return cast(models.WorkflowRead, answer)
 
+    def import_workflow(self, body: models.Body_importWorkflow) -> models.WorkflowImport:
+        """Import a package (multipart: the zip as `package`, or its three files) as a new workflow in the caller's
+        workspace: the definition as its draft (deploy it to run it), its description, endpoint settings (push left
+        off: an access token is never in a package) and environment variables (a secure one without a value in the
+        package is listed as `needs_value`, not created). 409 when the slug is taken.
+
+        `POST /v1/workflows/import`
+        """
+        answer = self.request(
+            "POST",
+            "/v1/workflows/import",
+            form=body,
+        )
+        return cast(models.WorkflowImport, answer)
+
     def get_workflow(self, workflow: str) -> models.WorkflowRead:
         """Get a workflow (by id or slug) with its draft and the draft's problems.
 
@@ -680,6 +699,28 @@ class SyncOperations(_transport.SyncTransport):
         )
         return cast(models.AuditPage, answer)
 
+    def list_backups(self, workflow: str) -> models.BackupList:
+        """List the backups of the workflow's drafts that imports replaced, newest first.
+
+        `GET /v1/workflows/{workflow}/backups`
+        """
+        answer = self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/backups",
+        )
+        return cast(models.BackupList, answer)
+
+    def download_backup(self, workflow: str, backup_id: str) -> bytes:
+        """Download a backup (`Exported_<Workflow Name>.zip`); it imports back like any package.
+
+        `GET /v1/workflows/{workflow}/backups/{backup_id}`
+        """
+        answer = self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/backups/{_transport.path_segment(backup_id)}",
+        )
+        return cast(bytes, answer)
+
     def deploy_workflow(self, workflow: str) -> models.VersionRead:
         """Deploy the draft as a new immutable version and make it `current`.
 
@@ -766,6 +807,23 @@ class SyncOperations(_transport.SyncTransport):
             headers={"X-Export-Passphrase": x_export_passphrase},
         )
         return cast(bytes, answer)
+
+    def import_into_workflow(self, workflow: str, body: models.Body_importIntoWorkflow) -> models.WorkflowImport:
+        """Import a package (multipart: the zip as `package`, or its three files) as the workflow's draft: deployed
+        versions, name, description and endpoint settings are untouched; deploy the draft to run it. Environment
+        variables only in the package are added, only in the workflow kept; one that differs (value or secure flag)
+        is a
+        conflict, which without a resolution is a 409 `env_conflicts` listing them (secure values redacted), nothing
+        changed. `dry_run=true` answers the definition's changes and the variables' fate, changing nothing.
+
+        `POST /v1/workflows/{workflow}/import`
+        """
+        answer = self.request(
+            "POST",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/import",
+            form=body,
+        )
+        return cast(models.WorkflowImport, answer)
 
     def list_members(self, workflow: str) -> models.MemberList:
         """List the users invited to the workflow, with their roles. The workspace's owners and admins are not
@@ -1776,6 +1834,21 @@ class AsyncOperations(_transport.AsyncTransport):
         )
         return cast(models.WorkflowRead, answer)
 
+    async def import_workflow(self, body: models.Body_importWorkflow) -> models.WorkflowImport:
+        """Import a package (multipart: the zip as `package`, or its three files) as a new workflow in the caller's
+        workspace: the definition as its draft (deploy it to run it), its description, endpoint settings (push left
+        off: an access token is never in a package) and environment variables (a secure one without a value in the
+        package is listed as `needs_value`, not created). 409 when the slug is taken.
+
+        `POST /v1/workflows/import`
+        """
+        answer = await self.request(
+            "POST",
+            "/v1/workflows/import",
+            form=body,
+        )
+        return cast(models.WorkflowImport, answer)
+
     async def get_workflow(self, workflow: str) -> models.WorkflowRead:
         """Get a workflow (by id or slug) with its draft and the draft's problems.
 
@@ -1867,6 +1940,28 @@ class AsyncOperations(_transport.AsyncTransport):
         )
         return cast(models.AuditPage, answer)
 
+    async def list_backups(self, workflow: str) -> models.BackupList:
+        """List the backups of the workflow's drafts that imports replaced, newest first.
+
+        `GET /v1/workflows/{workflow}/backups`
+        """
+        answer = await self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/backups",
+        )
+        return cast(models.BackupList, answer)
+
+    async def download_backup(self, workflow: str, backup_id: str) -> bytes:
+        """Download a backup (`Exported_<Workflow Name>.zip`); it imports back like any package.
+
+        `GET /v1/workflows/{workflow}/backups/{backup_id}`
+        """
+        answer = await self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/backups/{_transport.path_segment(backup_id)}",
+        )
+        return cast(bytes, answer)
+
     async def deploy_workflow(self, workflow: str) -> models.VersionRead:
         """Deploy the draft as a new immutable version and make it `current`.
 
@@ -1953,6 +2048,23 @@ class AsyncOperations(_transport.AsyncTransport):
             headers={"X-Export-Passphrase": x_export_passphrase},
         )
         return cast(bytes, answer)
+
+    async def import_into_workflow(self, workflow: str, body: models.Body_importIntoWorkflow) -> models.WorkflowImport:
+        """Import a package (multipart: the zip as `package`, or its three files) as the workflow's draft: deployed
+        versions, name, description and endpoint settings are untouched; deploy the draft to run it. Environment
+        variables only in the package are added, only in the workflow kept; one that differs (value or secure flag)
+        is a
+        conflict, which without a resolution is a 409 `env_conflicts` listing them (secure values redacted), nothing
+        changed. `dry_run=true` answers the definition's changes and the variables' fate, changing nothing.
+
+        `POST /v1/workflows/{workflow}/import`
+        """
+        answer = await self.request(
+            "POST",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/import",
+            form=body,
+        )
+        return cast(models.WorkflowImport, answer)
 
     async def list_members(self, workflow: str) -> models.MemberList:
         """List the users invited to the workflow, with their roles. The workspace's owners and admins are not

@@ -4,6 +4,7 @@ it with the retry policy, and turning the answer into JSON or an ApiError."""
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -61,20 +62,16 @@ class _Base:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def build(  # noqa: PLR0913 - the parts of a request, as the public request() takes them
+    def build(  # noqa: PLR0913 - the parts of a request
         self,
         http: httpx.Client | httpx.AsyncClient,
         method: str,
         path: str,
         params: Params,
-        json: Any,
-        content: bytes | None,
+        body: dict[str, Any],
         headers: dict[str, str],
     ) -> httpx.Request:
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        if content is not None:
-            return http.build_request(method, path, params=query, content=content, headers=headers)
-        body = {"json": json} if json is not None else {}
         return http.build_request(method, path, params=query, headers=headers, **body)
 
     def attempts(self, method: str, path: str, headers: Mapping[str, str], idempotent: bool | None) -> Attempts:
@@ -82,6 +79,22 @@ class _Base:
             keyed = any(name.lower() == "idempotency-key" for name in headers)
             idempotent = method.upper() in REPLAYABLE_METHODS or keyed
         return Attempts(self.retry, f"{method.upper()} {self.url}{path}", idempotent)
+
+
+def body_of(json: Any, content: bytes | None, form: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A request's body as httpx takes it: bytes as they are, a multipart form (its bytes values as files, the
+    others as text: `true`/`false` for booleans, JSON for anything but a string; None left out), or JSON."""
+    if content is not None:
+        return {"content": content}
+    if form is not None:
+        files = {name: (name, value) for name, value in form.items() if isinstance(value, bytes)}
+        data = {name: _text(value) for name, value in form.items() if value is not None and name not in files}
+        return {"files": files, "data": data}
+    return {"json": json} if json is not None else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else jsonlib.dumps(value)
 
 
 def merged(headers: Headers, content_type: str | None) -> dict[str, str]:
@@ -120,14 +133,17 @@ class SyncTransport(_Base):
         content_type: str | None = None,
         headers: Headers = None,
         idempotent: bool | None = None,
+        form: Mapping[str, Any] | None = None,
     ) -> Any:
         """Send a request with the retry policy; its parsed JSON answer (its text if it is not JSON, None for
-        no body). `idempotent`: may it be sent again after an answer was lost? By default yes for
-        GET/HEAD/PUT/DELETE and with an Idempotency-Key header. Raises ApiError for an error answer,
-        ConnectionFailed when it never got one."""
+        no body). The body is `json`, or `content` bytes, or a multipart `form` (its bytes values as files).
+        `idempotent`: may it be sent again after an answer was lost? By default yes for GET/HEAD/PUT/DELETE and
+        with an Idempotency-Key header. Raises ApiError for an error answer, ConnectionFailed when it never got
+        one."""
         own = merged(headers, content_type)
         attempts = self.attempts(method, path, own, idempotent)
-        response = self.send(attempts, lambda: self.build(self._http, method, path, params, json, content, own))
+        body = body_of(json, content, form)
+        response = self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
         return decoded(response)
 
     def send(self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False) -> httpx.Response:
@@ -176,11 +192,13 @@ class AsyncTransport(_Base):
         content_type: str | None = None,
         headers: Headers = None,
         idempotent: bool | None = None,
+        form: Mapping[str, Any] | None = None,
     ) -> Any:
         """As Client.request, awaited."""
         own = merged(headers, content_type)
         attempts = self.attempts(method, path, own, idempotent)
-        response = await self.send(attempts, lambda: self.build(self._http, method, path, params, json, content, own))
+        body = body_of(json, content, form)
+        response = await self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
         return decoded(response)
 
     async def send(

@@ -120,6 +120,41 @@ class BackfillResult(TypedDict):
     times: list[BackfillTime]
 
 
+class BackupRead(TypedDict):
+    created_at: str
+    created_by: str
+    file_name: str
+    id: str
+    size: int
+
+
+class BackupList(TypedDict):
+    items: list[BackupRead]
+
+
+class Body_importIntoWorkflow(TypedDict):
+    app_definition: NotRequired[bytes | None]
+    backup: NotRequired[bool]
+    dry_run: NotRequired[bool]
+    env_variables: NotRequired[bytes | None]
+    flow_definition: NotRequired[bytes | None]
+    on_conflict: NotRequired[Literal["ask", "keep", "overwrite"]]
+    package: NotRequired[bytes | None]
+    passphrase: NotRequired[str | None]
+    resolutions: NotRequired[str | None]
+
+
+class Body_importWorkflow(TypedDict):
+    app_definition: NotRequired[bytes | None]
+    dry_run: NotRequired[bool]
+    env_variables: NotRequired[bytes | None]
+    flow_definition: NotRequired[bytes | None]
+    name: NotRequired[str | None]
+    package: NotRequired[bytes | None]
+    passphrase: NotRequired[str | None]
+    slug: NotRequired[str | None]
+
+
 class BrokenEntry(TypedDict):
     """The first entry of a chain that fails verification."""
 
@@ -170,6 +205,18 @@ class CreatedBy(TypedDict):
     id: str | None
     kind: Literal["operator", "user", "key", "schedule", "trigger", "system"]
     name: str
+
+
+class DefinitionChange(TypedDict):
+    after: NotRequired[Any]
+    before: NotRequired[Any]
+    change: Literal["added", "removed", "changed"]
+    path: str
+
+
+class DefinitionDiff(TypedDict):
+    changes: list[DefinitionChange]
+    total: int
 
 
 class DenyListScanner(TypedDict):
@@ -356,6 +403,30 @@ Endpoints = TypedDict(
 )
 
 
+class Side(TypedDict):
+    secure: bool
+    value: str | None
+
+
+class EnvConflict(TypedDict):
+    """A variable whose value or secure flag differs between the workflow and the package."""
+
+    existing: Side
+    imported: Side
+    name: str
+    resolution: Literal["ask", "keep", "overwrite"]
+
+
+class EnvReport(TypedDict):
+    """What the import does to the environment variables, by name."""
+
+    added: list[str]
+    conflicts: list[EnvConflict]
+    kept: list[str]
+    needs_value: list[str]
+    overwritten: list[str]
+
+
 class EnvVarRead(TypedDict):
     created_at: str
     has_value: bool
@@ -424,6 +495,32 @@ class HookAccepted(TypedDict):
     duplicate: bool
     job_id: str
     webhook_id: str | None
+
+
+class PackageOrigin(TypedDict):
+    """Where the package came from, as it says."""
+
+    format_version: int
+    version: int | Literal["draft"]
+    workflow: str
+
+
+class ProblemItem(TypedDict):
+    """One thing wrong with the request, with where it is (a JSON path such as `$.inputs.name`)."""
+
+    message: str
+    path: str
+
+
+class ImportReport(TypedDict):
+    backup: BackupRead | None
+    definition: DefinitionDiff | None
+    draft_problems: list[ProblemItem]
+    dry_run: bool
+    env: EnvReport
+    origin: PackageOrigin
+    push_left_disabled: bool
+    settings_applied: bool
 
 
 class JobCreate(TypedDict):
@@ -775,13 +872,6 @@ class Problem(TypedDict):
     status: int
     title: str
     type: str
-
-
-class ProblemItem(TypedDict):
-    """One thing wrong with the request, with where it is (a JSON path such as `$.inputs.name`)."""
-
-    message: str
-    path: str
 
 
 class PushSettingsRead(TypedDict):
@@ -1150,6 +1240,24 @@ class WorkflowCreate(TypedDict):
     slug: NotRequired[str | None]
 
 
+class WorkflowRead(TypedDict):
+    created_at: str
+    current_version: int | None
+    description: str | None
+    draft: dict[str, Any]
+    draft_problems: list[ProblemItem]
+    endpoints: Endpoints | None
+    id: str
+    name: str
+    slug: str
+    updated_at: str
+
+
+class WorkflowImport(TypedDict):
+    report: ImportReport
+    workflow: WorkflowRead | None
+
+
 class WorkflowSummary(TypedDict):
     created_at: str
     current_version: int | None
@@ -1163,19 +1271,6 @@ class WorkflowSummary(TypedDict):
 class WorkflowPage(TypedDict):
     items: list[WorkflowSummary]
     next_cursor: str | None
-
-
-class WorkflowRead(TypedDict):
-    created_at: str
-    current_version: int | None
-    description: str | None
-    draft: dict[str, Any]
-    draft_problems: list[ProblemItem]
-    endpoints: Endpoints | None
-    id: str
-    name: str
-    slug: str
-    updated_at: str
 
 
 class WorkspaceCreate(TypedDict):
