@@ -43,6 +43,7 @@ TABLES = {
     "trigger_event",
     "schedule",
     "schedule_fire",
+    "workflow_backup",
 }
 
 

@@ -1,5 +1,6 @@
-"""DELETE /v1/workflows/{workflow}: the workflow with its versions, jobs (and theirs), keys, environment and
-members, in one transaction; refused while jobs are active unless asked to cancel them; nothing else touched."""
+"""DELETE /v1/workflows/{workflow}: the workflow with its versions, jobs (and theirs), keys, environment,
+members and backups, in one transaction; refused while jobs are active unless asked to cancel them; nothing else
+touched."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from tests.conftest import TOKEN, ClientFactory, WorkerFactory, wait_for_job
 from tests.deliveries.conftest import enable_push
 from tests.jobs.conftest import GREETER, deploy_workflow, submit
 from tests.jobs.people.conftest import People, add_workspace
+from tests.packages.importing import package, upload
 from tests.workflows.conftest import assert_problem
 from workflow_service.core.clock import utcnow
 from workflow_service.jobs.ends import Ended
 
 TABLES = (
     *("workflow", "workflow_version", "job", "job_step", "job_event", "delivery", "api_key"),
-    *("workflow_env", "workflow_member", "audit_entry"),
+    *("workflow_env", "workflow_member", "audit_entry", "workflow_backup"),
 )
 
 
@@ -46,13 +48,15 @@ async def audit_entry(engine: AsyncEngine, workflow_id: str) -> None:
 
 async def populated(admin: httpx.AsyncClient, people: People, slug: str) -> dict[str, Any]:
     """A workflow with two versions, an ended job with steps, an ended push job with its delivery, a key, an
-    environment variable and a member."""
+    environment variable, a member, and a backup of its draft (an import made it)."""
     workflow = await deploy_workflow(admin, slug, GREETER)
     assert (await admin.post(f"/v1/workflows/{slug}/deploy")).status_code == 201
     await enable_push(admin, slug, "http://127.0.0.1:9/callback")
     await issue_key(admin, slug)
     assert (await admin.put(f"/v1/workflows/{slug}/env/REGION", json={"value": "eu"})).status_code == 201
     await people.member(workflow, "viewer")
+    imported = await upload(admin, f"/v1/workflows/{slug}/import", package(GREETER), backup=True, on_conflict="keep")
+    assert imported.status_code == 200, imported.text
     pushed = await admin.post(f"/v1/workflows/{slug}/versions/current/push", json={"inputs": {"name": "Ada"}})
     for job in (pushed.json(), await submit(admin, slug, {"name": "Bo"})):
         await wait_for_job(admin, job["id"])
