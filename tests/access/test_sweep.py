@@ -108,6 +108,8 @@ EXPECTED: dict[Operation, str] = {
     ("DELETE", J): ON_JOB.replace("200", "204"),
     ("GET", f"{J}/events"): JOB_READ,
     ("GET", f"{J}/deliveries"): JOB_READ,
+    ("GET", f"{J}/output"): JOB_READ,
+    ("GET", f"{J}/steps/{{step}}/output"): JOB_READ,
     ("POST", f"{J}/cancel"): ON_JOB,
     ("POST", f"{J}/rerun"): ON_JOB.replace("200", "201"),
     ("POST", f"{J}/run-from-step"): ON_JOB.replace("200", "201"),
@@ -172,6 +174,8 @@ OWN_JOB: dict[Operation, str] = {
     BULK_DELETE: "200 200",
     ("GET", f"{J}/events"): "200 200",
     ("GET", f"{J}/deliveries"): "200 200",
+    ("GET", f"{J}/output"): "200 200",
+    ("GET", f"{J}/steps/{{step}}/output"): "200 200",
     ("POST", f"{J}/cancel"): "200 200",
     ("POST", f"{J}/rerun"): "201 201",
     ("POST", f"{J}/run-from-step"): "201 201",
@@ -220,6 +224,11 @@ def _job(make: Callable[[World, str], Awaitable[str]]) -> Target:
     return target
 
 
+async def _completed(world: World, who: Who, call: Call) -> Call:
+    """The completed job of the column's creator: it has an output to download."""
+    return replace(call, params={**call.params, "job_id": world.completed[who.creator]})
+
+
 async def _user_token(world: World, who: Who, call: Call) -> Call:
     user_id, token_id = await world.user_with_token()
     return replace(call, params={**call.params, "user_id": user_id, "token_id": token_id})
@@ -263,6 +272,8 @@ TARGETS: dict[Operation, Target] = {
     ("DELETE", J): _job(World.job),
     BULK_DELETE: _bulk,
     ("POST", f"{J}/start"): _job(World.new_job),
+    ("GET", f"{J}/output"): _completed,
+    ("GET", f"{J}/steps/{{step}}/output"): _completed,
     ("POST", "/v1/workspaces"): _numbered(
         lambda n: {"slug": f"made-{n}", "name": "Made", "owner": {"email": f"made-{n}@c.example", "name": "Made"}}
     ),
@@ -325,9 +336,11 @@ async def world(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> As
     echo = EchoServer()
     echo.start()
     try:
-        async with connections(make_settings(secret_key=SecretStr(KEY))) as connect:
+        settings = make_settings(secret_key=SecretStr(KEY))
+        async with connections(settings) as connect:
             made = World(connect, session_engine, f"{echo.url}/hook")
             await made.build()
+            await made.finish_jobs(settings)
             yield made
     finally:
         echo.stop()
@@ -343,6 +356,7 @@ def _defaults(world: World, who: Who) -> dict[str, str]:
         "user_id": world.users["spare"],
         "token_id": world.ids["spare_token"],
         "job_id": world.standing[who.creator],
+        "step": "compose",
         "trigger_id": world.ids["trigger"],
         "schedule_id": world.ids["schedule"],
     }

@@ -29,10 +29,10 @@ def stem(job_name: str | None, workflow_slug: str, job_id: uuid.UUID, step: str 
 
 
 def safe(name: str) -> str:
-    """`name` with the characters no file name may hold replaced by `_`, trimmed of leading dots and spaces (no
-    hidden files) and cut to MAX_STEM characters; `output` if nothing is left."""
+    """`name` with the characters no file name may hold replaced by `_`, trimmed of leading dots, spaces and `_`
+    (no hidden files, nothing left of a `../`) and cut to MAX_STEM characters; `output` if nothing is left."""
     cleaned = _RUNS.sub("_", _UNSAFE.sub("_", unicodedata.normalize("NFC", name)))
-    cleaned = cleaned.strip().lstrip(".").strip()[:MAX_STEM].rstrip()
+    cleaned = cleaned.lstrip("._ ")[:MAX_STEM].rstrip()
     return cleaned or "output"
 
 

@@ -13,7 +13,7 @@ from workflow_service.access import routes as access
 from workflow_service.access.policy import Action, JobResource, reads_as_creator_of
 from workflow_service.deps import PrincipalDep, ServicesDep
 from workflow_service.jobs.views import Reader
-from workflow_service.outputs.service import File, Format, job_file, step_file
+from workflow_service.outputs.service import File, OutputFormat, job_file, step_file
 from workflow_service.problems import problem_responses
 
 router = APIRouter(tags=["jobs"])
@@ -40,7 +40,7 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **problem_responses(401, 404, 409, 422),
 }
 FormatQuery = Annotated[
-    Format,
+    OutputFormat,
     Query(
         description="`json`: the output as JSON; `txt`: text (a string as it is, structured output as indented "
         "`key: value` lines); `md`: Markdown with the job's facts; `pdf`: a document with the job's facts."
@@ -75,7 +75,7 @@ async def download_job_output(
     job_id: str,
     reader: ReaderDep,
     services: ServicesDep,
-    format: FormatQuery = Format.JSON,
+    format: FormatQuery = OutputFormat.JSON,
     steps: Annotated[
         bool,
         Query(
@@ -101,7 +101,7 @@ async def download_step_output(
     step: str,
     reader: ReaderDep,
     services: ServicesDep,
-    format: FormatQuery = Format.JSON,
+    format: FormatQuery = OutputFormat.JSON,
 ) -> Response:
     """Download one step's output as a file (json, txt, md or pdf), named `<job>-<step>`; 404 for a step the job's
     version does not have, 409 `no_output` for one that has not completed."""

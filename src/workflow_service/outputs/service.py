@@ -21,7 +21,7 @@ from workflow_service.outputs import document, filenames, render_pdf, render_tex
 from workflow_service.workflows import repository as workflows
 
 
-class Format(StrEnum):
+class OutputFormat(StrEnum):
     """The formats of a downloaded output."""
 
     JSON = "json"
@@ -31,10 +31,10 @@ class Format(StrEnum):
 
 
 MEDIA_TYPES = {
-    Format.JSON: "application/json",
-    Format.TXT: "text/plain; charset=utf-8",
-    Format.MD: "text/markdown; charset=utf-8",
-    Format.PDF: "application/pdf",
+    OutputFormat.JSON: "application/json",
+    OutputFormat.TXT: "text/plain; charset=utf-8",
+    OutputFormat.MD: "text/markdown; charset=utf-8",
+    OutputFormat.PDF: "application/pdf",
 }
 
 
@@ -62,7 +62,7 @@ async def _ended(conn: AsyncConnection, job_id: str, viewer: Viewer, *, with_ste
     return job
 
 
-async def job_file(conn: AsyncConnection, job_id: str, viewer: Viewer, fmt: Format, *, with_steps: bool) -> File:
+async def job_file(conn: AsyncConnection, job_id: str, viewer: Viewer, fmt: OutputFormat, *, with_steps: bool) -> File:
     """A job's output as a file: 404 for a job the reader may not see, 409 `no_output` until it has ended. A job
     that failed or was canceled gives a file too, saying why it has no output (its `json` is `null`)."""
     job = await _ended(conn, job_id, viewer, with_steps=with_steps)
@@ -74,7 +74,7 @@ async def job_file(conn: AsyncConnection, job_id: str, viewer: Viewer, fmt: Form
     return await _file(doc, json_value, fmt, stem)
 
 
-async def step_file(conn: AsyncConnection, job_id: str, step_id: str, viewer: Viewer, fmt: Format) -> File:
+async def step_file(conn: AsyncConnection, job_id: str, step_id: str, viewer: Viewer, fmt: OutputFormat) -> File:
     """One step's output as a file: 404 for a step the job's version does not have, 409 `no_output` for one that
     has not completed (not run yet, running, failed or skipped)."""
     job = await jobs.get(conn, job_id, viewer=viewer, with_steps=True)
@@ -103,12 +103,12 @@ def _step_json(step: StepRead) -> dict[str, Any]:
     return {**shown, "latency_ms": step.latency_ms, "output": step.output, "error": step.error}
 
 
-async def _file(doc: document.Document, json_value: Any, fmt: Format, stem: str) -> File:
-    if fmt is Format.JSON:
+async def _file(doc: document.Document, json_value: Any, fmt: OutputFormat, stem: str) -> File:
+    if fmt is OutputFormat.JSON:
         content = orjson.dumps(json_value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-    elif fmt is Format.TXT:
+    elif fmt is OutputFormat.TXT:
         content = render_text.text_document(doc).encode()
-    elif fmt is Format.MD:
+    elif fmt is OutputFormat.MD:
         content = render_text.markdown_document(doc).encode()
     else:  # laying out a long output takes a while: off the event loop, so other requests keep being served
         content = await asyncio.to_thread(render_pdf.render, doc)
