@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import pytest
 from tests.servers import Process, clean_env, running
 
 CONTRACT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
+CONFIG = CONTRACT.with_name("openapi-python-client.json")
+"""The generator's settings for this contract: a file answer (a package's zip) is read as bytes."""
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")
 PACKAGE = "wfs_generated_client"
 TOKEN = "generated-client-token"
@@ -39,11 +42,11 @@ class Generation:
 
 @pytest.fixture(scope="module")
 def generation(tmp_path_factory: pytest.TempPathFactory) -> Generation:
-    """The generator run on the contract, the package written to PACKAGE in a fresh directory. Its post hooks
-    (ruff over the generated code) are off: they say nothing of the contract, and need ruff on PATH."""
+    """The generator run on the contract with CONFIG, the package written to PACKAGE in a fresh directory. Its post
+    hooks (ruff over the generated code) are off: they say nothing of the contract, and need ruff on PATH."""
     root = tmp_path_factory.mktemp("generated")
     config = root / "config.json"
-    config.write_text(json.dumps({"post_hooks": []}))
+    config.write_text(json.dumps({**json.loads(CONFIG.read_text()), "post_hooks": []}))
     options: list[str | Path] = [
         "--path",
         CONTRACT,
@@ -148,3 +151,8 @@ def test_the_generated_client_creates_deploys_and_runs_a_workflow(client_package
             ("named", m.StepReadType.CONDITION, m.StepReadStatus.COMPLETED),
             ("greet", m.StepReadType.TRANSFORM, m.StepReadStatus.COMPLETED),
         ]
+
+        package = _api("packages.export_workflow").sync(created.slug, client=api, version="1")
+        with zipfile.ZipFile(package.payload) as archive:
+            flow = json.loads(archive.read("flow_definition.json"))
+        assert [step["id"] for step in flow["definition"]["steps"]] == ["named", "greet"]

@@ -46,6 +46,7 @@ from workflow_service.observability.router import install_route_capture
 from workflow_service.observability.tracing import configure as configure_tracing
 from workflow_service.observability.tracing import traced_path
 from workflow_service.outputs.router import router as outputs_router
+from workflow_service.packages.router import router as packages_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
@@ -359,6 +360,7 @@ def _v1() -> APIRouter:
     v1 = APIRouter(dependencies=[Depends(authenticate)])
     refusable: dict[str, Any] = {"responses": problem_responses(403)}
     v1.include_router(workflows_router, **refusable)
+    v1.include_router(packages_router, **refusable)
     v1.include_router(apikeys_router, **refusable)
     v1.include_router(schedules_router, **refusable)
     v1.include_router(invoke_router)

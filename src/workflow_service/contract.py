@@ -17,6 +17,11 @@ TAGS: list[dict[str, Any]] = [
     {"name": "versions", "description": "Deploying a draft as an immutable version, and reading versions."},
     {"name": "settings", "description": "A workflow's endpoint settings: sync wait, queue timeout, push."},
     {"name": "environment", "description": "A workflow's environment variables (`env.NAME` in templates)."},
+    {
+        "name": "packages",
+        "description": "A workflow's version as a package (a zip of three JSON files) to move it to another service "
+        "or workspace.",
+    },
     {"name": "api-keys", "description": "API keys that call a workflow's endpoints."},
     {
         "name": "schedules",

@@ -35,6 +35,7 @@ from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
 from workflow_service.monitor.router import router as monitor_router
 from workflow_service.outputs.router import router as outputs_router
+from workflow_service.packages.router import router as packages_router
 from workflow_service.people.router import router as people_router
 from workflow_service.people.sharing_router import router as sharing_router
 from workflow_service.people.users_router import router as users_router
@@ -55,6 +56,7 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("GET", "/v1/workflows/{workflow}/versions"): (Action.WORKFLOW_READ, workflow),
     ("GET", "/v1/workflows/{workflow}/versions/{version}"): (Action.WORKFLOW_READ, workflow),
     ("GET", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_READ, workflow),
+    ("GET", "/v1/workflows/{workflow}/export"): (Action.WORKFLOW_EXPORT, workflow),
     ("PATCH", "/v1/workflows/{workflow}/settings"): (Action.WORKFLOW_MANAGE, workflow),
     ("POST", "/v1/workflows/{workflow}/settings/rotate-signing-secret"): (Action.WORKFLOW_MANAGE, workflow),
     ("GET", "/v1/workflows/{workflow}/env"): (Action.WORKFLOW_READ, workflow),
@@ -132,6 +134,7 @@ BY_TRIGGER_SECRET = {("POST", "/v1/hooks/{trigger_id}")}
 authenticated by the trigger's own secret (tests/triggers/test_hook_auth.py)."""
 ROUTERS = (
     workflows_router,
+    packages_router,
     apikeys_router,
     invoke_router,
     jobs_router,

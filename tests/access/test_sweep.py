@@ -81,6 +81,7 @@ EXPECTED: dict[Operation, str] = {
     ("GET", f"{W}/versions"): READ,
     ("GET", f"{W}/versions/{{version}}"): READ,
     ("GET", f"{W}/settings"): READ,
+    ("GET", f"{W}/export"): EDIT,  # WORKFLOW_EXPORT: a viewer, a runner and an API key may not
     ("PATCH", f"{W}/settings"): EDIT,
     ("POST", f"{W}/settings/rotate-signing-secret"): EDIT,
     ("GET", f"{W}/env"): READ,

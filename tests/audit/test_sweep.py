@@ -40,6 +40,7 @@ CHANGES: dict[Operation, tuple[str, str]] = {
     ("DELETE", W): ("workflow.deleted", "workflow"),
     ("PUT", f"{W}/draft"): ("workflow.draft_updated", "workflow"),
     ("POST", f"{W}/deploy"): ("workflow.deployed", "workflow"),
+    ("GET", f"{W}/export"): ("workflow.exported", "workflow"),  # a read, but every export is recorded
     ("PATCH", f"{W}/settings"): ("settings.updated", "settings"),  # retention_days too
     ("POST", f"{W}/settings/rotate-signing-secret"): ("settings.signing_secret_rotated", "settings"),
     # `env.updated` when it replaces a variable (test_a_second_write_is_an_update).
@@ -137,6 +138,7 @@ SCENARIOS: dict[Operation, s.Scenario] = {
     ("DELETE", W): s.workflow_deleted,
     ("PUT", f"{W}/draft"): s.simple("/v1/workflows/greeter/draft", {"definition": {**GREETER, "description": "v2"}}),
     ("POST", f"{W}/deploy"): s.simple("/v1/workflows/greeter/deploy"),
+    ("GET", f"{W}/export"): s.simple("/v1/workflows/greeter/export"),
     ("PATCH", f"{W}/settings"): s.simple("/v1/workflows/greeter/settings", {"sync_timeout_s": 120}),
     ("POST", f"{W}/settings/rotate-signing-secret"): s.simple("/v1/workflows/greeter/settings/rotate-signing-secret"),
     ("PUT", f"{W}/env/{{name}}"): s.simple("/v1/workflows/greeter/env/REGION", {"value": "eu-west"}),

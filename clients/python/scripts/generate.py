@@ -201,12 +201,15 @@ class Operation:
         return ", ".join(arguments + (["*", *named] if named else []))
 
     def returns(self) -> str:
-        """The type of the parsed JSON of the 2xx answers (None for an answer without a body)."""
+        """The type of the parsed JSON of the 2xx answers (bytes for a file, None for an answer without a body)."""
         found = []
         for status, answer in sorted(self.op.get("responses", {}).items()):
             if status.startswith("2"):
                 schema = json_schema(answer)
-                found.append("None" if schema is None else type_of(schema, "models."))
+                if schema is not None:
+                    found.append(type_of(schema, "models."))
+                else:
+                    found.append("bytes" if binary(answer) else "None")
         return union(found) if found else "Any"
 
     def call(self) -> list[str]:
@@ -248,6 +251,11 @@ def json_schema(message: Schema) -> Schema | None:
     content: dict[str, Schema] = message.get("content", {})
     schema = next((c.get("schema", {}) for kind, c in content.items() if "json" in kind), None)
     return None if schema is None else dict(schema)
+
+
+def binary(message: Schema) -> bool:
+    """Whether an answer is a file (`format: binary`, such as a zip), which the client returns as bytes."""
+    return any(c.get("schema", {}).get("format") == "binary" for c in message.get("content", {}).values())
 
 
 def keywords_of(parameter: Schema) -> list[str]:

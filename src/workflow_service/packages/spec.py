@@ -72,7 +72,9 @@ class SettingsExport(BaseModel):
 
     sync_timeout_s: int
     queue_timeout_s: float | None
-    retention_days: int | None
+    retention_days: int | Literal["forever"] | None = Field(
+        description="The workflow's own retention: days, `forever`, or null (the workspace's default applies)."
+    )
     push: PushExport
 
 

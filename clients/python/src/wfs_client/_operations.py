@@ -60,6 +60,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "getEnvVar": ("GET", "/v1/workflows/{workflow}/env/{name}"),
     "putEnvVar": ("PUT", "/v1/workflows/{workflow}/env/{name}"),
     "deleteEnvVar": ("DELETE", "/v1/workflows/{workflow}/env/{name}"),
+    "exportWorkflow": ("GET", "/v1/workflows/{workflow}/export"),
     "listMembers": ("GET", "/v1/workflows/{workflow}/members"),
     "shareWorkflow": ("PUT", "/v1/workflows/{workflow}/members/{user_id}"),
     "unshareWorkflow": ("DELETE", "/v1/workflows/{workflow}/members/{user_id}"),
@@ -778,6 +779,23 @@ class SyncOperations(_transport.SyncTransport):
             "DELETE",
             f"/v1/workflows/{_transport.path_segment(workflow)}/env/{_transport.path_segment(name)}",
         )
+
+    def export_workflow(
+        self, workflow: str, *, version: str | None = None, x_export_passphrase: str | None = None
+    ) -> bytes:
+        """Export a version of the workflow as a package (a zip named after it): its definition, endpoint settings
+        (never the push access token or signing secrets) and environment variables, secure values left out unless
+        `X-Export-Passphrase` is given, which encrypts them. 409 for `current` of a workflow never deployed.
+
+        `GET /v1/workflows/{workflow}/export`
+        """
+        answer = self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/export",
+            params={"version": version},
+            headers={"X-Export-Passphrase": x_export_passphrase},
+        )
+        return cast(bytes, answer)
 
     def list_members(self, workflow: str) -> models.MemberList:
         """List the users invited to the workflow, with their roles. The workspace's owners and admins are not
@@ -1976,6 +1994,23 @@ class AsyncOperations(_transport.AsyncTransport):
             "DELETE",
             f"/v1/workflows/{_transport.path_segment(workflow)}/env/{_transport.path_segment(name)}",
         )
+
+    async def export_workflow(
+        self, workflow: str, *, version: str | None = None, x_export_passphrase: str | None = None
+    ) -> bytes:
+        """Export a version of the workflow as a package (a zip named after it): its definition, endpoint settings
+        (never the push access token or signing secrets) and environment variables, secure values left out unless
+        `X-Export-Passphrase` is given, which encrypts them. 409 for `current` of a workflow never deployed.
+
+        `GET /v1/workflows/{workflow}/export`
+        """
+        answer = await self.request(
+            "GET",
+            f"/v1/workflows/{_transport.path_segment(workflow)}/export",
+            params={"version": version},
+            headers={"X-Export-Passphrase": x_export_passphrase},
+        )
+        return cast(bytes, answer)
 
     async def list_members(self, workflow: str) -> models.MemberList:
         """List the users invited to the workflow, with their roles. The workspace's owners and admins are not

@@ -31,16 +31,20 @@ def idempotency_key(given: str | None) -> str:
 
 
 def decoded(response: httpx.Response, raw: bool = False) -> Any:
-    """The answer's parsed JSON (its text when it is not JSON; None without a body; with `raw`, its bytes as they
-    came: a file); ApiError for an error."""
+    """The answer's parsed JSON (its text when it is other text, its bytes when it is a file such as a zip; None
+    without a body; with `raw`, its bytes as they came, whatever they are: a downloaded file); ApiError for an
+    error."""
     if response.status_code >= 300:
         raise ApiError(response)
     if raw:
         return response.content
     if response.status_code == 204 or not response.content:
         return None
-    if "json" in response.headers.get("Content-Type", ""):
+    content_type = response.headers.get("Content-Type", "")
+    if "json" in content_type:
         return response.json()
+    if content_type.startswith("application/") and "xml" not in content_type:
+        return response.content
     return response.text
 
 
