@@ -48,6 +48,16 @@ async def test_markdown_headings_lists_and_bold(world: World) -> None:
     assert "**" not in output
 
 
+async def test_a_model_answer_inside_a_structured_output_is_read_as_markdown(world: World) -> None:
+    value = {"report": "# Summary\n\nIntro with **key** words.\n\n- first\n- second\n", "words": 4, "tags": ["a"]}
+    text = await _pdf(world, value, "Structured markdown")
+    output = text.split("\nOutput\n")[1]
+    assert "report:\nSummary\nIntro with key words.\n• first\n• second\n" in output
+    assert "tags:\n- a\nwords: 4" in output
+    assert "#" not in output
+    assert "**" not in output
+
+
 def test_markdown_blocks() -> None:
     text = "# T\n## U ##\n- a\n    * b\n3) c\n```\n# not a heading\n```\n---\nplain **x"
     assert list(blocks(text)) == [

@@ -4,7 +4,8 @@ when the reader may see them, the output, and optionally every step's output wit
 Text flows across lines and pages (words longer than a line are broken); the fonts are DejaVu Sans and Sans Bold,
 vendored in `fonts/` (their licence beside them) and embedded as subsets, so accents and most scripts print;
 what they lack prints in a readable form (pdf_text.readable). String outputs are read as Markdown: headings,
-bullet and numbered lists and **bold** print as such. Structured outputs print as render_text.plain writes them.
+bullet and numbered lists and **bold** print as such. Structured outputs print in render_text.plain's
+shape, their strings of several lines read as Markdown.
 """
 
 from __future__ import annotations
@@ -153,11 +154,22 @@ def _markdown(writer: _Writer, text: str, indent: float = 0.0) -> None:
 
 
 def _structured(writer: _Writer, value: Any, indent: float = 0.0) -> None:
-    """A structured value as render_text.plain writes it, each line at its own depth."""
-    for line in plain(value).rstrip("\n").split("\n"):
-        stripped = line.lstrip(" ")
-        depth = (len(line) - len(stripped)) // 2
-        writer.plain(stripped or " ", indent=indent + INDENT * depth)
+    """A structured value in render_text.plain's shape (keys sorted, `key: value`, `- item`), each entry at its
+    depth; a string of several lines (a model's answer inside an object) is read as Markdown under its key."""
+    if isinstance(value, dict | list) and value:
+        entries = sorted(value.items()) if isinstance(value, dict) else [("-", item) for item in value]
+        for key, item in entries:
+            label = key if isinstance(value, list) else f"{key}:"
+            if isinstance(item, str) and "\n" in item.strip():
+                writer.plain(label, bold=isinstance(value, dict), indent=indent)
+                _markdown(writer, item, indent + INDENT)
+            elif isinstance(item, dict | list) and item:
+                writer.plain(label, bold=isinstance(value, dict), indent=indent)
+                _structured(writer, item, indent + INDENT)
+            else:
+                writer.plain(f"{label} {plain(item).rstrip()}", indent=indent)
+        return
+    writer.plain(plain(value).rstrip("\n") or " ", indent=indent)
 
 
 def _value(writer: _Writer, value: Any, indent: float = 0.0) -> None:
