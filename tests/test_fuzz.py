@@ -87,6 +87,7 @@ async def _seed(app_settings: Settings) -> dict[str, list[str]]:
     return {
         "workflow": ["greeter", "missing"],
         "job_id": [*jobs, MISSING_ID],
+        "step": ["compose", "missing"],
         "key_id": [named_key.json()["id"], MISSING_ID],
         "schedule_id": [schedule.json()["id"], MISSING_ID],
         "name": ["GREETING", "TOKEN", "MISSING"],

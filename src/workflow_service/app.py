@@ -45,6 +45,7 @@ from workflow_service.observability.router import install as install_metrics
 from workflow_service.observability.router import install_route_capture
 from workflow_service.observability.tracing import configure as configure_tracing
 from workflow_service.observability.tracing import traced_path
+from workflow_service.outputs.router import router as outputs_router
 from workflow_service.packages.import_router import router as package_import_router
 from workflow_service.packages.reader import UPLOAD_BODY_BYTES
 from workflow_service.packages.router import router as packages_router
@@ -369,6 +370,7 @@ def _v1() -> APIRouter:
     v1.include_router(schedules_router, **refusable)
     v1.include_router(invoke_router)
     v1.include_router(jobs_router)
+    v1.include_router(outputs_router)
     v1.include_router(deliveries_router)
     v1.include_router(monitor_router, **refusable)
     v1.include_router(agents_router, **refusable)

@@ -114,6 +114,13 @@ class JobEnded(ServiceError):
     status, code, title = 409, "job_ended", "The job has already ended"
 
 
+class NoOutput(ServiceError):
+    """A job's output asked for as a file before the job has ended, or a step's that has none (not run, running,
+    failed or skipped); `job_status` (and `step_status`) say where it stands."""
+
+    status, code, title = 409, "no_output", "There is no output to download yet"
+
+
 class JobNotNew(ServiceError):
     status, code, title = 409, "job_not_new", "Only a job in the `new` state can be started"
 

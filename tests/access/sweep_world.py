@@ -4,6 +4,7 @@ consumes; and a fingerprint of workspace A's rows, to show that a call changed n
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import uuid
@@ -22,7 +23,9 @@ from tests.conftest import TOKEN, ClientFactory
 from tests.deliveries.conftest import enable_push
 from tests.jobs.conftest import GREETER, deploy_workflow
 from tests.packages.importing import multipart, package
+from workflow_service.config import Settings
 from workflow_service.models import DEFAULT_WORKSPACE_ID
+from workflow_service.worker.arq_worker import WorkerOptions, serve_worker
 
 PRINCIPALS = (
     "operator",
@@ -53,6 +56,8 @@ PEOPLE: dict[str, tuple[str, str | None]] = {
 ENV = "REGION"
 """The environment variable of greeter that `{name}` names."""
 ADA = {"inputs": {"name": "Ada"}}
+FINISHED = "finished"
+"""The pool of the completed jobs: a worker serves it only while the world is built."""
 KEY = Fernet.generate_key().decode()
 """The service's WFS_SECRET_KEY (a trigger's signing secret is stored encrypted)."""
 
@@ -108,7 +113,8 @@ class World:
     members by their role, with an hourly schedule) and `other` (deployed), a key of each, the environment variable
     ENV, a spare member (`{user_id}` of the users routes) with a token; jobs of greeter that stay (`standing`: by
     the operator, the runner and the key, each submitted to push, then canceled, so that it has a delivery to send
-    again).
+    again); and completed jobs of greeter by the same three (`completed`: their outputs, and their steps', are there
+    to download).
     Workspace B: `globex`, with its owner. The owner of A also holds an expired and a revoked token. Greeter has
     a webhook trigger (`trigger`) whose events are greetings."""
 
@@ -122,6 +128,8 @@ class World:
     """greeter, other, key (greeter's), spare_token, b_workspace."""
     standing: dict[str, str] = field(default_factory=dict)
     """A standing job of greeter by its creator's column: operator, runner, key."""
+    completed: dict[str, str] = field(default_factory=dict)
+    """A completed job of greeter by its creator's column: operator, runner, key."""
     numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -152,6 +160,28 @@ class World:
         self.ids["trigger"], self.ids["trigger_secret"] = made["id"], made["secret"]
         self.ids["schedule"] = await self.schedule()
         self.ids["backup"] = await self.backup()
+        for column in ("operator", "runner", "key"):
+            body = {**ADA, "pool": FINISHED, "cache": "never"}
+            self.completed[column] = (
+                await self.ok("POST", "/v1/workflows/greeter/versions/current/async", body, column)
+            )["id"]
+
+    async def finish_jobs(self, settings: Settings) -> None:
+        """Run the `completed` jobs to their end with a worker serving their pool, then stop it."""
+        stop = asyncio.Event()
+        options = WorkerOptions(pools=(FINISHED,), concurrency=3, grace_s=2.0, handle_signals=False)
+        worker = asyncio.create_task(serve_worker(settings, options, stop))
+        try:
+            for job_id in self.completed.values():
+                for _ in range(500):
+                    job = await self.ok("GET", f"/v1/jobs/{job_id}?steps=false")
+                    if job["status"] == "completed":
+                        break
+                    await asyncio.sleep(0.02)
+                assert job["status"] == "completed", job
+        finally:
+            stop.set()
+            await worker
 
     async def ok(self, method: str, url: str, body: Any = None, column: str = "operator") -> Any:
         """Make a call that must succeed; its JSON body (None for a 204)."""

@@ -34,6 +34,7 @@ from workflow_service.jobs.invoke_router import router as invoke_router
 from workflow_service.jobs.router import router as jobs_router
 from workflow_service.migrate import upgrade
 from workflow_service.monitor.router import router as monitor_router
+from workflow_service.outputs.router import router as outputs_router
 from workflow_service.packages.import_router import router as package_import_router
 from workflow_service.packages.router import router as packages_router
 from workflow_service.people.router import router as people_router
@@ -80,6 +81,8 @@ RULES: dict[tuple[str, str], tuple[Action, ResourceLoader]] = {
     ("PATCH", "/v1/jobs/{job_id}"): (Action.JOB_UPDATE, job),
     ("DELETE", "/v1/jobs/{job_id}"): (Action.JOB_DELETE, job),
     ("GET", "/v1/jobs/{job_id}/events"): (Action.JOB_READ, job_own_transaction),
+    ("GET", "/v1/jobs/{job_id}/output"): (Action.JOB_READ, job_own_transaction),
+    ("GET", "/v1/jobs/{job_id}/steps/{step}/output"): (Action.JOB_READ, job_own_transaction),
     ("POST", "/v1/jobs/{job_id}/cancel"): (Action.JOB_CANCEL, job),
     ("POST", "/v1/jobs/{job_id}/rerun"): (Action.JOB_RERUN, job),
     ("POST", "/v1/jobs/{job_id}/run-from-step"): (Action.JOB_RERUN, job),
@@ -141,6 +144,7 @@ ROUTERS = (
     apikeys_router,
     invoke_router,
     jobs_router,
+    outputs_router,
     deliveries_router,
     monitor_router,
     agents_router,

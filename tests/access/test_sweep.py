@@ -114,6 +114,8 @@ EXPECTED: dict[Operation, str] = {
     ("DELETE", J): ON_JOB.replace("200", "204"),
     ("GET", f"{J}/events"): JOB_READ,
     ("GET", f"{J}/deliveries"): JOB_READ,
+    ("GET", f"{J}/output"): JOB_READ,
+    ("GET", f"{J}/steps/{{step}}/output"): JOB_READ,
     ("POST", f"{J}/cancel"): ON_JOB,
     ("POST", f"{J}/rerun"): ON_JOB.replace("200", "201"),
     ("POST", f"{J}/run-from-step"): ON_JOB.replace("200", "201"),
@@ -178,6 +180,8 @@ OWN_JOB: dict[Operation, str] = {
     BULK_DELETE: "200 200",
     ("GET", f"{J}/events"): "200 200",
     ("GET", f"{J}/deliveries"): "200 200",
+    ("GET", f"{J}/output"): "200 200",
+    ("GET", f"{J}/steps/{{step}}/output"): "200 200",
     ("POST", f"{J}/cancel"): "200 200",
     ("POST", f"{J}/rerun"): "201 201",
     ("POST", f"{J}/run-from-step"): "201 201",
@@ -224,6 +228,11 @@ def _job(make: Callable[[World, str], Awaitable[str]]) -> Target:
         return replace(call, params={**call.params, "job_id": await make(world, who.creator)})
 
     return target
+
+
+async def _completed(world: World, who: Who, call: Call) -> Call:
+    """The completed job of the column's creator: it has an output to download."""
+    return replace(call, params={**call.params, "job_id": world.completed[who.creator]})
 
 
 async def _user_token(world: World, who: Who, call: Call) -> Call:
@@ -280,6 +289,8 @@ TARGETS: dict[Operation, Target] = {
     ("DELETE", J): _job(World.job),
     BULK_DELETE: _bulk,
     ("POST", f"{J}/start"): _job(World.new_job),
+    ("GET", f"{J}/output"): _completed,
+    ("GET", f"{J}/steps/{{step}}/output"): _completed,
     ("POST", "/v1/workspaces"): _numbered(
         lambda n: {"slug": f"made-{n}", "name": "Made", "owner": {"email": f"made-{n}@c.example", "name": "Made"}}
     ),
@@ -344,9 +355,11 @@ async def world(session_engine: AsyncEngine, redis_client: aioredis.Redis) -> As
     echo = EchoServer()
     echo.start()
     try:
-        async with connections(make_settings(secret_key=SecretStr(KEY))) as connect:
+        settings = make_settings(secret_key=SecretStr(KEY))
+        async with connections(settings) as connect:
             made = World(connect, session_engine, f"{echo.url}/hook")
             await made.build()
+            await made.finish_jobs(settings)
             yield made
     finally:
         echo.stop()
@@ -362,6 +375,7 @@ def _defaults(world: World, who: Who) -> dict[str, str]:
         "user_id": world.users["spare"],
         "token_id": world.ids["spare_token"],
         "job_id": world.standing[who.creator],
+        "step": "compose",
         "trigger_id": world.ids["trigger"],
         "schedule_id": world.ids["schedule"],
         "backup_id": world.ids["backup"],

@@ -21,7 +21,7 @@ from tests.apikeys.conftest import issue_key
 from tests.audit import scenarios as s
 from tests.audit.conftest import entries_since, last_entry_id
 from tests.audit.scenarios import OPERATOR, Call, Caller, World, assert_entry
-from tests.conftest import ClientFactory
+from tests.conftest import ClientFactory, wait_for_job
 from tests.deliveries.conftest import GREETER, WebhookReceiver, Workers, push_workflow
 from tests.packages.importing import multipart, package
 from workflow_service.app import create_app
@@ -106,6 +106,8 @@ READS: set[Operation] = {
     ("GET", JOB),
     ("GET", f"{JOB}/events"),
     ("GET", f"{JOB}/deliveries"),
+    ("GET", f"{JOB}/output"),
+    ("GET", f"{JOB}/steps/{{step}}/output"),
     ("GET", "/v1/agents"),
     ("GET", "/v1/tools"),
     ("GET", "/v1/audit-log"),
@@ -223,13 +225,14 @@ async def test_every_change_writes_its_entry_and_every_read_none(world: World) -
         for entry in written:
             assert_entry(entry, action, response, call)
 
-    source = await world.job()
+    source = await wait_for_job(world.admin, (await world.job(pool="default"))["id"])  # ended: it has an output
     await world.admin.put("/v1/workflows/greeter/env/KEPT", json={"value": "here"})
     params = {
         "workflow": "greeter",
         "version": "1",
         "name": "KEPT",
         "job_id": source["id"],
+        "step": "compose",
         "user_id": world.member.id,
         "trigger_id": (await s.trigger_of_greeter(world))["id"],
         "schedule_id": (await s.schedule_of(world)).rsplit("/", 1)[1],

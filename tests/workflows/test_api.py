@@ -97,7 +97,14 @@ async def test_create_with_an_explicit_slug(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize(
     ("name", "slug"),
-    [("Greeter", "greeter"), ("  Hello, World  ", "hello-world"), ("ÄÖÜ", "workflow"), ("A" * 80, "a" * 64)],
+    [
+        ("Greeter", "greeter"),
+        ("  Hello, World  ", "hello-world"),
+        ("ÄÖÜ", "aou"),
+        ("Résumé writer", "resume-writer"),
+        ("中文", "workflow"),
+        ("A" * 80, "a" * 64),
+    ],
 )
 async def test_the_slug_is_generated_from_the_name(client: httpx.AsyncClient, name: str, slug: str) -> None:
     assert (await create_workflow(client, name=name))["slug"] == slug

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +39,10 @@ from workflow_service.workflows.schemas import (
 
 
 def slugify(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    """A URL name from a workflow's name: accents dropped (`Résumé` -> `resume`), anything else not a letter or
+    a digit a dash; `workflow` when nothing is left (a name in another script)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:64].strip("-")
     return slug or "workflow"
 
 

@@ -29,9 +29,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "redeliverCallback": ("POST", "/v1/jobs/{job_id}/deliveries/redeliver"),
     "duplicateJob": ("POST", "/v1/jobs/{job_id}/duplicate"),
     "streamJobEvents": ("GET", "/v1/jobs/{job_id}/events"),
+    "downloadJobOutput": ("GET", "/v1/jobs/{job_id}/output"),
     "rerunJob": ("POST", "/v1/jobs/{job_id}/rerun"),
     "runJobFromStep": ("POST", "/v1/jobs/{job_id}/run-from-step"),
     "startJob": ("POST", "/v1/jobs/{job_id}/start"),
+    "downloadStepOutput": ("GET", "/v1/jobs/{job_id}/steps/{step}/output"),
     "getMe": ("GET", "/v1/me"),
     "listTokens": ("GET", "/v1/me/tokens"),
     "createToken": ("POST", "/v1/me/tokens"),
@@ -391,6 +393,21 @@ class SyncOperations(_transport.SyncTransport):
         )
         return cast(models.JobEventList | None, answer)
 
+    def download_job_output(
+        self, job_id: str, *, format: models.OutputFormat | None = None, steps: bool | None = None
+    ) -> Any:
+        """Download a job's output as a file (json, txt, md or pdf), named after the job; 409 `no_output` until the
+        job has ended. A failed or canceled job's file says why it has no output.
+
+        `GET /v1/jobs/{job_id}/output`
+        """
+        answer = self.request(
+            "GET",
+            f"/v1/jobs/{_transport.path_segment(job_id)}/output",
+            params={"format": format, "steps": steps},
+        )
+        return cast(Any, answer)
+
     def rerun_job(self, job_id: str) -> models.JobRead:
         """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched.
 
@@ -425,6 +442,19 @@ class SyncOperations(_transport.SyncTransport):
             f"/v1/jobs/{_transport.path_segment(job_id)}/start",
         )
         return cast(models.JobRead, answer)
+
+    def download_step_output(self, job_id: str, step: str, *, format: models.OutputFormat | None = None) -> Any:
+        """Download one step's output as a file (json, txt, md or pdf), named `<job>-<step>`; 404 for a step the job's
+        version does not have, 409 `no_output` for one that has not completed.
+
+        `GET /v1/jobs/{job_id}/steps/{step}/output`
+        """
+        answer = self.request(
+            "GET",
+            f"/v1/jobs/{_transport.path_segment(job_id)}/steps/{_transport.path_segment(step)}/output",
+            params={"format": format},
+        )
+        return cast(Any, answer)
 
     def get_me(self) -> models.MeRead:
         """Who the caller is: the operator, a user (with their role) or an API key (with its workflow), and the
@@ -1632,6 +1662,21 @@ class AsyncOperations(_transport.AsyncTransport):
         )
         return cast(models.JobEventList | None, answer)
 
+    async def download_job_output(
+        self, job_id: str, *, format: models.OutputFormat | None = None, steps: bool | None = None
+    ) -> Any:
+        """Download a job's output as a file (json, txt, md or pdf), named after the job; 409 `no_output` until the
+        job has ended. A failed or canceled job's file says why it has no output.
+
+        `GET /v1/jobs/{job_id}/output`
+        """
+        answer = await self.request(
+            "GET",
+            f"/v1/jobs/{_transport.path_segment(job_id)}/output",
+            params={"format": format, "steps": steps},
+        )
+        return cast(Any, answer)
+
     async def rerun_job(self, job_id: str) -> models.JobRead:
         """Run a job again as a new job (same version, inputs and variables) linked to it; the source is untouched.
 
@@ -1666,6 +1711,19 @@ class AsyncOperations(_transport.AsyncTransport):
             f"/v1/jobs/{_transport.path_segment(job_id)}/start",
         )
         return cast(models.JobRead, answer)
+
+    async def download_step_output(self, job_id: str, step: str, *, format: models.OutputFormat | None = None) -> Any:
+        """Download one step's output as a file (json, txt, md or pdf), named `<job>-<step>`; 404 for a step the job's
+        version does not have, 409 `no_output` for one that has not completed.
+
+        `GET /v1/jobs/{job_id}/steps/{step}/output`
+        """
+        answer = await self.request(
+            "GET",
+            f"/v1/jobs/{_transport.path_segment(job_id)}/steps/{_transport.path_segment(step)}/output",
+            params={"format": format},
+        )
+        return cast(Any, answer)
 
     async def get_me(self) -> models.MeRead:
         """Who the caller is: the operator, a user (with their role) or an API key (with its workflow), and the

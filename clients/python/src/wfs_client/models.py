@@ -847,6 +847,10 @@ MonitorRead = TypedDict(
 )
 
 
+OutputFormat: TypeAlias = Literal["json", "txt", "md", "pdf"]
+"""The formats of a downloaded output."""
+
+
 class OwnerCreate(TypedDict):
     email: str
     name: str

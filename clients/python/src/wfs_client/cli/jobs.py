@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import enum
+import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from wfs_client._transport import path_segment
 from wfs_client.cli.following import Waiting, wait_for
 from wfs_client.cli.formats import cell, records, seconds, table, to_json, when
 from wfs_client.cli.parsing import parse_duration
 from wfs_client.cli.run import OutFileOption, QuietOption, TimeoutOption
-from wfs_client.cli.state import OutputOption, emit, state, typer_exit
+from wfs_client.cli.state import OutputOption, State, emit, state, typer_exit
 
 app = typer.Typer(
     help="List, read, follow, cancel and rerun jobs.\n\nExample:\n\n    wfs jobs list --status failed --limit 5",
@@ -195,6 +198,15 @@ def rerun(
     raise typer.Exit(code)
 
 
+class FileFormat(enum.StrEnum):
+    """The formats the service writes a job's output in as a file (`GET /v1/jobs/{id}/output?format=`)."""
+
+    json = "json"
+    txt = "txt"
+    md = "md"
+    pdf = "pdf"
+
+
 @app.command("output")
 def output_of(
     ctx: typer.Context,
@@ -202,14 +214,27 @@ def output_of(
     step: Annotated[str | None, typer.Option("--step", help="That step's output instead of the job's.")] = None,
     output: OutputOption = None,
     out_file: OutFileOption = None,
+    file_format: Annotated[
+        FileFormat | None,
+        typer.Option(
+            "--format",
+            help="Download the output as the service writes it as a file: json, txt (text), md (Markdown with the "
+            "job's facts) or pdf (needs --out-file).",
+        ),
+    ] = None,
 ) -> None:
-    """Print a job's output, or one step's.
+    """Print a job's output, or one step's; or, with --format, download it as a file.
 
-    Example:
+    Examples:
 
         wfs jobs output 0193a2c4-5b6e-7f00-8000-0123456789ab --step fetch --output json
+
+        wfs jobs output 0193a2c4-5b6e-7f00-8000-0123456789ab --format pdf --out-file report.pdf
     """
     options = state(ctx)
+    if file_format is not None:
+        _download(options, job_id, step, file_format, out_file)
+        return
     with options.client() as client:
         job = client.get_job(job_id, steps=step is not None)
     if step is None:
@@ -220,6 +245,22 @@ def output_of(
         ran = ", ".join(s["id"] for s in job.get("steps") or []) or "none"
         raise typer_exit(f"job {job_id} has no step {step!r} (its steps: {ran})")
     emit(found[-1].get("output"), options.format(output), out_file)
+
+
+def _download(options: State, job_id: str, step: str | None, file_format: FileFormat, out_file: Path | None) -> None:
+    """The output as the service writes it in `file_format`, into `out_file` or onto stdout (not a PDF's bytes)."""
+    if file_format is FileFormat.pdf and out_file is None:
+        raise typer_exit("--format pdf writes a file: give it with --out-file")
+    path = f"/v1/jobs/{path_segment(job_id)}"
+    if step is not None:
+        path += f"/steps/{path_segment(step)}"
+    with options.client() as client:
+        content: bytes = client.request("GET", f"{path}/output", params={"format": file_format.value}, raw=True)
+    if out_file is None:
+        sys.stdout.buffer.write(content)
+        sys.stdout.flush()
+    else:
+        out_file.write_bytes(content)
 
 
 def _history(events: dict[str, Any]) -> str:

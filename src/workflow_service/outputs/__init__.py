@@ -1,0 +1,1 @@
+"""Job outputs as files: a job's output, or one step's, downloaded as JSON, text, Markdown or PDF."""
