@@ -225,7 +225,7 @@ def output_of(
 ) -> None:
     """Print a job's output, or one step's; or, with --format, download it as a file.
 
-    Examples:
+    Example:
 
         wfs jobs output 0193a2c4-5b6e-7f00-8000-0123456789ab --step fetch --output json
 
