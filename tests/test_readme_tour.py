@@ -67,6 +67,16 @@ EXPECTED = {
         '"origin":"schedule"',
         '"failure_rate":0.0',
     ],
+    12: [
+        "app_definition.json",
+        "flow_definition.json",
+        "env_variables.json",
+        '"code":"env_conflicts"',
+        '"name":"REGION"',
+        '"kept":["REGION"]',
+        "Exported_Order total.zip",
+        ".pdf",
+    ],
 }
 
 
