@@ -92,10 +92,12 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = max(self.max_bytes, UPLOAD_BODY_BYTES) if is_package_upload(scope) else self.max_bytes
+        limit, why = self.max_bytes, "WFS_MAX_BODY_BYTES"
+        if is_package_upload(scope) and limit < UPLOAD_BODY_BYTES:
+            limit, why = UPLOAD_BODY_BYTES, "a package of at most 5 MiB, and the upload's fields"
         length = _content_length(scope)
         if length is not None and length > limit:
-            await payload_too_large(limit, Request(scope))(scope, receive, send)
+            await payload_too_large(limit, Request(scope), why)(scope, receive, send)
             return
         body = _CountedBody(receive, send, limit)
         try:
@@ -104,7 +106,7 @@ class BodyLimitMiddleware:
             if not body.exceeded:
                 raise
         if body.exceeded and not body.started:
-            await payload_too_large(limit, Request(scope))(scope, receive, send)
+            await payload_too_large(limit, Request(scope), why)(scope, receive, send)
 
 
 class _CountedBody:

@@ -77,14 +77,15 @@ def problem_response(
     return Response(orjson.dumps(body, default=str), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def payload_too_large(limit: int, request: Request | None = None) -> Response:
-    """413 for a request body over WFS_MAX_BODY_BYTES. `Connection: close`, so that the client stops sending
-    the rest and the server does not read it to reach the next request."""
+def payload_too_large(limit: int, request: Request | None = None, why: str = "WFS_MAX_BODY_BYTES") -> Response:
+    """413 for a request body over its limit (`why` names it: WFS_MAX_BODY_BYTES, or a package upload's own).
+    `Connection: close`, so that the client stops sending the rest and the server does not read it to reach the
+    next request."""
     return problem_response(
         413,
         "payload_too_large",
         "Payload too large",
-        f"request bodies are limited to {limit} bytes (WFS_MAX_BODY_BYTES)",
+        f"request bodies are limited to {limit} bytes ({why})",
         request,
         headers={"Connection": "close"},
         limit=limit,
@@ -217,9 +218,9 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def _unreadable_body(exc: StarletteHTTPException, request: Request) -> Response | None:
-    """The answer for a JSON body that could not be decoded, when FastAPI's 400 "There was an error parsing the
-    body" is for one: bytes that are not UTF-8, or nesting deeper than the parser's recursion limit. The body's
-    fault just as a syntax error is, so the same 400 `malformed_body` at `$`."""
+    """The answer for a body that could not be decoded, when FastAPI's 400 is for one: JSON bytes that are not
+    UTF-8, nesting deeper than the parser's recursion limit, or a multipart form (a package upload) that does not
+    parse. The body's fault just as a syntax error is, so the same 400 `malformed_body` at `$`."""
     if exc.status_code != 400:
         return None
     cause = exc.__cause__
@@ -229,6 +230,8 @@ def _unreadable_body(exc: StarletteHTTPException, request: Request) -> Response 
         return malformed_body(reason, request, text_position(before, len(before)))
     if isinstance(cause, RecursionError):
         return malformed_body("the JSON body is nested too deeply", request)
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return malformed_body(f"the body is not valid multipart/form-data: {str(exc.detail).rstrip('.')}", request)
     return None
 
 

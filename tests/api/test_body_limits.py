@@ -16,8 +16,13 @@ import pytest
 from tests.api.conftest import BODY_LIMIT
 from tests.conftest import TOKEN
 from tests.jobs.conftest import GREETER, deploy_workflow
+from workflow_service.packages.reader import UPLOAD_BODY_BYTES
 
 CHUNK = 8 * 1024
+JSON = "application/json"
+PACKAGE_PART = b'--x\r\nContent-Disposition: form-data; name="package"; filename="p.zip"\r\n\r\nPK'
+"""The start of a multipart body whose file part then goes on and on."""
+PACKAGE_LIMIT = "a package of at most 5 MiB, and the upload's fields"
 SUBMIT = "/v1/workflows/greeter/versions/current/async"
 
 
@@ -36,7 +41,9 @@ class Body:
             yield chunk
 
 
-def assert_too_large(response: httpx.Response, path: str) -> None:
+def assert_too_large(
+    response: httpx.Response, path: str, limit: int = BODY_LIMIT, why: str = "WFS_MAX_BODY_BYTES"
+) -> None:
     assert response.status_code == 413, response.text
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["connection"] == "close"
@@ -45,10 +52,10 @@ def assert_too_large(response: httpx.Response, path: str) -> None:
         "type": "urn:workflow-service:problem:payload_too_large",
         "title": "Payload too large",
         "status": 413,
-        "detail": f"request bodies are limited to {BODY_LIMIT} bytes (WFS_MAX_BODY_BYTES)",
+        "detail": f"request bodies are limited to {limit} bytes ({why})",
         "code": "payload_too_large",
         "instance": path,
-        "limit": BODY_LIMIT,
+        "limit": limit,
     }
 
 
@@ -113,15 +120,17 @@ async def test_every_body_route_is_limited(client: httpx.AsyncClient, greeter: N
     ]
     assert len(routes) >= 10
     for method, path in routes:
-        body = Body(BODY_LIMIT * 4, prefix=b"{")
-        response = await client.request(
-            method, path, content=body.stream(), headers={"Content-Type": "application/json"}
-        )
+        # A package import takes a package of up to UPLOAD_BODY_BYTES, whatever WFS_MAX_BODY_BYTES says.
+        multipart = path.endswith("/import")
+        limit, media = (UPLOAD_BODY_BYTES, "multipart/form-data; boundary=x") if multipart else (BODY_LIMIT, JSON)
+        size, prefix = (limit + 4 * CHUNK, PACKAGE_PART) if multipart else (limit * 4, b"{")
+        body = Body(size, prefix=prefix)
+        response = await client.request(method, path, content=body.stream(), headers={"Content-Type": media})
         if path.startswith("/v1/hooks/"):  # no such trigger: answered before a byte of the body is read
             assert (response.status_code, body.read) == (404, 0), response.text
             continue
-        assert_too_large(response, path)
-        assert body.read <= BODY_LIMIT + CHUNK
+        assert_too_large(response, path, limit, PACKAGE_LIMIT if multipart else "WFS_MAX_BODY_BYTES")
+        assert body.read <= limit + CHUNK, (path, body.read)
 
 
 async def test_a_body_within_the_limit_is_accepted(client: httpx.AsyncClient, greeter: None) -> None:

@@ -116,6 +116,13 @@ async def test_every_operation_with_a_body_answers_and_documents_the_400(client:
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }, path
         concrete = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
+        if "multipart/form-data" in operation["requestBody"]["content"]:  # a package upload
+            form = {"Content-Type": "multipart/form-data; boundary=x"}
+            response = await client.request(
+                method, concrete, content=b"--x\r\nX-Part: no disposition\r\n\r\nhi\r\n--x--\r\n", headers=form
+            )
+            _assert_invalid_body(response, "not valid multipart/form-data")
+            continue
         headers = as_sender if path.startswith("/v1/hooks/") else JSON
         response = await client.request(method, concrete, content=b'{"inputs": ', headers=headers)
         _assert_invalid_body(response, "not valid JSON", line=1, column=12, offset=11)

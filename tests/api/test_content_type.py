@@ -86,6 +86,13 @@ async def test_every_operation_with_a_body_answers_and_documents_the_415(client:
         assert operation["responses"]["415"]["content"] == {
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         }, path
+        if "multipart/form-data" in operation["requestBody"]["content"]:  # a package upload: a form only
+            response = await client.request(method, path, content=BODY, headers={"Content-Type": "text/plain"})
+            assert response.status_code == 415, (path, response.text)
+            assert response.json()["errors"] == [
+                {"path": "header:content-type", "message": "expected multipart/form-data"}
+            ]
+            continue
         assert "application/json" in operation["requestBody"]["content"], path
         if path.startswith("/v1/hooks/"):  # an event, sent with its trigger's token: JSON only (not YAML)
             token = client.headers["X-Trigger-Token"]

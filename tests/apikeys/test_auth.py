@@ -331,7 +331,8 @@ async def test_no_v1_route_lets_a_key_past_its_own_workflow_and_jobs(
     admins_job = await submit(admin, "greeter", {"name": "Ada"})
     params = {"workflow": "other", "version": "current", "job_id": admins_job["id"], "key_id": created["id"],
               "name": "NAME", "user_id": str(uuid.uuid4()), "token_id": str(uuid.uuid4()),
-              "trigger_id": str(uuid.uuid4()), "schedule_id": str(uuid.uuid4())}  # fmt: skip
+              "trigger_id": str(uuid.uuid4()), "schedule_id": str(uuid.uuid4()), "backup_id": str(uuid.uuid4()),
+              "step": "compose"}  # fmt: skip
     schema = (await admin.get("/openapi.json")).json()
     operations = [
         (method, path) for path, item in schema["paths"].items() if path.startswith("/v1/") for method in item
