@@ -113,10 +113,12 @@ def test_a_package_without_its_passphrase_leaves_the_secure_value_to_set(service
     env = wfs_env(service, tmp_path)
     plain = tmp_path / "plain.zip"
     assert wfs(["workflows", "export", slug, "--out-file", str(plain)], env).code == 0
-    imported = wfs(["workflows", "import", str(plain), "--slug", f"bare-{slug}", "-o", "json"], env)
+    imported = wfs(["workflows", "import", str(plain), "--slug", f"bare-{slug}", "--deploy", "-o", "json"], env)
     assert imported.code == 0, imported
-    report = json.loads(imported.stdout)["report"]
-    assert (report["env"]["added"], report["env"]["needs_value"]) == (["GREETING"], ["TOKEN"])
+    done = json.loads(imported.stdout)
+    assert (done["report"]["env"]["added"], done["report"]["env"]["needs_value"]) == (["GREETING"], ["TOKEN"])
+    assert done["version"]["number"] == 1
+    assert wfs(["run", f"bare-{slug}", "-i", "name=Ada"], env).stdout == "Hi, Ada\n"
 
     sealed = tmp_path / "sealed.zip"
     sealing = wfs_env(service, tmp_path, PKG_PASS=PASSPHRASE)
@@ -203,6 +205,31 @@ def test_conflicts_a_dry_run_the_choices_and_backups(service: Service, tmp_path:
     assert flow["definition"]["steps"] == _definition(",")["steps"]  # the draft the second import replaced
 
 
+def test_deploy_refuses_a_draft_with_problems_here(service: Service, tmp_path: Path) -> None:
+    """--deploy after an import whose draft names a sub-workflow this workspace no longer has: the report with
+    its problems, exit 1; the import itself is done, nothing deployed."""
+    sub, _ = _workflow(service, "Yo", SECRET, prefix="Sub")
+    caller: models.DefinitionModel = {
+        "steps": [{"id": "call", "type": "workflow", "workflow": sub, "inputs": {"name": "x"}}]
+    }
+    with service.client() as api:
+        slug = api.create_workflow({"name": f"Caller {next(_numbers)}", "definition": caller})["slug"]
+        api.deploy_workflow(slug)
+    env, package = wfs_env(service, tmp_path), tmp_path / "caller.zip"
+    assert wfs(["workflows", "export", slug, "--out-file", str(package)], env).code == 0
+    with service.client() as api:
+        api.delete_workflow(sub)
+    ran = wfs(["workflows", "import", str(package), "--slug", f"again-{slug}", "--deploy"], env)
+    assert ran.code == 1, ran
+    assert ran.stdout.splitlines()[-2:] == [
+        "draft problems (it cannot be deployed here yet):",
+        f"  $.steps[0].workflow: there is no workflow '{sub}'",
+    ]
+    assert ran.stderr == "wfs: imported, but not deployed: the draft has 1 problem(s) here (listed above)\n"
+    with service.client() as api:
+        assert api.get_workflow(f"again-{slug}")["current_version"] is None
+
+
 def test_refusals_are_one_line(service: Service, tmp_path: Path) -> None:
     slug, _ = _workflow(service, "Hey", SECRET)
     env = wfs_env(service, tmp_path)
@@ -225,3 +252,5 @@ def test_refusals_are_one_line(service: Service, tmp_path: Path) -> None:
     assert lone == "--on-conflict, --resolve and --backup replace a draft: give the workflow with --into"
     assert refusal(wfs(["workflows", "backup", slug, "0193a2c4-5b6e-7f00-8000-0123456789ab"], env)).startswith("404")
     assert wfs(["workflows", "backups", slug], env).stdout == f"{slug} has no backups\n"
+    both_ways = refusal(wfs(["workflows", "import", str(text), "--dry-run", "--deploy"], env))
+    assert both_ways == "--deploy and --dry-run: a dry run changes nothing, so there is nothing to deploy"

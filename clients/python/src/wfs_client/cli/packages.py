@@ -21,7 +21,8 @@ from wfs_client.cli.state import OutputOption, emit, err, state, typer_exit
 from wfs_client.errors import ApiError
 
 CONFLICTS = 1
-"""The exit code of an import refused for conflicting environment variables (or a draft that cannot deploy)."""
+"""The exit code of an import refused for conflicting environment variables, or of a draft --deploy cannot
+deploy."""
 CHANGES_SHOWN = 50
 """How many of a dry run's definition changes the text output lists."""
 VALUE_CHARS = 60
@@ -154,6 +155,8 @@ def _report_view(done: dict[str, Any], head: str) -> str:
         lines += [_change(c) for c in changes[:CHANGES_SHOWN]]
         if definition["total"] > min(len(changes), CHANGES_SHOWN):
             lines.append(f"  ... and {definition['total'] - min(len(changes), CHANGES_SHOWN)} more (see -o json)")
+    if done.get("version"):
+        lines.append(f"version {done['version']['number']} deployed: {done['version']['endpoints']['async']}")
     problems = report.get("draft_problems") or []
     lines += ["draft problems (it cannot be deployed here yet):"] if problems else []
     lines += [f"  {p['path']}: {p['message']}" for p in problems]
@@ -161,6 +164,7 @@ def _report_view(done: dict[str, Any], head: str) -> str:
 
 
 def _head(done: dict[str, Any], into: str | None, dry_run: bool) -> str:
+    """The first line: what was imported, as what."""
     origin = done["report"]["origin"]
     source = "draft" if origin["version"] == "draft" else f"version {origin['version']}"
     came = f"{origin['workflow']} {source}"
@@ -169,8 +173,8 @@ def _head(done: dict[str, Any], into: str | None, dry_run: bool) -> str:
         return f"dry run: nothing changed; importing {came} as {target} would do this"
     slug = done["workflow"]["slug"]
     if into:
-        return f"{slug}: draft replaced by {came} (not deployed)"
-    return f"{slug}: imported {came} as a new workflow (draft, not deployed)"
+        return f"{slug}: draft replaced by {came}" + ("" if done.get("version") else " (not deployed)")
+    return f"{slug}: imported {came} as a new workflow" + ("" if done.get("version") else " (draft, not deployed)")
 
 
 def import_package(
@@ -197,14 +201,17 @@ def import_package(
     backup: Annotated[
         bool, typer.Option("--backup", help="With --into, first keep the draft it replaces as a backup.")
     ] = False,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Then deploy the imported draft (exit 1 if it has problems here).")
+    ] = False,
     passphrase_env: PassphraseEnv = None,
     output: OutputOption = None,
 ) -> None:
     """Import a package as a new workflow, or with --into as an existing workflow's draft.
 
-    With --into, the workflow's deployed versions, name and settings stay. Either way the draft is not deployed:
-    deploy it to run it. Variables that differ between the workflow and the package exit 1, each on a line;
-    choose with --on-conflict or --resolve and import again.
+    With --into, the workflow's deployed versions, name and settings stay. The draft is not deployed, unless
+    --deploy. Variables that differ between the workflow and the package exit 1, each on a line; choose with
+    --on-conflict or --resolve and import again.
 
     Example:
 
@@ -215,6 +222,8 @@ def import_package(
         raise typer_exit("--slug and --name name a new workflow: leave them out with --into")
     if into is None and (on_conflict or resolve or backup):
         raise typer_exit("--on-conflict, --resolve and --backup replace a draft: give the workflow with --into")
+    if deploy and dry_run:
+        raise typer_exit("--deploy and --dry-run: a dry run changes nothing, so there is nothing to deploy")
     content = read_upload(file)
     secret, fmt = passphrase(passphrase_env), options.format(output)
     with options.client() as client:
@@ -232,8 +241,15 @@ def import_package(
                 if error.status == 409 and error.code == "env_conflicts":
                     raise _conflicts(error, into, fmt) from None
                 raise
-    shown = dict(done)
+        shown: dict[str, Any] = dict(done)
+        problems = shown["report"]["draft_problems"] if deploy else []
+        if deploy and not problems:
+            shown["version"] = dict(client.deploy_workflow(shown["workflow"]["slug"]))
     emit(shown, fmt, text=lambda d: _report_view(d, _head(d, into, dry_run)))
+    if problems:
+        where = "draft_problems" if fmt is not Format.text else "listed above"
+        err(f"wfs: imported, but not deployed: the draft has {len(problems)} problem(s) here ({where})")
+        raise typer.Exit(CONFLICTS)
 
 
 def backups(ctx: typer.Context, workflow: Workflow, output: OutputOption = None) -> None:
