@@ -228,8 +228,9 @@ def import_package(
     secret, fmt = passphrase(passphrase_env), options.format(output)
     with options.client() as client:
         if into is None:
+            # None fields are left out of the form: the service's defaults (a slug from the name, the package's name).
             new: models.Body_importWorkflow = {"package": content, "passphrase": secret, "dry_run": dry_run}
-            done = client.import_workflow(new | ({"slug": slug} if slug else {}) | ({"name": name} if name else {}))
+            done = client.import_workflow(new | {"slug": slug, "name": name})
         else:
             body: models.Body_importIntoWorkflow = {"package": content, "passphrase": secret, "dry_run": dry_run}
             body |= {"backup": backup, "resolutions": _resolutions(resolve or [])}
