@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import TOKEN, empty_database
@@ -24,6 +25,8 @@ GREETER: models.DefinitionModel = {
     "output": {"greeting": "{{ steps.greet.output.text }}"},
 }
 """A workflow of one transform step: `{"name": "Ada"}` -> `{"greeting": "Hello, Ada!"}`."""
+SECRET_KEY = Fernet.generate_key().decode()
+"""The distributed service's WFS_SECRET_KEY, for secure environment variables (`dev` makes its own)."""
 _slugs = itertools.count(1)
 
 
@@ -71,8 +74,9 @@ def distributed(emptied: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """`workflow-service serve` and one `worker` on the test's PostgreSQL and Redis."""
     logs = tmp_path_factory.mktemp("distributed")
     port = free_port()
-    api = start_process([CLI, "serve", "--port", str(port)], service_env(), logs / "api", port=port)
-    worker = start_process([CLI, "worker", "--name", "client-tests"], service_env(), logs / "worker")
+    env = service_env(WFS_SECRET_KEY=SECRET_KEY)
+    api = start_process([CLI, "serve", "--port", str(port)], env, logs / "api", port=port)
+    worker = start_process([CLI, "worker", "--name", "client-tests"], env, logs / "worker")
     try:
         api.wait_until_ready()
         yield Service(api.url, "distributed", [api, worker])

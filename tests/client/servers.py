@@ -73,10 +73,16 @@ def wfs_env(service: Service | None, home: Path, **values: str) -> dict[str, str
     return clean_env(**(base | values))
 
 
-def wfs(args: Sequence[str], env: Mapping[str, str], stdin: str | None = None, timeout_s: float = 60) -> Ran:
-    """Run `wfs args` to its end."""
+def wfs(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    stdin: str | None = None,
+    timeout_s: float = 60,
+    cwd: Path | None = None,
+) -> Ran:
+    """Run `wfs args` to its end (in `cwd` when given)."""
     done = subprocess.run(
-        [str(WFS), *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+        [str(WFS), *args], env=env, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=cwd
     )
     return Ran(done.returncode, done.stdout, done.stderr)
 

@@ -111,7 +111,8 @@ def test_version_completion_and_an_example_in_every_help(tmp_path: Path) -> None
     assert completion.code == 0, completion
     assert "_WFS_COMPLETE" in completion.stdout
     groups = {"jobs": ["list", "get", "watch", "cancel", "rerun", "output", "events", "deliveries"]}
-    groups |= {"workflows": ["list", "get", "versions", "deploy"], "keys": ["create", "list", "revoke"]}
+    groups |= {"workflows": ["list", "get", "versions", "deploy", "export", "import", "backups", "backup"]}
+    groups |= {"keys": ["create", "list", "revoke"]}
     commands = [[], ["run"], ["config"], ["config", "show"]]
     commands += [[group] for group in groups] + [[group, name] for group, names in groups.items() for name in names]
     for command in commands:

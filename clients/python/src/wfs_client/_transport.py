@@ -150,6 +150,15 @@ class SyncTransport(_Base):
         response = self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
         return decoded(response, raw)
 
+    def fetch(self, path: str, *, params: Params = None, headers: Headers = None) -> httpx.Response:
+        """GET `path` with the retry policy; the whole answer (its headers with the bytes: a file and the name
+        its Content-Disposition gives it). Raises ApiError for an error answer, as request() does."""
+        own = merged(headers, None)
+        attempts = self.attempts("GET", path, own, None)
+        response = self.send(attempts, lambda: self.build(self._http, "GET", path, params, {}, own))
+        decoded(response, raw=True)
+        return response
+
     def send(self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False) -> httpx.Response:
         """The first answer the policy keeps (read unless `stream`), trying again as it allows."""
         while True:
@@ -205,6 +214,14 @@ class AsyncTransport(_Base):
         body = body_of(json, content, form)
         response = await self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
         return decoded(response, raw)
+
+    async def fetch(self, path: str, *, params: Params = None, headers: Headers = None) -> httpx.Response:
+        """As SyncTransport.fetch, awaited."""
+        own = merged(headers, None)
+        attempts = self.attempts("GET", path, own, None)
+        response = await self.send(attempts, lambda: self.build(self._http, "GET", path, params, {}, own))
+        decoded(response, raw=True)
+        return response
 
     async def send(
         self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from wfs_client import __version__
-from wfs_client.cli import jobs, keys, workflows
+from wfs_client.cli import jobs, keys, packages, workflows
 from wfs_client.cli.formats import Format
 from wfs_client.cli.run import run
 from wfs_client.cli.state import USAGE_ERROR, OutputOption, State, describe, emit, err, state
@@ -102,6 +102,7 @@ def show_config(ctx: typer.Context, output: OutputOption = None) -> None:
 
 app.command("run")(run)
 app.add_typer(jobs.app, name="jobs")
+packages.register(workflows.app)
 app.add_typer(workflows.app, name="workflows")
 app.add_typer(keys.app, name="keys")
 app.add_typer(config_app, name="config")

@@ -15,7 +15,8 @@ from wfs_client.client import Client
 from wfs_client.errors import ApiError
 
 app = typer.Typer(
-    help="List, read and deploy workflows.\n\nExample:\n\n    wfs workflows deploy workflows/greeter.yaml",
+    help="List, read, deploy, export and import workflows.\n\nExample:\n\n"
+    "    wfs workflows deploy workflows/greeter.yaml",
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
