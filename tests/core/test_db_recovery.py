@@ -242,8 +242,8 @@ async def test_every_route_answers_503_while_the_database_is_unreachable_and_rec
                 if "multipart/form-data" in item[method].get("requestBody", {}).get("content", {}):
                     # A package import: a real package, so that it is refused for the database, not the upload.
                     fields = {"slug": "copy"} if path == "/v1/workflows/import" else {}
-                    upload = {"files": {"package": ("greeter.zip", exported.content)}, "data": fields}
-                    response = await client.request(method, _path_for(path), **upload)
+                    package = {"package": ("greeter.zip", exported.content)}
+                    response = await client.request(method, _path_for(path), files=package, data=fields)
                 else:
                     body = VALID_BODIES.get((method, path), {})
                     response = await client.request(method, _path_for(path), json=body)
