@@ -31,14 +31,11 @@ def idempotency_key(given: str | None) -> str:
     return given if given is not None else str(uuid.uuid4())
 
 
-def decoded(response: httpx.Response, raw: bool = False) -> Any:
+def decoded(response: httpx.Response) -> Any:
     """The answer's parsed JSON (its text when it is other text, its bytes when it is a file such as a zip; None
-    without a body; with `raw`, its bytes as they came, whatever they are: a downloaded file); ApiError for an
-    error."""
+    without a body); ApiError for an error."""
     if response.status_code >= 300:
         raise ApiError(response)
-    if raw:
-        return response.content
     if response.status_code == 204 or not response.content:
         return None
     content_type = response.headers.get("Content-Type", "")
@@ -137,10 +134,9 @@ class SyncTransport(_Base):
         headers: Headers = None,
         idempotent: bool | None = None,
         form: Mapping[str, Any] | None = None,
-        raw: bool = False,
     ) -> Any:
         """Send a request with the retry policy; its parsed JSON answer (its text if it is not JSON, None for
-        no body; with `raw`, the answer's bytes: a downloaded file). The body is `json`, or `content` bytes, or a
+        no body; fetch() gives a downloaded file's bytes and name). The body is `json`, or `content` bytes, or a
         multipart `form` (its bytes values as files). `idempotent`: may it be sent again after an answer was lost?
         By default yes for GET/HEAD/PUT/DELETE and with an Idempotency-Key header. Raises ApiError for an error
         answer, ConnectionFailed when it never got one."""
@@ -148,7 +144,7 @@ class SyncTransport(_Base):
         attempts = self.attempts(method, path, own, idempotent)
         body = body_of(json, content, form)
         response = self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
-        return decoded(response, raw)
+        return decoded(response)
 
     def fetch(self, path: str, *, params: Params = None, headers: Headers = None) -> httpx.Response:
         """GET `path` with the retry policy; the whole answer (its headers with the bytes: a file and the name
@@ -156,7 +152,8 @@ class SyncTransport(_Base):
         own = merged(headers, None)
         attempts = self.attempts("GET", path, own, None)
         response = self.send(attempts, lambda: self.build(self._http, "GET", path, params, {}, own))
-        decoded(response, raw=True)
+        if response.status_code >= 300:
+            raise ApiError(response)
         return response
 
     def send(self, attempts: Attempts, build: Callable[[], httpx.Request], stream: bool = False) -> httpx.Response:
@@ -206,21 +203,21 @@ class AsyncTransport(_Base):
         headers: Headers = None,
         idempotent: bool | None = None,
         form: Mapping[str, Any] | None = None,
-        raw: bool = False,
     ) -> Any:
         """As Client.request, awaited."""
         own = merged(headers, content_type)
         attempts = self.attempts(method, path, own, idempotent)
         body = body_of(json, content, form)
         response = await self.send(attempts, lambda: self.build(self._http, method, path, params, body, own))
-        return decoded(response, raw)
+        return decoded(response)
 
     async def fetch(self, path: str, *, params: Params = None, headers: Headers = None) -> httpx.Response:
         """As SyncTransport.fetch, awaited."""
         own = merged(headers, None)
         attempts = self.attempts("GET", path, own, None)
         response = await self.send(attempts, lambda: self.build(self._http, "GET", path, params, {}, own))
-        decoded(response, raw=True)
+        if response.status_code >= 300:
+            raise ApiError(response)
         return response
 
     async def send(

@@ -255,7 +255,7 @@ def _download(options: State, job_id: str, step: str | None, file_format: FileFo
     if step is not None:
         path += f"/steps/{path_segment(step)}"
     with options.client() as client:
-        content: bytes = client.request("GET", f"{path}/output", params={"format": file_format.value}, raw=True)
+        content = client.fetch(f"{path}/output", params={"format": file_format.value}).content
     if out_file is None:
         sys.stdout.buffer.write(content)
         sys.stdout.flush()
