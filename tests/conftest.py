@@ -42,6 +42,7 @@ TOKEN = "test-admin-token"
 BASE_URL = "http://testserver"
 """Where the clients of the app over ASGI send their requests: the base of the absolute URLs it answers."""
 TABLES = (
+    "ui_session",
     "workflow_backup",
     "trigger_event",
     "event_trigger",

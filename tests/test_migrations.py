@@ -44,6 +44,7 @@ TABLES = {
     "schedule",
     "schedule_fire",
     "workflow_backup",
+    "ui_session",
 }
 
 

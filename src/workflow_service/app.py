@@ -66,6 +66,7 @@ from workflow_service.startup import close_context, open_context
 from workflow_service.tools.router import router as tools_router
 from workflow_service.triggers.hook_router import router as hook_router
 from workflow_service.triggers.router import router as triggers_router
+from workflow_service.ui.install import install_ui
 from workflow_service.worker.runtime import in_process_worker
 from workflow_service.workflows.router import router as workflows_router
 
@@ -293,6 +294,7 @@ def create_app(settings: Settings, *, embedded_worker: bool | None = None) -> Fa
     app.include_router(_health(settings))
     app.include_router(_v1())
     app.include_router(hook_router)  # authenticated by each trigger's own secret, not by the service's credentials
+    install_ui(app)  # the dashboard: its session cookie instead of a bearer token, over the same API
     install_openapi_problems(app)
     return app
 

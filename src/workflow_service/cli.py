@@ -246,6 +246,7 @@ def dev(
         typer.echo(f"""
 workflow-service (dev, {where}) on {url}
   admin token: {token}
+  dashboard:   {url}/ui  (sign in with the admin token)
   try it:
     curl -s -X POST {url}/v1/workflows/hello/versions/current/async \\
       -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' -d '{{"inputs": {{"name": "Ada"}}}}'

@@ -44,6 +44,9 @@ _bearer = HTTPBearer(
 
 PRINCIPAL_SCOPE_KEY = "workflow_service.principal"
 """Where AuthenticationMiddleware (app.py) leaves the caller it resolved, before any body is read."""
+IN_PROCESS_SCOPE_KEY = "workflow_service.in_process"
+"""Marks a request the dashboard made in-process (ui/api.py), its caller resolved already in PRINCIPAL_SCOPE_KEY
+from the dashboard's session. A browser cannot set a scope key: only the service's own code does."""
 REQUEST_ID_SCOPE_KEY = "workflow_service.request_id"
 """Where RequestIdMiddleware (middleware.py) leaves the request's id."""
 AUTH_ERROR_SCOPE_KEY = "workflow_service.auth_error"
@@ -110,7 +113,11 @@ async def reject_nul(request: Request) -> None:
     locations += [("query", name) for name, value in request.query_params.multi_items() if _NUL in name + value]
     own_body = isinstance(request.scope.get("route"), OwnBodyRoute)
     # A form's fields are not JSON (and its stream was read by the form parse): its route checks them.
-    form = request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+    form = (
+        request.headers.get("content-type", "")
+        .lower()
+        .startswith(("multipart/form-data", "application/x-www-form-urlencoded"))
+    )
     if request.method not in ("GET", "HEAD", "OPTIONS") and not own_body and not form:
         # The body the route has read already (bounded by WFS_MAX_BODY_BYTES). JSON can only carry a NUL
         # escaped, so the parse and walk happen only for a body holding that escape, never on the usual path.

@@ -19,7 +19,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from workflow_service.access.credentials import WORKSPACE_HEADER, Authenticator, InvalidCredentials
 from workflow_service.audit.recorder import Actor
 from workflow_service.audit.sign_in import SignInFailure, SignInFailures
-from workflow_service.deps import AUTH_ERROR_SCOPE_KEY, PRINCIPAL_SCOPE_KEY, REQUEST_ID_SCOPE_KEY, request_origin
+from workflow_service.deps import (
+    AUTH_ERROR_SCOPE_KEY,
+    IN_PROCESS_SCOPE_KEY,
+    PRINCIPAL_SCOPE_KEY,
+    REQUEST_ID_SCOPE_KEY,
+    request_origin,
+)
 from workflow_service.errors import Unauthorized
 from workflow_service.problems import problem_response
 
@@ -92,7 +98,7 @@ class AuthenticationMiddleware:
         self.failures = SignInFailures()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _is_v1(scope) or is_hook(scope):
+        if scope["type"] != "http" or not _is_v1(scope) or is_hook(scope) or _in_process(scope):
             await self.app(scope, receive, send)
             return
         authenticator: Authenticator = scope["app"].state.authenticator
@@ -117,6 +123,11 @@ class AuthenticationMiddleware:
 
 
 _WORKSPACE_HEADER = WORKSPACE_HEADER.lower().encode()
+
+
+def _in_process(scope: Scope) -> bool:
+    """A request the dashboard made in-process as its signed-in person (ui/api.py): its caller is resolved."""
+    return scope.get(IN_PROCESS_SCOPE_KEY) is True and scope.get(PRINCIPAL_SCOPE_KEY) is not None
 
 
 def sign_in_failure(exc: InvalidCredentials) -> SignInFailure:

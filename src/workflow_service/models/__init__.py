@@ -14,6 +14,7 @@ from workflow_service.models.people import (
     Workspace,
 )
 from workflow_service.models.schedules import Schedule, ScheduleFire
+from workflow_service.models.sessions import UiSession
 from workflow_service.models.tables import (
     Agent,
     ApiKey,
@@ -47,6 +48,7 @@ __all__ = [
     "Schedule",
     "ScheduleFire",
     "TriggerEvent",
+    "UiSession",
     "User",
     "Workflow",
     "WorkflowBackup",

@@ -1,0 +1,7 @@
+"""Dashboard pages: job."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""Dashboard pages: workflows."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
