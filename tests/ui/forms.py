@@ -43,8 +43,8 @@ async def post_form(client: httpx.AsyncClient, page_url: str, action: str, data:
 
 @contextlib.asynccontextmanager
 async def dashboard(settings: Settings) -> AsyncIterator[tuple[Browser, httpx.AsyncClient]]:
-    """The app of `settings`, started: `(new_browser, api)`: `new_browser(base_url=...)` is a client with a cookie jar and
-    no credentials (sign it in with `sign_in`); `api` is the operator's API client."""
+    """The app of `settings`, started: `(new_browser, api)`. `new_browser(base_url=...)` is a client with a cookie
+    jar and no credentials (sign it in with `sign_in`); `api` is the operator's API client."""
     app = create_app(settings)
     clients: list[httpx.AsyncClient] = []
     async with LifespanManager(app) as manager:
