@@ -13,6 +13,7 @@ that it is written as a plain function calling the sync API. The main thread nev
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import threading
@@ -21,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -79,6 +80,31 @@ class BrowserThread:
         self._executor.shutdown(wait=True)
 
 
+def in_browser_thread(test: Callable[..., object], thread: BrowserThread, watch: Watch | None) -> Callable[..., None]:
+    """`test` made to run in the browser's thread and then verify `watch`; when `test` fails first, what the watch
+    recorded is added to its error (the console error that explains a missing element, say)."""
+    if inspect.iscoroutinefunction(inspect.unwrap(test)):  # pytest-asyncio hands its tests over wrapped
+        raise TypeError(f"{test.__name__} uses the browser: Playwright's sync API needs a plain function, not async")
+
+    def body(**kwargs: Any) -> None:
+        __tracebackhide__ = True
+        try:
+            test(**kwargs)
+        except BaseException as exc:
+            if watch is not None and watch.events:
+                exc.add_note(f"the browser saw:\n{watch.describe()}")
+            raise
+        if watch is not None:
+            watch.settle()
+            watch.verify()
+
+    def run(**kwargs: Any) -> None:
+        __tracebackhide__ = True
+        thread.run(body, **kwargs)
+
+    return run
+
+
 def chromium_path(search: str | None = None, installed: Path = CHROMIUM) -> str:
     """The Chromium to drive: `chromium` on the PATH (or on `search`), else Debian's `installed` one."""
     found = shutil.which("chromium", path=search) or (str(installed) if os.access(installed, os.X_OK) else None)
@@ -102,19 +128,18 @@ def chromium(executable: str | None = None) -> Iterator[Browser]:
 
 
 def open_page(browser: Browser, watch: Watch, screen: Screen = DESKTOP) -> Page:
-    """A page in a fresh context (its own cookies and storage) of `screen`'s size, its events recorded by `watch`."""
+    """A page in a fresh context (its own cookies and storage) of `screen`'s size, whose events `watch` records."""
     context = browser.new_context(
         viewport={"width": screen.width, "height": screen.height}, is_mobile=screen.phone, has_touch=screen.phone
     )
     context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    watch.attach(page)
-    return page
+    watch.attach(context)
+    return context.new_page()
 
 
 def close_page(page: Page, watch: Watch) -> None:
-    """Stop recording the page's events (those of closing it are none of the test's), and close its context."""
-    watch.detach(page)
+    """Stop recording the events of the page's context (those of closing it are none of the test's), and close it."""
+    watch.detach(page.context)
     page.context.close()
 
 
@@ -136,7 +161,7 @@ def sign_in(page: Page, base_url: str, token: str, timeout_ms: float = TIMEOUT_M
     __tracebackhide__ = True
     page.goto(f"{base_url.rstrip('/')}/ui/sign-in")
     page.fill("input[name=token]", token)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     try:
         page.wait_for_url(lambda url: urlsplit(url).path != "/ui/sign-in", timeout=timeout_ms)
     except PlaywrightTimeout:

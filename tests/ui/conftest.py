@@ -6,16 +6,14 @@ uses the browser runs in a thread of its own; it is still written as a plain fun
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
-from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.client.conftest import distributed, embedded, emptied, service
-from tests.ui.browser import DESKTOP, PHONE, BrowserThread, Screen, chromium, close_page, open_page
+from tests.ui.browser import DESKTOP, PHONE, BrowserThread, Screen, chromium, close_page, in_browser_thread, open_page
 from tests.ui.watch import Watch
 
 __all__ = ["distributed", "embedded", "emptied", "service"]  # the services as real processes (tests/client)
@@ -65,31 +63,6 @@ def page(browser_thread: BrowserThread, browser: Browser, watch: Watch) -> Itera
 def phone(browser_thread: BrowserThread, browser: Browser, watch: Watch) -> Iterator[Page]:
     """A page in a fresh phone context: 390x844, mobile (the page's meta viewport applies), touch; watched."""
     yield from _opened(browser_thread, browser, watch, PHONE)
-
-
-def in_browser_thread(test: Callable[..., object], thread: BrowserThread, watch: Watch | None) -> Callable[..., None]:
-    """`test` made to run in the browser's thread and then verify `watch`; when `test` fails first, what the watch
-    recorded is added to its error (the console error that explains a missing element, say)."""
-    if inspect.iscoroutinefunction(inspect.unwrap(test)):  # pytest-asyncio hands its tests over wrapped
-        raise TypeError(f"{test.__name__} uses the browser: Playwright's sync API needs a plain function, not async")
-
-    def body(**kwargs: Any) -> None:
-        __tracebackhide__ = True
-        try:
-            test(**kwargs)
-        except BaseException as exc:
-            if watch is not None and watch.events:
-                exc.add_note(f"the browser saw:\n{watch.describe()}")
-            raise
-        if watch is not None:
-            watch.settle()
-            watch.verify()
-
-    def run(**kwargs: Any) -> None:
-        __tracebackhide__ = True
-        thread.run(body, **kwargs)
-
-    return run
 
 
 @pytest.hookimpl(wrapper=True)

@@ -21,11 +21,11 @@ from tests.ui.browser import (
     BrowserThread,
     chromium_path,
     close_page,
+    in_browser_thread,
     open_page,
     screenshot,
     sign_in,
 )
-from tests.ui.conftest import in_browser_thread
 from tests.ui.watch import Event, Watch
 
 HEAD = '<!doctype html><meta charset="utf-8"><link rel="icon" href="/favicon.svg"><title>{title}</title>'
@@ -50,6 +50,7 @@ PAGES = {
     </script>""",
     "/tall": f"""<div id="done" style="height: 2400px; background: linear-gradient(#fff, #36c)">Tall</div>
         <script>{READY}</script>""",
+    "/popup": """<p id="done">Opens</p><button onclick="window.open('/console')">Open</button>""",
     "/narrow": '<meta name="viewport" content="width=device-width"><p id="done">Narrow</p>',
     "/ui/sign-in": """<form method="post"><p id="done">MESSAGE</p>
         <input name="token" type="password" aria-label="Token"><button>Sign in</button></form>""",
@@ -182,6 +183,23 @@ def test_a_request_the_page_aborts_is_not_recorded(browser: Browser, site: Site)
         close_page(page, watch)
 
     assert watch.events == []
+
+
+def test_the_pages_a_page_opens_are_watched_too(browser: Browser, site: Site) -> None:
+    watch = Watch()
+    page = open_page(browser, watch)
+    try:
+        page.goto(f"{site.url}/popup")
+        with page.context.expect_page() as opened:
+            page.get_by_role("button", name="Open").click()
+        opened.value.wait_for_selector("#done[data-ready]", state="attached")
+        watch.settle()
+    finally:
+        close_page(page, watch)
+
+    assert [(e.kind, e.url, e.text) for e in watch.events] == [
+        ("console", f"{site.url}/console", "boom from the console")
+    ]
 
 
 def test_expect_excuses_exactly_what_it_names(browser: Browser, site: Site) -> None:

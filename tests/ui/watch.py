@@ -1,18 +1,17 @@
 """What went wrong in a browser test's pages without the test looking: console errors, uncaught page errors, failed
-requests and responses with a status of 400 or more. A Watch records them from the pages it is attached to; at the
-end of the test, anything it recorded that the test did not declare with `expect()` fails the test, and so does an
-expectation nothing matched."""
+requests and responses with a status of 400 or more. A Watch records them from the browser contexts it is attached
+to (every page of each, popups included); at the end of the test, anything it recorded that the test did not declare
+with `expect()` fails the test, and so does an expectation nothing matched."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Literal
 from urllib.parse import urlsplit
 
-from playwright.sync_api import ConsoleMessage, Error, Page, Request, Response
+from playwright.sync_api import BrowserContext, ConsoleMessage, Error, Request, Response, WebError
 
 Kind = Literal["console", "pageerror", "requestfailed", "response"]
 
@@ -101,8 +100,7 @@ class Watch:
     expectations: list[Expectation] = field(default_factory=list)
     checked: bool = False
     """Whether `verify()` passed once (the test's end): a later one reports only what came after."""
-    _pages: dict[Page, Callable[[Error], None]] = field(default_factory=dict)
-    """The pages attached, each with its page error listener."""
+    _contexts: list[BrowserContext] = field(default_factory=list)
 
     def expect(
         self, *, status: int | None = None, path: str | None = None, kind: Kind | None = None, text: str | None = None
@@ -140,34 +138,34 @@ class Watch:
         """Every event recorded, one a line."""
         return "\n".join(str(event) for event in self.events)
 
-    def attach(self, page: Page) -> None:
-        """Record the page's events from now on (call in the browser's thread)."""
+    def attach(self, context: BrowserContext) -> None:
+        """Record the events of the context's pages, those to come included (a popup, a new tab), from now on; in
+        the browser's thread."""
+        context.on("console", self._on_console)
+        context.on("weberror", self._on_page_error)
+        context.on("requestfailed", self._on_request_failed)
+        context.on("response", self._on_response)
+        self._contexts.append(context)
 
-        def on_page_error(error: Error) -> None:
-            self.record(page_error_event(error, page.url))
-
-        page.on("console", self._on_console)
-        page.on("pageerror", on_page_error)
-        page.on("requestfailed", self._on_request_failed)
-        page.on("response", self._on_response)
-        self._pages[page] = on_page_error
-
-    def detach(self, page: Page) -> None:
-        """Stop recording the page's events."""
-        page.remove_listener("console", self._on_console)
-        page.remove_listener("pageerror", self._pages.pop(page))
-        page.remove_listener("requestfailed", self._on_request_failed)
-        page.remove_listener("response", self._on_response)
+    def detach(self, context: BrowserContext) -> None:
+        """Stop recording the context's events."""
+        context.remove_listener("console", self._on_console)
+        context.remove_listener("weberror", self._on_page_error)
+        context.remove_listener("requestfailed", self._on_request_failed)
+        context.remove_listener("response", self._on_response)
+        self._contexts.remove(context)
 
     def settle(self) -> None:
         """Take in the events the browser sent before now: Playwright hands them over only while one of its calls
-        waits, so one round trip to the browser per open page."""
-        for page in self._pages:
-            if not page.is_closed():
-                page.context.cookies()
+        waits, so one round trip to the browser per context."""
+        for context in self._contexts:
+            context.cookies()
 
     def _on_console(self, message: ConsoleMessage) -> None:
         self.record(console_event(message))
+
+    def _on_page_error(self, error: WebError) -> None:
+        self.record(page_error_event(error.error, error.page.url if error.page else ""))
 
     def _on_request_failed(self, request: Request) -> None:
         self.record(failed_request_event(request))
