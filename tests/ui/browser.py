@@ -114,13 +114,11 @@ def chromium_path(search: str | None = None, installed: Path = CHROMIUM) -> str:
 
 
 @contextmanager
-def chromium(executable: str | None = None) -> Iterator[Browser]:
+def chromium() -> Iterator[Browser]:
     """Playwright and a headless Chromium, for the thread that enters this (and makes every call to it); both are
     stopped when the block ends. `--no-sandbox`: the tests run as root, where Chromium's sandbox does not start."""
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable or chromium_path(), headless=True, args=["--no-sandbox"]
-        )
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
         try:
             yield browser
         finally:
