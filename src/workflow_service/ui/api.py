@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.types import Message
@@ -109,7 +109,8 @@ class Api:
             "server": outer.get("server"),
             "client": outer.get("client"),
             "root_path": outer.get("root_path", ""),
-            "path": outer.get("root_path", "") + path,
+            # `path` as a server gives it: percent-decoded (a quoted email in a path is an email again).
+            "path": outer.get("root_path", "") + unquote(path),
             "raw_path": (outer.get("root_path", "") + path).encode(),
             "query_string": query.encode(),
             "headers": base + headers,
