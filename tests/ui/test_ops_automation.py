@@ -56,13 +56,16 @@ async def test_an_editor_creates_pauses_resumes_and_deletes_a_schedule(settings:
         made = await post(editor.browser, PAGE, f"{PAGE}/schedules", CRON | {"start_at": "2030-01-01T09:00"})
         assert made.status_code == 303, text(made.text)
         [schedule] = await schedules(api)
-        assert schedule["cron"] == "30 2 * * *" and schedule["timezone"] == "Europe/Berlin"
+        assert schedule["cron"] == "30 2 * * *"
+        assert schedule["timezone"] == "Europe/Berlin"
         assert schedule["inputs"] == {"name": "Ada"}
         assert schedule["start_at"].startswith("2030-01-01T08:00:00")  # 09:00 in Berlin
         page = await editor.browser.get(PAGE)
         shown = text(page.text)
-        assert "At 02:30" in shown and "Europe/Berlin" in shown and "Active" in shown
-        assert f"Schedule “nightly” created" in shown
+        assert "At 02:30" in shown
+        assert "Europe/Berlin" in shown
+        assert "Active" in shown
+        assert "Schedule “nightly” created" in shown
         base = f"{PAGE}/schedules/{schedule['id']}"
 
         assert (await post(editor.browser, PAGE, f"{base}/pause", {})).status_code == 303
@@ -93,10 +96,12 @@ async def test_an_interval_schedule_and_a_backfill_show_in_its_history(settings:
         )
         assert backfilled.status_code == 303, text(backfilled.text)
         page = await owner.browser.get(PAGE)
-        assert "Backfill: " in text(page.text) and "job(s) created" in text(page.text)
+        assert "Backfill: " in text(page.text)
+        assert "job(s) created" in text(page.text)
         jobs = re.findall(r'href="/ui/jobs/([0-9a-f-]{36})"', page.text)
         fires = (await schedules(api))[0]["recent"]
-        assert fires and {f["job_id"] for f in fires} <= set(jobs)
+        assert fires
+        assert {f["job_id"] for f in fires} <= set(jobs)
         assert "backfill" in text(page.text)
 
 
@@ -107,7 +112,8 @@ async def test_a_bad_cron_shows_the_error_at_its_field_and_keeps_the_form(settin
         bad = await post(editor.browser, PAGE, f"{PAGE}/schedules", CRON | {"cron": "61 * * * *"})
         assert bad.status_code == 422
         assert field_error(bad.text, "s-cron")
-        assert 'value="61 * * * *"' in bad.text and '<details class="ops-create" open>' in bad.text
+        assert 'value="61 * * * *"' in bad.text
+        assert '<details class="ops-create" open>' in bad.text
         json_bad = await post(editor.browser, PAGE, f"{PAGE}/schedules", CRON | {"inputs": "{name:"})
         assert json_bad.status_code == 422
         assert "not JSON" in field_error(json_bad.text, "s-inputs")
@@ -137,18 +143,22 @@ async def test_a_trigger_is_created_with_its_secret_shown_once_rotated_paused_an
         )
         assert made.status_code == 200, text(made.text)
         secret = re.search(r'<code id="new-secret">([^<]+)</code>', made.text)
-        assert secret is not None and secret.group(1).startswith("whsec_")
+        assert secret is not None
+        assert secret.group(1).startswith("whsec_")
         [trigger] = await triggers(api)
-        assert trigger["name"] == "payments" and trigger["description"] == "card payments"
+        assert trigger["name"] == "payments"
+        assert trigger["description"] == "card payments"
         page = await editor.browser.get(PAGE)
         assert secret.group(1) not in page.text
-        assert f"/v1/hooks/{trigger['id']}" in page.text and 'data-copy="#hook-' in page.text
+        assert f"/v1/hooks/{trigger['id']}" in page.text
+        assert 'data-copy="#hook-' in page.text
 
         base = f"{PAGE}/triggers/{trigger['id']}"
         rotated = await post(editor.browser, PAGE, f"{base}/rotate-secret", {})
         assert rotated.status_code == 200
         again = re.search(r'<code id="new-secret">([^<]+)</code>', rotated.text)
-        assert again is not None and again.group(1) != secret.group(1)
+        assert again is not None
+        assert again.group(1) != secret.group(1)
         assert (await post(editor.browser, PAGE, f"{base}/pause", {})).status_code == 303
         assert (await triggers(api))[0]["paused"] is True
         assert (await post(editor.browser, PAGE, f"{base}/resume", {})).status_code == 303
@@ -203,7 +213,8 @@ async def test_viewers_and_runners_read_but_have_no_actions(settings: Settings) 
             someone = await person(new_browser, api, role, share=role)
             page = await someone.browser.get(PAGE)
             assert page.status_code == 200
-            assert "At 00:00" in text(page.text) and "bell" in text(page.text)
+            assert "At 00:00" in text(page.text)
+            assert "bell" in text(page.text)
             assert forms_posting_to(page.text, "/automation/") == [], role
             assert "New schedule" not in text(page.text)
             sid = made.json()["id"]
@@ -216,7 +227,8 @@ async def test_viewers_and_runners_read_but_have_no_actions(settings: Settings) 
                 assert (await post(someone.browser, PAGE, action, {})).status_code == 403, action
             assert (await post(someone.browser, PAGE, f"{PAGE}/schedules", CRON)).status_code == 403
             assert (await post(someone.browser, PAGE, f"{PAGE}/triggers", {"name": "x"})).status_code == 403
-        assert len(await schedules(api)) == 1 and (await schedules(api))[0]["paused"] is False
+        assert len(await schedules(api)) == 1
+        assert (await schedules(api))[0]["paused"] is False
         assert len(await triggers(api)) == 1
         stranger = await person(new_browser, api, "zed")
         assert (await stranger.browser.get(PAGE)).status_code == 404

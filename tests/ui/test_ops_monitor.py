@@ -67,13 +67,17 @@ async def test_the_figures_charts_runs_and_model_runs_after_jobs_ran(
         for chart in ("chart-runs", "chart-failure-rate", "chart-response-time"):
             assert f'<svg class="chart ops-chart" id="{chart}"' in page.text
             assert f'id="{chart}-table"' in page.text
-        assert "<polyline" in page.text and "<title>Runs at " in page.text
-        assert "P90 (circles, solid line)" in text(page.text) and "P99 (squares, dashed line)" in text(page.text)
+        assert "<polyline" in page.text
+        assert "<title>Runs at " in page.text
+        assert "P90 (circles, solid line)" in text(page.text)
+        assert "P99 (squares, dashed line)" in text(page.text)
         assert set(runs_listed(page.text)) == set(ids)
         for job_id in ids:
             assert f'href="/ui/jobs/{job_id}"' in page.text
         models = page.text[page.text.index('id="model-runs-table"') :]
-        assert models.count("<code>ask</code>") == 3 and "gpt-test" in models and "openai" in models
+        assert models.count("<code>ask</code>") == 3
+        assert "gpt-test" in models
+        assert "openai" in models
         assert "no answer" not in models  # each call has its provider request id
 
 
@@ -93,7 +97,8 @@ async def test_the_runs_filter_by_status_and_page(settings: Settings, start_work
         assert second.status_code == 200
         assert set(first) | set(runs_listed(second.text)) == set(ids)
         failed = await owner.browser.get(f"/ui/workflows/{SLUG}/monitor", params={"status": "failed"})
-        assert runs_listed(failed.text) == [] and "No runs in this period." in text(failed.text)
+        assert runs_listed(failed.text) == []
+        assert "No runs in this period." in text(failed.text)
         assert '<option value="failed" selected>' in failed.text
         done = await owner.browser.get(f"/ui/workflows/{SLUG}/monitor", params={"status": "completed"})
         assert len(runs_listed(done.text)) == 25
@@ -127,7 +132,8 @@ def test_a_chart_breaks_its_line_where_a_bucket_has_no_value_and_titles_each_poi
     starts = [f"2030-01-01T{h:02d}:00:00Z" for h in range(4)]
     chart = line_chart("c", "Response time", starts, [Series("P90", [1.0, None, 3.0, 4.0])], lambda v: f"{v:g} s")
     [line] = chart.lines
-    assert len(line.polylines) == 2 and len(line.markers) == 3
+    assert len(line.polylines) == 2
+    assert len(line.markers) == 3
     assert [tip for _, _, tip in line.markers] == ["P90 at 00:00: 1 s", "P90 at 02:00: 3 s", "P90 at 03:00: 4 s"]
     assert [label for _, label in chart.y_ticks] == ["0 s", "1.25 s", "2.5 s", "3.75 s", "5 s"]
     assert [label for _, label in chart.x_ticks] == ["00:00", "01:00", "02:00", "03:00"]

@@ -23,14 +23,16 @@ async def test_an_owner_adds_a_user_whose_token_signs_in(settings: Settings) -> 
         owner = await person(new_browser, api, "olga", role="owner")
         page = await owner.browser.get("/ui/people")
         assert page.status_code == 200
-        assert "olga@example.com" in text(page.text) and "Add a user" in text(page.text)
+        assert "olga@example.com" in text(page.text)
+        assert "Add a user" in text(page.text)
         added = await post(
             owner.browser, "/ui/people", "/ui/people", {"email": "bo@example.com", "name": "Bo", "role": "admin"}
         )
         assert added.status_code == 200
         assert "Bo (bo@example.com) added as admin." in text(added.text)
         token = re.search(r'<code id="new-token">([^<]+)</code>', added.text)
-        assert token is not None and token.group(1).startswith("wfs_pat_")
+        assert token is not None
+        assert token.group(1).startswith("wfs_pat_")
         assert (await roles(api))["bo@example.com"] == "admin"
         again = await owner.browser.get("/ui/people")
         assert token.group(1) not in again.text  # shown once
@@ -61,7 +63,8 @@ async def test_a_users_tokens_are_listed_and_revoked(settings: Settings) -> None
         bo = await person(new_browser, api, "bo")
         page = await admin.browser.get(f"/ui/people/{bo.id}")
         assert page.status_code == 200
-        assert "initial" in text(page.text) and "Active" in text(page.text)
+        assert "initial" in text(page.text)
+        assert "Active" in text(page.text)
         tokens = (await api.get(f"/v1/users/{bo.id}/tokens")).json()["items"]
         action = f"/ui/people/{bo.id}/tokens/{tokens[0]['id']}/revoke"
         assert action in forms_posting_to(page.text, "/revoke")
@@ -89,7 +92,7 @@ async def test_a_member_may_not_open_or_use_the_page(settings: Settings) -> None
         page = await member.browser.get("/ui/people")
         assert page.status_code == 403
         account = await member.browser.get("/ui/account")
-        assert f'href="/ui/people"' not in account.text  # not in the navigation
+        assert 'href="/ui/people"' not in account.text  # not in the navigation
         for action, data in (
             ("/ui/people", {"email": "x@example.com", "name": "X", "role": "owner"}),
             (f"/ui/people/{other.id}/role", {"role": "owner"}),

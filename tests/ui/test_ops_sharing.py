@@ -26,7 +26,8 @@ async def test_an_owner_invites_changes_a_role_and_removes(settings: Settings) -
 
         page = await owner.browser.get(PAGE)
         assert page.status_code == 200
-        assert "Invite" in text(page.text) and "olga@example.com" in text(page.text)
+        assert "Invite" in text(page.text)
+        assert "olga@example.com" in text(page.text)
 
         invited = await post(owner.browser, PAGE, f"{PAGE}/invite", {"email": "BO@example.com", "role": "runner"})
         assert invited.status_code == 303, text(invited.text)

@@ -4,11 +4,11 @@ pages."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.access.principal import PrincipalKind
@@ -68,19 +68,16 @@ ACTIONS = (
 )
 """Suggested in the action filter; any action name may be typed (docs/audit.md lists them all)."""
 
-Text = Annotated[str, Query(max_length=200)]
 
+class Filters(BaseModel):
+    """What the filter form holds, as typed (times as `datetime-local` values, read in UTC), and the page."""
 
-@dataclass
-class Filters:
-    """What the filter form holds, as typed (times as `datetime-local` values, read in UTC)."""
-
-    action: str = ""
-    category: str = ""
-    actor: str = ""
-    since: str = ""
-    until: str = ""
-    chain: str = "workspace"
+    action: str = Field("", max_length=200)
+    category: str = Field("", max_length=200)
+    actor: str = Field("", max_length=200)
+    since: str = Field("", max_length=40)
+    until: str = Field("", max_length=40)
+    cursor: str | None = Field(None, max_length=500)
 
     def params(self) -> dict[str, Any]:
         """The API's query: times with their offset (`form_problem` when one does not parse)."""
@@ -90,17 +87,25 @@ class Filters:
             "actor": self.actor.strip() or None,
             "since": local_time(self.since, "$.since"),
             "until": local_time(self.until, "$.until"),
+            "cursor": self.cursor,
+            "limit": 50,
         }
 
     def query(self, **more: str) -> str:
-        values = {k: v for k, v in asdict(self).items() if v and not (k == "chain" and v == "workspace")}
+        """The page's own query string with `more` (no cursor unless given)."""
+        values = {k: v for k, v in self.model_dump(exclude={"cursor"}).items() if v and v != "workspace"}
         return urlencode(values | more)
 
 
-async def _entries(ui: Ui, path: str, filters: Filters, cursor: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+class WorkspaceFilters(Filters):
+    chain: str = Field("workspace", max_length=20)
+    """`deployment`: the operator reads what belongs to no workspace."""
+
+
+async def _entries(ui: Ui, path: str, filters: Filters, extra: dict[str, Any]) -> dict[str, Any]:
     """One page of the log at `path`, or the problem of the filters (shown at the filter form)."""
     try:
-        params = filters.params() | extra | {"cursor": cursor, "limit": 50}
+        params = filters.params() | extra
         page: dict[str, Any] = await ui.api.get(path, params)
     except ApiProblem as problem:
         if problem.status != 422:
@@ -117,6 +122,7 @@ def _values(page: dict[str, Any], filters: Filters, base: str) -> dict[str, Any]
         "next_url": next_url,
         "filters": filters,
         "filtered": bool(filters.query()),
+        "chain": getattr(filters, "chain", "workspace"),
         "categories": CATEGORIES,
         "actions": ACTIONS,
         "problem": problem,
@@ -125,20 +131,10 @@ def _values(page: dict[str, Any], filters: Filters, base: str) -> dict[str, Any]
 
 
 @router.get("/audit")
-async def workspace_audit(
-    ui: UiDep,
-    action: Text = "",
-    category: Text = "",
-    actor: Text = "",
-    since: Annotated[str, Query(max_length=40)] = "",
-    until: Annotated[str, Query(max_length=40)] = "",
-    chain: Annotated[str, Query(max_length=20)] = "workspace",
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Response:
+async def workspace_audit(ui: UiDep, filters: Annotated[WorkspaceFilters, Query()]) -> Response:
     """The workspace's audit log, and whether its chain verifies."""
-    filters = Filters(action, category, actor, since, until, chain)
-    page = await _entries(ui, "/v1/audit-log", filters, cursor, {"chain": chain})
-    report = await ui.api.get("/v1/audit-log/verify", {"chain": chain})
+    page = await _entries(ui, "/v1/audit-log", filters, {"chain": filters.chain})
+    report = await ui.api.get("/v1/audit-log/verify", {"chain": filters.chain})
     values = _values(page, filters, ui.url("/ui/audit"))
     status = page["problem"].status if page["problem"] else 200
     is_operator = ui.principal.kind is PrincipalKind.ADMIN
@@ -146,20 +142,10 @@ async def workspace_audit(
 
 
 @router.get("/workflows/{ref}/audit")
-async def workflow_audit(
-    ref: str,
-    ui: UiDep,
-    action: Text = "",
-    category: Text = "",
-    actor: Text = "",
-    since: Annotated[str, Query(max_length=40)] = "",
-    until: Annotated[str, Query(max_length=40)] = "",
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Response:
+async def workflow_audit(ref: str, ui: UiDep, filters: Annotated[Filters, Query()]) -> Response:
     """The workflow's audit log."""
     wp = await workflow_page(ui, ref)
-    filters = Filters(action, category, actor, since, until)
-    page = await _entries(ui, f"/v1/workflows/{segment(wp.ref)}/audit-log", filters, cursor, {})
+    page = await _entries(ui, f"/v1/workflows/{segment(wp.ref)}/audit-log", filters, {})
     values = _values(page, filters, ui.url(f"/ui/workflows/{segment(wp.ref)}/audit"))
     status = page["problem"].status if page["problem"] else 200
     return ui.render("ops/workflow_audit.html", status, **wp.values("audit"), **values)

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep
-from workflow_service.ui.pages.automation import render
+from workflow_service.ui.pages.automation import Refusal, render
 from workflow_service.ui.pages.ops_forms import form_problem, json_object, segment
 
 router = APIRouter()
@@ -29,27 +30,28 @@ def _mapping(inputs: str) -> dict[str, Any] | None:
     return {"inputs": json_object(text, "$.mapping.inputs")}
 
 
+class TriggerForm(BaseModel):
+    """The new trigger form, as typed."""
+
+    name: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000)
+    auth: str = Field("standard_webhooks", max_length=40)
+    inputs: str = Field("", max_length=100_000)
+
+
 @router.post("/workflows/{ref}/automation/triggers")
-async def create_trigger(
-    ref: str,
-    ui: CsrfDep,
-    name: Annotated[str, Form(max_length=200)] = "",
-    description: Annotated[str, Form(max_length=2000)] = "",
-    auth: Annotated[str, Form(max_length=40)] = "standard_webhooks",
-    inputs: Annotated[str, Form(max_length=100_000)] = "",
-) -> Response:
+async def create_trigger(ref: str, ui: CsrfDep, form: Annotated[TriggerForm, Form()]) -> Response:
     """Create an event trigger: its URL and secret, the secret shown this once."""
-    typed = {"name": name, "description": description, "auth": auth, "inputs": inputs}
     try:
-        body: dict[str, Any] = {"type": "webhook", "name": name.strip(), "auth": auth}
-        if description.strip():
-            body["description"] = description.strip()
-        mapping = _mapping(inputs)
+        body: dict[str, Any] = {"type": "webhook", "name": form.name.strip(), "auth": form.auth}
+        if form.description.strip():
+            body["description"] = form.description.strip()
+        mapping = _mapping(form.inputs)
         if mapping is not None:
             body["mapping"] = mapping
         made = await ui.api.post(f"/v1/workflows/{segment(ref)}/triggers", body)
     except ApiProblem as problem:
-        return await render(ui, ref, problem=problem, form="trigger", typed=typed)
+        return await render(ui, ref, Refusal(problem, "trigger", form.model_dump()))
     secret = {"name": made["name"], "url": made["url"], "secret": made["secret"], "auth": made["auth"], "new": True}
     return await render(ui, ref, secret=secret)
 
@@ -61,7 +63,7 @@ async def rotate_secret(ref: str, trigger_id: str, ui: CsrfDep) -> Response:
     try:
         made = await ui.api.post(f"{path}/rotate-secret")
     except ApiProblem as problem:
-        return await render(ui, ref, problem=problem, form=f"trigger-{trigger_id}")
+        return await render(ui, ref, Refusal(problem, f"trigger-{trigger_id}"))
     secret = {"name": made["name"], "url": made["url"], "secret": made["secret"], "auth": made["auth"], "new": False}
     return await render(ui, ref, secret=secret)
 
@@ -72,12 +74,12 @@ async def trigger_action(ref: str, trigger_id: str, verb: str, ui: CsrfDep) -> R
     path = f"/v1/workflows/{segment(ref)}/triggers/{segment(trigger_id)}"
     messages = {"pause": "Trigger paused.", "resume": "Trigger resumed.", "delete": "Trigger deleted."}
     if verb not in messages:
-        return await render(ui, ref, problem=ApiProblem(404, {"detail": f"no such action: {verb}"}))
+        return await render(ui, ref, Refusal(ApiProblem(404, {"detail": f"no such action: {verb}"})))
     try:
         if verb == "delete":
             await ui.api.delete(path)
         else:
             await ui.api.post(f"{path}/{verb}")
     except ApiProblem as problem:
-        return await render(ui, ref, problem=problem, form=f"trigger-{trigger_id}")
+        return await render(ui, ref, Refusal(problem, f"trigger-{trigger_id}"))
     return ui.redirect(f"/ui/workflows/{segment(ref)}/automation", messages[verb])

@@ -4,10 +4,11 @@ over time, every run (with a status filter and pages) and every model call."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import urlencode
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.ui.api import ApiProblem
@@ -73,16 +74,19 @@ async def _listing(ui: Ui, path: str, params: dict[str, Any]) -> tuple[dict[str,
     return page, None
 
 
+class MonitorQuery(BaseModel):
+    """The period, the runs' status filter, and the pages of each table."""
+
+    period: str = Field("24h", max_length=10)
+    status: str = Field("", max_length=20)
+    cursor: str | None = Field(None, max_length=500)
+    model_cursor: str | None = Field(None, max_length=500)
+
+
 @router.get("/workflows/{ref}/monitor")
-async def monitor(
-    ref: str,
-    ui: UiDep,
-    period: Annotated[str, Query(max_length=10)] = "24h",
-    status: Annotated[str, Query(max_length=20)] = "",
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-    model_cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> Response:
+async def monitor(ref: str, ui: UiDep, query: Annotated[MonitorQuery, Query()]) -> Response:
     """The workflow's figures, charts, runs and model runs over a period."""
+    period, status, cursor, model_cursor = query.period, query.status, query.cursor, query.model_cursor
     wp = await workflow_page(ui, ref)
     problem: ApiProblem | None = None
     if period not in PERIODS:

@@ -73,9 +73,7 @@ async def invite(
 
 
 @router.post("/workflows/{ref}/sharing/{user_id}/role")
-async def change_role(
-    ref: str, user_id: str, ui: CsrfDep, role: Annotated[str, Form(max_length=20)] = ""
-) -> Response:
+async def change_role(ref: str, user_id: str, ui: CsrfDep, role: Annotated[str, Form(max_length=20)] = "") -> Response:
     """Change a member's role on the workflow."""
     try:
         await ui.api.put(f"/v1/workflows/{segment(ref)}/members/{segment(user_id)}", {"role": role})
