@@ -141,8 +141,10 @@ async def test_a_trigger_is_created_with_its_secret_shown_once_rotated_paused_an
                 "inputs": '{"name": "{{ event.customer }}"}',
             },
         )
-        assert made.status_code == 200, text(made.text)
-        secret = re.search(r'<code id="new-secret">([^<]+)</code>', made.text)
+        assert made.status_code == 303, text(made.text)
+        assert made.headers["location"] == PAGE
+        shown = await editor.browser.get(PAGE)
+        secret = re.search(r'<code id="new-secret">([^<]+)</code>', shown.text)
         assert secret is not None
         assert secret.group(1).startswith("whsec_")
         [trigger] = await triggers(api)
@@ -150,15 +152,19 @@ async def test_a_trigger_is_created_with_its_secret_shown_once_rotated_paused_an
         assert trigger["description"] == "card payments"
         page = await editor.browser.get(PAGE)
         assert secret.group(1) not in page.text
+        assert 'id="trigger-secret"' not in page.text
         assert f"/v1/hooks/{trigger['id']}" in page.text
         assert 'data-copy="#hook-' in page.text
 
         base = f"{PAGE}/triggers/{trigger['id']}"
         rotated = await post(editor.browser, PAGE, f"{base}/rotate-secret", {})
-        assert rotated.status_code == 200
-        again = re.search(r'<code id="new-secret">([^<]+)</code>', rotated.text)
+        assert rotated.status_code == 303
+        shown = await editor.browser.get(PAGE)
+        again = re.search(r'<code id="new-secret">([^<]+)</code>', shown.text)
         assert again is not None
         assert again.group(1) != secret.group(1)
+        assert "keeps working for 24 hours" in text(shown.text)
+        assert again.group(1) not in (await editor.browser.get(PAGE)).text
         assert (await post(editor.browser, PAGE, f"{base}/pause", {})).status_code == 303
         assert (await triggers(api))[0]["paused"] is True
         assert (await post(editor.browser, PAGE, f"{base}/resume", {})).status_code == 303
@@ -174,7 +180,8 @@ async def test_a_triggers_events_are_listed_with_their_jobs(settings: Settings) 
         made = await post(
             editor.browser, PAGE, f"{PAGE}/triggers", {"name": "bell", "auth": "bearer", "inputs": "{{ event }}"}
         )
-        token = re.search(r'<code id="new-secret">([^<]+)</code>', made.text)
+        assert made.status_code == 303
+        token = re.search(r'<code id="new-secret">([^<]+)</code>', (await editor.browser.get(PAGE)).text)
         assert token is not None
         [trigger] = await triggers(api)
         sent = await api.post(

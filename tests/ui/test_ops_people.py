@@ -28,9 +28,11 @@ async def test_an_owner_adds_a_user_whose_token_signs_in(settings: Settings) -> 
         added = await post(
             owner.browser, "/ui/people", "/ui/people", {"email": "bo@example.com", "name": "Bo", "role": "admin"}
         )
-        assert added.status_code == 200
-        assert "Bo (bo@example.com) added as admin." in text(added.text)
-        token = re.search(r'<code id="new-token">([^<]+)</code>', added.text)
+        assert added.status_code == 303
+        assert added.headers["location"] == "/ui/people"
+        shown = await owner.browser.get("/ui/people")
+        assert "Bo (bo@example.com) added as admin." in text(shown.text)
+        token = re.search(r'<code id="new-token">([^<]+)</code>', shown.text)
         assert token is not None
         assert token.group(1).startswith("wfs_pat_")
         assert (await roles(api))["bo@example.com"] == "admin"
@@ -81,7 +83,7 @@ async def test_the_operator_manages_people(settings: Settings) -> None:
     async with dashboard(settings) as (new_browser, api):
         op = await operator(new_browser)
         added = await post(op, "/ui/people", "/ui/people", {"email": "cy@example.com", "name": "Cy", "role": "owner"})
-        assert added.status_code == 200
+        assert added.status_code == 303
         assert (await roles(api)) == {"cy@example.com": "owner"}
 
 

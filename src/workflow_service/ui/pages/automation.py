@@ -15,6 +15,7 @@ from workflow_service.access.policy import Action
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import workflow_page
+from workflow_service.ui.pages.once import forget, shown_once
 from workflow_service.ui.pages.ops_forms import COMMON_ZONES, field_errors, json_object, local_time, segment
 
 router = APIRouter()
@@ -26,6 +27,8 @@ OVERLAPS = {
     "cancel_other": "Cancel the previous job, then run",
 }
 TRIGGER_DEFAULTS = {"name": "", "description": "", "auth": "standard_webhooks", "inputs": ""}
+SECRET_KEYS = ("name", "url", "secret", "auth", "new")
+"""What the page shows of a trigger's new secret (automation_triggers.py makes it)."""
 
 
 @dataclass
@@ -73,14 +76,14 @@ async def render(ui: Ui, ref: str, refusal: Refusal | None = None, secret: dict[
     )
 
 
-def _base(ref: str) -> str:
+def page_path(ref: str) -> str:
     return f"/ui/workflows/{segment(ref)}/automation"
 
 
 @router.get("/workflows/{ref}/automation")
 async def automation(ref: str, ui: UiDep) -> Response:
-    """The workflow's schedules and event triggers, with what each did lately."""
-    return await render(ui, ref)
+    """The workflow's schedules and event triggers, with what each did lately (and a trigger's new secret, once)."""
+    return forget(ui, await render(ui, ref, secret=shown_once(ui, SECRET_KEYS)), page_path(ref))
 
 
 def _interval(text: str) -> int | str:
@@ -129,7 +132,7 @@ async def create_schedule(ref: str, ui: CsrfDep, form: Annotated[ScheduleForm, F
         made = await ui.api.post(f"/v1/workflows/{segment(ref)}/schedules", form.body())
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, "schedule", form.model_dump()))
-    return ui.redirect(_base(ref), f"Schedule “{made['name']}” created: {made['frequency']}.")
+    return ui.redirect(page_path(ref), f"Schedule “{made['name']}” created: {made['frequency']}.")
 
 
 class BackfillForm(BaseModel):
@@ -153,7 +156,7 @@ async def backfill(ref: str, schedule_id: str, ui: CsrfDep, form: Annotated[Back
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, f"backfill-{schedule_id}", typed))
     message = f"Backfill: {done['created']} job(s) created, {done['already_run']} time(s) had run already."
-    return ui.redirect(_base(ref), message)
+    return ui.redirect(page_path(ref), message)
 
 
 @router.post("/workflows/{ref}/automation/schedules/{schedule_id}/{verb}")
@@ -170,4 +173,4 @@ async def schedule_action(ref: str, schedule_id: str, verb: str, ui: CsrfDep) ->
             await ui.api.post(f"{path}/{verb}")
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, f"schedule-{schedule_id}"))
-    return ui.redirect(_base(ref), messages[verb])
+    return ui.redirect(page_path(ref), messages[verb])

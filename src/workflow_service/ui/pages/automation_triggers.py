@@ -11,7 +11,8 @@ from starlette.responses import Response
 
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep
-from workflow_service.ui.pages.automation import Refusal, render
+from workflow_service.ui.pages.automation import Refusal, page_path, render
+from workflow_service.ui.pages.once import redirect_showing
 from workflow_service.ui.pages.ops_forms import form_problem, json_object, segment
 
 router = APIRouter()
@@ -41,7 +42,7 @@ class TriggerForm(BaseModel):
 
 @router.post("/workflows/{ref}/automation/triggers")
 async def create_trigger(ref: str, ui: CsrfDep, form: Annotated[TriggerForm, Form()]) -> Response:
-    """Create an event trigger: its URL and secret, the secret shown this once."""
+    """Create an event trigger: its URL and secret, the secret shown once on the page redirected to."""
     try:
         body: dict[str, Any] = {"type": "webhook", "name": form.name.strip(), "auth": form.auth}
         if form.description.strip():
@@ -53,19 +54,19 @@ async def create_trigger(ref: str, ui: CsrfDep, form: Annotated[TriggerForm, For
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, "trigger", form.model_dump()))
     secret = {"name": made["name"], "url": made["url"], "secret": made["secret"], "auth": made["auth"], "new": True}
-    return await render(ui, ref, secret=secret)
+    return redirect_showing(ui, page_path(ref), secret)
 
 
 @router.post("/workflows/{ref}/automation/triggers/{trigger_id}/rotate-secret")
 async def rotate_secret(ref: str, trigger_id: str, ui: CsrfDep) -> Response:
-    """A new secret for the trigger, shown this once; the one before works for 24 hours more."""
+    """A new secret for the trigger, shown once on the page redirected to; the one before works for 24 hours more."""
     path = f"/v1/workflows/{segment(ref)}/triggers/{segment(trigger_id)}"
     try:
         made = await ui.api.post(f"{path}/rotate-secret")
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, f"trigger-{trigger_id}"))
     secret = {"name": made["name"], "url": made["url"], "secret": made["secret"], "auth": made["auth"], "new": False}
-    return await render(ui, ref, secret=secret)
+    return redirect_showing(ui, page_path(ref), secret)
 
 
 @router.post("/workflows/{ref}/automation/triggers/{trigger_id}/{verb}")
@@ -82,4 +83,4 @@ async def trigger_action(ref: str, trigger_id: str, verb: str, ui: CsrfDep) -> R
             await ui.api.post(f"{path}/{verb}")
     except ApiProblem as problem:
         return await render(ui, ref, Refusal(problem, f"trigger-{trigger_id}"))
-    return ui.redirect(f"/ui/workflows/{segment(ref)}/automation", messages[verb])
+    return ui.redirect(page_path(ref), messages[verb])

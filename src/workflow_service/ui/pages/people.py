@@ -10,11 +10,14 @@ from starlette.responses import Response
 
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
+from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
 from workflow_service.ui.pages.ops_forms import field_errors, form_problem, segment
 
 router = APIRouter()
 
 ROLES = ("member", "admin", "owner")
+CREATED_KEYS = ("name", "email", "role", "token")
+"""What the page shows of a user just added: their first token, once."""
 EXPIRIES = (("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never"))
 
 
@@ -44,8 +47,8 @@ async def _page(
 
 @router.get("/people")
 async def people(ui: UiDep, cursor: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    """The workspace's users and their roles."""
-    return await _page(ui, cursor)
+    """The workspace's users and their roles (and a user just added, with their token, once)."""
+    return forget(ui, await _page(ui, cursor, created=shown_once(ui, CREATED_KEYS)), "/ui/people")
 
 
 @router.post("/people")
@@ -56,7 +59,7 @@ async def add_person(
     role: Annotated[str, Form(max_length=20)] = "member",
     expires_in_days: Annotated[str, Form(max_length=10)] = "90",
 ) -> Response:
-    """Add a user to the workspace: their first personal access token is shown once, on the page answered."""
+    """Add a user to the workspace: their first personal access token is shown once, on the page redirected to."""
     typed = {"email": email, "name": name, "role": role, "expires_in_days": expires_in_days}
     days: int | str | None = None if expires_in_days in ("", "never") else expires_in_days
     if isinstance(days, str) and days.isdigit():
@@ -68,7 +71,7 @@ async def add_person(
         created = await ui.api.post("/v1/users", body)
     except ApiProblem as problem:
         return await _page(ui, problem=problem, typed=typed)
-    return await _page(ui, created=created)
+    return redirect_showing(ui, "/ui/people", {key: created[key] or "" for key in CREATED_KEYS})
 
 
 @router.post("/people/{user_id}/role")
