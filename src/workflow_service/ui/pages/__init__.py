@@ -11,6 +11,8 @@ from workflow_service.ui.pages import (
     configuration,
     endpoint,
     job,
+    job_actions,
+    job_new,
     jobs,
     monitor,
     people,
@@ -20,7 +22,9 @@ from workflow_service.ui.pages import (
 
 PAGE_ROUTERS: list[APIRouter] = [
     jobs.router,
+    job_new.router,
     job.router,
+    job_actions.router,
     workflows.router,
     endpoint.router,
     configuration.router,
