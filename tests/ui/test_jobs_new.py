@@ -66,9 +66,10 @@ async def test_the_form_offers_the_workflows_one_may_run_and_starts_a_job(settin
             ada.browser,
             "/ui/jobs/new?workflow=greeter",
             "/ui/jobs/new",
-            {"workflow": "greeter", "name": "Hello run", "input.name": "Ada", "type.name": "string", "input.count": "3",
-             "type.count": "integer", "inputs_json": '{"tags": ["a"]}', "var.greeting": "Hey", "default.greeting": "Hello",
-             "vtype.greeting": "str", "var.punctuation": "!", "default.punctuation": "!", "vtype.punctuation": "str"},
+            {"workflow": "greeter", "name": "Hello run", "input.name": "Ada", "type.name": "string",
+             "input.count": "3", "type.count": "integer", "inputs_json": '{"tags": ["a"]}', "var.greeting": "Hey",
+             "default.greeting": "Hello", "vtype.greeting": "str", "var.punctuation": "!", "default.punctuation": "!",
+             "vtype.punctuation": "str"},
         )  # fmt: skip
         assert made.status_code == 303
         job = (await ada.api.get(f"/v1/jobs/{made.headers['location'].rsplit('/', 1)[1]}")).json()
