@@ -6,8 +6,9 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import WorkerFactory, wait_for_job
+from tests.deliveries.conftest import FAST, WebhookReceiver, enable_push, submit_push, wait_for_delivery
 from tests.ui.forms import csrf_of, dashboard, post_form
-from tests.ui.jobs_helpers import deploy, person, submit, text_of
+from tests.ui.jobs_helpers import deploy, person, section, submit, text_of
 from workflow_service.config import Settings
 
 
@@ -155,3 +156,34 @@ async def test_rerun_run_from_a_step_and_duplicate_open_the_new_job(
             ada.browser, f"{url}/duplicate", f"{url}/duplicate", {"name": "later", "variables": ""}
         )
         assert (await read(api, waiting.headers["location"].rsplit("/", 1)[1]))["status"] == "new"
+
+
+async def test_deliveries_are_listed_and_redelivered(settings: Settings, start_worker: WorkerFactory) -> None:
+    receiver = WebhookReceiver()
+    receiver.start()
+    try:
+        async with dashboard(settings) as (new_browser, api):
+            await deploy(api, "greeter")
+            receiver.secrets = [await enable_push(api, "greeter", receiver.url)]
+            ada = await person(new_browser, api, "ada@example.com", greeter="runner")
+            await start_worker(**FAST)
+            job = await submit_push(ada.api, "greeter", inputs={"name": "Ada", "count": 1})
+            await wait_for_delivery(ada.api, job["id"], "succeeded")
+            url = f"/ui/jobs/{job['id']}"
+
+            page = await ada.browser.get(url)
+            shown = text_of(section(page.text, "job-deliveries"))
+            assert "push" in shown and "job.completed" in shown and "Delivered" in shown and "204" in shown
+            again = await post_form(ada.browser, url, f"{url}/redeliver", {})
+            assert again.status_code == 303
+            assert "Callback sent again: 204." in text_of((await ada.browser.get(url)).text)
+            assert len((await wait_for_delivery(ada.api, job["id"], attempts=2))["attempts"]) == 2
+
+            bob = await person(new_browser, api, "bob@example.com", greeter="viewer")
+            theirs = await bob.browser.get(url)
+            assert "job-deliveries" in theirs.text and f"{url}/redeliver" not in theirs.text
+            forged = await bob.browser.post(f"{url}/redeliver", data={"csrf_token": csrf_of(theirs.text)})
+            assert forged.status_code == 403
+            assert len((await wait_for_delivery(ada.api, job["id"]))["attempts"]) == 2
+    finally:
+        receiver.stop()
