@@ -12,6 +12,8 @@ from workflow_service.ui.pages import (
     configuration,
     endpoint,
     job,
+    job_actions,
+    job_new,
     jobs,
     monitor,
     people,
@@ -21,7 +23,9 @@ from workflow_service.ui.pages import (
 
 PAGE_ROUTERS: list[APIRouter] = [
     jobs.router,
+    job_new.router,
     job.router,
+    job_actions.router,
     workflows.router,
     endpoint.router,
     configuration.router,
