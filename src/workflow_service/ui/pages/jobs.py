@@ -170,6 +170,7 @@ async def jobs_list(ui: UiDep, query: Annotated[JobsQuery, Query()]) -> Response
         listing=listing,
         headers=listing.headers(ui),
         rows=rows,
+        may_delete_any=any("job.delete" in row["allowed"] for row in rows),
         next_url=next_url,
         back_url=listing.url(ui),
         first_url=listing.url(ui, cursor="") if cursor else None,
