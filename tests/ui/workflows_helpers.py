@@ -40,7 +40,9 @@ class World:
     new_browser: Browser
     api: httpx.AsyncClient
 
-    async def workflow(self, slug: str = "greeter", definition: dict[str, Any] | None = None, deploy: bool = True) -> dict[str, Any]:
+    async def workflow(
+        self, slug: str = "greeter", definition: dict[str, Any] | None = None, deploy: bool = True
+    ) -> dict[str, Any]:
         body = {"name": slug.capitalize(), "slug": slug, "definition": definition or GREETER}
         made = await self.api.post("/v1/workflows", json=body)
         assert made.status_code == 201, made.text

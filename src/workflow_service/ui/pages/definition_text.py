@@ -114,8 +114,31 @@ def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _text)
 
 
+TOP_ORDER = ("description", "input_schema", "output_schema", "variables", "model", "timeout_s", "guardrails", "steps")
+STEP_ORDER = ("id", "type")
+
+
+def _first(value: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
+    return {**{k: value[k] for k in order if k in value}, **{k: v for k, v in value.items() if k not in order}}
+
+
+def ordered(definition: Any) -> Any:
+    """The definition with its keys in the order people write them (the database keeps its own order): the
+    schemas and variables first, then the steps (each starting with its `id` and `type`), the output last."""
+    if not isinstance(definition, dict):
+        return definition
+    top = _first(definition, TOP_ORDER)
+    if "output" in top:
+        top["output"] = top.pop("output")
+    steps = top.get("steps")
+    if isinstance(steps, list):
+        top["steps"] = [_first(step, STEP_ORDER) if isinstance(step, dict) else step for step in steps]
+    return top
+
+
 def render(definition: Any, fmt: Format) -> str:
-    """The definition as text of `fmt` (keys in the stored order)."""
+    """The definition as text of `fmt`, its keys in the order people write them."""
+    definition = ordered(definition)
     if fmt == "json":
         return json.dumps(definition, indent=2, ensure_ascii=False) + "\n"
     if definition in ({}, None):
@@ -174,4 +197,6 @@ def _child(node: yaml.Node, segment: str | int) -> yaml.Node | None:
 
 def located(problems: list[dict[str, Any]], text: str) -> list[dict[str, Any]]:
     """`problems` (each with its `path` and `message`) with the line of `text` each is on, when known."""
-    return [{**problem, "line": line_of(text, str(problem.get("path", "")))} for problem in problems]
+    return [
+        {**problem, "line": problem.get("line") or line_of(text, str(problem.get("path", "")))} for problem in problems
+    ]
