@@ -39,7 +39,8 @@ def test_yaml_is_read_as_json_has_it_and_refused_when_it_is_not_one_object() -> 
     assert empty.value.line == 1
     with pytest.raises(text_of.TextProblem) as bad:
         text_of.parse("a: 1\nb: [\n", "yaml")
-    assert bad.value.line is not None and "not valid YAML" in bad.value.message
+    assert bad.value.line is not None
+    assert "not valid YAML" in bad.value.message
 
 
 def test_aliases_that_expand_past_the_limit_are_refused() -> None:

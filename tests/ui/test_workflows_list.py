@@ -19,11 +19,14 @@ async def test_the_list_shows_each_workflow_with_its_deployed_version(settings: 
         await w.workflow("drafty", deploy=False)
         browser = await w.operator()
         shown = await page(browser, "/ui/workflows")
-    assert "Greeter" in shown.text and "v1" in shown.text
-    assert "Drafty" in shown.text and "not deployed" in shown.text
+    assert "Greeter" in shown.text
+    assert "v1" in shown.text
+    assert "Drafty" in shown.text
+    assert "not deployed" in shown.text
     assert 'href="/ui/jobs/new?workflow=greeter"' in shown.html
     assert "/ui/jobs/new?workflow=drafty" not in shown.html  # a draft cannot run
-    assert "New workflow" in shown.text and shown.posts_to("/ui/workflows/import")
+    assert "New workflow" in shown.text
+    assert shown.posts_to("/ui/workflows/import")
 
 
 async def test_a_member_sees_only_the_workflows_shared_with_them_and_new_job_only_where_they_may_run(
@@ -37,9 +40,12 @@ async def test_a_member_sees_only_the_workflows_shared_with_them_and_new_job_onl
         viewer = await w.person("viewer@example.com", "viewer", "watched")
         as_runner = await page(runner, "/ui/workflows")
         as_viewer = await page(viewer, "/ui/workflows")
-    assert "Greeter" in as_runner.text and "Hidden" not in as_runner.text and "Watched" not in as_runner.text
+    assert "Greeter" in as_runner.text
+    assert "Hidden" not in as_runner.text
+    assert "Watched" not in as_runner.text
     assert "/ui/jobs/new?workflow=greeter" in as_runner.html
-    assert "Watched" in as_viewer.text and "Greeter" not in as_viewer.text
+    assert "Watched" in as_viewer.text
+    assert "Greeter" not in as_viewer.text
     assert "/ui/jobs/new?workflow=watched" not in as_viewer.html  # a viewer may not run it
 
 
@@ -53,8 +59,10 @@ async def test_the_list_pages_fifty_at_a_time(settings: Settings) -> None:
         assert "Next page" in first.text
         found = first.html.split('class="pager"')[1].split('href="')[1].split('"')[0]
         second = await page(browser, found.replace("&amp;", "&"))
-    assert "W50" in first.text and "W00" not in first.text  # newest first
-    assert "W00" in second.text and "Next page" not in second.text
+    assert "W50" in first.text
+    assert "W00" not in first.text
+    assert "W00" in second.text
+    assert "Next page" not in second.text
 
 
 async def test_a_new_workflow_is_made_from_the_form_with_its_starter_definition(settings: Settings) -> None:
@@ -69,8 +77,10 @@ async def test_a_new_workflow_is_made_from_the_form_with_its_starter_definition(
         assert answer.headers["location"].startswith("/ui/workflows/support-bot")
         made = (await w.api.get("/v1/workflows/support-bot")).json()
         landed = await page(browser, answer.headers["location"])
-    assert made["name"] == "Support Bot" and made["description"] == "Answers"
-    assert made["draft"]["steps"][0]["id"] == "greet" and made["draft_problems"] == []
+    assert made["name"] == "Support Bot"
+    assert made["description"] == "Answers"
+    assert made["draft"]["steps"][0]["id"] == "greet"
+    assert made["draft_problems"] == []
     assert made["current_version"] is None
     assert "Workflow “Support Bot” created. Deploy it to run it." in landed.text
 
@@ -82,7 +92,8 @@ async def test_a_new_workflow_in_json_keeps_its_definition(settings: Settings) -
         data = {"name": "J", "slug": "jay", "description": "", "definition": definition, "format": "json"}
         answer = await post_form(browser, "/ui/workflows", "/ui/workflows", data)
         made = (await w.api.get("/v1/workflows/jay")).json()
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/workflows/jay?format=json"
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/workflows/jay?format=json"
     assert made["draft"] == {"steps": [{"id": "a", "type": "transform", "output": 1}]}
 
 
@@ -100,7 +111,8 @@ async def test_a_definition_that_does_not_parse_is_refused_at_its_line_and_nothi
         listed = (await w.api.get("/v1/workflows")).json()["items"]
     shown = read(answer.text)
     assert answer.status_code == 422
-    assert "line 3" in shown.text and "not valid YAML" in shown.text
+    assert "line 3" in shown.text
+    assert "not valid YAML" in shown.text
     assert 'value="Broken"' in answer.text  # what was typed is kept
     assert listed == []
 
@@ -114,7 +126,8 @@ async def test_a_taken_or_malformed_slug_is_the_apis_refusal_with_its_path(setti
         malformed = await post_form(browser, "/ui/workflows", "/ui/workflows", {**base, "slug": "Not A Slug"})
         listed = (await w.api.get("/v1/workflows")).json()["items"]
     assert taken.status_code == 409
-    assert malformed.status_code == 422 and "$.slug" in read(malformed.text).text
+    assert malformed.status_code == 422
+    assert "$.slug" in read(malformed.text).text
     assert [item["slug"] for item in listed] == ["greeter"]
 
 
@@ -125,7 +138,8 @@ async def test_a_form_without_its_csrf_token_is_refused_and_makes_nothing(settin
         missing = await browser.post("/ui/workflows", data=data)
         wrong = await browser.post("/ui/workflows", data={**data, "csrf_token": "not-the-token"})
         listed = (await w.api.get("/v1/workflows")).json()["items"]
-    assert missing.status_code == 403 and wrong.status_code == 403
+    assert missing.status_code == 403
+    assert wrong.status_code == 403
     assert listed == []
 
 
@@ -177,8 +191,10 @@ async def test_a_package_is_imported_as_a_new_workflow(settings: Settings) -> No
         env = (await w.api.get("/v1/workflows/imported-bot/env")).json()["items"]
         settings_read = (await w.api.get("/v1/workflows/imported-bot/settings")).json()
         landed = await page(browser, answer.headers["location"])
-    assert answer.status_code == 303 and answer.headers["location"] == "/ui/workflows/imported-bot"
-    assert made["draft"]["steps"][0]["id"] == "a" and made["current_version"] is None
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/workflows/imported-bot"
+    assert made["draft"]["steps"][0]["id"] == "a"
+    assert made["current_version"] is None
     assert [(v["name"], v["value"]) for v in env] == [("REGION", "eu")]
     assert settings_read["sync_timeout_s"] == 90
     assert "Workflow “Imported Bot” imported." in landed.text
@@ -192,7 +208,9 @@ async def test_a_bad_package_is_refused_with_the_apis_problem_and_nothing_is_mad
         refused = await browser.post("/ui/workflows/import", data={"csrf_token": token}, files=not_zip)
         none = await browser.post("/ui/workflows/import", data={"csrf_token": token}, files={"package": ("", b"")})
         listed = (await w.api.get("/v1/workflows")).json()["items"]
-    assert refused.status_code == 422 and "zip" in read(refused.text).text
+    assert refused.status_code == 422
+    assert "zip" in read(refused.text).text
     assert 'id="import-workflow" open' in refused.text  # the import form stays open with its problem
-    assert none.status_code == 422 and "Choose a package" in read(none.text).text
+    assert none.status_code == 422
+    assert "Choose a package" in read(none.text).text
     assert listed == []
