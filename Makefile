@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install dev-install services lint typecheck pytest migrate openapi bench bench-monitor chaos clean
+.PHONY: run test install dev-install services browser lint typecheck pytest screenshots migrate openapi bench bench-monitor chaos clean
 
 run: install ## install and start the embedded service (SQLite + in-process worker) with a sample workflow
 	$(BIN)/workflow-service dev --host $(HOST) --port $(PORT)
 
-test: dev-install services lint typecheck pytest ## lint, types and the whole suite against PostgreSQL and Redis
+test: dev-install services browser lint typecheck pytest ## lint, types and the whole suite against PostgreSQL and Redis
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ $(VENV)/.installed-dev: pyproject.toml clients/python/pyproject.toml | $(BIN)/py
 services: ## start PostgreSQL and Redis when they are not running
 	bash scripts/ensure-services.sh
 
+browser: ## Debian's Chromium for the browser tests (tests/ui), installed with apt-get when it is missing
+	bash scripts/ensure-chromium.sh
+
 lint:
 	$(BIN)/ruff format --check src tests bench clients/python
 	$(BIN)/ruff check src tests bench clients/python
@@ -44,6 +47,9 @@ PYTEST_DIST ?= loadfile
 
 pytest:
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
+
+screenshots: dev-install services browser ## the dashboard's screenshots in docs/screenshots, taken by its browser tests
+	WFS_SCREENSHOTS=docs/screenshots $(MAKE) pytest PYTEST_ARGS=tests/ui
 
 migrate: install ## apply migrations to WFS_DATABASE_URL (default: the embedded SQLite file)
 	$(BIN)/workflow-service migrate

@@ -17,7 +17,7 @@ from workflow_service.app import create_app
 from workflow_service.config import Settings
 
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-Browser = Callable[[], httpx.AsyncClient]
+Browser = Callable[..., httpx.AsyncClient]
 
 
 def csrf_of(html: str) -> str:
@@ -43,15 +43,15 @@ async def post_form(client: httpx.AsyncClient, page_url: str, action: str, data:
 
 @contextlib.asynccontextmanager
 async def dashboard(settings: Settings) -> AsyncIterator[tuple[Browser, httpx.AsyncClient]]:
-    """The app of `settings`, started: `(new_browser, api)`: `new_browser()` is a client with a cookie jar and
-    no credentials (sign it in with `sign_in`); `api` is the operator's API client."""
+    """The app of `settings`, started: `(new_browser, api)`. `new_browser(base_url=...)` is a client with a cookie
+    jar and no credentials (sign it in with `sign_in`); `api` is the operator's API client."""
     app = create_app(settings)
     clients: list[httpx.AsyncClient] = []
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
 
-        def new_browser() -> httpx.AsyncClient:
-            clients.append(httpx.AsyncClient(transport=transport, base_url=BASE_URL))
+        def new_browser(base_url: str = BASE_URL) -> httpx.AsyncClient:
+            clients.append(httpx.AsyncClient(transport=transport, base_url=base_url))
             return clients[-1]
 
         api = httpx.AsyncClient(transport=transport, base_url=BASE_URL, headers={"Authorization": f"Bearer {TOKEN}"})
