@@ -127,7 +127,7 @@ class SetupForm(BaseModel):
     retention: str = Field("default", max_length=10)
     retention_days: str = Field("", max_length=20)
 
-    def update(self) -> dict[str, Any]:
+    def settings_change(self) -> dict[str, Any]:
         """The settings update the form asks for (an access token left empty keeps the one set)."""
         push: dict[str, Any] = {
             "enabled": bool(self.push_enabled),
@@ -154,7 +154,7 @@ async def save_settings(ref: str, ui: CsrfDep, form: Annotated[SetupForm, Form()
     """Save the sync/async setup and retention. Enabling push the first time shows its signing secret, once."""
     wp = await workflow_page(ui, ref)
     try:
-        saved = await ui.api.patch(api_path(wp.ref, "/settings"), form.update())
+        saved = await ui.api.patch(api_path(wp.ref, "/settings"), form.settings_change())
     except ApiProblem as problem:
         typed = {**form.model_dump(exclude={"access_token"}), "push_enabled": bool(form.push_enabled)}
         return await configuration_page(ui, wp, After(problem, "setup", {"settings": typed}))
