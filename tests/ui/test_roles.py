@@ -32,8 +32,9 @@ DEFINITION = {
     "output": {"greeting": "{{ steps.shout.output.text }}"},
 }
 MAX_PAGES = 120
-VIEWER_ACTIONS = re.compile(r"/ui/(sign-out|account/tokens(/[^/]+/revoke)?)")
-"""The only forms a viewer's pages may hold: signing out, and their own personal access tokens."""
+VIEWER_ACTIONS = re.compile(r"/ui/(sign-out|account/tokens(/[^/]+/revoke)?|workflows(/import)?)")
+"""The only forms a viewer's pages may hold: signing out, their own personal access tokens, and creating (or
+importing) a workflow of their own, which every member of a workspace may. Nothing on the workflow they view."""
 
 
 @pytest.fixture
@@ -132,18 +133,18 @@ async def make_world(api: httpx.AsyncClient) -> World:
     for answer in setup:
         assert answer.status_code < 300, answer.text
     people: dict[str, str] = {}
-    for role in ("owner", "admin"):
+    for ws_role in ("owner", "admin"):
         user = (
-            await api.post("/v1/users", json={"email": f"ws-{role}@example.com", "name": role, "role": role})
+            await api.post("/v1/users", json={"email": f"ws-{ws_role}@example.com", "name": ws_role, "role": ws_role})
         ).json()
-        people[f"workspace {role}"] = user["token"]
+        people[f"workspace {ws_role}"] = user["token"]
     for role in ("viewer", "runner", "editor", "owner", None):
         name = role or "uninvited"
-        user = (await api.post("/v1/users", json={"email": f"{name}@example.com", "name": name})).json()
+        member = (await api.post("/v1/users", json={"email": f"{name}@example.com", "name": name})).json()
         if role is not None:
-            shared = await api.put(f"/v1/workflows/{slug}/members/{user['id']}", json={"role": role})
+            shared = await api.put(f"/v1/workflows/{slug}/members/{member['id']}", json={"role": role})
             assert shared.status_code in (200, 201), shared.text
-        people[name] = user["token"]
+        people[name] = member["token"]
     return World(slug, other, job, people)
 
 
