@@ -21,6 +21,8 @@ from tests.jobs import parity
 from tests.jobs.conftest import direct_context
 from tests.jobs.parity import COMPLETED, Run, ending
 from workflow_service.core.db import unit_of_work
+from workflow_service.core.pagination import encode_json_cursor
+from workflow_service.errors import InvalidInput
 from workflow_service.jobs import intake, listing
 from workflow_service.jobs import service as jobs
 from workflow_service.jobs.schemas import JobCreate, JobListItem, JobListQuery
@@ -174,11 +176,16 @@ def duration(item: JobListItem) -> float | None:
     return item.duration
 
 
+LIFE = [s.value for s in JobStatus]
 SORTS: dict[str, Callable[[JobListItem], Any]] = {
     "created": lambda i: i.id,
     "updated": lambda i: i.updated_at,
     "finished": lambda i: i.finished_at,
     "duration": duration,
+    "name": lambda i: None if i.name is None else i.name.lower(),
+    "workflow": lambda i: i.workflow.slug,
+    "status": lambda i: LIFE.index(i.status),
+    "steps": lambda i: i.step_count,
 }
 
 
@@ -194,10 +201,38 @@ async def test_every_sort_pages_through_every_job_once_in_its_order(
     for jobs_ in made:
         everything = await walk(jobs_.run, limit=200)
         assert [i.id for i in await walk(jobs_.run, sort=name)] == ordered(everything, SORTS[sort], descending)
-    with_ties = {"duration": 3, "finished": 2}.get(sort)
+    with_ties = {"duration": 3, "finished": 2, "workflow": 6, "status": 4, "steps": 6}.get(sort)
     if with_ties is not None:  # the ties are there to be broken
         values = [SORTS[sort](i) for i in await walk(made[0].run, limit=200)]
         assert max(values.count(v) for v in values if v is not None) == with_ties
+
+
+async def test_names_sort_without_case_and_unnamed_jobs_come_last(made: tuple[Jobs, Jobs]) -> None:
+    # 5 (a schedule's job) has no name; "REPORT in capitals" sorts among the r's, not before the a's.
+    assert await both(made, sort="name") == [1, 2, 3, 0, 4, 8, 7, 6, 5]
+    assert await both(made, sort="-name", limit=3) == [6, 7, 8, 4, 0, 3, 2, 1, 5]
+
+
+async def test_statuses_sort_in_a_jobs_life_and_steps_by_the_versions_count(made: tuple[Jobs, Jobs]) -> None:
+    assert await both(made, sort="status") == [2, 4, 7, 0, 3, 5, 8, 1, 6]
+    assert await both(made, sort="-status", limit=4) == [6, 1, 8, 5, 3, 0, 7, 4, 2]
+    assert await both(made, sort="-status", status=["pending,failed"]) == [1, 7, 4, 2]
+    assert await both(made, sort="-steps", workflow="reports") == [7, 4, 3]
+    assert set((await both(made, sort="steps"))[:3]) == {3, 4, 7}
+
+
+async def test_a_cursor_of_one_order_is_refused_by_another(made: tuple[Jobs, Jobs]) -> None:
+    r = made[0].run
+    async with r.engine.connect() as conn:
+        first = await listing.page(conn, EVERYONE, JobListQuery(scope="all", limit=2, sort="name"))
+        assert first.next_cursor is not None
+        with pytest.raises(InvalidInput, match="another order"):
+            await listing.page(
+                conn, EVERYONE, JobListQuery(scope="all", limit=2, sort="-status", cursor=first.next_cursor)
+            )
+        forged = encode_json_cursor({"sort": "steps", "key": "two", "id": uuid.uuid4().hex})
+        with pytest.raises(InvalidInput, match="cursor"):
+            await listing.page(conn, EVERYONE, JobListQuery(scope="all", sort="steps", cursor=forged))
 
 
 async def test_the_default_order_is_newest_first(made: tuple[Jobs, Jobs]) -> None:

@@ -229,9 +229,11 @@ def _decode(cursor: str | None, sort: str) -> repo.After | None:
 def _key(sort: str, raw: Any) -> Any:
     """The sort key a cursor holds, as the query compares it."""
     key = sort.lstrip("-")
-    if raw is None and key in ("created", "finished", "duration"):
+    if raw is None and key in ("created", "finished", "duration", "name"):
         return None
-    if key == "duration" and isinstance(raw, int) and not isinstance(raw, bool):
+    if key in ("duration", "status", "steps") and isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if key in ("name", "workflow") and isinstance(raw, str):
         return raw
     if key in ("updated", "finished") and isinstance(raw, str):
         try:

@@ -229,7 +229,24 @@ class JobPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
-ListSort = Literal["-created", "created", "-updated", "updated", "-finished", "finished", "-duration", "duration"]
+ListSort = Literal[
+    "-created",
+    "created",
+    "-updated",
+    "updated",
+    "-finished",
+    "finished",
+    "-duration",
+    "duration",
+    "-name",
+    "name",
+    "-workflow",
+    "workflow",
+    "-status",
+    "status",
+    "-steps",
+    "steps",
+]
 LIST_OR_COMMAS = "Repeat or comma-separate."
 
 
@@ -275,8 +292,10 @@ class JobListQuery(BaseModel):
     max_duration_s: float | None = Field(None, ge=0, description="Ran at most this many seconds.")
     sort: ListSort = Field(
         "-created",
-        description="`created`, `updated`, `finished` or `duration`, ascending; `-` first: descending. Ties in "
-        "creation order; jobs without the key (not ended, for `finished` and `duration`) come last either way.",
+        description="`created`, `updated`, `finished`, `duration`, `name` (case-insensitive), `workflow` (its "
+        "slug), `status` (in a job's life: new, pending, claimed, running, validating, uploading, completed, failed, "
+        "canceled) or `steps` (its version's step count), ascending; `-` first: descending. Ties in creation order; "
+        "jobs without the key (not ended, for `finished` and `duration`; unnamed, for `name`) come last either way.",
     )
     cursor: str | None = Field(None, description="The `next_cursor` of the previous page, with the same query.")
     limit: int = Field(50, ge=1, le=200)

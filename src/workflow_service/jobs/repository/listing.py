@@ -4,7 +4,12 @@ shows besides the job itself (its workflow's last completion, its version's step
 The orders are keysets over (sort key, id), the id breaking ties the same way: `created` is the id itself (a
 time-ordered UUIDv7 made when the job is), which the (workspace_id, id) index serves in either direction. The
 other keys are read from the jobs the filters select. Jobs without a key (not finished, or never started, for
-`finished` and `duration`) come last in either direction, newest first (or oldest, ascending) among themselves.
+`finished` and `duration`; no name, for `name`) come last in either direction, newest first (or oldest,
+ascending) among themselves.
+
+Text keys (`name`, case-insensitive, and `workflow`, its slug) compare byte by byte ("C" collation on
+PostgreSQL, SQLite's own), so that both databases, and a cursor, agree whatever the database's locale. `status`
+is its place in a job's life (STATUS_ORDER), `steps` its version's step count.
 
 A duration is in whole microseconds, computed alike by both databases, so that a cursor compares exactly.
 """
@@ -58,6 +63,24 @@ def duration_us(conn: AsyncConnection) -> sa.ColumnElement[int]:
     return (seconds(finished) - seconds(started)) * 1_000_000 + (micros(finished) - micros(started))
 
 
+STATUS_ORDER = tuple(s.value for s in JobStatus)
+"""The `status` order: a job's life from `new` to its ends (JobStatus's order)."""
+
+
+def _text_key(conn: AsyncConnection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    lowered = sa.func.lower(column, type_=sa.Text)
+    return lowered.collate("C") if is_postgres(conn) else lowered
+
+
+def step_count(conn: AsyncConnection, definition: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """How many steps a version's `definition` has (its top-level `steps`; 0 without any)."""
+    if is_postgres(conn):
+        steps = sa.func.jsonb_array_length(definition.op("->", return_type=sa.JSON)(sa.literal_column("'steps'")))
+    else:
+        steps = sa.func.json_array_length(definition, "$.steps")
+    return sa.func.coalesce(steps, 0, type_=sa.Integer)
+
+
 def _sort_key(conn: AsyncConnection, key: str) -> sa.ColumnElement[Any] | None:
     """The column a listing is sorted by; None for `created`, which is the id."""
     if key == "updated":
@@ -66,6 +89,17 @@ def _sort_key(conn: AsyncConnection, key: str) -> sa.ColumnElement[Any] | None:
         return job_t.c.finished_at
     if key == "duration":
         return duration_us(conn)
+    if key == "name":
+        return _text_key(conn, job_t.c.name)
+    if key == "workflow":
+        slug = sa.select(workflow_t.c.slug).where(workflow_t.c.id == job_t.c.workflow_id)
+        return _text_key(conn, slug.correlate(job_t).scalar_subquery())
+    if key == "status":
+        return sa.case({status: rank for rank, status in enumerate(STATUS_ORDER)}, value=job_t.c.status)
+    if key == "steps":
+        definition = version_t.c.definition
+        count = sa.select(step_count(conn, definition)).where(version_t.c.id == job_t.c.version_id)
+        return count.correlate(job_t).scalar_subquery()
     return None
 
 
@@ -181,10 +215,6 @@ async def step_counts(conn: AsyncConnection, version_ids: Collection[uuid.UUID])
     """How many steps each version's definition has (its top-level `steps`), in one query."""
     if not version_ids:
         return {}
-    definition = version_t.c.definition
-    if is_postgres(conn):
-        count = sa.func.jsonb_array_length(definition.op("->", return_type=sa.JSON)(sa.literal_column("'steps'")))
-    else:
-        count = sa.func.json_array_length(definition, "$.steps")
+    count = step_count(conn, version_t.c.definition)
     stmt = sa.select(version_t.c.id, count.label("steps")).where(version_t.c.id.in_(version_ids))
     return {row.id: int(row.steps or 0) for row in await conn.execute(stmt)}

@@ -106,7 +106,7 @@ class JobFilter:
     """Microseconds from start to end, at least and at most; a bound leaves out the jobs without a duration."""
 
 
-SORT_KEYS = ("created", "updated", "finished", "duration")
+SORT_KEYS = ("created", "updated", "finished", "duration", "name", "workflow", "status", "steps")
 
 
 @dataclass(frozen=True, slots=True)
