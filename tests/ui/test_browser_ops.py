@@ -12,12 +12,25 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.client.conftest import Service, deployed_greeter
-from tests.ui.browser import TIMEOUT_MS, screenshot
+from tests.ui.browser import TIMEOUT_MS, screenshot, sign_in
 from tests.ui.people import share_workflow, users
 from tests.ui.watch import Watch
 from wfs_client import ApiError, Client, models
 
 PHONE_WIDTH = 390
+EDITING = (
+    "Deploy",
+    "Save draft",
+    "Delete",
+    "Delete workflow",
+    "Invite",
+    "Change role",
+    "Remove",
+    "Create schedule",
+    "Create trigger",
+    "Pause",
+    "Rotate secret",
+)
 
 CALLER: models.DefinitionModel = {
     "input_schema": {"type": "object", "properties": {"url": {"type": "string"}}, "required": ["url"]},
@@ -38,10 +51,18 @@ def flash(page: Page) -> str:
     return page.locator(".flash").inner_text()
 
 
-def overflow(page: Page) -> dict[str, int]:
-    """How wide the page's content is, beside the viewport's width."""
-    found: dict[str, int] = page.evaluate(
-        "() => ({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth})"
+def overflow(page: Page) -> dict[str, Any]:
+    """How wide the page's content is, beside the viewport's width, and the elements that reach past the viewport."""
+    found: dict[str, Any] = page.evaluate(
+        """() => ({
+            scroll: document.documentElement.scrollWidth,
+            client: document.documentElement.clientWidth,
+            past: [...document.querySelectorAll('body *')]
+                .filter((e) => !e.parentElement.closest('.table-wrap'))
+                .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                .slice(0, 5)
+                .map((e) => `${e.tagName.toLowerCase()}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`),
+        })"""
     )
     return found
 
@@ -87,19 +108,35 @@ def test_a_workflow_shared_as_runner_from_the_sharing_page_is_all_the_new_member
     watch.attach(context)
     try:
         theirs = context.new_page()
-        enter(theirs, service, member.token, sharing)
+        sign_in(theirs, service.url, member.token)
+        theirs.get_by_role("navigation", name="Main").get_by_role("link", name="Workflows").click()
+        theirs.wait_for_url(re.compile(r"/ui/workflows$"))
+        rows = theirs.locator("table.wf-list tbody tr[data-href]")
+        expect(rows).to_have_count(1)
+        expect(rows.locator("code")).to_have_text(shared)
+        expect(theirs.get_by_text(other, exact=True)).to_have_count(0)
+        expect(rows.get_by_role("link", name="New job")).to_have_count(1)
+
+        rows.locator("td").first.get_by_role("link").click()
+        theirs.wait_for_url(re.compile(rf"/ui/workflows/{shared}$"))
+        no_editing(theirs)
+        theirs.get_by_role("link", name="Sharing & permissions").click()
+        theirs.wait_for_url(re.compile(rf"{sharing}$"))
         expect(theirs.locator("tr[data-member]")).to_have_count(1)
         expect(theirs.locator(f"tr[data-member='{member.email}'] .badge")).to_have_text("Runner")
-        for button in ("Invite", "Change role", "Remove", "Deploy", "Save draft", "Delete"):
-            expect(theirs.get_by_role("button", name=button)).to_have_count(0)
+        no_editing(theirs)
         nav = theirs.get_by_role("navigation", name="Workflow")
         expect(nav.get_by_role("link", name="Audit logs")).to_have_count(0)
-        expect(nav.get_by_role("link", name="Schedules & triggers")).to_have_count(1)
-
         theirs.get_by_role("link", name="Schedules & triggers").click()
         theirs.wait_for_url(re.compile(rf"/ui/workflows/{shared}/automation$"))
-        for button in ("Create schedule", "Create trigger", "Pause", "Delete"):
-            expect(theirs.get_by_role("button", name=button)).to_have_count(0)
+        no_editing(theirs)
+
+        with Client(service.url, member.token) as wfs:
+            job = wfs.submit_sync(shared, "current", {"inputs": {"name": "Runner"}, "name": "Run by the runner"})
+        theirs.get_by_role("navigation", name="Main").get_by_role("link", name="Jobs").click()
+        theirs.wait_for_url(re.compile(r"/ui/jobs$"))
+        expect(theirs.get_by_role("heading", name="Jobs", exact=True)).to_be_visible()
+        expect(theirs.locator(f"tr[data-job='{job['id']}']")).to_contain_text("Run by the runner")
 
         watch.expect(status=404, path=f"/ui/workflows/{other}/sharing")
         hidden = theirs.goto(f"{service.url}/ui/workflows/{other}/sharing")
@@ -111,6 +148,35 @@ def test_a_workflow_shared_as_runner_from_the_sharing_page_is_all_the_new_member
         context.close()
 
 
+def no_editing(page: Page) -> None:
+    """The page offers none of the buttons that change the workflow, its sharing or its automation."""
+    for button in EDITING:
+        expect(page.get_by_role("button", name=button)).to_have_count(0)
+
+
+def test_the_main_navigation_is_in_the_top_bar_on_a_wide_screen_and_behind_the_menu_on_a_phone(
+    page: Page, phone: Page, distributed: Service
+) -> None:
+    enter(page, distributed, distributed.token, "/ui/people")
+    enter(phone, distributed, distributed.token, "/ui/people")
+    links = ("Jobs", "Workflows", "Audit log", "People", "Account")
+
+    wide = page.get_by_role("navigation", name="Main")
+    for name in links:
+        expect(wide.get_by_role("link", name=name, exact=True)).to_be_visible()
+    expect(page.get_by_text("☰")).to_be_hidden()
+    narrow = phone.get_by_role("navigation", name="Main")
+    expect(narrow.get_by_role("link", name="Jobs", exact=True)).to_be_hidden()
+    phone.locator("#menu summary").click()
+    for name in links:
+        expect(narrow.get_by_role("link", name=name, exact=True)).to_be_visible()
+    width = overflow(phone)
+    assert width["scroll"] <= PHONE_WIDTH, width
+    wide.get_by_role("link", name="Audit log").click()
+    page.wait_for_url(re.compile(r"/ui/audit$"))
+    expect(wide.get_by_role("link", name="Audit log")).to_have_attribute("aria-current", "page")
+
+
 # --- monitor ------------------------------------------------------------------------------------------------------
 
 
@@ -120,7 +186,8 @@ def ran_jobs(service: Service) -> tuple[str, list[str], list[str]]:
     with service.client() as wfs:
         slug = wfs.create_workflow({"name": "Caller", "definition": CALLER})["slug"]
         wfs.deploy_workflow(slug)
-        done, failed = [], []
+        done: list[str] = []
+        failed: list[str] = []
         for path, into in (("/healthz", done), ("/nowhere", failed), ("/healthz", done), ("/nowhere", failed)):
             job = wfs.submit_sync(slug, "current", {"inputs": {"url": f"{service.url}{path}"}, "cache": "never"})
             into.append(job["id"])
@@ -153,6 +220,10 @@ def test_the_monitor_shows_the_runs_figures_charts_and_filters_them(page: Page, 
         link = page.locator(f"#runs-table tr[data-run='{job_id}'] td").first.get_by_role("link")
         expect(link).to_have_attribute("href", f"/ui/jobs/{job_id}")
     screenshot(page, "monitor")
+    page.locator(f"#runs-table tr[data-run='{failed[0]}'] td").first.get_by_role("link").click()
+    page.wait_for_url(re.compile(rf"/ui/jobs/{failed[0]}$"))
+    expect(page.locator(f"#job-page[data-job='{failed[0]}']")).to_be_visible()
+    page.go_back()
 
     page.select_option("#m-status", "failed")
     page.get_by_role("button", name="Show", exact=True).click()
@@ -163,6 +234,16 @@ def test_the_monitor_shows_the_runs_figures_charts_and_filters_them(page: Page, 
 
     enter(phone, service, service.token, monitor)
     expect(phone.locator("#fig-total")).to_have_text("5")
+    with service.client() as wfs:
+        body: models.JobCreate = {
+            "inputs": {"url": f"{service.url}/healthz"},
+            "name": "nightly_report_" * 5,
+            "cache": "never",
+        }
+        wfs.submit_sync(slug, "current", body)
+    expect(phone.locator(".toast", has_text="nightly_report_")).to_be_visible(
+        timeout=15_000
+    )  # its end, told on any page
     width = overflow(phone)
     assert width["scroll"] <= PHONE_WIDTH, width
     tables_scroll_in_their_frame(phone)
