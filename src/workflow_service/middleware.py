@@ -73,8 +73,9 @@ def _is_v1(scope: Scope) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
-PACKAGE_UPLOAD_PATH = re.compile(r"/v1/workflows(?:/[^/]+)?/import")
-"""The paths of the package imports (packages/import_router.py), whose bodies may be larger than others'."""
+PACKAGE_UPLOAD_PATH = re.compile(r"/v1/workflows(?:/[^/]+)?/import|/ui/workflows(?:/[^/]+/configuration)?/import")
+"""The paths of the package imports (packages/import_router.py, and the dashboard's forms that post to them),
+whose bodies may be larger than others'."""
 
 
 def is_package_upload(scope: Scope) -> bool:

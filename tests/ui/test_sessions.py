@@ -177,16 +177,20 @@ async def test_actions_need_the_session_csrf_token_and_this_site_as_origin(setti
             assert "another site" in refused.text
         tokens = (await client.get("/ui/account")).text
         assert tokens.count("<code>wfs_pat_") == 1  # only the token signed in with: nothing was created
-        made = await client.post("/ui/account/tokens", data={"name": "laptop", "csrf_token": csrf})
-        assert made.status_code == 200
+        posted = await client.post("/ui/account/tokens", data={"name": "laptop", "csrf_token": csrf})
+        assert posted.status_code == 303
+        made = await client.get(posted.headers["location"])
         assert "shown only once" in made.text
         assert re.search(r'<code id="new-token">wfs_pat_[0-9a-f]{12}_', made.text)
+        assert made.headers["cache-control"] == "no-store"
+        again = await client.get("/ui/account")
+        assert "new-token" not in again.text  # shown once: a reload shows it no more, and makes no other
         by_header = await client.post(
             "/ui/account/tokens",
             data={"name": "by script"},
             headers={"X-CSRF-Token": csrf, "Origin": "http://testserver"},
         )
-        assert by_header.status_code == 200
+        assert by_header.status_code == 303
 
 
 async def test_a_bad_form_shows_the_api_problem_and_stores_nothing(settings: Settings) -> None:

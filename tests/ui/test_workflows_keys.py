@@ -21,11 +21,14 @@ async def test_a_new_key_is_shown_once_and_calls_the_sync_endpoint(
         await w.workflow("greeter")
         editor = await w.person("ed@example.com", "editor")
         data = {"name": "billing", "expires_in_days": "30"}
-        created = await post_form(editor, "/ui/workflows/greeter/keys", "/ui/workflows/greeter/keys", data)
+        posted = await post_form(editor, "/ui/workflows/greeter/keys", "/ui/workflows/greeter/keys", data)
+        assert posted.status_code == 303  # reloading the page that follows creates no second key
+        created = await editor.get(posted.headers["location"])
         found = KEY.search(created.text)
         assert found is not None
         key = found.group(1)
         again = await page(editor, "/ui/workflows/greeter/keys")
+        keys_listed = len((await w.api.get("/v1/workflows/greeter/api-keys")).json()["items"])
         called = await w.api.post(
             "/v1/workflows/greeter/versions/current/sync",
             json={"inputs": {"name": "Ada"}},
@@ -36,6 +39,7 @@ async def test_a_new_key_is_shown_once_and_calls_the_sync_endpoint(
     assert "Copy and close" in read(created.text).buttons
     assert key.startswith("wfs_key_")
     assert key not in again.html  # shown once: never again
+    assert keys_listed == 1
     assert "billing" in again.text
     assert key[:20] in again.text  # its prefix, to tell it apart
     assert "Active" in again.text

@@ -8,6 +8,9 @@ import io
 import json
 import zipfile
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.conftest import make_settings
 from tests.ui.forms import csrf_of, post_form
 from tests.ui.workflows_helpers import page, read, world
 from workflow_service.config import Settings
@@ -165,3 +168,23 @@ async def test_viewers_may_not_export_or_import(settings: Settings) -> None:
     assert "application/zip" not in export.headers["content-type"]
     assert imported.status_code == 403
     assert after["draft"] == before["draft"]
+
+
+async def test_a_package_upload_may_pass_the_general_body_limit_as_on_the_api(engine: AsyncEngine) -> None:
+    """A package may be larger than WFS_MAX_BODY_BYTES (up to its own 5 MiB): the dashboard's import forms get the
+    API's own limit, so the API checks the upload and the page says what is wrong with it, not a bare 413."""
+    async with world(make_settings(max_body_bytes=64 * 1024)) as w:
+        await w.workflow("greeter")
+        browser = await w.operator()
+        token = csrf_of((await browser.get(CONFIG)).text)
+        files = {"package": ("big.zip", b"PK" + b"x" * 200_000, "application/zip")}
+        refused = await browser.post(f"{CONFIG}/import", data={"csrf_token": token}, files=files)
+        as_new = await browser.post(
+            "/ui/workflows/import", data={"csrf_token": csrf_of((await browser.get("/ui/workflows")).text)}, files=files
+        )
+        too_big = await browser.post("/ui/account/tokens", data={"csrf_token": token, "name": "x" * 70_000})
+    assert refused.status_code == 422
+    assert "the package is not a zip file" in read(refused.text).text
+    assert as_new.status_code == 422
+    assert "not a zip file" in read(as_new.text).text
+    assert too_big.status_code == 413  # any other form keeps the general limit

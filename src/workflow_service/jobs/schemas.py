@@ -229,6 +229,8 @@ class JobPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
 
 
+MAX_DURATION_S = 100 * 366 * 86400
+"""The longest duration a listing's filter takes: a century (in microseconds, a bound must fit in 64 bits)."""
 ListSort = Literal[
     "-created",
     "created",
@@ -287,9 +289,14 @@ class JobListQuery(BaseModel):
     finished_from: AwareDatetime | None = Field(None, description="Ended at or after this time.")
     finished_to: AwareDatetime | None = Field(None, description="Ended before this time.")
     min_duration_s: float | None = Field(
-        None, ge=0, description="Ran at least this many seconds (start to end); leaves out jobs that have not ended."
+        None,
+        ge=0,
+        le=MAX_DURATION_S,
+        description="Ran at least this many seconds (start to end); leaves out jobs that have not ended.",
     )
-    max_duration_s: float | None = Field(None, ge=0, description="Ran at most this many seconds.")
+    max_duration_s: float | None = Field(
+        None, ge=0, le=MAX_DURATION_S, description="Ran at most this many seconds (at most a century's)."
+    )
     sort: ListSort = Field(
         "-created",
         description="`created`, `updated`, `finished`, `duration`, `name` (case-insensitive), `workflow` (its "

@@ -43,7 +43,9 @@ async def listed(client: httpx.AsyncClient, **params: Any) -> list[str]:
         ({"min_duration_s": "-1"}, "query:min_duration_s"),
         ({"max_duration_s": "a while"}, "query:max_duration_s"),
         ({"min_duration_s": "10", "max_duration_s": "5"}, "query:min_duration_s"),
-        ({"sort": "name"}, "query:sort"),
+        ({"min_duration_s": "1e300"}, "query:min_duration_s"),  # beyond a century: no job ran so long
+        ({"max_duration_s": "9223372036854775807"}, "query:max_duration_s"),
+        ({"sort": "size"}, "query:sort"),
         ({"sort": "--created"}, "query:sort"),
         ({"q": "x" * 201}, "query:q"),
         ({"sort": "-updated", "cursor": "!!!"}, "query:cursor"),

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from workflow_service.access.principal import PrincipalKind
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
+from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
 
 router = APIRouter()
 
@@ -28,8 +29,12 @@ async def _page(ui: Ui, *, created: dict[str, Any] | None = None, problem: ApiPr
 
 @router.get("/account")
 async def account(ui: UiDep) -> Response:
-    """Who is signed in, and their personal access tokens."""
-    return await _page(ui)
+    """Who is signed in, and their personal access tokens (a token just created shown once)."""
+    created = shown_once(ui, ("name", "token"))
+    response = await _page(ui, created=created)
+    if created is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return forget(ui, response, "/ui/account")
 
 
 @router.post("/account/tokens")
@@ -38,7 +43,7 @@ async def create_token(
     name: Annotated[str, Form(max_length=1000)] = "",
     expires_in_days: Annotated[str, Form(max_length=10)] = "90",
 ) -> Response:
-    """Create a personal access token: shown once, on the page this answers."""
+    """Create a personal access token: shown once, on the page this redirects to."""
     days: int | str | None = None if expires_in_days in ("", "never") else expires_in_days
     if isinstance(days, str) and days.isdigit():
         days = int(days)
@@ -46,7 +51,7 @@ async def create_token(
         created = await ui.api.post("/v1/me/tokens", {"name": name, "expires_in_days": days})
     except ApiProblem as problem:
         return await _page(ui, problem=problem)
-    return await _page(ui, created=created)
+    return redirect_showing(ui, "/ui/account", {"name": created["name"], "token": created["token"]})
 
 
 @router.post("/account/tokens/{token_id}/revoke")

@@ -13,6 +13,7 @@ from workflow_service.access.policy import Action
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import WorkflowPage, workflow_page
+from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
 from workflow_service.ui.pages.workflows import api_path, wpath
 from workflow_service.ui.render import parse_time
 
@@ -57,7 +58,11 @@ async def keys(ref: str, ui: UiDep) -> Response:
     wp = await workflow_page(ui, ref)
     if not wp.may(Action.APIKEY_MANAGE):
         raise ApiProblem(403, {"detail": "Managing this workflow's API keys needs its editor or owner role."})
-    return await keys_page(ui, wp)
+    created = shown_once(ui, ("name", "key"))
+    response = await keys_page(ui, wp, created=created)
+    if created is not None:
+        response.headers["Cache-Control"] = "no-store"
+    return forget(ui, response, wpath(wp.ref, "/keys"))
 
 
 @router.post("/workflows/{ref}/keys")
@@ -67,7 +72,7 @@ async def create_key(
     name: Annotated[str, Form(max_length=1000)] = "",
     expires_in_days: Annotated[str, Form(max_length=10)] = "90",
 ) -> Response:
-    """Create an API key: the page this answers is the only one that shows it."""
+    """Create an API key: the page this redirects to shows it, once (reloading it creates no second key)."""
     wp = await workflow_page(ui, ref)
     days: int | str | None = None if expires_in_days in ("", "never") else expires_in_days
     if isinstance(days, str) and days.isdigit():
@@ -76,9 +81,7 @@ async def create_key(
         created = await ui.api.post(api_path(wp.ref, "/api-keys"), {"name": name, "expires_in_days": days})
     except ApiProblem as problem:
         return await keys_page(ui, wp, problem=problem, typed={"name": name, "expires_in_days": expires_in_days})
-    response = await keys_page(ui, wp, created=created)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return redirect_showing(ui, wpath(wp.ref, "/keys"), {"name": created["name"], "key": created["key"]})
 
 
 @router.post("/workflows/{ref}/keys/{key_id}/revoke")
