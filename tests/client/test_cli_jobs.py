@@ -13,6 +13,7 @@ import yaml
 from tests.client.conftest import Service, deployed_greeter
 from tests.client.servers import deployed, http_definition, refusal, wait_for_status, wfs, wfs_env
 from tests.servers import EchoServer
+from wfs_client.cli.jobs import Sort
 
 
 def _greeted(service: Service, tmp_path: Path, name: str = "Ada") -> tuple[str, str, dict[str, str]]:
@@ -140,3 +141,9 @@ def test_the_callbacks_of_a_job(service: Service, echo_server: EchoServer, tmp_p
     lines = _text(["jobs", "deliveries", notified], env)
     assert lines[0].split() == ["ID", "KIND", "EVENT", "STATUS", "ATTEMPTS", "CREATED", "FINISHED"]
     assert lines[1].split()[1:5] == ["notify", "job.completed", "succeeded", "1"]
+
+
+def test_jobs_list_offers_every_order_the_contract_has() -> None:
+    contract = json.loads((Path(__file__).parents[2] / "openapi" / "openapi.json").read_text())
+    (sort,) = [p for p in contract["paths"]["/v1/jobs"]["get"]["parameters"] if p["name"] == "sort"]
+    assert sorted(member.value for member in Sort) == sorted(sort["schema"]["enum"])

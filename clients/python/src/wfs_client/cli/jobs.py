@@ -34,6 +34,14 @@ class Sort(enum.StrEnum):
     finished_first = "finished"
     longest = "-duration"
     shortest = "duration"
+    name_a_z = "name"
+    name_z_a = "-name"
+    workflow_a_z = "workflow"
+    workflow_z_a = "-workflow"
+    status_early = "status"
+    status_late = "-status"
+    fewest_steps = "steps"
+    most_steps = "-steps"
 
 
 JobId = Annotated[str, typer.Argument(help="The job's id.")]
