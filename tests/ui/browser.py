@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -166,3 +167,8 @@ def sign_in(page: Page, base_url: str, token: str, timeout_ms: float = TIMEOUT_M
         raise AssertionError(
             f"still on /ui/sign-in after signing in; the page says:\n{page.inner_text('body')}"
         ) from None
+
+
+distributed_only = pytest.mark.parametrize("service", ["distributed"], indirect=True)
+"""For a browser test whose flow the embedded mode adds nothing to: each file's main flow runs in both modes
+(the `service` fixture), the rest against `serve` + `worker` only, which keeps the suite's time down."""

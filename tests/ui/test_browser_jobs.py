@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from tests.client.conftest import Service, deployed_greeter
 from tests.client.servers import deployed, http_definition
 from tests.servers import EchoServer
-from tests.ui.browser import screenshot, sign_in
+from tests.ui.browser import distributed_only, screenshot, sign_in
 from tests.ui.people import share_workflow, users
 from wfs_client import Client
 
@@ -60,6 +60,7 @@ def test_a_job_from_new_job_completes_on_its_page_without_a_reload(page: Page, s
     screenshot(page, "job")
 
 
+@distributed_only
 def test_a_running_job_is_canceled_from_its_page(page: Page, service: Service, echo: EchoServer) -> None:
     slug = deployed(service, http_definition(f"{echo.url}/hold"), "held")
     token = signed_in_runner(page, service, slug)
@@ -74,6 +75,7 @@ def test_a_running_job_is_canceled_from_its_page(page: Page, service: Service, e
     echo.release()
 
 
+@distributed_only
 def test_two_jobs_are_deleted_with_the_dialog(page: Page, service: Service) -> None:
     slug = deployed_greeter(service, "bulk")
     token = signed_in_runner(page, service, slug)
@@ -95,6 +97,7 @@ def test_two_jobs_are_deleted_with_the_dialog(page: Page, service: Service) -> N
     expect(page.locator(f'tr[data-job="{made[2]}"]')).to_have_count(1)
 
 
+@distributed_only
 def test_a_job_runs_again_from_a_step(page: Page, service: Service) -> None:
     slug = deployed_greeter(service, "again")
     signed_in_runner(page, service, slug)
@@ -108,6 +111,7 @@ def test_a_job_runs_again_from_a_step(page: Page, service: Service) -> None:
     expect(page.locator("#job-status [data-status]")).to_have_attribute("data-status", "completed", timeout=WAIT_MS)
 
 
+@distributed_only
 def test_the_notice_of_a_job_that_ends_shows_on_another_page(page: Page, service: Service, echo: EchoServer) -> None:
     slug = deployed(service, http_definition(f"{echo.url}/hold"), "notice")
     token = signed_in_runner(page, service, slug)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.client.conftest import Service, deployed_greeter
-from tests.ui.browser import TIMEOUT_MS, screenshot, sign_in
+from tests.ui.browser import TIMEOUT_MS, distributed_only, screenshot, sign_in
 from tests.ui.people import share_workflow, users
 from tests.ui.watch import Watch
 from wfs_client import ApiError, Client, models
@@ -203,6 +203,7 @@ def runs_listed(page: Page) -> list[str]:
     return [str(row.get_attribute("data-run")) for row in page.locator("#runs-table tr[data-run]").all()]
 
 
+@distributed_only
 def test_the_monitor_shows_the_runs_figures_charts_and_filters_them(page: Page, phone: Page, service: Service) -> None:
     slug, done, failed = ran_jobs(service)
     monitor = f"/ui/workflows/{slug}/monitor"
@@ -257,6 +258,7 @@ def actions_listed(page: Page) -> list[str]:
     return [str(row.get_attribute("data-action")) for row in page.locator("#audit-entries tr[data-action]").all()]
 
 
+@distributed_only
 def test_the_audit_log_shows_the_share_and_the_sign_in_and_filters_them(
     page: Page, phone: Page, service: Service
 ) -> None:
@@ -302,6 +304,7 @@ def test_the_audit_log_shows_the_share_and_the_sign_in_and_filters_them(
 # --- schedules and triggers ---------------------------------------------------------------------------------------
 
 
+@distributed_only
 def test_a_schedule_and_a_trigger_are_made_from_their_forms(page: Page, service: Service) -> None:
     slug = deployed_greeter(service, "automated")
     automation = f"/ui/workflows/{slug}/automation"
@@ -345,6 +348,7 @@ def test_a_schedule_and_a_trigger_are_made_from_their_forms(page: Page, service:
 # --- people -------------------------------------------------------------------------------------------------------
 
 
+@distributed_only
 def test_a_user_is_added_changed_and_removed_on_the_people_page(page: Page, service: Service) -> None:
     email = f"newcomer-{service.mode}@example.com"
     enter(page, service, service.token, "/ui/people")

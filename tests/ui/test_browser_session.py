@@ -6,7 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.client.conftest import Service
-from tests.ui.browser import screenshot, sign_in
+from tests.ui.browser import distributed_only, screenshot, sign_in
 from tests.ui.people import users
 from tests.ui.watch import Watch
 
@@ -27,6 +27,7 @@ def test_sign_in_then_out_with_a_personal_token(page: Page, service: Service) ->
     expect(page).to_have_url(f"{service.url}/ui/sign-in?next=/ui/account")
 
 
+@distributed_only
 def test_a_refused_token_says_why_and_the_form_stays(page: Page, watch: Watch, service: Service) -> None:
     watch.expect(status=401, path="/ui/sign-in")
     page.goto(f"{service.url}/ui/sign-in")
@@ -36,6 +37,7 @@ def test_a_refused_token_says_why_and_the_form_stays(page: Page, watch: Watch, s
     expect(page.get_by_label("Token")).to_be_visible()
 
 
+@distributed_only
 def test_the_operator_signs_in_by_keyboard_alone(page: Page, service: Service) -> None:
     page.goto(f"{service.url}/ui/sign-in")
     expect(page.get_by_label("Token")).to_be_focused()
@@ -46,6 +48,7 @@ def test_the_operator_signs_in_by_keyboard_alone(page: Page, service: Service) -
     expect(page.locator("a.skip")).to_be_focused()
 
 
+@distributed_only
 def test_on_a_phone_the_navigation_is_a_menu(phone: Page, service: Service) -> None:
     sign_in(phone, service.url, service.token)
     phone.goto(f"{service.url}/ui/account")

@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from tests.client.conftest import Service
-from tests.ui.browser import screenshot
+from tests.ui.browser import distributed_only, screenshot
 from tests.ui.people import users
 
 _numbers = itertools.count(1)
@@ -79,6 +79,7 @@ def test_a_workflow_is_created_and_deployed_from_the_editor(page: Page, service:
     screenshot(page, "workflows")
 
 
+@distributed_only
 def test_an_api_key_is_shown_once_and_calls_the_sync_endpoint(page: Page, service: Service) -> None:
     slug = _new_workflow(page, service)
     page.get_by_role("button", name="Deploy").click()
@@ -108,6 +109,7 @@ def test_an_api_key_is_shown_once_and_calls_the_sync_endpoint(page: Page, servic
     assert answer.json()["output"] == {"greeting": "Hello, Ada!"}
 
 
+@distributed_only
 def test_an_environment_variable_is_set(page: Page, service: Service) -> None:
     slug = _new_workflow(page, service)
     page.get_by_role("navigation", name="Workflow").get_by_role("link", name="Configurations").click()

@@ -8,10 +8,12 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.client.conftest import Service, deployed_greeter
+from tests.ui.browser import distributed_only
 from tests.ui.people import share_workflow, users
 from wfs_client import ApiError, Client
 
 
+@distributed_only
 def test_the_api_docs_page_loads_with_nothing_recorded(page: Page, service: Service) -> None:
     response = page.goto(f"{service.url}/docs")
 
@@ -34,6 +36,7 @@ def test_users_are_made_with_their_roles_and_tokens(service: Service) -> None:
         assert (me["user"]["id"], me["user"]["email"]) == (person.id, person.email)
 
 
+@distributed_only
 def test_users_makes_one_member_when_no_role_is_named(service: Service) -> None:
     (person,) = users(service)
     user_id, email, token = person
@@ -45,6 +48,7 @@ def test_users_makes_one_member_when_no_role_is_named(service: Service) -> None:
     assert (me["user"]["id"], me["user"]["email"]) == (user_id, email)
 
 
+@distributed_only
 def test_a_workflow_shared_with_a_member_is_theirs_with_that_role(service: Service) -> None:
     slug = deployed_greeter(service, "shared")
     (member,) = users(service, "member")
@@ -63,6 +67,7 @@ def test_a_workflow_shared_with_a_member_is_theirs_with_that_role(service: Servi
         assert [(m["id"], m["role"]) for m in wfs.list_members(slug)["items"]] == [(member.id, "runner")]
 
 
+@distributed_only
 def test_sharing_with_an_admin_is_refused(service: Service) -> None:
     slug = deployed_greeter(service, "shared")
     (admin,) = users(service, "admin")
