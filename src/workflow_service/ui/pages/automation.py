@@ -162,9 +162,14 @@ async def backfill(ref: str, schedule_id: str, ui: CsrfDep, form: Annotated[Back
 @router.post("/workflows/{ref}/automation/schedules/{schedule_id}/{verb}")
 async def schedule_action(ref: str, schedule_id: str, verb: str, ui: CsrfDep) -> Response:
     """Pause, resume or delete a schedule."""
-    path = f"/v1/workflows/{segment(ref)}/schedules/{segment(schedule_id)}"
-    messages = {"pause": "Schedule paused.", "resume": "Schedule resumed.", "delete": "Schedule deleted."}
-    if verb not in messages:
+    return await pause_resume_delete(ui, ref, "schedule", schedule_id, verb)
+
+
+async def pause_resume_delete(ui: Ui, ref: str, kind: str, item_id: str, verb: str) -> Response:
+    """Pause, resume or delete one of the workflow's schedules or triggers (`kind`), through the API."""
+    path = f"/v1/workflows/{segment(ref)}/{kind}s/{segment(item_id)}"
+    done = {"pause": "paused", "resume": "resumed", "delete": "deleted"}
+    if verb not in done:
         return await render(ui, ref, Refusal(ApiProblem(404, {"detail": f"no such action: {verb}"})))
     try:
         if verb == "delete":
@@ -172,5 +177,5 @@ async def schedule_action(ref: str, schedule_id: str, verb: str, ui: CsrfDep) ->
         else:
             await ui.api.post(f"{path}/{verb}")
     except ApiProblem as problem:
-        return await render(ui, ref, Refusal(problem, f"schedule-{schedule_id}"))
-    return ui.redirect(page_path(ref), messages[verb])
+        return await render(ui, ref, Refusal(problem, f"{kind}-{item_id}"))
+    return ui.redirect(page_path(ref), f"{kind.capitalize()} {done[verb]}.")

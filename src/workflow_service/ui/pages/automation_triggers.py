@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from workflow_service.ui.api import ApiProblem
 from workflow_service.ui.context import CsrfDep
-from workflow_service.ui.pages.automation import Refusal, page_path, render
+from workflow_service.ui.pages.automation import Refusal, page_path, pause_resume_delete, render
 from workflow_service.ui.pages.once import redirect_showing
 from workflow_service.ui.pages.ops_forms import form_problem, json_object, segment
 
@@ -72,15 +72,4 @@ async def rotate_secret(ref: str, trigger_id: str, ui: CsrfDep) -> Response:
 @router.post("/workflows/{ref}/automation/triggers/{trigger_id}/{verb}")
 async def trigger_action(ref: str, trigger_id: str, verb: str, ui: CsrfDep) -> Response:
     """Pause, resume or delete a trigger."""
-    path = f"/v1/workflows/{segment(ref)}/triggers/{segment(trigger_id)}"
-    messages = {"pause": "Trigger paused.", "resume": "Trigger resumed.", "delete": "Trigger deleted."}
-    if verb not in messages:
-        return await render(ui, ref, Refusal(ApiProblem(404, {"detail": f"no such action: {verb}"})))
-    try:
-        if verb == "delete":
-            await ui.api.delete(path)
-        else:
-            await ui.api.post(f"{path}/{verb}")
-    except ApiProblem as problem:
-        return await render(ui, ref, Refusal(problem, f"trigger-{trigger_id}"))
-    return ui.redirect(page_path(ref), messages[verb])
+    return await pause_resume_delete(ui, ref, "trigger", trigger_id, verb)
