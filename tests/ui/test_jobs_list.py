@@ -137,6 +137,10 @@ async def test_row_actions_follow_the_role_and_the_live_cells_answer_for_active_
         assert 'data-status="pending"' in row["status"]
         assert "Enqueued" in row["status"]
         assert set(row) == {"id", "active", "status", "updated", "completed", "duration"}
+        # An id that would be another path, or add a query, is one path segment: nothing is found, nothing else read.
+        odd = await ada.browser.get("/ui/jobs/rows", params=[("id", "../../workflows"), ("id", f"{job['id']}?x=1")])
+        assert odd.status_code == 200
+        assert odd.json() == {"items": []}
 
 
 async def test_delete_selected_reports_each_job_and_needs_the_csrf_token(settings: Settings) -> None:

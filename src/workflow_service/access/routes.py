@@ -90,16 +90,25 @@ def _job_resource(job_id: str, row: AnyRow | None) -> JobResource:
     )
 
 
-async def job_decisions(
-    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], principal: Principal, action: Action
-) -> dict[uuid.UUID, Decision]:
-    """What `allowed` decides for `action` on each of `job_ids`, each job described as `job` describes it (read in
-    one query for them all): for a route acting on many jobs, each decided on its own (a bulk delete)."""
+async def job_resources(
+    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], principal: Principal
+) -> dict[uuid.UUID, JobResource]:
+    """Each of `job_ids` as `job` describes it, read in one query for them all (and only when the policy reads a
+    job): for what acts on, or shows actions for, many jobs at once."""
     facts: dict[uuid.UUID, AnyRow] = {}
     if reads_job(principal) and job_ids:
         user_id = principal.user_id if reads_member_role(principal) else None
         facts = await jobs_repo.access_facts_of(conn, job_ids, user_id)
-    return {jid: allowed(principal, action, _job_resource(str(jid), facts.get(jid))) for jid in job_ids}
+    return {jid: _job_resource(str(jid), facts.get(jid)) for jid in job_ids}
+
+
+async def job_decisions(
+    conn: AsyncConnection, job_ids: Sequence[uuid.UUID], principal: Principal, action: Action
+) -> dict[uuid.UUID, Decision]:
+    """What `allowed` decides for `action` on each of `job_ids` (`job_resources`): for a route acting on many jobs,
+    each decided on its own (a bulk delete)."""
+    resources = await job_resources(conn, job_ids, principal)
+    return {jid: allowed(principal, action, resource) for jid, resource in resources.items()}
 
 
 def check(principal: Principal, action: Action, resource: Resource) -> None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from starlette.requests import Request
 from starlette.types import Message
@@ -71,6 +71,12 @@ class Outgoing:
     content: bytes | None = None
     content_type: str | None = None
     headers: Mapping[str, str] | None = None
+
+
+def segment(value: str) -> str:
+    """`value` as one segment of a path (an id, a slug, an email, a variable's name): anything that would end or
+    change the segment percent-encoded. The in-process call decodes the path as a server does."""
+    return quote(value, safe="")
 
 
 def _query(params: Params | None) -> str:

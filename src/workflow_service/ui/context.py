@@ -4,6 +4,7 @@ answers for showing or hiding actions, and rendering. `CsrfDep` guards every for
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
@@ -78,6 +79,16 @@ class Ui:
         elif "job" in on:
             resource = await access_routes.job_own_transaction(on["job"], self.principal, self.services)
         return {a.value for a in actions if allowed(self.principal, a, resource).effect is Effect.ALLOW}
+
+    async def allowed_on_jobs(self, actions: list[Action], job_ids: list[str]) -> dict[str, set[str]]:
+        """The subset of `actions` allowed on each of `job_ids` (ids the API listed), their facts read in one query."""
+        ids = [uuid.UUID(jid) for jid in job_ids]
+        async with self.services.engine.connect() as conn:
+            resources = await access_routes.job_resources(conn, ids, self.principal)
+        return {
+            str(jid): {a.value for a in actions if allowed(self.principal, a, resource).effect is Effect.ALLOW}
+            for jid, resource in resources.items()
+        }
 
     def url(self, path: str) -> str:
         return ui_path(self.request, path)

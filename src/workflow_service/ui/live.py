@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from workflow_service.ui.api import segment
 from workflow_service.ui.context import UiDep
 from workflow_service.ui.render import parse_time
 
@@ -27,7 +28,7 @@ async def job_events(
     headers = {"Accept": EVENT_STREAM}
     if last_event_id:
         headers["Last-Event-ID"] = last_event_id
-    status, answered, chunks = await ui.api.stream(f"/v1/jobs/{job_id}/events", headers=headers)
+    status, answered, chunks = await ui.api.stream(f"/v1/jobs/{segment(job_id)}/events", headers=headers)
     if status != 200 or not answered.get("content-type", "").startswith(EVENT_STREAM):
         body = b"".join([chunk async for chunk in chunks])
         return Response(body, status_code=status, media_type=answered.get("content-type"))

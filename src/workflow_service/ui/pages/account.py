@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form
 from starlette.responses import Response
 
 from workflow_service.access.principal import PrincipalKind
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
 
@@ -57,5 +57,5 @@ async def create_token(
 @router.post("/account/tokens/{token_id}/revoke")
 async def revoke_token(token_id: str, ui: CsrfDep) -> Response:
     """Revoke one of the person's tokens (revoking the one this session signed in with ends it)."""
-    await ui.api.delete(f"/v1/me/tokens/{token_id}")
+    await ui.api.delete(f"/v1/me/tokens/{segment(token_id)}")
     return ui.redirect("/ui/account", "Token revoked.")

@@ -12,10 +12,10 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.access.principal import PrincipalKind
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import Ui, UiDep
 from workflow_service.ui.pages.common import workflow_page
-from workflow_service.ui.pages.ops_forms import field_errors, local_time, segment
+from workflow_service.ui.pages.ops_forms import field_errors, local_time
 
 router = APIRouter()
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import workflow_page
 from workflow_service.ui.pages.once import forget, shown_once
-from workflow_service.ui.pages.ops_forms import COMMON_ZONES, field_errors, json_object, local_time, segment
+from workflow_service.ui.pages.ops_forms import COMMON_ZONES, field_errors, json_object, local_time
 
 router = APIRouter()
 

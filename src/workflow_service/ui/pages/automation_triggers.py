@@ -9,11 +9,11 @@ from fastapi import APIRouter, Form
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep
 from workflow_service.ui.pages.automation import Refusal, page_path, pause_resume_delete, render
 from workflow_service.ui.pages.once import redirect_showing
-from workflow_service.ui.pages.ops_forms import form_problem, json_object, segment
+from workflow_service.ui.pages.ops_forms import form_problem, json_object
 
 router = APIRouter()
 

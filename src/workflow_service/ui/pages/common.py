@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from workflow_service.access.policy import Action
+from workflow_service.ui.api import segment
 from workflow_service.ui.context import Ui
 
 WORKFLOW_ACTIONS = [
@@ -47,11 +47,11 @@ class WorkflowPage:
 
     def values(self, section: str) -> dict[str, Any]:
         """What _layout.html reads: the workflow, the allowed actions, the section shown."""
-        return {"workflow": self.workflow, "allowed": self.allowed, "section": section, "wref": quote(self.ref)}
+        return {"workflow": self.workflow, "allowed": self.allowed, "section": section, "wref": segment(self.ref)}
 
 
 async def workflow_page(ui: Ui, ref: str) -> WorkflowPage:
     """The workflow `ref` names (id or slug), as the person may see it (ApiProblem 404 otherwise)."""
-    workflow: dict[str, Any] = await ui.api.get(f"/v1/workflows/{quote(ref, safe='')}")
+    workflow: dict[str, Any] = await ui.api.get(f"/v1/workflows/{segment(ref)}")
     allowed = await ui.allowed_actions(WORKFLOW_ACTIONS, workflow=str(workflow["slug"]))
     return WorkflowPage(workflow, allowed)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import WorkflowPage, workflow_page
 from workflow_service.ui.pages.workflows import api_path, wpath
@@ -187,7 +186,7 @@ class VariableForm(BaseModel):
 
 
 def _env_path(wp: WorkflowPage, name: str) -> str:
-    return api_path(wp.ref, f"/env/{quote(name, safe='')}")
+    return api_path(wp.ref, f"/env/{segment(name)}")
 
 
 @router.post("/workflows/{ref}/configuration/env")

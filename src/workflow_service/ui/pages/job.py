@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import re
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import Ui, UiDep
 from workflow_service.ui.render import ACTIVE, parse_time
 
@@ -126,7 +125,7 @@ def progress(job: dict[str, Any], definition: dict[str, Any]) -> dict[str, int]:
 
 async def job_page(ui: Ui, job_id: str, *, problem: ApiProblem | None = None, form: Any = None) -> Response:
     """The page of the job (ApiProblem 404 when the person may not see it), with a refused action's problem."""
-    job: dict[str, Any] = await ui.api.get(f"/v1/jobs/{quote(job_id, safe='')}")
+    job: dict[str, Any] = await ui.api.get(f"/v1/jobs/{segment(job_id)}")
     jid = str(job["id"])
     allowed = await ui.allowed_actions(JOB_ACTIONS, job=jid)
     wf = job["workflow"]
@@ -188,10 +187,10 @@ FormatQuery = Annotated[str, Query(pattern="^(txt|json|md|pdf)$")]
 @router.get("/jobs/{job_id}/output")
 async def job_output(job_id: str, ui: UiDep, format: FormatQuery = "txt") -> Response:
     """The job's output as a file (txt, json, md or pdf), named as the API names it."""
-    return await _file(ui, f"/v1/jobs/{quote(job_id, safe='')}/output", format)
+    return await _file(ui, f"/v1/jobs/{segment(job_id)}/output", format)
 
 
 @router.get("/jobs/{job_id}/steps/{step}/output")
 async def step_output(job_id: str, step: str, ui: UiDep, format: FormatQuery = "txt") -> Response:
     """One step's output as a file."""
-    return await _file(ui, f"/v1/jobs/{quote(job_id, safe='')}/steps/{quote(step, safe='')}/output", format)
+    return await _file(ui, f"/v1/jobs/{segment(job_id)}/steps/{segment(step)}/output", format)

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.job import job_page
 
@@ -29,10 +28,6 @@ def back_to(ui: Ui, back: str, default: str) -> str:
     return default
 
 
-def _q(job_id: str) -> str:
-    return quote(job_id, safe="")
-
-
 def parse_value(text: str) -> Any:
     """What a person typed for a variable or an input: JSON when it parses (a number, true, a list), else the text."""
     try:
@@ -45,10 +40,10 @@ def parse_value(text: str) -> Any:
 async def rename(job_id: str, ui: CsrfDep, name: Annotated[str, Form(max_length=1000)] = "") -> Response:
     """Rename the job (an empty name removes it)."""
     try:
-        await ui.api.patch(f"/v1/jobs/{_q(job_id)}", {"name": name.strip() or None})
+        await ui.api.patch(f"/v1/jobs/{segment(job_id)}", {"name": name.strip() or None})
     except ApiProblem as problem:
         return await job_page(ui, job_id, problem=problem, form={"name": name})
-    return ui.redirect(f"/ui/jobs/{_q(job_id)}", "Job renamed.")
+    return ui.redirect(f"/ui/jobs/{segment(job_id)}", "Job renamed.")
 
 
 @router.post("/jobs/{job_id}/variables")
@@ -65,10 +60,10 @@ async def change_variables(job_id: str, ui: CsrfDep, request: Request) -> Respon
             if name not in defaults or defaults[name] != parsed:
                 overrides[name] = parsed
     try:
-        await ui.api.patch(f"/v1/jobs/{_q(job_id)}", {"variables": overrides})
+        await ui.api.patch(f"/v1/jobs/{segment(job_id)}", {"variables": overrides})
     except ApiProblem as problem:
         return await job_page(ui, job_id, problem=problem)
-    return ui.redirect(f"/ui/jobs/{_q(job_id)}", "Variables saved.")
+    return ui.redirect(f"/ui/jobs/{segment(job_id)}", "Variables saved.")
 
 
 async def _act(ui: Ui, job_id: str, call: tuple[str, Any], done: str, back: str = "") -> Response:
@@ -76,10 +71,10 @@ async def _act(ui: Ui, job_id: str, call: tuple[str, Any], done: str, back: str 
     came from)."""
     path, body = call
     try:
-        answer = await ui.api.post(f"/v1/jobs/{_q(job_id)}{path}", body)
+        answer = await ui.api.post(f"/v1/jobs/{segment(job_id)}{path}", body)
     except ApiProblem as problem:
         return await job_page(ui, job_id, problem=problem)
-    target = f"/ui/jobs/{_q(job_id)}"
+    target = f"/ui/jobs/{segment(job_id)}"
     if isinstance(answer, dict) and answer.get("id") and str(answer["id"]) != job_id:
         target = f"/ui/jobs/{answer['id']}"  # a new job: rerun, run from a step
     return ui.redirect(back_to(ui, back, target), done)
@@ -113,18 +108,18 @@ async def run_from_step(job_id: str, ui: CsrfDep, step: Annotated[str, Form(max_
 async def redeliver(job_id: str, ui: CsrfDep) -> Response:
     """Send the job's callback again now."""
     try:
-        attempt = await ui.api.post(f"/v1/jobs/{_q(job_id)}/deliveries/redeliver")
+        attempt = await ui.api.post(f"/v1/jobs/{segment(job_id)}/deliveries/redeliver")
     except ApiProblem as problem:
         return await job_page(ui, job_id, problem=problem)
     answered = attempt.get("status_code") or attempt.get("error") or "no answer"
-    return ui.redirect(f"/ui/jobs/{_q(job_id)}", f"Callback sent again: {answered}.")
+    return ui.redirect(f"/ui/jobs/{segment(job_id)}", f"Callback sent again: {answered}.")
 
 
 @router.post("/jobs/{job_id}/delete")
 async def delete(job_id: str, ui: CsrfDep, back: Back = "") -> Response:
     """Delete the job (canceled first if it is active); back to the list."""
     try:
-        await ui.api.delete(f"/v1/jobs/{_q(job_id)}")
+        await ui.api.delete(f"/v1/jobs/{segment(job_id)}")
     except ApiProblem as problem:
         if problem.status == 404 or back:
             return ui.redirect(back_to(ui, back, "/ui/jobs"), f"Not deleted: {problem.detail}", "error")
@@ -135,7 +130,7 @@ async def delete(job_id: str, ui: CsrfDep, back: Back = "") -> Response:
 async def _duplicate_form(
     ui: Ui, job_id: str, *, problem: ApiProblem | None = None, typed: dict[str, Any] | None = None
 ) -> Response:
-    job: dict[str, Any] = await ui.api.get(f"/v1/jobs/{_q(job_id)}", {"steps": False})
+    job: dict[str, Any] = await ui.api.get(f"/v1/jobs/{segment(job_id)}", {"steps": False})
     variables = job.get("effective_variables") if job.get("effective_variables") is not None else None
     default_name = f"{job.get('name') or job['workflow']['slug']} (copy)"
     values = typed or {
@@ -178,7 +173,7 @@ async def duplicate(
         return await _duplicate_form(ui, job_id, problem=bad, typed=typed)
     body = {"name": name.strip() or None, "variables": overrides, "start": bool(start)}
     try:
-        created = await ui.api.post(f"/v1/jobs/{_q(job_id)}/duplicate", body)
+        created = await ui.api.post(f"/v1/jobs/{segment(job_id)}/duplicate", body)
     except ApiProblem as problem:
         return await _duplicate_form(ui, job_id, problem=problem, typed=typed)
     return ui.redirect(f"/ui/jobs/{created['id']}", "Duplicated: this is the new job.")

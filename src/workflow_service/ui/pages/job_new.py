@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.job_actions import parse_value
 from workflow_service.ui.pages.jobs import workflows_seen
@@ -77,7 +76,7 @@ async def _form(
     needs_json, description = False, None
     variables: dict[str, Any] = {}
     if chosen is not None:
-        version = await ui.api.get(f"/v1/workflows/{quote(str(chosen['slug']), safe='')}/versions/current")
+        version = await ui.api.get(f"/v1/workflows/{segment(str(chosen['slug']))}/versions/current")
         definition = version.get("definition") or {}
         fields, needs_json = input_fields(definition.get("input_schema") or {})
         variables = definition.get("variables") or {}
@@ -142,7 +141,7 @@ async def new_job(ui: CsrfDep, request: Request) -> Response:
             variables[name] = value if typed.get(f"vtype.{name}") == "str" else parse_value(value)
     body = {"inputs": inputs, "variables": variables, "name": typed.get("name", "").strip() or None}
     try:
-        job = await ui.api.post(f"/v1/workflows/{quote(workflow, safe='')}/versions/current/async", body)
+        job = await ui.api.post(f"/v1/workflows/{segment(workflow)}/versions/current/async", body)
     except ApiProblem as problem:
         return await _form(ui, workflow, typed=typed, problem=problem)
     return ui.redirect(f"/ui/jobs/{job['id']}", "Job started.")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse, Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.render import ACTIVE, ENVIRONMENT, duration, status_label, when
 
@@ -159,10 +159,8 @@ async def jobs_list(ui: UiDep, query: Annotated[JobsQuery, Query()]) -> Response
         if refused.status >= 500:
             raise
         problem, page = refused, {"items": [], "next_cursor": None}
-    rows = []
-    for job in page["items"]:
-        allowed = await ui.allowed_actions(ROW_ACTIONS, job=str(job["id"]))
-        rows.append({"job": job, "allowed": allowed, "completed": completed_cell(job)})
+    allowed = await ui.allowed_on_jobs(ROW_ACTIONS, [str(job["id"]) for job in page["items"]])
+    rows = [{"job": job, "allowed": allowed[str(job["id"])], "completed": completed_cell(job)} for job in page["items"]]
     next_url = listing.url(ui, cursor=page["next_cursor"]) if page.get("next_cursor") else None
     return ui.render(
         "jobs/list.html",
@@ -190,7 +188,7 @@ async def jobs_rows(ui: UiDep, id: Annotated[list[str] | None, Query(max_length=
     items = []
     for job_id in (id or [])[:50]:
         try:
-            job = await ui.api.get(f"/v1/jobs/{job_id}", {"steps": False})
+            job = await ui.api.get(f"/v1/jobs/{segment(job_id)}", {"steps": False})
         except ApiProblem as problem:
             if problem.status >= 500:
                 raise

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import WorkflowPage, workflow_page
 from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
@@ -89,7 +89,7 @@ async def revoke_key(ref: str, key_id: str, ui: CsrfDep) -> Response:
     """Revoke an API key: calls with it are refused from then on."""
     wp = await workflow_page(ui, ref)
     try:
-        await ui.api.delete(api_path(wp.ref, f"/api-keys/{key_id}"))
+        await ui.api.delete(api_path(wp.ref, f"/api-keys/{segment(key_id)}"))
     except ApiProblem as problem:
         return await keys_page(ui, wp, problem=problem)
     return ui.redirect(wpath(wp.ref, "/keys"), "API key revoked: calls with it are refused from now on.")

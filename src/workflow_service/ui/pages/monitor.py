@@ -11,11 +11,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import Ui, UiDep
 from workflow_service.ui.pages.charts import Chart, Series, line_chart
 from workflow_service.ui.pages.common import workflow_page
-from workflow_service.ui.pages.ops_forms import PERIODS, field_errors, form_problem, segment
+from workflow_service.ui.pages.ops_forms import PERIODS, field_errors, form_problem
 from workflow_service.ui.render import duration
 
 router = APIRouter()

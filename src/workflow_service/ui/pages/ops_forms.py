@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workflow_service.ui.api import ApiProblem
@@ -102,9 +101,3 @@ PERIODS: dict[str, tuple[str, timedelta]] = {
     "90d": ("Last 90 days", timedelta(days=90)),
 }
 """The monitor's periods: each a window ending now (the API takes at most 90 days)."""
-
-
-def segment(value: str) -> str:
-    """`value` as one segment of an API path: an email's `@` and `+` kept as they are (the in-process call reads
-    the path as given, without percent-decoding it), anything that would end the segment quoted."""
-    return quote(value.strip(), safe="@+")

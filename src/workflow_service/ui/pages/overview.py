@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages import definition_text as text_of
 from workflow_service.ui.pages.common import WorkflowPage, workflow_page
@@ -113,7 +113,7 @@ async def save_draft(
 async def version(ref: str, number: str, ui: UiDep, format: str | None = None) -> Response:
     """One deployed version, read-only: its definition and its endpoints."""
     wp = await workflow_page(ui, ref)
-    found = await ui.api.get(api_path(wp.ref, f"/versions/{number}"))
+    found = await ui.api.get(api_path(wp.ref, f"/versions/{segment(number)}"))
     fmt = text_of.format_of(format)
     return ui.render(
         "workflows/version.html",

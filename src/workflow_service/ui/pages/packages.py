@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from workflow_service.ui.api import Answer, ApiProblem
+from workflow_service.ui.api import Answer, ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, UiDep
 from workflow_service.ui.pages.common import workflow_page
 from workflow_service.ui.pages.configuration import After, configuration_page
@@ -65,7 +65,7 @@ async def export(
 async def download_backup(ref: str, backup_id: str, ui: UiDep) -> Response:
     """Download a backup of a draft an import replaced."""
     wp = await workflow_page(ui, ref)
-    answer = await ui.api.call("GET", api_path(wp.ref, f"/backups/{backup_id}"))
+    answer = await ui.api.call("GET", api_path(wp.ref, f"/backups/{segment(backup_id)}"))
     if not answer.ok:
         raise problem_of(answer)
     return passed_on(answer)

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query
 from starlette.responses import Response
 
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.once import forget, redirect_showing, shown_once
-from workflow_service.ui.pages.ops_forms import field_errors, form_problem, segment
+from workflow_service.ui.pages.ops_forms import field_errors, form_problem
 
 router = APIRouter()
 

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Form
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages.common import workflow_page
-from workflow_service.ui.pages.ops_forms import field_errors, form_problem, segment
+from workflow_service.ui.pages.ops_forms import field_errors, form_problem
 
 router = APIRouter()
 
@@ -63,13 +63,14 @@ async def invite(
 ) -> Response:
     """Share the workflow with a user of the workspace, in a role."""
     typed = {"email": email, "role": role}
+    email = email.strip()
     try:
-        if not email.strip():
+        if not email:
             raise form_problem("$.email", "the email address of a user of this workspace is needed")
         await ui.api.put(f"/v1/workflows/{segment(ref)}/members/{segment(email)}", {"role": role})
     except ApiProblem as problem:
         return await _page(ui, ref, problem=problem, typed=typed)
-    return ui.redirect(f"/ui/workflows/{segment(ref)}/sharing", f"Shared with {email.strip()} as {role}.")
+    return ui.redirect(f"/ui/workflows/{segment(ref)}/sharing", f"Shared with {email} as {role}.")
 
 
 @router.post("/workflows/{ref}/sharing/{user_id}/role")

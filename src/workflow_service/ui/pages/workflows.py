@@ -4,14 +4,14 @@ and the import of a package as a new workflow."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from workflow_service.access.policy import Action
-from workflow_service.ui.api import ApiProblem
+from workflow_service.ui.api import ApiProblem, segment
 from workflow_service.ui.context import CsrfDep, Ui, UiDep
 from workflow_service.ui.pages import definition_text as text_of
 from workflow_service.ui.pages.uploads import multipart, read_upload
@@ -23,12 +23,12 @@ PAGE_SIZE = 50
 
 def wpath(ref: str, rest: str = "") -> str:
     """The dashboard path of a workflow's page."""
-    return f"/ui/workflows/{quote(ref, safe='')}{rest}"
+    return f"/ui/workflows/{segment(ref)}{rest}"
 
 
 def api_path(ref: str, rest: str = "") -> str:
     """The API path of a workflow's resource."""
-    return f"/v1/workflows/{quote(ref, safe='')}{rest}"
+    return f"/v1/workflows/{segment(ref)}{rest}"
 
 
 async def _list_page(
