@@ -123,21 +123,31 @@ def base_values(request: Request) -> dict[str, Any]:
     return {"root": root, "ui": root + "/ui", "request_path": request.url.path, "flash": None, "me": None}
 
 
-def set_flash(request: Request, response: Response, message: str, kind: str = "ok") -> None:
-    """A message shown once, on the next page this browser renders."""
-    value = quote(json.dumps({"message": message[:500], "kind": kind}))
-    response.set_cookie(FLASH_COOKIE, value, path=ui_path(request, "/ui"), httponly=True, samesite="lax", max_age=60)
+def to_cookie(value: dict[str, Any]) -> str:
+    """A small JSON object as a cookie's value (the flash message; a secret shown once: pages/once.py)."""
+    return quote(json.dumps(value))
 
 
-def read_flash(request: Request) -> dict[str, str] | None:
-    raw = request.cookies.get(FLASH_COOKIE)
+def from_cookie(raw: str | None) -> dict[str, Any] | None:
+    """What `to_cookie` wrote, or None for no cookie or one that is not such an object."""
     if not raw:
         return None
     try:
         value = json.loads(unquote(raw))
     except ValueError:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("message"), str):
+    return value if isinstance(value, dict) else None
+
+
+def set_flash(request: Request, response: Response, message: str, kind: str = "ok") -> None:
+    """A message shown once, on the next page this browser renders."""
+    value = to_cookie({"message": message[:500], "kind": kind})
+    response.set_cookie(FLASH_COOKIE, value, path=ui_path(request, "/ui"), httponly=True, samesite="lax", max_age=60)
+
+
+def read_flash(request: Request) -> dict[str, str] | None:
+    value = from_cookie(request.cookies.get(FLASH_COOKIE))
+    if value is None or not isinstance(value.get("message"), str):
         return None
     kind = value.get("kind") if value.get("kind") in ("ok", "error", "info") else "info"
     return {"message": value["message"], "kind": str(kind)}

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from workflow_service.access.credentials import KEY_START, TOKEN_START, Authenticator, InvalidCredentials
-from workflow_service.access.principal import Principal, PrincipalKind, WorkspaceRole, operator, user
+from workflow_service.access.principal import Principal, WorkspaceRole, operator, user
 from workflow_service.audit.recorder import Actor, Entry, Origin, record
 from workflow_service.core.clock import utcnow
 from workflow_service.core.db import unit_of_work
@@ -134,7 +134,3 @@ async def sign_out(engine: AsyncEngine, session: Session, origin: Origin) -> Non
 
 def csrf_matches(session: Session, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(session.csrf_token.encode(), (given or "").encode())
-
-
-def is_user(session: Session) -> bool:
-    return session.principal.kind is PrincipalKind.USER

@@ -5,13 +5,11 @@ HTTP-only, same-site strict, for that page's path only, living a minute, deleted
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import quote, unquote
 
 from starlette.responses import RedirectResponse, Response
 
-from workflow_service.ui.context import Ui, is_secure
+from workflow_service.ui.context import Ui, from_cookie, is_secure, to_cookie
 
 ONCE_COOKIE = "wfs_once"
 LIFETIME_S = 60
@@ -22,7 +20,7 @@ def redirect_showing(ui: Ui, path: str, value: dict[str, str | bool]) -> Redirec
     response = ui.redirect(path)
     response.set_cookie(
         ONCE_COOKIE,
-        quote(json.dumps(value)),
+        to_cookie(dict(value)),
         path=ui.url(path),
         max_age=LIFETIME_S,
         httponly=True,
@@ -34,14 +32,8 @@ def redirect_showing(ui: Ui, path: str, value: dict[str, str | bool]) -> Redirec
 
 def shown_once(ui: Ui, keys: tuple[str, ...]) -> dict[str, Any] | None:
     """What `redirect_showing` carried to this page, if it has every one of `keys` (None otherwise)."""
-    raw = ui.request.cookies.get(ONCE_COOKIE)
-    if not raw:
-        return None
-    try:
-        value = json.loads(unquote(raw))
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or any(not isinstance(value.get(key), str | bool) for key in keys):
+    value = from_cookie(ui.request.cookies.get(ONCE_COOKIE))
+    if value is None or any(not isinstance(value.get(key), str | bool) for key in keys):
         return None
     return {key: value[key] for key in keys}
 

@@ -5,7 +5,7 @@ a time zone."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,17 +80,6 @@ def local_time(text: str, field: str, zone_name: str = "UTC") -> str | None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=zone(zone_name))
     return at.isoformat()
-
-
-def as_local_input(value: Any) -> str:
-    """A UTC time of the API as a `datetime-local` field's value, in UTC."""
-    if not isinstance(value, str) or not value:
-        return ""
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return ""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 PERIODS: dict[str, tuple[str, timedelta]] = {
